@@ -1,0 +1,13 @@
+"""The ``tradelab`` command. Heavy imports happen inside commands, not here."""
+
+from __future__ import annotations
+
+from tradelab.cli import config_cmd, strategy_cmd  # noqa: F401  (commands register themselves)
+from tradelab.cli._app import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,60 @@
+"""The shared typer application and helpers for command modules."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import typer
+
+from tradelab.errors import ConfigError, TradelabError
+
+app = typer.Typer(
+    name="tradelab",
+    help="tradelab: research-to-live trading. Research in notebooks, then paper and live.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print an error line to stderr and exit non-zero."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings() -> Any:
+    from tradelab.config import load_config
+
+    try:
+        return load_config()
+    except ConfigError as exc:
+        for line in exc.problems:
+            typer.echo(f"config error: {line}", err=True)
+        raise typer.Exit(2) from None
+
+
+def build_app() -> Any:
+    from tradelab.app import build
+
+    try:
+        return build(settings())
+    except TradelabError as exc:
+        fail(str(exc))
+
+
+def parse_params(items: list[str] | None) -> dict[str, str]:
+    """``["fast=10", "slow=30"]`` → ``{"fast": "10", "slow": "30"}`` (typed later by Param)."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--param {item!r}: expected NAME=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, default=str, indent=2) + "\n")

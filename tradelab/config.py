@@ -1,0 +1,269 @@
+"""Typed, frozen settings: ``config/*.toml`` merged with ``TRADELAB__SECTION__KEY``.
+
+There is no global settings object. :func:`load_config` builds a new frozen
+:class:`Settings` each call from explicit files and an explicit ``environ``
+mapping, so tests and notebooks control exactly what is read.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+from tradelab.errors import ConfigError
+
+ENV_PREFIX = "TRADELAB__"
+CONFIG_FILE = "config/tradelab.toml"
+ValidationPolicy = Literal["raise", "drop", "fill"]
+Adjust = Literal["raw", "adjusted"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FileSourceSettings(_Section):
+    """CSV/Parquet files, one per symbol: ``<root>/<symbol>.csv`` or ``.parquet``."""
+
+    root: Path = Path("data")
+    adjust: Adjust = "raw"
+
+
+class YFinanceSettings(_Section):
+    """Yahoo Finance through the ``yfinance`` client."""
+
+    adjust: Adjust = "adjusted"
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class CcxtSettings(_Section):
+    """A ccxt exchange for OHLCV; keys are optional for public market data."""
+
+    exchange: str = "binance"
+    api_key: SecretStr | None = None
+    secret: SecretStr | None = None
+    timeout_ms: int = Field(default=30_000, gt=0)
+    page_limit: int = Field(default=1000, gt=0)
+
+
+class DataSettings(_Section):
+    """Where bars come from and what happens to bars that break the contract."""
+
+    default_source: str = "sample"
+    default_symbol: str = "SPX"
+    policy: ValidationPolicy = "raise"
+    # Per-source overrides of ``policy``, e.g. {"yfinance": "fill"}.
+    policies: dict[str, ValidationPolicy] = Field(default_factory=dict)
+    # A gap is reported when consecutive bars are further apart than this many
+    # typical intervals (weekends and holidays in daily data stay below it).
+    gap_factor: float = Field(default=5.0, gt=1)
+    file: FileSourceSettings = FileSourceSettings()
+    yfinance: YFinanceSettings = YFinanceSettings()
+    ccxt: CcxtSettings = CcxtSettings()
+
+    def policy_for(self, source: str) -> ValidationPolicy:
+        return self.policies.get(source, self.policy)
+
+
+class CacheSettings(_Section):
+    """L1 memory → L2 diskcache (→ L3 Redis when configured)."""
+
+    enabled: bool = True
+    dir: Path = Path("var/cache")
+    memory_ttl: float = Field(default=600.0, gt=0, description="seconds")
+    memory_max_items: int = Field(default=64, gt=0)
+    disk_ttl: float = Field(default=7 * 24 * 3600.0, gt=0, description="seconds")
+    disk_size_limit: int = Field(default=2**30, gt=0, description="bytes")
+
+
+class ResearchSettings(_Section):
+    """Default execution conventions for backtests and sweeps (see README)."""
+
+    cash: float = Field(default=100_000.0, gt=0)
+    fees: float = Field(default=0.0005, ge=0, lt=1, description="fraction of notional")
+    fixed_fees: float = Field(default=0.0, ge=0, description="per order, in cash")
+    slippage: float = Field(default=0.0, ge=0, lt=1, description="fraction of price")
+    size: float = Field(default=1.0, gt=0)
+    size_type: Literal["amount", "value", "percent"] = "percent"
+    fill: Literal["next_open", "close"] = "next_open"
+    fractional: bool = False
+    periods_per_year: int | None = Field(default=None, gt=0)
+    sweep_chunk_size: int = Field(default=500, gt=0, description="columns per vectorbt call")
+    reports_dir: Path = Path("var/reports")
+
+
+class StrategySettings(_Section):
+    """Where strategy plug-ins are discovered."""
+
+    paths: tuple[Path, ...] = (Path("strategies"),)
+    entry_points: bool = True
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_logs: bool = False
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Frozen; build a new one with :func:`load_config`."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+    )
+
+    home: Path = Field(default_factory=Path.cwd, description="project root; relative paths hang off it")
+    data: DataSettings = DataSettings()
+    cache: CacheSettings = CacheSettings()
+    research: ResearchSettings = ResearchSettings()
+    strategies: StrategySettings = StrategySettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, *_: Any, **__: Any):  # type: ignore[no-untyped-def]
+        # Only explicit values: load_config() has already merged files and environ,
+        # so nothing here may read os.environ behind the caller's back.
+        return (init_settings,)
+
+    def path(self, p: Path | str) -> Path:
+        """Resolve a configured path against :attr:`home`."""
+        p = Path(p).expanduser()
+        return p if p.is_absolute() else (self.home / p)
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration as plain data with every secret masked."""
+        return _redact(self.model_dump(mode="json"), self)
+
+
+class _EnvironSource(EnvSettingsSource):
+    """pydantic-settings' env parsing (nesting, JSON values) over a given mapping."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._environ.items()}
+
+
+SECRET_WORDS = ("secret", "password", "token", "api_key", "apikey", "passphrase", "private")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a field or variable name denotes a secret (its value is never shown)."""
+    lowered = name.lower()
+    return any(w in lowered for w in SECRET_WORDS)
+
+
+def _redact(data: Any, model: Any = None, key: str = "") -> Any:
+    if isinstance(data, dict):
+        return {k: _redact(v, None, k) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_redact(v, None, key) for v in data]
+    if data is not None and is_secret_name(key):
+        return "**********"
+    return data
+
+
+def find_home(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` holding ``config/tradelab.toml``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    return here
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any], origin: dict[str, str],
+                label: str, prefix: str = "") -> dict[str, Any]:
+    for key, value in over.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            base[key] = _deep_merge(base[key], value, origin, label, path + ".")
+        else:
+            base[key] = dict(value) if isinstance(value, Mapping) else value
+            origin[path] = label
+    return base
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+
+
+def load_config(
+    paths: Sequence[Path | str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    home: Path | str | None = None,
+) -> Settings:
+    """Build settings from TOML files and environment overrides.
+
+    Parameters
+    ----------
+    paths
+        TOML files merged in order (later wins). Default: ``$TRADELAB_CONFIG``
+        (``:``-separated) if set, else ``<home>/config/tradelab.toml`` when it exists.
+    environ
+        The environment to read ``TRADELAB__SECTION__KEY`` overrides from
+        (default ``os.environ``). Overrides beat files.
+    home
+        Project root for relative paths. Default: ``$TRADELAB_HOME`` or the nearest
+        folder above the working directory that holds ``config/tradelab.toml``.
+
+    Raises
+    ------
+    ConfigError
+        With one line per bad field: its dotted path, the value, where it came
+        from and what was expected.
+    """
+    env = dict(os.environ if environ is None else environ)
+    root = Path(home or env.get("TRADELAB_HOME") or find_home()).expanduser().resolve()
+    if paths is None:
+        listed = env.get("TRADELAB_CONFIG")
+        if listed:
+            paths = [p for p in listed.split(os.pathsep) if p]
+        else:
+            default = root / CONFIG_FILE
+            paths = [default] if default.is_file() else []
+    merged: dict[str, Any] = {"home": str(root)}
+    origin: dict[str, str] = {}
+    for p in paths:
+        file = Path(p) if Path(p).is_absolute() else root / p
+        _deep_merge(merged, _read_toml(file), origin, str(file))
+    env_values = _EnvironSource(Settings, env)()
+    _deep_merge(merged, env_values, origin, "environment")
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from None
+
+
+def _describe(exc: ValidationError, origin: Mapping[str, str]) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(part) for part in err["loc"])
+        value = err.get("input")
+        shown = "**********" if is_secret_name(path) else repr(value)
+        source = origin.get(path)
+        if source is None:  # a parent section came whole from one place
+            parents = [k for k in origin if path.startswith(k + ".")]
+            source = origin[max(parents, key=len)] if parents else "defaults"
+        where = f"TRADELAB__{path.upper().replace('.', '__')}" if source == "environment" else source
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown setting (value {shown}, from {where})")
+        else:
+            lines.append(f"{path} = {shown} (from {where}): {err['msg']}")
+    return lines

@@ -1,0 +1,53 @@
+"""Exception hierarchy. Every error names the field and the offending value."""
+
+from __future__ import annotations
+
+
+class TradelabError(Exception):
+    """Base class for all tradelab errors."""
+
+
+class ConfigError(TradelabError):
+    """Invalid configuration; ``problems`` holds one line per bad field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(problems))
+
+
+class DataValidationError(TradelabError):
+    """Bars that break the contract under the ``raise`` policy."""
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        self.report = report
+        super().__init__(message)
+
+
+class DataSourceError(TradelabError):
+    """A source could not provide the requested bars (unknown symbol, network, file)."""
+
+
+class UnknownStrategyError(TradelabError, KeyError):
+    """A strategy name that the registry does not know."""
+
+    def __init__(self, name: str, available: list[str]) -> None:
+        self.name = name
+        self.available = available
+        super().__init__(
+            f"unknown strategy {name!r}; available: {', '.join(available) or '(none)'}"
+        )
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.args[0]
+
+
+class DuplicateStrategyError(TradelabError):
+    """Two plug-ins registered the same strategy name."""
+
+
+class ParameterError(TradelabError, ValueError):
+    """A strategy parameter that is unknown, of the wrong type or out of bounds."""
+
+
+class LookAheadError(TradelabError):
+    """A strategy whose signals change when future bars are added."""

@@ -1,0 +1,55 @@
+"""The Protocols that components are written against.
+
+Concrete classes are chosen in one place only, :func:`tradelab.app.build`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+
+
+@runtime_checkable
+class DataSource(Protocol):
+    """Historical bars for a symbol.
+
+    ``load`` returns a DataFrame with a DatetimeIndex and columns
+    ``open, high, low, close, volume`` (float); it may still hold bad rows, which
+    :func:`tradelab.data.validate.validate_bars` reports and handles per policy.
+    """
+
+    name: str
+
+    def load(self, symbol: str, *, start: pd.Timestamp | None = None,
+             end: pd.Timestamp | None = None, interval: str = "1d",
+             adjust: str = "raw") -> pd.DataFrame: ...
+
+    def fingerprint(self, symbol: str) -> str:
+        """A token that changes when the underlying data changes (part of cache keys)."""
+        ...
+
+
+@runtime_checkable
+class Cache(Protocol):
+    """A key/value cache with TTL and tag invalidation."""
+
+    def get(self, key: str) -> Any | None: ...
+
+    def set(self, key: str, value: Any, *, ttl: float | None = None,
+            tags: Iterable[str] = ()) -> None: ...
+
+    def invalidate(self, tag: str) -> int: ...
+
+    def clear(self) -> int: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """The time source; nothing else calls ``datetime.now()``."""
+
+    def now(self) -> datetime: ...

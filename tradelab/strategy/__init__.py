@@ -1,0 +1,1 @@
+"""Strategies: the base class, plug-in registry and look-ahead check."""

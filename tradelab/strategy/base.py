@@ -1,0 +1,265 @@
+"""The :class:`Strategy` base: typed parameters, a warmup, one vectorized causal method.
+
+A strategy implements ``signals(bars)`` once. Research calls it on the whole
+history, the live engine on a rolling window of ``warmup`` bars, and a sweep
+calls it once with every parameter as an array (one element per combination)
+when the strategy declares ``vectorized_params = True``. The indicator helpers
+in :mod:`tradelab.strategy.indicators` broadcast over such arrays, so the same
+code serves all three.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from tradelab.errors import ParameterError
+
+Scalar = int | float | bool
+
+
+class Param:
+    """A typed strategy parameter with a default and optional inclusive bounds.
+
+    Declared as a class attribute; reading it on an instance gives the value::
+
+        class SmaCross(Strategy):
+            fast = Param(10, low=2, high=500, doc="fast SMA window")
+    """
+
+    def __init__(self, default: Scalar, low: float | None = None, high: float | None = None,
+                 doc: str = "") -> None:
+        self.kind: type = type(default)
+        if self.kind not in (int, float, bool):
+            raise TypeError(f"Param default must be int, float or bool, not {self.kind.__name__}")
+        self.default = default
+        self.low = low
+        self.high = high
+        self.doc = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return obj._values[self.name]
+
+    def __repr__(self) -> str:
+        bounds = f", low={self.low}, high={self.high}" if self.kind is not bool else ""
+        return f"Param({self.default!r}{bounds})"
+
+    def coerce(self, value: Any, owner: str) -> Scalar:
+        """Validate one value: right type (strings from the CLI are parsed) and in bounds."""
+        where = f"{owner}.{self.name}"
+        try:
+            if self.kind is bool:
+                if isinstance(value, str):
+                    lowered = value.strip().lower()
+                    if lowered not in {"true", "false", "1", "0", "yes", "no"}:
+                        raise ValueError
+                    out: Scalar = lowered in {"true", "1", "yes"}
+                elif isinstance(value, (bool, np.bool_)):
+                    out = bool(value)
+                else:
+                    raise ValueError
+            elif self.kind is int:
+                number = float(value) if isinstance(value, str) else value
+                if isinstance(number, bool) or not float(number).is_integer():
+                    raise ValueError
+                out = int(number)
+            else:
+                if isinstance(value, bool):
+                    raise ValueError
+                out = float(value)
+                if not math.isfinite(out):
+                    raise ValueError
+        except (TypeError, ValueError):
+            raise ParameterError(
+                f"{where} = {value!r}: expected {self.kind.__name__}") from None
+        if self.low is not None and out < self.low:
+            raise ParameterError(f"{where} = {out!r}: must be >= {self.low}")
+        if self.high is not None and out > self.high:
+            raise ParameterError(f"{where} = {out!r}: must be <= {self.high}")
+        return out
+
+
+class Signals(NamedTuple):
+    """Entry and exit flags aligned with the bars.
+
+    Series for one parameter set; DataFrames (one column per combination) in a sweep.
+    """
+
+    entries: pd.Series | pd.DataFrame
+    exits: pd.Series | pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A parameter as published to the CLI, the API and the docs."""
+
+    name: str
+    kind: str
+    default: Scalar
+    low: float | None
+    high: float | None
+    doc: str
+
+
+class Strategy:
+    """Base class of every strategy.
+
+    Subclasses declare :class:`Param` attributes, a ``name``, override
+    :attr:`warmup` and implement :meth:`signals`. A strategy must be causal: the
+    signal at bar *t* may use bars up to and including *t* only
+    (``tradelab check NAME`` verifies it).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: True when ``signals`` accepts every parameter as a 1-D array (one value per
+    #: combination) and returns 2-D flags; sweeps then run in one call.
+    vectorized_params: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        specs = self.param_objects()
+        unknown = sorted(set(params) - set(specs))
+        if unknown:
+            raise ParameterError(
+                f"{self.name}: unknown parameter(s) {', '.join(unknown)}; "
+                f"known: {', '.join(specs) or '(none)'}")
+        values = {n: p.coerce(params.get(n, p.default), self.name) for n, p in specs.items()}
+        self._values: dict[str, Any] = values
+        self._batch: int | None = None
+        self.validate_params()
+
+    # -- parameters -----------------------------------------------------------------
+    @classmethod
+    def param_objects(cls) -> dict[str, Param]:
+        out: dict[str, Param] = {}
+        for klass in reversed(cls.__mro__):
+            for key, value in vars(klass).items():
+                if isinstance(value, Param):
+                    out[key] = value
+        return out
+
+    @classmethod
+    def param_specs(cls) -> list[ParamSpec]:
+        return [ParamSpec(n, p.kind.__name__, p.default, p.low, p.high, p.doc)
+                for n, p in cls.param_objects().items()]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The parameter values (scalars; arrays in a batch)."""
+        return dict(self._values)
+
+    def validate_params(self) -> None:
+        """Cross-parameter checks (e.g. ``fast < slow``); raise :class:`ParameterError`."""
+
+    @classmethod
+    def batch(cls, combos: Mapping[str, Any]) -> Strategy:
+        """An instance whose parameters are arrays, one element per combination.
+
+        Every element is validated like a scalar parameter; missing parameters take
+        their default for every combination.
+        """
+        specs = cls.param_objects()
+        unknown = sorted(set(combos) - set(specs))
+        if unknown:
+            raise ParameterError(f"{cls.name}: unknown parameter(s) {', '.join(unknown)}")
+        lengths = {len(np.atleast_1d(v)) for v in combos.values()} or {1}
+        if len(lengths) != 1:
+            raise ParameterError(f"{cls.name}: parameter arrays differ in length: {lengths}")
+        n = lengths.pop()
+        obj = cls.__new__(cls)
+        values: dict[str, Any] = {}
+        for pname, p in specs.items():
+            raw = np.atleast_1d(combos.get(pname, [p.default] * n))
+            values[pname] = np.array([p.coerce(v, cls.name) for v in raw], dtype=p.kind)
+        obj._values = values
+        obj._batch = n
+        for i in range(n):  # cross-parameter checks, per combination
+            single = cls.__new__(cls)
+            single._values = {k: v[i].item() for k, v in values.items()}
+            single._batch = None
+            single.validate_params()
+        return obj
+
+    def split(self) -> Iterator[Strategy]:
+        """The single-combination strategies of a batch (itself when not a batch)."""
+        if self._batch is None:
+            yield self
+            return
+        for i in range(self._batch):
+            yield type(self)(**{k: v[i].item() for k, v in self._values.items()})
+
+    # -- the strategy contract ------------------------------------------------------
+    @property
+    def warmup(self) -> int:
+        """Bars of history (including the current bar) that the last signal depends on."""
+        return 1
+
+    def signals(self, bars: pd.DataFrame) -> Signals | tuple[Any, Any]:
+        """Entry and exit flags for every bar; causal. Implemented by each strategy."""
+        raise NotImplementedError
+
+    # -- what the framework calls ---------------------------------------------------
+    def max_warmup(self) -> int:
+        if self._batch is None:
+            return int(self.warmup)
+        return max(int(s.warmup) for s in self.split())
+
+    def generate(self, bars: pd.DataFrame) -> Signals:
+        """Run :meth:`signals` and normalize: boolean, aligned, NaN→False, warmup masked."""
+        entries, exits = self.signals(bars)
+        columns = self.combo_index() if self._batch is not None else None
+        out = []
+        for label, flags in (("entries", entries), ("exits", exits)):
+            arr = np.asarray(flags.to_numpy() if hasattr(flags, "to_numpy") else flags)
+            if arr.dtype != bool:
+                arr = np.nan_to_num(arr.astype(float), nan=0.0) != 0
+            if arr.shape[0] != len(bars):
+                raise ValueError(
+                    f"{self.name}.signals returned {label} of length {arr.shape[0]} "
+                    f"for {len(bars)} bars")
+            if columns is not None:
+                if arr.ndim == 1:
+                    arr = np.repeat(arr[:, None], len(columns), axis=1)
+                arr = arr.copy()
+                for i, s in enumerate(self.split()):
+                    arr[: max(int(s.warmup) - 1, 0), i] = False
+                out.append(pd.DataFrame(arr, index=bars.index, columns=columns))
+            else:
+                if arr.ndim != 1:
+                    raise ValueError(f"{self.name}.signals returned 2-D {label} for one parameter set")
+                arr = arr.copy()
+                arr[: max(int(self.warmup) - 1, 0)] = False
+                out.append(pd.Series(arr, index=bars.index, name=label))
+        return Signals(out[0], out[1])
+
+    def combo_index(self) -> pd.MultiIndex | pd.Index:
+        names = list(self._values)
+        if self._batch is None:
+            raise ValueError("not a batch")
+        arrays = [self._values[n] for n in names]
+        if not names:
+            return pd.RangeIndex(self._batch)
+        return pd.MultiIndex.from_arrays(arrays, names=names)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self) or self._batch is not None:
+            return NotImplemented
+        return self._values == other._values  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(sorted(self._values.items()))))

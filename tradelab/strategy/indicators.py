@@ -1,0 +1,149 @@
+"""Causal indicators on numpy arrays that broadcast over parameter arrays.
+
+Each function takes a price array of shape ``(n,)`` (or ``(n, k)``) and a window
+that is an int or an array of ``k`` ints (one per parameter combination). With
+an array window the result is ``(n, k)``; each distinct window is computed once,
+which is what makes a 1,000-combination sweep cost about as much as its distinct
+windows. Values before a window is full are NaN; comparisons with NaN are False,
+so no signal fires during warmup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+ArrayLike = np.ndarray | pd.Series
+
+
+def _values(x: ArrayLike | pd.DataFrame) -> np.ndarray:
+    return np.asarray(x.to_numpy() if hasattr(x, "to_numpy") else x, dtype=float)
+
+
+def _by_window(x: ArrayLike, window: int | np.ndarray,
+               fn: Callable[[np.ndarray, int], np.ndarray]) -> np.ndarray:
+    values = _values(x)
+    if np.ndim(window) == 0:
+        if values.ndim == 1:
+            return fn(values, int(window))
+        return np.column_stack([fn(values[:, j], int(window)) for j in range(values.shape[1])])
+    windows = np.asarray(window, dtype=int)
+    out = np.empty((values.shape[0], windows.size))
+    if values.ndim == 1:
+        for w in np.unique(windows):
+            out[:, windows == w] = fn(values, int(w))[:, None]
+    else:  # one series per column, each with its own window
+        if values.shape[1] != windows.size:
+            raise ValueError(f"{values.shape[1]} columns but {windows.size} windows")
+        for j, w in enumerate(windows):
+            out[:, j] = fn(values[:, j], int(w))
+    return out
+
+
+def _sma1(v: np.ndarray, w: int) -> np.ndarray:
+    out = np.full(v.shape, np.nan)
+    if w <= len(v):
+        # A rolling sum by cumulative sums drifts on long series; pandas' rolling
+        # mean is exact enough and still vectorized.
+        out[w - 1:] = pd.Series(v).rolling(w).mean().to_numpy()[w - 1:]
+    return out
+
+
+def _max1(v: np.ndarray, w: int) -> np.ndarray:
+    return pd.Series(v).rolling(w, min_periods=w).max().to_numpy()
+
+
+def _min1(v: np.ndarray, w: int) -> np.ndarray:
+    return pd.Series(v).rolling(w, min_periods=w).min().to_numpy()
+
+
+def _rsi1(v: np.ndarray, w: int) -> np.ndarray:
+    # Cutler's RSI (simple averages of gains and losses): finite memory of w+1
+    # bars, so a rolling window in the live engine reproduces it exactly, unlike
+    # Wilder's exponential smoothing whose value depends on all history.
+    delta = np.diff(v, prepend=np.nan)
+    gain = pd.Series(np.where(delta > 0, delta, 0.0)).rolling(w, min_periods=w).mean()
+    loss = pd.Series(np.where(delta < 0, -delta, 0.0)).rolling(w, min_periods=w).mean()
+    gain[: w] = np.nan  # the first delta is undefined
+    loss[: w] = np.nan
+    g, lo = gain.to_numpy(), loss.to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rsi = np.where(lo == 0, np.where(g == 0, 50.0, 100.0), 100.0 - 100.0 / (1.0 + g / lo))
+    return np.where(np.isnan(g) | np.isnan(lo), np.nan, rsi)
+
+
+def sma(x: ArrayLike, window: int | np.ndarray) -> np.ndarray:
+    """Simple moving average over ``window`` bars ending at each bar."""
+    return _by_window(x, window, _sma1)
+
+
+def rolling_max(x: ArrayLike, window: int | np.ndarray) -> np.ndarray:
+    """Highest value over ``window`` bars ending at each bar."""
+    return _by_window(x, window, _max1)
+
+
+def rolling_min(x: ArrayLike, window: int | np.ndarray) -> np.ndarray:
+    """Lowest value over ``window`` bars ending at each bar."""
+    return _by_window(x, window, _min1)
+
+
+def rsi(x: ArrayLike, window: int | np.ndarray) -> np.ndarray:
+    """Relative strength index (0–100) with simple averages over ``window`` changes."""
+    return _by_window(x, window, _rsi1)
+
+
+def shift(x: np.ndarray, periods: int = 1) -> np.ndarray:
+    """Values ``periods`` bars earlier (NaN where there is none); causal for periods > 0."""
+    x = np.asarray(x, dtype=float)
+    out = np.full(x.shape, np.nan)
+    if periods < len(x):
+        out[periods:] = x[: len(x) - periods]
+    return out
+
+
+def _as_column(x: np.ndarray | float, like: np.ndarray) -> np.ndarray | float:
+    x = np.asarray(x, dtype=float) if not np.isscalar(x) else x
+    if (isinstance(x, np.ndarray) and x.ndim == 1 and like.ndim == 2
+            and x.shape[0] == like.shape[0] and x.shape[0] != like.shape[1]):
+        return x[:, None]  # a price series against per-combination indicators
+    return x
+
+
+def crossed_above(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
+    """True where ``a`` moves from at-or-below ``b`` to above it on this bar."""
+    a = np.asarray(a, dtype=float)
+    b = _as_column(b, a)
+    a = _as_column(a, np.asarray(b)) if isinstance(b, np.ndarray) else a
+    prev_a, prev_b = shift(a), shift(np.broadcast_to(b, np.broadcast(a, b).shape))
+    with np.errstate(invalid="ignore"):
+        return (a > b) & (prev_a <= prev_b)
+
+
+def crossed_below(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
+    """True where ``a`` moves from at-or-above ``b`` to below it on this bar."""
+    a = np.asarray(a, dtype=float)
+    b = _as_column(b, a)
+    a = _as_column(a, np.asarray(b)) if isinstance(b, np.ndarray) else a
+    prev_a, prev_b = shift(a), shift(np.broadcast_to(b, np.broadcast(a, b).shape))
+    with np.errstate(invalid="ignore"):
+        return (a < b) & (prev_a >= prev_b)
+
+
+def above(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
+    """``a > b`` broadcasting a price series against per-combination columns."""
+    a = np.asarray(a, dtype=float)
+    b = _as_column(b, a)
+    a = _as_column(a, np.asarray(b)) if isinstance(b, np.ndarray) else a
+    with np.errstate(invalid="ignore"):
+        return a > b
+
+
+def below(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
+    """``a < b`` broadcasting a price series against per-combination columns."""
+    a = np.asarray(a, dtype=float)
+    b = _as_column(b, a)
+    a = _as_column(a, np.asarray(b)) if isinstance(b, np.ndarray) else a
+    with np.errstate(invalid="ignore"):
+        return a < b

@@ -1,0 +1,108 @@
+"""Look-ahead and window checks.
+
+*Look-ahead*: signals on the full history must equal signals computed on each
+prefix; a strategy that peeks at future bars changes its past signals when bars
+are appended. *Window*: the signal at bar *t* computed from only the last
+``warmup`` bars must equal the full-history one; this is what lets the live
+engine evaluate a rolling window and still match research (parity).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tradelab.strategy.base import Strategy
+
+
+@dataclass(frozen=True)
+class Offense:
+    """The first bar whose signal differs, and how."""
+
+    check: str            # "lookahead" or "window"
+    bar: pd.Timestamp
+    position: int
+    flag: str             # "entries" or "exits"
+    full: bool
+    partial: bool
+    prefix_end: pd.Timestamp
+
+    def __str__(self) -> str:
+        what = ("signal changes when later bars are added" if self.check == "lookahead"
+                else "signal differs when computed from the last `warmup` bars only")
+        return (f"{self.check}: {self.flag} at bar {self.position} ({self.bar:%Y-%m-%d %H:%M}) "
+                f"is {self.full} on full history but {self.partial} with data ending "
+                f"{self.prefix_end:%Y-%m-%d %H:%M}: {what}")
+
+
+@dataclass(frozen=True)
+class LookAheadReport:
+    strategy: str
+    params: dict
+    bars: int
+    prefixes_checked: int
+    windows_checked: int
+    offenses: list[Offense] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.offenses
+
+    @property
+    def first(self) -> Offense | None:
+        return min(self.offenses, key=lambda o: o.position) if self.offenses else None
+
+    def __str__(self) -> str:
+        head = (f"{self.strategy} {self.params}: {self.prefixes_checked} prefixes and "
+                f"{self.windows_checked} windows over {self.bars} bars")
+        return f"{head}: OK" if self.ok else f"{head}: FAILED\n  first offense: {self.first}"
+
+
+def _first_diff(a: pd.Series, b: pd.Series) -> int | None:
+    diff = np.flatnonzero(a.to_numpy() != b.to_numpy())
+    return int(diff[0]) if diff.size else None
+
+
+def check_lookahead(strategy: Strategy, bars: pd.DataFrame, samples: int = 40,
+                    seed: int = 0) -> LookAheadReport:
+    """Compare full-history signals with signals on sampled prefixes and windows.
+
+    Parameters
+    ----------
+    strategy
+        One parameter set (not a batch).
+    bars
+        History to test on (contract bars).
+    samples
+        Number of prefix ends (and window ends) tried, spread over the history
+        plus random ones; the last bars are always included.
+    """
+    full = strategy.generate(bars)
+    n = len(bars)
+    warmup = max(int(strategy.warmup), 1)
+    rng = np.random.default_rng(seed)
+    spread = np.linspace(warmup, n, num=min(samples, max(n - warmup, 1)), dtype=int)
+    ends = sorted(set(spread.tolist()) | set(rng.integers(warmup, n + 1, size=samples // 2).tolist())
+                  | {n - 1, n})
+    ends = [e for e in ends if warmup <= e <= n]
+    offenses: list[Offense] = []
+    for end in ends:
+        part = strategy.generate(bars.iloc[:end])
+        for flag in ("entries", "exits"):
+            pos = _first_diff(getattr(full, flag).iloc[:end], getattr(part, flag))
+            if pos is not None:
+                offenses.append(Offense("lookahead", bars.index[pos], pos, flag,
+                                        bool(getattr(full, flag).iloc[pos]),
+                                        bool(getattr(part, flag).iloc[pos]), bars.index[end - 1]))
+        # The live engine sees only the last `warmup` bars: the last signal must agree.
+        window = strategy.generate(bars.iloc[end - warmup:end])
+        for flag in ("entries", "exits"):
+            want, got = bool(getattr(full, flag).iloc[end - 1]), bool(getattr(window, flag).iloc[-1])
+            if want != got:
+                offenses.append(Offense("window", bars.index[end - 1], end - 1, flag, want, got,
+                                        bars.index[end - 1]))
+        if offenses:
+            break
+    return LookAheadReport(strategy.name, strategy.params, n, len(ends), len(ends), offenses)
