@@ -31,10 +31,27 @@ _EXPORTS: dict[str, str] = {
     "sweep": "tradelab.research.sweep",
     "BacktestResult": "tradelab.research.result",
     "SweepResult": "tradelab.research.sweep",
-    "Execution": "tradelab.research.conventions",
+    "Execution": "tradelab.execution",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "App",
+    "BacktestResult",
+    "Execution",
+    "Param",
+    "Settings",
+    "Signals",
+    "Strategy",
+    "StrategyRegistry",
+    "SweepResult",
+    "__version__",
+    "backtest",
+    "build",
+    "check_lookahead",
+    "load_config",
+    "sweep",
+    "validate_bars",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -54,8 +71,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from tradelab.app import App, build
     from tradelab.config import Settings, load_config
     from tradelab.data.validate import validate_bars
+    from tradelab.execution import Execution
     from tradelab.research.backtest import backtest
-    from tradelab.research.conventions import Execution
     from tradelab.research.result import BacktestResult
     from tradelab.research.sweep import SweepResult, sweep
     from tradelab.strategy.base import Param, Signals, Strategy

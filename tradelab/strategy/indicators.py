@@ -42,13 +42,20 @@ def _by_window(x: ArrayLike, window: int | np.ndarray,
     return out
 
 
-def _sma1(v: np.ndarray, w: int) -> np.ndarray:
+def _window_mean(v: np.ndarray, w: int) -> np.ndarray:
+    # Each window is summed on its own (not by a running sum), so the value at a
+    # bar is bit-identical whether computed on the full history or on just the
+    # last `w` bars, which is what the live engine sees. Running sums (pandas
+    # rolling, cumsum) carry float residue from earlier bars and can flip a
+    # crossover decided by 1e-13, breaking research/live parity.
     out = np.full(v.shape, np.nan)
     if w <= len(v):
-        # A rolling sum by cumulative sums drifts on long series; pandas' rolling
-        # mean is exact enough and still vectorized.
-        out[w - 1:] = pd.Series(v).rolling(w).mean().to_numpy()[w - 1:]
+        out[w - 1:] = np.lib.stride_tricks.sliding_window_view(v, w).mean(axis=1)
     return out
+
+
+def _sma1(v: np.ndarray, w: int) -> np.ndarray:
+    return _window_mean(v, w)
 
 
 def _max1(v: np.ndarray, w: int) -> np.ndarray:
@@ -64,11 +71,10 @@ def _rsi1(v: np.ndarray, w: int) -> np.ndarray:
     # bars, so a rolling window in the live engine reproduces it exactly, unlike
     # Wilder's exponential smoothing whose value depends on all history.
     delta = np.diff(v, prepend=np.nan)
-    gain = pd.Series(np.where(delta > 0, delta, 0.0)).rolling(w, min_periods=w).mean()
-    loss = pd.Series(np.where(delta < 0, -delta, 0.0)).rolling(w, min_periods=w).mean()
-    gain[: w] = np.nan  # the first delta is undefined
-    loss[: w] = np.nan
-    g, lo = gain.to_numpy(), loss.to_numpy()
+    g = _window_mean(np.where(delta > 0, delta, 0.0), w)
+    lo = _window_mean(np.where(delta < 0, -delta, 0.0), w)
+    g[: w] = np.nan  # the first delta is undefined
+    lo[: w] = np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         rsi = np.where(lo == 0, np.where(g == 0, 50.0, 100.0), 100.0 - 100.0 / (1.0 + g / lo))
     return np.where(np.isnan(g) | np.isnan(lo), np.nan, rsi)
