@@ -58,7 +58,7 @@ def test_each_bad_field_gets_one_line_with_path_value_and_origin(tmp_path: Path)
 def test_unparseable_toml_names_the_file(tmp_path: Path) -> None:
     f = tmp_path / "broken.toml"
     f.write_text("[research\n")
-    with pytest.raises(ConfigError, match="broken.toml"):
+    with pytest.raises(ConfigError, match=r"broken\.toml"):
         load_config(paths=[f], environ={}, home=tmp_path)
 
 

@@ -23,7 +23,8 @@ def test_environment_yml_lists_the_same_packages_and_ranges(project_root: Path) 
     meta = tomllib.loads((project_root / "pyproject.toml").read_text())["project"]
     wanted = dict(_key(r) for r in [*meta["dependencies"], *meta["optional-dependencies"]["dev"]])
     env = yaml.safe_load((project_root / "environment.yml").read_text())
-    listed = dict(_key(r) for r in env["dependencies"] if isinstance(r, str) and not r.startswith(("python", "pip")))
+    listed = dict(_key(r) for r in env["dependencies"]
+                  if isinstance(r, str) and not r.startswith(("python", "pip ", "pip\n")) and r != "pip")
     assert listed == wanted
 
 
