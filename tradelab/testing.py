@@ -27,3 +27,48 @@ def make_bars(n: int = 500, seed: int = 0, start: str = "2020-01-01",
     index = pd.date_range(start, periods=n, freq=freq, tz="UTC", name="time")
     return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
                          "volume": volume}, index=index)
+
+# --- data/cache fakes -------------------------------------------------------------
+
+
+class CountingSource:
+    """A :class:`~tradelab.interfaces.DataSource` over in-memory frames that counts loads.
+
+    ``calls`` records every ``load`` as ``(symbol, start, end, interval, adjust)``;
+    assign ``version`` to change the fingerprint, as rewriting a file would.
+    """
+
+    def __init__(self, frames: dict[str, pd.DataFrame], name: str = "fake",
+                 adjust: str = "raw") -> None:
+        self.frames = dict(frames)
+        self.name = name
+        self.adjust = adjust
+        self.version = 0
+        self.calls: list[tuple[object, ...]] = []
+
+    def fingerprint(self, symbol: str) -> str:
+        return f"{self.name}-v{self.version}"
+
+    def load(self, symbol: str, *, start: pd.Timestamp | None = None,
+             end: pd.Timestamp | None = None, interval: str = "1d",
+             adjust: str = "raw") -> pd.DataFrame:
+        from tradelab.data.bars import slice_time
+        from tradelab.errors import DataSourceError
+
+        self.calls.append((symbol, start, end, interval, adjust))
+        if symbol not in self.frames:
+            raise DataSourceError(f"{self.name}: unknown symbol {symbol!r}")
+        return slice_time(self.frames[symbol].copy(), start, end)
+
+
+class ManualClock:
+    """Monotonic seconds that only move when told to (for cache TTL tests)."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

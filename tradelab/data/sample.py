@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tradelab.data.bars import normalize_frame, slice_time, utc
 from tradelab.errors import DataSourceError
 
 # symbol -> (file under arch/data, description)
@@ -34,8 +35,13 @@ class SampleSource:
     """Real, offline daily bars: ``SPX`` and ``IXIC``."""
 
     name = "sample"
+    adjust = "raw"
+
+    def __repr__(self) -> str:
+        return "SampleSource(SPX, IXIC from arch)"
 
     def symbols(self) -> dict[str, str]:
+        """Symbol → description."""
         return {k: v[1] for k, v in SYMBOLS.items()}
 
     def fingerprint(self, symbol: str) -> str:
@@ -53,24 +59,7 @@ class SampleSource:
         if adjust not in ("raw", "adjusted"):
             raise DataSourceError(f"sample source: adjust={adjust!r}; expected raw or adjusted")
         raw = pd.read_csv(_arch_data_dir() / SYMBOLS[key][0], index_col=0, parse_dates=True)
-        bars = pd.DataFrame({
-            "open": raw["Open"], "high": raw["High"], "low": raw["Low"],
-            "close": raw["Close"], "volume": raw["Volume"],
-        }).astype(float)
-        if adjust == "adjusted":
-            factor = raw["Adj Close"] / raw["Close"]
-            for col in ("open", "high", "low", "close"):
-                bars[col] = bars[col] * factor
-        bars.index = pd.DatetimeIndex(bars.index).tz_localize("UTC")
-        bars.index.name = "time"
-        if start is not None:
-            bars = bars[bars.index >= utc(start)]
-        if end is not None:
-            bars = bars[bars.index <= utc(end)]
-        return bars
+        return slice_time(normalize_frame(raw, adjust), start, end)
 
 
-def utc(ts: object) -> pd.Timestamp:
-    """A timestamp in UTC; naive values are taken to be UTC already."""
-    t = pd.Timestamp(ts)  # type: ignore[arg-type]
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+__all__ = ["SYMBOLS", "SampleSource", "utc"]
