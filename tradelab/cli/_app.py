@@ -19,6 +19,15 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _setup(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
+           json_logs: bool = typer.Option(False, "--json-logs", help="JSON log lines on stderr")) -> None:
+    """Configure logging before any command runs."""
+    from tradelab.monitor.logging import configure_logging
+
+    configure_logging("DEBUG" if verbose else "WARNING", json_logs=json_logs)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print an error line to stderr and exit non-zero."""
     typer.echo(f"error: {message}", err=True)
