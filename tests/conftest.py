@@ -10,6 +10,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The real PostgreSQL server harness (fixtures pg_server, pg_url, pg_db_url, store_url).
+pytest_plugins = ["tests.pg"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true",

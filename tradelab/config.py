@@ -105,6 +105,12 @@ class StrategySettings(_Section):
     entry_points: bool = True
 
 
+class StoreSettings(_Section):
+    """The paper/live database; a relative SQLite path hangs off ``home``."""
+
+    url: str = "sqlite:///var/tradelab.db"
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_logs: bool = False
@@ -125,6 +131,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = CacheSettings()
     research: ResearchSettings = ResearchSettings()
     strategies: StrategySettings = StrategySettings()
+    store: StoreSettings = StoreSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod
@@ -170,6 +177,10 @@ def _redact(data: Any, model: Any = None, key: str = "") -> Any:
         return [_redact(v, None, key) for v in data]
     if data is not None and is_secret_name(key):
         return "**********"
+    if key == "url" and isinstance(data, str) and "://" in data:
+        from sqlalchemy import make_url  # a database URL may embed a password
+
+        return make_url(data).render_as_string(hide_password=True)
     return data
 
 

@@ -95,3 +95,10 @@ def test_cli_config_check_redacts_and_fails_on_bad_values(project_root: Path,
     assert len(lines) == 2
     assert any("research.size_type" in ln and "'everything'" in ln for ln in lines)
     assert any("cache.disk_ttl" in ln for ln in lines)
+
+
+def test_database_password_is_masked_in_the_effective_config(tmp_path: Path) -> None:
+    env = {"TRADELAB__STORE__URL": "postgresql+psycopg://trader:s3cr3t-pw@db.local:5432/tl"}
+    s = load_config(paths=[], environ=env, home=tmp_path)
+    shown = s.redacted()["store"]["url"]
+    assert "s3cr3t-pw" not in shown and "trader" in shown and "db.local" in shown

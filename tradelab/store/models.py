@@ -1,0 +1,223 @@
+"""SQLAlchemy 2 typed ORM models: the schema of the paper/live store.
+
+The models are the single source of truth for the schema: the Alembic
+migrations must match them exactly (a test runs autogenerate and expects no
+difference). Money and quantities are :class:`~tradelab.store.types.Amount`
+(exact ``NUMERIC(28, 10)``); times are :class:`~tradelab.store.types.UTCDateTime`.
+
+Allowed values of the string "enum" columns are listed here once and enforced
+twice: by ``CHECK`` constraints in the database and by the store before it
+writes, so a typo fails with a readable message instead of an IntegrityError.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from tradelab.store.types import Amount, UTCDateTime
+
+RUN_MODES = ("paper", "live", "replay")
+RUN_STATUSES = ("running", "finished", "stopped", "failed", "crashed")
+SIDES = ("buy", "sell")
+ORDER_TYPES = ("market", "limit", "stop")
+ORDER_STATUSES = ("new", "submitted", "partially_filled", "filled", "cancelled", "rejected", "expired")
+OPEN_ORDER_STATUSES = ("new", "submitted", "partially_filled")
+TIME_IN_FORCE = ("gtc", "day", "ioc", "fok", "gtd")
+SEVERITIES = ("info", "warning", "error", "critical")
+
+# Deterministic constraint names, so migrations can later drop/alter them by
+# name on both backends (SQLite batch mode needs names too).
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=f"{column}_allowed")
+
+
+class Base(DeclarativeBase):
+    """Declarative base carrying the shared metadata and naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {  # noqa: RUF012  (SQLAlchemy reads it as a class attribute)
+        Decimal: Amount(),
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class Account(Base):
+    """A trading account: cash and base currency; everything else hangs off it."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    currency: Mapped[str] = mapped_column(String(12))
+    initial_cash: Mapped[Decimal]
+    cash: Mapped[Decimal]
+
+
+class Run(Base):
+    """One paper/live/replay run of a strategy on an account."""
+
+    __tablename__ = "runs"
+    __table_args__ = (_one_of("mode", RUN_MODES), _one_of("status", RUN_STATUSES))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    strategy: Mapped[str] = mapped_column(String(100))
+    params: Mapped[dict[str, Any]]
+    source: Mapped[str] = mapped_column(String(100))
+    symbol: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    last_bar_time: Mapped[datetime | None]
+    summary: Mapped[dict[str, Any] | None]
+
+
+class Order(Base):
+    """An order, keyed for idempotency by its client order id."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        _one_of("side", SIDES),
+        _one_of("type", ORDER_TYPES),
+        _one_of("status", ORDER_STATUSES),
+        _one_of("time_in_force", TIME_IN_FORCE),
+        # open_orders(account) is on the recovery path: make it an index scan.
+        Index("ix_orders_account_status", "account_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_order_id: Mapped[str] = mapped_column(String(64), unique=True)
+    broker_order_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    symbol: Mapped[str] = mapped_column(String(64))
+    side: Mapped[str] = mapped_column(String(4))
+    type: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[Decimal]
+    limit_price: Mapped[Decimal | None]
+    stop_price: Mapped[Decimal | None]
+    status: Mapped[str] = mapped_column(String(16))
+    filled_quantity: Mapped[Decimal]
+    avg_fill_price: Mapped[Decimal | None]
+    reason: Mapped[str | None] = mapped_column(String(500))
+    time_in_force: Mapped[str] = mapped_column(String(8))
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class OrderEvent(Base):
+    """One state transition of an order (the audit trail of the state machine)."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class Fill(Base):
+    """An execution; ``fill_id`` is unique so a replayed fill is never applied twice."""
+
+    __tablename__ = "fills"
+    __table_args__ = (_one_of("side", SIDES),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fill_id: Mapped[str] = mapped_column(String(128), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    symbol: Mapped[str] = mapped_column(String(64))
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[Decimal]
+    price: Mapped[Decimal]
+    fees: Mapped[Decimal]
+    at: Mapped[datetime]
+
+
+class Position(Base):
+    """Net position per account and symbol (flat positions keep their realized P&L)."""
+
+    __tablename__ = "positions"
+    __table_args__ = (UniqueConstraint("account_id", "symbol"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    symbol: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[Decimal]
+    avg_price: Mapped[Decimal]
+    realized_pnl: Mapped[Decimal]
+
+
+class EquitySnapshot(Base):
+    """Mark-to-market equity of an account at a point in time."""
+
+    __tablename__ = "equity_snapshots"
+    __table_args__ = (Index("ix_equity_snapshots_account_at", "account_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    at: Mapped[datetime]
+    cash: Mapped[Decimal]
+    positions_value: Mapped[Decimal]
+    equity: Mapped[Decimal]
+    drawdown: Mapped[Decimal]
+
+
+class RiskEvent(Base):
+    """A risk rule breach or alert."""
+
+    __tablename__ = "risk_events"
+    __table_args__ = (
+        _one_of("severity", SEVERITIES),
+        Index("ix_risk_events_account_at", "account_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    strategy: Mapped[str | None] = mapped_column(String(100))
+    rule: Mapped[str] = mapped_column(String(100))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(String(2000))
+    at: Mapped[datetime]
+
+
+class KillSwitch(Base):
+    """Kill-switch state, one row per account (absent row = never engaged)."""
+
+    __tablename__ = "kill_switches"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    engaged: Mapped[bool]
+    reason: Mapped[str | None] = mapped_column(String(500))
+    # "by" is an SQL keyword; keep the column name plain so hand-written SQL works.
+    changed_by: Mapped[str | None] = mapped_column(String(100))
+    at: Mapped[datetime]

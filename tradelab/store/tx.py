@@ -1,0 +1,292 @@
+"""The unit of work: :class:`Transaction` holds the write methods of the store.
+
+Everything done through one ``Transaction`` commits together or not at all,
+which is what makes a fill's effects atomic::
+
+    with store.transaction() as tx:
+        if tx.add_fill(fill_id, coid, "SPY", "buy", qty, price, fees, at):
+            tx.set_cash("paper", new_cash)
+            tx.set_position("paper", "SPY", new_qty, new_avg, realized)
+            tx.upsert_order(coid, at=at, status="filled", filled_quantity=qty)
+
+Timestamps are always passed in (``at``, ``started_at``...): the store never
+reads a clock, so replays with a simulated clock persist simulated times.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tradelab.store import models as m
+from tradelab.store.errors import OrderConflictError, StoreError, UnknownOrderError
+from tradelab.store.reads import EQ, KS, OE, RE, A, AccountRef, F, O, P, R, Reader, check_choice
+from tradelab.store.records import AccountRecord, OrderRecord
+from tradelab.store.types import to_amount, to_utc
+
+log = logging.getLogger(__name__)
+
+ORDER_FIELDS = frozenset({
+    "account", "run_id", "broker_order_id", "symbol", "side", "type", "quantity",
+    "limit_price", "stop_price", "status", "filled_quantity", "avg_fill_price", "reason",
+    "time_in_force", "expires_at",
+})
+_REQUIRED_ON_CREATE = ("account", "symbol", "side", "type", "quantity")
+# Reusing a client id for another account/instrument/direction is a bug upstream
+# (an id collision), never an amendment: refuse it instead of corrupting history.
+_IMMUTABLE = ("account_id", "symbol", "side")
+_CHOICES: Mapping[str, tuple[str, ...]] = {
+    "side": m.SIDES, "type": m.ORDER_TYPES, "status": m.ORDER_STATUSES,
+    "time_in_force": m.TIME_IN_FORCE,
+}
+
+
+class Transaction(Reader):
+    """Write (and read) methods inside one database transaction.
+
+    Obtain one from :meth:`Store.transaction`; do not keep it after the
+    ``with`` block. Reads inside the block see this transaction's own writes.
+    """
+
+    def _insert(self, table: Table) -> Any:
+        # ON CONFLICT DO NOTHING / DO UPDATE exist on both backends but are
+        # spelled through dialect-specific insert constructs.
+        if self._conn.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    # -- accounts --------------------------------------------------------
+    def ensure_account(self, name: str, initial_cash: Decimal, currency: str = "USD") -> int:
+        """Create the account if missing and return its id (idempotent, race-safe).
+
+        An existing account keeps its cash: ``initial_cash`` only seeds a new one.
+
+        Raises
+        ------
+        StoreError
+            If the account exists with a different currency.
+        """
+        cash = to_amount(initial_cash)
+        self._conn.execute(self._insert(A).values(
+            name=name, currency=currency, initial_cash=cash, cash=cash,
+        ).on_conflict_do_nothing(index_elements=["name"]))
+        row = self._conn.execute(select(A.c.id, A.c.currency).where(A.c.name == name)).one()
+        if row.currency != currency:
+            raise StoreError(f"account {name!r} exists with currency {row.currency}, not {currency}")
+        self._account_ids[name] = row.id
+        return int(row.id)
+
+    def lock_account(self, account: AccountRef) -> AccountRecord:
+        """Lock the account until this transaction ends and return its fresh state.
+
+        Call it first in any read-check-write on account-wide state (cash, risk
+        limits, kill switch) shared by several engine processes. PostgreSQL:
+        ``SELECT ... FOR UPDATE`` on the account row, so other lockers wait.
+        SQLite: store transactions already start with ``BEGIN IMMEDIATE`` (one
+        writer at a time for the whole file), so this only re-reads the row.
+        """
+        q = select(A).where(A.c.id == self._account_id(account))
+        if self._conn.dialect.name != "sqlite":
+            q = q.with_for_update()
+        return AccountRecord(**self._conn.execute(q).one()._mapping)
+
+    def set_cash(self, account: AccountRef, cash: Decimal) -> None:
+        """Set the account's cash balance."""
+        self._conn.execute(update(A).where(A.c.id == self._account_id(account))
+                           .values(cash=to_amount(cash)))
+
+    # -- runs ------------------------------------------------------------
+    def start_run(self, account: AccountRef, strategy: str, *, symbol: str, source: str,
+                  mode: str, started_at: datetime, params: Mapping[str, Any] | None = None) -> int:
+        """Record a new run in status ``running`` and return its id."""
+        result = self._conn.execute(insert(R).values(
+            account_id=self._account_id(account), strategy=strategy, params=dict(params or {}),
+            source=source, symbol=symbol, mode=check_choice("mode", mode, m.RUN_MODES),
+            status="running", started_at=to_utc(started_at),
+        ))
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def finish_run(self, run_id: int, status: str, summary: Mapping[str, Any] | None = None,
+                   *, finished_at: datetime) -> None:
+        """Close a run with a final ``status`` (not ``running``) and an optional summary."""
+        check_choice("status", status, [s for s in m.RUN_STATUSES if s != "running"])
+        self._update_run(run_id, status=status, finished_at=to_utc(finished_at),
+                         summary=dict(summary) if summary is not None else None)
+
+    def set_run_progress(self, run_id: int, last_bar_time: datetime) -> None:
+        """Remember the last bar the run fully processed (where a restart resumes)."""
+        self._update_run(run_id, last_bar_time=to_utc(last_bar_time))
+
+    def _update_run(self, run_id: int, **values: Any) -> None:
+        if self._conn.execute(update(R).where(R.c.id == run_id).values(**values)).rowcount != 1:
+            raise StoreError(f"unknown run id {run_id!r}")
+
+    # -- orders ----------------------------------------------------------
+    def upsert_order(self, client_order_id: str, *, at: datetime, **fields: Any) -> OrderRecord:
+        """Create or update an order by client order id (idempotent) and return it.
+
+        Parameters
+        ----------
+        client_order_id
+            The idempotency key.
+        at
+            Sets ``updated_at`` (and ``created_at`` when the order is new).
+        **fields
+            Any of ``account, run_id, broker_order_id, symbol, side, type,
+            quantity, limit_price, stop_price, status, filled_quantity,
+            avg_fill_price, reason, time_in_force, expires_at``. A new order
+            needs ``account, symbol, side, type, quantity``; defaults are
+            ``status="new"``, ``filled_quantity=0``, ``time_in_force="gtc"``.
+
+        Raises
+        ------
+        OrderConflictError
+            If the id exists for another account, symbol or side.
+        ValueError
+            For unknown field names or values outside the allowed choices.
+        """
+        unknown = sorted(set(fields) - ORDER_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown order field(s) {', '.join(unknown)}; "
+                             f"allowed: {', '.join(sorted(ORDER_FIELDS))}")
+        values = dict(fields)
+        for name, allowed in _CHOICES.items():
+            if name in values:
+                values[name] = check_choice(name, values[name], allowed)
+        if "account" in values:
+            values["account_id"] = self._account_id(values.pop("account"))
+        if values.get("expires_at") is not None:
+            values["expires_at"] = to_utc(values["expires_at"])
+        at = to_utc(at)
+        if self._existing_order(client_order_id, values) is None:
+            missing = [f for f in _REQUIRED_ON_CREATE
+                       if (f if f != "account" else "account_id") not in values]
+            if missing:
+                raise ValueError(f"new order {client_order_id!r} needs {', '.join(missing)}")
+            row = {"status": "new", "filled_quantity": Decimal(0), "time_in_force": "gtc",
+                   **values, "client_order_id": client_order_id, "created_at": at, "updated_at": at}
+            inserted = self._conn.execute(self._insert(O).values(**row).on_conflict_do_nothing(
+                index_elements=["client_order_id"]).returning(O.c.id)).first()
+            # Lost a race with another process creating the same id: update instead.
+            if inserted is None:
+                self._existing_order(client_order_id, values)
+                self._update_order(client_order_id, values, at)
+        else:
+            self._update_order(client_order_id, values, at)
+        record = self.get_order(client_order_id)
+        assert record is not None
+        return record
+
+    def _existing_order(self, client_order_id: str, values: Mapping[str, Any]) -> int | None:
+        q = select(O.c.id, *(O.c[c] for c in _IMMUTABLE)).where(O.c.client_order_id == client_order_id)
+        if self._conn.dialect.name != "sqlite":
+            q = q.with_for_update()  # two processes updating one order serialize here
+        row = self._conn.execute(q).one_or_none()
+        if row is None:
+            return None
+        for col in _IMMUTABLE:
+            if col in values and values[col] != row._mapping[col]:
+                raise OrderConflictError(
+                    f"client order id {client_order_id!r} already used with {col}="
+                    f"{row._mapping[col]!r}, not {values[col]!r}")
+        return int(row.id)
+
+    def _update_order(self, client_order_id: str, values: Mapping[str, Any], at: datetime) -> None:
+        self._conn.execute(update(O).where(O.c.client_order_id == client_order_id)
+                           .values(**values, updated_at=at))
+
+    def _order_id(self, client_order_id: str) -> tuple[int, str, str]:
+        row = self._conn.execute(select(O.c.id, O.c.symbol, O.c.side)
+                                 .where(O.c.client_order_id == client_order_id)).one_or_none()
+        if row is None:
+            raise UnknownOrderError(f"unknown client order id {client_order_id!r}")
+        return int(row.id), row.symbol, row.side
+
+    def add_order_event(self, client_order_id: str, from_state: str | None, to_state: str,
+                        at: datetime, reason: str | None = None) -> None:
+        """Append one state transition to the order's audit trail."""
+        if from_state is not None:
+            from_state = check_choice("from_state", from_state, m.ORDER_STATUSES)
+        to_state = check_choice("to_state", to_state, m.ORDER_STATUSES)
+        order_id, _, _ = self._order_id(client_order_id)
+        self._conn.execute(insert(OE).values(order_id=order_id, from_state=from_state,
+                                             to_state=to_state, at=to_utc(at), reason=reason))
+
+    def add_fill(self, fill_id: str, client_order_id: str, symbol: str, side: str,
+                 quantity: Decimal, price: Decimal, fees: Decimal, at: datetime) -> bool:
+        """Record a fill once. Returns ``False`` (and logs a warning) for a duplicate id.
+
+        The caller applies the fill's effects only when this returns ``True``,
+        in the same transaction; a replayed or re-delivered fill is then never
+        applied twice, even by two processes at once (the unique ``fill_id``
+        makes the second insert wait for, then yield to, the first).
+
+        Raises
+        ------
+        UnknownOrderError
+            If the order was never stored.
+        StoreError
+            If ``symbol`` or ``side`` differ from the order's.
+        """
+        side = check_choice("side", side, m.SIDES)
+        order_id, order_symbol, order_side = self._order_id(client_order_id)
+        if (symbol, side) != (order_symbol, order_side):
+            raise StoreError(f"fill {fill_id!r} is {side} {symbol} but order {client_order_id!r} "
+                             f"is {order_side} {order_symbol}")
+        inserted = self._conn.execute(self._insert(F).values(
+            fill_id=fill_id, order_id=order_id, symbol=symbol, side=side,
+            quantity=to_amount(quantity), price=to_amount(price), fees=to_amount(fees),
+            at=to_utc(at),
+        ).on_conflict_do_nothing(index_elements=["fill_id"]).returning(F.c.id)).first()
+        # RETURNING, not rowcount: with DO NOTHING it is the one signal that
+        # means the same on every driver (psycopg reports rowcount -1 here).
+        if inserted is None:
+            log.warning("duplicate fill ignored", extra={"fill_id": fill_id,
+                                                          "client_order_id": client_order_id})
+            return False
+        return True
+
+    # -- portfolio -------------------------------------------------------
+    def set_position(self, account: AccountRef, symbol: str, quantity: Decimal,
+                     avg_price: Decimal, realized_pnl: Decimal) -> None:
+        """Insert or replace the position of ``account`` in ``symbol``."""
+        values = {"quantity": to_amount(quantity), "avg_price": to_amount(avg_price),
+                  "realized_pnl": to_amount(realized_pnl)}
+        self._conn.execute(self._insert(P).values(
+            account_id=self._account_id(account), symbol=symbol, **values,
+        ).on_conflict_do_update(index_elements=["account_id", "symbol"], set_=values))
+
+    def add_equity_snapshot(self, account: AccountRef, at: datetime, cash: Decimal,
+                            positions_value: Decimal, equity: Decimal, drawdown: Decimal,
+                            run_id: int | None = None) -> None:
+        """Append a mark-to-market equity snapshot."""
+        self._conn.execute(insert(EQ).values(
+            account_id=self._account_id(account), run_id=run_id, at=to_utc(at),
+            cash=to_amount(cash), positions_value=to_amount(positions_value),
+            equity=to_amount(equity), drawdown=to_amount(drawdown)))
+
+    # -- risk ------------------------------------------------------------
+    def add_risk_event(self, account: AccountRef, rule: str, severity: str, message: str,
+                       at: datetime, strategy: str | None = None) -> None:
+        """Append a risk alert or breach (severity: info, warning, error, critical)."""
+        self._conn.execute(insert(RE).values(
+            account_id=self._account_id(account), strategy=strategy, rule=rule,
+            severity=check_choice("severity", severity, m.SEVERITIES), message=message,
+            at=to_utc(at)))
+
+    def set_kill_switch(self, account: AccountRef, engaged: bool, reason: str | None,
+                        by: str | None, at: datetime) -> None:
+        """Engage or reset the account's kill switch (who, why, when)."""
+        values = {"engaged": bool(engaged), "reason": reason, "changed_by": by, "at": to_utc(at)}
+        self._conn.execute(self._insert(KS).values(
+            account_id=self._account_id(account), **values,
+        ).on_conflict_do_update(index_elements=["account_id"], set_=values))
+
+
+__all__ = ["ORDER_FIELDS", "Transaction"]
