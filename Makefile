@@ -23,11 +23,11 @@ demo: $(STAMP)
 	$(BIN)/tradelab demo
 
 test: $(STAMP)
-	$(BIN)/ruff check tradelab strategies tests bench
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check tradelab strategies tests bench
+	$(BIN)/ruff check .
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
