@@ -14,11 +14,14 @@ Convention (explicit, never inferred):
 * Fees per order: ``quantity * fill_price * fees + fixed_fees``, paid in cash.
 * Sizing of an entry (long-only):
   ``size_type="percent"``: spend ``size`` (0–1] of the available cash, fees
-  included: ``qty = (cash * size - fixed_fees) / (fill_price * (1 + fees))``;
+  included: ``qty = ((cash * size - fixed_fees) / (1 + fees)) / fill_price``;
   ``"value"``: ``qty = size / price`` where *price* is before slippage;
   ``"amount"``: ``qty = size`` units (reduced to what the cash affords).
   Exits sell the whole position.
-* ``fractional=False`` rounds the quantity down to whole units.
+* ``fractional=False`` rounds the quantity down to whole units (``qty // 1``,
+  no tolerance, exactly like vectorbt's ``size_granularity=1``).
+* :meth:`Execution.entry_fill` is a port of vectorbt's ``buy_nb``; use it (not
+  a re-derivation) wherever an entry is sized, so research and the engine agree.
 * Entry and exit on the same bar cancel out (no order).
 """
 
@@ -84,16 +87,76 @@ class Execution:
         The engine converts the result to Decimal; computing it with the same float
         operations as vectorbt is what keeps whole-unit rounding identical.
         """
-        fill = self.fill_price(price, buy=True)
+        return self.entry_fill(cash, price)[0]
+
+    def entry_fill(self, cash: float, price: float) -> tuple[float, float, float]:
+        """``(quantity, fill_price, fees)`` of an entry at raw ``price`` with ``cash`` available.
+
+        A line-by-line port of vectorbt 1.2's ``buy_nb`` for a long-only entry
+        (``allow_partial=True``, ``lock_cash=False``, ``size_granularity=1`` for
+        whole units): the same float operations in the same order, so quantities
+        and fees agree bit for bit. Two details matter: vectorbt divides by
+        ``1 + fees`` *before* dividing by the price, and for a fractional entry
+        limited by cash it charges ``cash_limit - cash_spent_on_units`` as fees.
+        Quantity 0 means the cash does not cover one unit (or the fees).
+        """
+        adj_price = self.fill_price(price, buy=True)
+        granular = not self.fractional
+        cash_limit = cash
         if self.size_type == "percent":
-            qty = (cash * self.size - self.fixed_fees) / (fill * (1.0 + self.fees))
+            cash_limit = min(cash_limit, self.size * cash_limit)
+            size = math.inf
+        elif self.size_type == "value":
+            size = self.size / price  # vectorbt values at the order price before slippage
         else:
-            qty = self.size / price if self.size_type == "value" else self.size
-            affordable = (cash - self.fixed_fees) / (fill * (1.0 + self.fees))
-            qty = min(qty, affordable)
-        if not self.fractional:
-            qty = math.floor(qty + 1e-9)  # tolerate float noise just below a whole unit
-        return max(qty, 0.0)
+            size = self.size
+        if cash_limit == 0:
+            return 0.0, adj_price, 0.0
+        if granular and math.isfinite(size):
+            size = size // 1.0 * 1.0
+        req_cash = size * adj_price
+        req_fees = req_cash * self.fees + self.fixed_fees
+        total_req_cash = req_cash + req_fees
+        if _is_close_or_less(total_req_cash, cash_limit):
+            quantity, fees_paid = size, req_fees
+        else:
+            max_req_cash = _add(cash_limit, -self.fixed_fees) / (1 + self.fees)
+            if max_req_cash <= 0:
+                return 0.0, adj_price, 0.0
+            max_acq_size = max_req_cash / adj_price
+            if granular:
+                quantity = max_acq_size // 1.0 * 1.0
+                fees_paid = quantity * adj_price * self.fees + self.fixed_fees
+            else:
+                quantity = max_acq_size
+                fees_paid = cash_limit - max_req_cash
+        if quantity <= 0 or _is_close(quantity, 0.0):
+            return 0.0, adj_price, 0.0
+        return quantity, adj_price, fees_paid
 
     def order_fees(self, quantity: float, fill_price: float) -> float:
         return quantity * fill_price * self.fees + self.fixed_fees
+
+
+# vectorbt's float tolerances (vectorbt.utils.math_): rel 1e-9, abs 1e-12.
+_REL_TOL, _ABS_TOL = 1e-9, 1e-12
+
+
+def _is_close(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b) or math.isinf(a) or math.isinf(b):
+        return False
+    return a == b or abs(a - b) <= max(_REL_TOL * max(abs(a), abs(b)), _ABS_TOL)
+
+
+def _is_close_or_less(a: float, b: float) -> bool:
+    return _is_close(a, b) or a < b
+
+
+def _add(a: float, b: float) -> float:
+    """vectorbt's ``add_nb``: a sum that cancels to within tolerance is exactly 0."""
+    if (a > 0) - (a < 0) != (b > 0) - (b < 0):
+        if _is_close(abs(a), abs(b)):
+            return 0.0
+    elif _is_close(a + b, 0.0):
+        return 0.0
+    return a + b

@@ -53,3 +53,41 @@ class Clock(Protocol):
     """The time source; nothing else calls ``datetime.now()``."""
 
     def now(self) -> datetime: ...
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """Where orders go (paper, ccxt, ...).
+
+    ``submit`` must be idempotent by ``order.client_order_id``: sending an id the
+    broker already holds returns the same broker id and creates nothing. It
+    raises ``TransientBrokerError`` (retried) or ``BrokerRejectedError`` (final),
+    both in :mod:`tradelab.orders.brokers`. Fills, rejects and expiries come back
+    as ``BrokerUpdate`` objects from ``poll`` (a simulated venue also reports
+    from ``on_bar``).
+    """
+
+    name: str
+
+    def submit(self, order: Any) -> str: ...
+
+    def cancel(self, client_order_id: str) -> bool: ...
+
+    def open_orders(self) -> list[str]: ...
+
+    def poll(self) -> list[Any]: ...
+
+
+@runtime_checkable
+class LiveFeed(Protocol):
+    """Bars as they happen: iterating yields ``(symbol, time, open, high, low, close, volume)``.
+
+    ``history(symbol, through, n)`` returns the last ``n`` contract bars up to and
+    including ``through`` (warmup after a restart); ``close()`` stops the feed.
+    """
+
+    def __iter__(self) -> Any: ...
+
+    def history(self, symbol: str, through: Any, n: int) -> pd.DataFrame: ...
+
+    def close(self) -> None: ...

@@ -72,3 +72,59 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+# --- engine fakes -----------------------------------------------------------------
+
+
+class FlakyBroker:
+    """Wraps a broker; ``submit`` raises ``TransientBrokerError`` ``failures`` times, then works.
+
+    With ``accept_then_timeout=True`` the first failing calls *do* reach the inner
+    broker before raising ``TimeoutError``: the order was accepted but the reply
+    was lost, which is what client-id deduplication must absorb.
+    """
+
+    name = "flaky"
+
+    def __init__(self, inner, failures: int = 2, accept_then_timeout: bool = False) -> None:
+        self.inner, self.failures, self.accept_then_timeout = inner, failures, accept_then_timeout
+        self.calls = 0
+
+    def submit(self, order):
+        from tradelab.orders.brokers import TransientBrokerError
+
+        self.calls += 1
+        if self.calls <= self.failures:
+            if self.accept_then_timeout:
+                self.inner.submit(order)
+                raise TimeoutError("reply lost after the broker accepted the order")
+            raise TransientBrokerError(f"connection reset (attempt {self.calls})")
+        return self.inner.submit(order)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+class RecordingBroker:
+    """Accepts every order, fills nothing, remembers what it was sent (dedupes by client id)."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.sent: dict = {}
+        self.cancelled: list[str] = []
+
+    def submit(self, order) -> str:
+        self.sent.setdefault(order.client_order_id, order.snapshot())
+        return "rec-" + order.client_order_id
+
+    def cancel(self, client_order_id: str) -> bool:
+        self.cancelled.append(client_order_id)
+        return True
+
+    def open_orders(self) -> list[str]:
+        return [c for c in self.sent if c not in self.cancelled]
+
+    def poll(self) -> list:
+        return []

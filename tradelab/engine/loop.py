@@ -1,0 +1,345 @@
+"""The event loop: feed → strategies → risk → orders → broker → portfolio → store.
+
+One bar at a time, synchronously::
+
+    BarReceived
+      broker works open orders against the bar (next-open fills, limits, stops)
+      → OrderFilled → Portfolio → PositionChanged
+      kill switch re-read (another process may have halted the account)
+      each strategy on the symbol: generate(window) → flags of the last row
+        entry while flat → buy (sized at fill), exit while long → sell all,
+        both → nothing → SignalEmitted → OrderRequested → RiskManager
+        → OrderApproved → (store commit) → broker → OrderSubmitted
+      broker close phase (close fills, day-order expiry)
+      mark to market → EquitySnapshotted → drawdown / daily-loss rules
+      progress recorded (committed in batches; see tradelab.engine.persist)
+
+SIGINT/SIGTERM stop the feed after the current bar; the engine then cancels or
+keeps open orders (``cancel_on_stop``), writes a final snapshot, commits and
+publishes ``EngineStopped``.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from tradelab.bus import EventBus
+from tradelab.clock import SimClock
+from tradelab.engine.feed import Bar
+from tradelab.engine.runner import StrategyRunner
+from tradelab.events import (
+    BarReceived,
+    EngineStarted,
+    EngineStopped,
+    EquitySnapshotted,
+    OrderApproved,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderSubmitted,
+    PositionChanged,
+    RiskAlert,
+    SignalEmitted,
+)
+from tradelab.execution import Execution
+from tradelab.money import ZERO, book
+from tradelab.orders.brokers.paper import PaperBroker
+from tradelab.orders.manager import OrderManager
+from tradelab.orders.model import Order, client_order_id
+from tradelab.portfolio import Portfolio
+from tradelab.risk.manager import KillSwitch, RiskManager
+from tradelab.risk.rules import RiskLimits
+from tradelab.strategy.base import Strategy
+
+log = structlog.get_logger("tradelab.engine")
+FLATTEN = "flatten"
+FLATTEN_MARK = "[flatten] "  # kill-switch reason prefix asking the engine to close positions
+
+
+@dataclass
+class EngineConfig:
+    """Engine behaviour; see ``[engine]`` in the configuration."""
+
+    account: str = "paper"
+    flush_every: int = 50          # bars between routine store commits
+    cancel_on_stop: bool = False   # cancel open orders on shutdown (else keep them for a restart)
+    signal_mode: str = "window"    # "window" or "precomputed" (replays only)
+    kill_poll_every: int = 1       # bars between kill-switch re-reads (always re-read before an order)
+    retry_attempts: int = 5
+    retry_max_wait: float = 2.0
+    volume_fraction: float | None = None
+
+
+@dataclass
+class EngineResult:
+    """What a run did; ``equity`` is the final mark-to-market equity."""
+
+    run_id: int | str
+    account: str
+    bars: int
+    cash: Decimal
+    equity: Decimal
+    initial_cash: Decimal
+    fills: list = field(default_factory=list)
+    risk_alerts: list = field(default_factory=list)
+    equity_curve: list[tuple[datetime, float]] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    stopped: str = "finished"
+    resumed_from: datetime | None = None
+
+    @property
+    def total_return(self) -> float:
+        return float(self.equity / self.initial_cash - 1)
+
+
+class Engine:
+    """A paper (or live) trading engine for one account.
+
+    Parameters
+    ----------
+    strategies
+        ``(strategy, symbol)`` pairs, each run unchanged on a rolling window.
+    feed
+        A :class:`~tradelab.engine.feed.ReplayFeed` or any ``LiveFeed``.
+    execution
+        The shared execution convention.
+    broker
+        Default: a :class:`PaperBroker` on ``execution``.
+    store
+        A :class:`tradelab.store.Store` (persistence and recovery) or ``None``.
+    resume
+        A run id to resume: state is restored from the store and the feed
+        skips bars up to the run's last processed bar.
+    """
+
+    def __init__(self, strategies: Sequence[tuple[Strategy, str]], feed: Any,
+                 execution: Execution | None = None, *, broker: Any = None, store: Any = None,
+                 config: EngineConfig | None = None, limits: RiskLimits | None = None,
+                 per_strategy: dict[str, RiskLimits] | None = None, clock: Any = None,
+                 bus: EventBus | None = None, resume: int | None = None,
+                 run_info: dict | None = None) -> None:
+        self.execution = execution or Execution()
+        self.config = config or EngineConfig()
+        self.feed, self.store = feed, store
+        self.bus = bus or EventBus()
+        self.clock = clock or SimClock()
+        self.account = self.config.account
+        self.portfolio = Portfolio(self.execution.cash, self.account)
+        symbols = {sym for _, sym in strategies}
+        self.broker = broker or PaperBroker(self.execution, self.execution.cash, symbols=symbols,
+                                            volume_fraction=self.config.volume_fraction)
+        self.orders = OrderManager(self.broker, self.bus, self.clock, self.config.retry_attempts,
+                                   self.config.retry_max_wait)
+        self.runners: dict[str, list[StrategyRunner]] = {}
+        for strat, sym in strategies:
+            self.runners.setdefault(sym, []).append(StrategyRunner(strat, sym))
+        self.recorder = None
+        self.run_id: int | str = "memory"
+        self.resumed_from: datetime | None = None
+        self._stop_reason: str | None = None
+        self._flatten = False
+        self.bars = 0
+        self.latencies: list[float] = []
+        self.fills: list = []
+        self.alerts: list = []
+        self.curve: list[tuple[datetime, float]] = []
+        self._t0 = 0.0
+        self._timer = self.clock.monotonic if hasattr(self.clock, "monotonic") else SimClock.monotonic
+        if store is not None:
+            from tradelab.engine import recovery
+
+            recovery.attach(self, store, resume, run_info or {})
+        self.kill_switch = KillSwitch(self.account, self.bus, self.clock, *self._kill_io())
+        self.risk = RiskManager(self.account, self.portfolio, self.bus, self.clock, self.kill_switch,
+                                self.orders.reject, limits, per_strategy)
+        self.bus.subscribe(OrderApproved, self._on_approved)
+        self.bus.subscribe(OrderFilled, self._on_fill)
+        self.bus.subscribe(OrderPartiallyFilled, self._on_fill)
+        self.bus.subscribe(OrderSubmitted, self._on_submitted)
+        self.bus.subscribe(RiskAlert, self.alerts.append)
+        self.kill_switch.refresh()
+
+    def _kill_io(self) -> tuple[Callable | None, Callable | None]:
+        if self.store is None:
+            return None, None
+        store, account, rec = self.store, self.account, self.recorder
+
+        def read() -> tuple[bool, str, str]:
+            ks = store.kill_switch(account)
+            return bool(ks.engaged), ks.reason or "", ks.by or ""
+
+        def write(engaged: bool, reason: str, by: str) -> None:
+            rec.write_kill_switch(engaged, reason, by, self.clock.now())
+
+        return read, write
+
+    # -- handlers -------------------------------------------------------------------
+    def _on_approved(self, ev: OrderApproved) -> None:
+        self.orders.submit(ev.client_order_id, started=self._t0)
+
+    def _on_submitted(self, ev: OrderSubmitted) -> None:
+        if ev.latency_s:
+            self.latencies.append(ev.latency_s)
+
+    def _on_fill(self, ev: OrderFilled | OrderPartiallyFilled) -> None:
+        f = ev.fill
+        pos = self.portfolio.apply_fill(f.symbol, f.side, f.quantity, f.price, f.fees)
+        self.fills.append(f)
+        self.bus.publish(PositionChanged(ev.at, self.account, f.symbol, pos.quantity, pos.avg_price,
+                                         pos.realized_pnl, self.portfolio.cash))
+
+    # -- control --------------------------------------------------------------------
+    def request_stop(self, reason: str = "requested") -> None:
+        """Stop after the current bar (safe to call from a signal handler or another thread)."""
+        self._stop_reason = reason
+        close = getattr(self.feed, "close", None)
+        if close is not None:
+            close()
+
+    def _install_signals(self) -> list[tuple[int, Any]]:
+        if threading.current_thread() is not threading.main_thread():
+            return []
+        saved = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            saved.append((sig, signal.getsignal(sig)))
+            signal.signal(sig, lambda s, _f: self.request_stop(signal.Signals(s).name))
+        return saved
+
+    # -- the loop -------------------------------------------------------------------
+    def run(self, on_bar: Callable[[Bar], None] | None = None) -> EngineResult:
+        """Consume the feed until it ends or a stop is requested; return the result."""
+        self._prime()
+        self.bus.publish(EngineStarted(self.clock.now(), str(self.run_id), self.account, self.resumed_from))
+        saved = self._install_signals()
+        status = "finished"
+        try:
+            for bar in self.feed:
+                self.step(bar)
+                if on_bar is not None:
+                    on_bar(bar)
+                if self._stop_reason is not None:
+                    break
+            if self._stop_reason is not None:
+                status = "stopped"
+        except BaseException:
+            status = "failed"
+            raise
+        finally:
+            for sig, handler in saved:
+                signal.signal(sig, handler)
+            self._shutdown(status)
+        return self.result(status)
+
+    def _prime(self) -> None:
+        for sym, runners in self.runners.items():
+            for r in runners:
+                history = self.feed.history(sym, self.resumed_from, r.warmup - 1) \
+                    if self.resumed_from is not None else None
+                if self.config.signal_mode == "precomputed":
+                    r.precompute(self.feed.future(sym), history)
+                elif history is not None:
+                    r.prime(history)
+
+    def step(self, bar: Bar) -> None:
+        """Process one bar (public so tests and notebooks can drive the loop)."""
+        self._t0 = self._timer()
+        sym, t, o, h, low, c, v = bar
+        self.clock.advance(t)
+        self.bars += 1
+        bus, broker, manager = self.bus, self.broker, self.orders
+        bus.publish(BarReceived(t, sym, o, h, low, c, v))
+        paper = isinstance(broker, PaperBroker)
+        for update in (broker.on_bar(sym, t, o, h, low, c, v, "open") if paper else broker.poll()):
+            manager.apply(update)
+        if (self.store is not None and self.bars % self.config.kill_poll_every == 0
+                and self.kill_switch.refresh() and self.kill_switch.reason.startswith(FLATTEN_MARK)):
+            self._flatten = True
+        if self._flatten and self.kill_switch.engaged:
+            self._do_flatten(sym, t, c)
+        for runner in self.runners.get(sym, ()):
+            entry, exit_ = runner.update(t, o, h, low, c, v)
+            if entry != exit_:
+                self._act(runner, t, c, entry)
+        if paper:
+            for update in broker.on_bar(sym, t, o, h, low, c, v, "close"):
+                manager.apply(update)
+        pf = self.portfolio
+        pf.mark(sym, c)
+        equity = pf.equity
+        self.risk.on_equity(t, equity)
+        self.curve.append((t, float(equity)))
+        bus.publish(EquitySnapshotted(t, self.account, pf.cash, pf.positions_value, equity,
+                                      pf.realized_pnl, pf.unrealized_pnl))
+        if self.recorder is not None:
+            self.recorder.end_bar(t)
+
+    def _act(self, runner: StrategyRunner, t: datetime, close: float, entry: bool) -> None:
+        sym = runner.symbol
+        held = self.portfolio.position(sym)
+        if entry and held == 0:
+            side = "buy"
+        elif not entry and held > 0:
+            side = "sell"
+        else:
+            return
+        self.bus.publish(SignalEmitted(t, runner.name, sym, entry, not entry, side))
+        cid = client_order_id(str(self.run_id), runner.name, sym, t, side)
+        if cid in self.orders.orders:   # regenerated after a restart: already handled
+            self.orders.submit(cid, started=self._t0)
+            return
+        ref = book(close)
+        if side == "buy":
+            est = book(self.execution.entry_quantity(float(self.portfolio.cash), close))
+            order = Order(cid, self.account, runner.name, sym, "buy", None, t, estimate=est,
+                          reference_price=ref, run_id=str(self.run_id))
+        else:
+            order = Order(cid, self.account, runner.name, sym, "sell", held, t, estimate=held,
+                          reference_price=ref, run_id=str(self.run_id))
+        self.orders.add(order)
+
+    def flatten(self) -> None:
+        """Close every position at the next bar (used with the kill switch)."""
+        self._flatten = True
+
+    def _do_flatten(self, sym: str, t: datetime, close: float) -> None:
+        held = self.portfolio.position(sym)
+        if held == 0:
+            return
+        for order in self.orders.open_orders():
+            if order.symbol == sym:
+                self.orders.cancel(order.client_order_id, "flatten")
+        cid = client_order_id(str(self.run_id), FLATTEN, sym, t, "sell" if held > 0 else "buy")
+        if cid in self.orders.orders:
+            return
+        order = Order(cid, self.account, FLATTEN, sym, "sell" if held > 0 else "buy", abs(held), t,
+                      estimate=abs(held), reference_price=book(close), run_id=str(self.run_id))
+        self.orders.add(order)  # the RiskManager lets flatten orders through a halt
+
+    def _shutdown(self, status: str) -> None:
+        reason = self._stop_reason or status
+        if self.config.cancel_on_stop:
+            for order in self.orders.open_orders():
+                self.orders.cancel(order.client_order_id, f"engine stopped: {reason}")
+        if self.recorder is not None:
+            self.recorder.flush()
+            from tradelab.engine import recovery
+
+            recovery.finish(self, status)
+        self.bus.publish(EngineStopped(self.clock.now(), str(self.run_id), self.account, reason,
+                                       self.bars))
+
+    def result(self, status: str = "finished") -> EngineResult:
+        pf = self.portfolio
+        return EngineResult(self.run_id, self.account, self.bars, pf.cash, pf.equity,
+                            Decimal(repr(self.execution.cash)), list(self.fills), list(self.alerts),
+                            list(self.curve), list(self.latencies), status, self.resumed_from)
+
+
+__all__ = ["FLATTEN", "FLATTEN_MARK", "ZERO", "Engine", "EngineConfig", "EngineResult"]

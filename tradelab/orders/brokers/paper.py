@@ -1,0 +1,222 @@
+"""The paper broker: simulated fills under the shared execution convention.
+
+Market orders fill like research (:mod:`tradelab.execution`): with
+``fill="next_open"`` at the open of the first bar *after* the bar the order
+was decided on, with ``fill="close"`` at that bar's close. An entry without a
+quantity is sized at fill time with :meth:`Execution.entry_fill` on the cash
+the account holds then, exactly as vectorbt sizes it. Limit orders fill when a
+bar trades through the limit (at the limit, or the open if it gapped through),
+optionally only up to a fraction of the bar's volume; stop orders trigger on
+the bar's range and fill at the stop (or the open after a gap) plus slippage.
+``day`` orders expire at the close of their first eligible bar; ``gtc`` stay.
+
+The broker keeps its own ledger (cash, positions), like a venue would; after a
+restart :meth:`PaperBroker.load_state` rebuilds it and the open orders from
+the store, which is how reconciliation works for a simulated venue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
+
+from tradelab.execution import Execution
+from tradelab.money import MONEY_CONTEXT, QUANTUM, ZERO, book, to_decimal
+from tradelab.orders.brokers import BrokerRejectedError, BrokerUpdate
+from tradelab.orders.model import Fill, Order
+
+
+@dataclass(slots=True)
+class _Working:
+    order: Order          # the broker's own copy
+    filled: Decimal
+    fills: int
+    triggered: bool       # stop orders: has the stop been hit
+    open: bool = True
+
+
+class PaperBroker:
+    """Simulated venue.
+
+    Parameters
+    ----------
+    execution
+        The convention (fill bar, fees, slippage, sizing, whole/fractional units).
+    cash
+        Starting cash of the account at the venue.
+    symbols
+        Tradable symbols; ``None`` accepts any symbol. Others are rejected.
+    volume_fraction
+        If set, limit orders fill at most this fraction of a bar's volume per bar
+        (partial fills); ``None`` fills them completely.
+    allow_short
+        Whether sells beyond the position are accepted.
+    """
+
+    name = "paper"
+
+    def __init__(self, execution: Execution, cash: Decimal | float = 0.0,
+                 symbols: set[str] | None = None, volume_fraction: float | None = None,
+                 allow_short: bool = False) -> None:
+        self.execution = execution
+        self.cash = to_decimal(cash or execution.cash)
+        self.positions: dict[str, Decimal] = {}
+        self.symbols = set(symbols) if symbols is not None else None
+        self.volume_fraction = volume_fraction
+        self.allow_short = allow_short
+        self._orders: dict[str, _Working] = {}
+        self._open: dict[str, _Working] = {}
+        self.submissions = 0  # accepted submissions, duplicates excluded (tests count these)
+
+    # -- Broker protocol ------------------------------------------------------------
+    def submit(self, order: Order) -> str:
+        """Accept an order; a client id seen before returns the same broker id (dedupe)."""
+        known = self._orders.get(order.client_order_id)
+        if known is not None:
+            return known.order.broker_order_id
+        if self.symbols is not None and order.symbol not in self.symbols:
+            raise BrokerRejectedError(f"unknown symbol {order.symbol!r}; tradable: "
+                                      f"{', '.join(sorted(self.symbols))}")
+        if order.order_type not in ("market", "limit", "stop"):
+            raise BrokerRejectedError(f"unsupported order type {order.order_type!r}")
+        if order.order_type == "limit" and order.limit_price is None:
+            raise BrokerRejectedError("limit order without limit_price")
+        if order.order_type == "stop" and order.stop_price is None:
+            raise BrokerRejectedError("stop order without stop_price")
+        if order.quantity is None and order.side != "buy":
+            raise BrokerRejectedError("only entries (buys) may be sized at fill time")
+        copy = order.snapshot()
+        copy.broker_order_id = "paper-" + order.client_order_id
+        work = _Working(copy, ZERO, 0, False)
+        self._orders[order.client_order_id] = self._open[order.client_order_id] = work
+        self.submissions += 1
+        return copy.broker_order_id
+
+    def cancel(self, client_order_id: str) -> bool:
+        """Cancel an open order; False when it is not open (filled, unknown)."""
+        return self._open.pop(client_order_id, None) is not None
+
+    def open_orders(self) -> list[str]:
+        return list(self._open)
+
+    def poll(self) -> list[BrokerUpdate]:
+        """A simulated venue reports through :meth:`on_bar`; nothing arrives in between."""
+        return []
+
+    # -- simulation -----------------------------------------------------------------
+    def on_bar(self, symbol: str, at: datetime, o: float, h: float, low: float, c: float,
+               v: float, phase: str) -> list[BrokerUpdate]:
+        """Work the open orders of ``symbol`` against a bar.
+
+        ``phase="open"`` runs when the bar arrives, before strategies act (next-open
+        market fills, limit and stop orders against the bar's range); ``"close"``
+        runs after them (close fills, day-order expiry).
+        """
+        if not self._open:
+            return []
+        out: list[BrokerUpdate] = []
+        fill_at_close = self.execution.fill == "close"
+        for cid, work in list(self._open.items()):
+            order = work.order
+            if order.symbol != symbol:
+                continue
+            if phase == "open":
+                if order.created_at >= at:
+                    continue
+                if order.order_type == "market":
+                    if not fill_at_close:
+                        out.append(self._fill(work, o, at, slip=True))
+                elif order.order_type == "limit":
+                    self._work_limit(work, at, o, h, low, v, out)
+                else:
+                    self._work_stop(work, at, o, h, low, out)
+            else:
+                if order.order_type == "market" and fill_at_close and order.created_at <= at:
+                    out.append(self._fill(work, c, at, slip=True))
+                elif (work.open and order.time_in_force == "day" and order.created_at < at):
+                    self._close(cid)
+                    out.append(BrokerUpdate("expire", cid, reason="day order not filled by the close"))
+        return out
+
+    def _work_limit(self, work: _Working, at: datetime, o: float, h: float, low: float, v: float,
+                    out: list[BrokerUpdate]) -> None:
+        limit = float(work.order.limit_price)  # type: ignore[arg-type]
+        buy = work.order.side == "buy"
+        if (buy and low <= limit) or (not buy and h >= limit):
+            price = min(o, limit) if buy else max(o, limit)  # a gap through the limit fills at the open
+            cap = None
+            if self.volume_fraction is not None:
+                cap = to_decimal(v * self.volume_fraction)
+                if not self.execution.fractional:
+                    cap = cap.to_integral_value(rounding=ROUND_FLOOR)
+                if cap <= 0:
+                    return
+            out.append(self._fill(work, price, at, slip=False, cap=cap))
+
+    def _work_stop(self, work: _Working, at: datetime, o: float, h: float, low: float,
+                   out: list[BrokerUpdate]) -> None:
+        stop = float(work.order.stop_price)  # type: ignore[arg-type]
+        buy = work.order.side == "buy"
+        if (buy and h >= stop) or (not buy and low <= stop):
+            price = max(o, stop) if buy else min(o, stop)
+            out.append(self._fill(work, price, at, slip=True))
+
+    def _close(self, cid: str) -> None:
+        work = self._open.pop(cid, None)
+        if work is not None:
+            work.open = False
+
+    def _fill(self, work: _Working, raw: float, at: datetime, slip: bool,
+              cap: Decimal | None = None) -> BrokerUpdate:
+        order, ex, ctx = work.order, self.execution, MONEY_CONTEXT
+        buy = order.side == "buy"
+        held = self.positions.get(order.symbol, ZERO)
+        if order.quantity is None:   # an entry sized now, like vectorbt
+            qty_f, price_f, fees_f = ex.entry_fill(float(self.cash), raw)
+            if qty_f <= 0:
+                self._close(order.client_order_id)
+                return BrokerUpdate("reject", order.client_order_id,
+                                    reason=f"insufficient cash: {self.cash} does not buy one unit "
+                                           f"of {order.symbol} at {raw}")
+            # Quantity rounds down so booking never spends more than the cash held.
+            qty = to_decimal(qty_f).quantize(QUANTUM, rounding=ROUND_FLOOR)
+            price, fees = book(price_f), book(fees_f)
+        else:
+            qty = ctx.subtract(order.quantity, work.filled)
+            if cap is not None:
+                qty = min(qty, cap)
+            price_f = ex.fill_price(raw, buy) if slip else raw
+            price = book(price_f)
+            fees = book(ex.order_fees(float(qty), price_f))
+            if buy and ctx.add(ctx.multiply(qty, price), fees) > self.cash:
+                self._close(order.client_order_id)
+                return BrokerUpdate("reject", order.client_order_id,
+                                    reason=f"insufficient cash: {qty} {order.symbol} at {price} plus "
+                                           f"fees {fees} exceeds cash {self.cash}")
+            if not buy and not self.allow_short and qty > held:
+                self._close(order.client_order_id)
+                return BrokerUpdate("reject", order.client_order_id,
+                                    reason=f"insufficient position: sell {qty} {order.symbol}, hold {held}")
+        signed = qty if buy else -qty
+        self.cash = ctx.subtract(ctx.subtract(self.cash, ctx.multiply(signed, price)), fees)
+        self.positions[order.symbol] = ctx.add(held, signed)
+        work.filled = ctx.add(work.filled, qty)
+        work.fills += 1
+        if order.quantity is None or work.filled >= order.quantity:
+            self._close(order.client_order_id)
+        fill = Fill(f"{order.client_order_id}-{work.fills}", order.client_order_id, order.symbol,
+                    order.side, qty, price, fees, at)
+        return BrokerUpdate("fill", order.client_order_id, fill=fill)
+
+    # -- recovery -------------------------------------------------------------------
+    def load_state(self, cash: Decimal, positions: dict[str, Decimal], orders: list[Order]) -> None:
+        """Rebuild the venue from the store: ledger plus the orders it had accepted."""
+        self.cash = to_decimal(cash)
+        self.positions = {k: to_decimal(v) for k, v in positions.items()}
+        self._orders, self._open = {}, {}
+        for order in orders:
+            copy = order.snapshot()
+            copy.broker_order_id = copy.broker_order_id or "paper-" + order.client_order_id
+            work = _Working(copy, order.filled_quantity, len(order.fills), False)
+            self._orders[order.client_order_id] = self._open[order.client_order_id] = work

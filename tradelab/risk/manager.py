@@ -1,0 +1,183 @@
+"""The RiskManager (approve or deny every order request) and the kill switch.
+
+Flow: ``OrderRequested`` → :meth:`RiskManager.on_order_requested` → either
+``OrderApproved`` or a rejection (``OrderRejected`` by ``risk``) plus a
+``RiskAlert``. A critical breach (daily loss, drawdown) also engages the kill
+switch. While the switch is engaged no order leaves, whatever its rules say.
+
+The kill switch state lives in the store, so another process (``tradelab risk
+halt``) can engage it: :meth:`KillSwitch.refresh` re-reads it (the engine calls
+it every bar and always right before an order would be approved).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import structlog
+
+from tradelab.bus import EventBus
+from tradelab.events import KillSwitchEngaged, KillSwitchReleased, OrderApproved, OrderRequested, RiskAlert
+from tradelab.interfaces import Clock
+from tradelab.money import ZERO, to_decimal
+from tradelab.portfolio import Portfolio
+from tradelab.risk.rules import RiskContext, RiskLimits, evaluate, max_daily_loss, max_drawdown
+
+log = structlog.get_logger("tradelab.risk")
+
+KillState = tuple[bool, str, str]  # engaged, reason, by
+
+
+class KillSwitch:
+    """Halts trading for an account; persisted through ``read``/``write`` callbacks.
+
+    Parameters
+    ----------
+    account
+        The account it guards.
+    read
+        Returns the stored ``(engaged, reason, by)`` or ``None`` (never set).
+    write
+        Persists ``(engaged, reason, by)``.
+    """
+
+    def __init__(self, account: str, bus: EventBus, clock: Clock,
+                 read: Callable[[], KillState | None] | None = None,
+                 write: Callable[[bool, str, str], None] | None = None) -> None:
+        self.account, self.bus, self.clock = account, bus, clock
+        self._read, self._write = read, write
+        self.engaged, self.reason, self.by = False, "", ""
+
+    def refresh(self) -> bool:
+        """Re-read the stored state; publish an event when another process changed it."""
+        if self._read is None:
+            return self.engaged
+        state = self._read()
+        engaged, reason, by = state if state is not None else (False, "", "")
+        if engaged != self.engaged:
+            self.engaged, self.reason, self.by = engaged, reason, by
+            kind = KillSwitchEngaged if engaged else KillSwitchReleased
+            self.bus.publish(kind(self.clock.now(), self.account, reason, by))
+        return self.engaged
+
+    def engage(self, reason: str, by: str) -> None:
+        if self.engaged:
+            return
+        self.engaged, self.reason, self.by = True, reason, by
+        if self._write is not None:
+            self._write(True, reason, by)
+        self.bus.publish(KillSwitchEngaged(self.clock.now(), self.account, reason, by))
+
+    def release(self, reason: str, by: str) -> None:
+        if not self.engaged:
+            return
+        self.engaged, self.reason, self.by = False, reason, by
+        if self._write is not None:
+            self._write(False, reason, by)
+        self.bus.publish(KillSwitchReleased(self.clock.now(), self.account, reason, by))
+
+
+class RiskManager:
+    """Approves or denies order requests for one account.
+
+    Parameters
+    ----------
+    limits
+        Account-wide limits.
+    per_strategy
+        Strategy name → limits overriding the account's for that strategy.
+    reject
+        ``reject(client_order_id, reason)``: how a denial reaches the order manager.
+    """
+
+    def __init__(self, account: str, portfolio: Portfolio, bus: EventBus, clock: Clock,
+                 kill_switch: KillSwitch, reject: Callable[[str, str], None],
+                 limits: RiskLimits | None = None,
+                 per_strategy: dict[str, RiskLimits] | None = None) -> None:
+        self.account, self.portfolio, self.bus, self.clock = account, portfolio, bus, clock
+        self.kill_switch, self._reject = kill_switch, reject
+        self.limits = limits or RiskLimits()
+        self.per_strategy = {k: self.limits.merged(v) for k, v in (per_strategy or {}).items()}
+        self.peak_equity = portfolio.equity
+        self.day_start_equity = portfolio.equity
+        self._day: object = None
+        self._recent: deque[datetime] = deque()
+        self.denials = 0
+        bus.subscribe(OrderRequested, self.on_order_requested)
+
+    def limits_for(self, strategy: str) -> RiskLimits:
+        return self.per_strategy.get(strategy, self.limits)
+
+    # -- per bar --------------------------------------------------------------------
+    def on_equity(self, at: datetime, equity: Decimal) -> None:
+        """Track peak and day-start equity; a critical breach engages the kill switch."""
+        day = at.date()
+        if day != self._day:
+            self._day, self.day_start_equity = day, equity
+        if equity > self.peak_equity:
+            self.peak_equity = equity
+        lim = self.limits
+        if (lim.max_drawdown is None and lim.max_daily_loss is None) or self.kill_switch.engaged:
+            return
+        ctx = self._context(at, "", "buy", ZERO, ZERO, "", equity)
+        for name, rule in (("max_drawdown", max_drawdown), ("max_daily_loss", max_daily_loss)):
+            reason = rule(ctx, lim)
+            if reason is not None:
+                self._alert(at, name, reason, "critical", None, None)
+                self.kill_switch.engage(f"{name}: {reason}", by="risk")
+                return
+
+    # -- per order ------------------------------------------------------------------
+    def _context(self, at: datetime, symbol: str, side: str, quantity: Decimal, price: Decimal,
+                 strategy: str, equity: Decimal | None = None) -> RiskContext:
+        cutoff = at - timedelta(minutes=1)
+        while self._recent and self._recent[0] <= cutoff:
+            self._recent.popleft()
+        pf = self.portfolio
+        return RiskContext(at, symbol, side, quantity, price, pf.position(symbol) if symbol else ZERO,
+                           pf.equity if equity is None else equity,
+                           self.peak_equity, self.day_start_equity, pf.gross_exposure,
+                           len(self._recent), strategy)
+
+    def on_order_requested(self, event: OrderRequested) -> None:
+        order = event.order
+        at = self.clock.now()
+        cid = event.client_order_id
+        if order.strategy == "flatten":  # closing positions is how a halted account reduces risk
+            self.bus.publish(OrderApproved(at, cid))
+            return
+        if self.kill_switch.refresh():
+            self._deny(at, cid, order.strategy, "kill_switch",
+                       f"kill switch engaged ({self.kill_switch.reason}, by {self.kill_switch.by})")
+            return
+        qty = order.quantity if order.quantity is not None else order.estimate
+        price = order.limit_price or order.stop_price or order.reference_price
+        ctx = self._context(at, order.symbol, order.side, to_decimal(qty), to_decimal(price),
+                            order.strategy)
+        breaches = evaluate(ctx, self.limits_for(order.strategy))
+        if breaches:
+            for name, reason, critical in breaches:
+                self._alert(at, name, reason, "critical" if critical else "warning", order.strategy, cid)
+            self._reject(cid, "; ".join(f"{n}: {r}" for n, r, _ in breaches))
+            self.denials += 1
+            for name, reason, critical in breaches:
+                if critical:
+                    self.kill_switch.engage(f"{name}: {reason}", by="risk")
+                    break
+            return
+        self._recent.append(at)
+        self.bus.publish(OrderApproved(at, cid))
+
+    def _deny(self, at: datetime, cid: str, strategy: str, rule: str, reason: str) -> None:
+        self._alert(at, rule, reason, "warning", strategy, cid)
+        self._reject(cid, f"{rule}: {reason}")
+        self.denials += 1
+
+    def _alert(self, at: datetime, rule: str, message: str, severity: str, strategy: str | None,
+               cid: str | None) -> None:
+        log.warning("risk_alert", account=self.account, rule=rule, message=message, severity=severity,
+                    client_order_id=cid)
+        self.bus.publish(RiskAlert(at, self.account, rule, message, severity, strategy, cid))
