@@ -7,7 +7,8 @@ CLI, jobs and the API all start here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -38,6 +39,46 @@ class App:
     def strategy(self, name: str, **params: Any) -> Strategy:
         """A strategy instance by registry name with validated parameters."""
         return self.strategies.create(name, **params)
+
+    _store: Any = field(default=None, repr=False)
+
+    @property
+    def store(self) -> Any:
+        """The paper/live database (``[store] url``), migrated to the latest schema on first use."""
+        if self._store is None:
+            self._store = build_store(self.settings)
+        return self._store
+
+    def engine(self, strategy: str | Strategy, symbol: str | None = None, *,
+               source: str | None = None, params: dict[str, Any] | None = None,
+               start: Any = None, end: Any = None, speed: str | float = "max",
+               feed: Any = None, resume: int | None = None, execution: Execution | None = None,
+               store: Any = None, broker: Any = None, **engine_overrides: Any) -> Any:
+        """A paper engine for one strategy on one symbol, wired from configuration.
+
+        By default the feed replays the symbol's bars from ``source`` (through the
+        cache); pass ``feed`` for a live feed. Orders, fills, positions and equity go
+        to :attr:`store` (or ``store``); risk limits come from ``[risk]`` and the
+        loop's behaviour from ``[engine]`` (keyword arguments override its fields).
+        """
+        from tradelab.engine.feed import ReplayFeed
+        from tradelab.engine.loop import Engine, EngineConfig
+
+        strat = self.strategy(strategy, **(params or {})) if isinstance(strategy, str) else strategy
+        symbol = symbol or self.settings.data.default_symbol
+        source = source or self.settings.data.default_source
+        if feed is None:
+            feed = ReplayFeed(self.bars(symbol, source=source, start=start, end=end), symbol,
+                              speed=speed)
+        engine_fields = {f.name for f in fields(EngineConfig)}
+        config = EngineConfig(**{**self.settings.engine.model_dump(include=engine_fields),
+                                 **engine_overrides})
+        limits, per_strategy = risk_limits(self.settings)
+        return Engine([(strat, symbol)], feed, execution or self.execution,
+                      store=self.store if store is None else store, broker=broker, config=config,
+                      limits=limits, per_strategy=per_strategy, resume=resume,
+                      run_info={"strategy": strat.name, "symbol": symbol, "source": source,
+                                "mode": "replay", "params": strat.params})
 
 
 def build_cache(settings: Settings) -> Any:
@@ -77,15 +118,43 @@ def build_registry(settings: Settings) -> StrategyRegistry:
                                      entry_points=settings.strategies.entry_points)
 
 
+def build_store(settings: Settings) -> Any:
+    """The store at ``[store] url`` (relative SQLite paths under ``home``), migrated to head."""
+    from tradelab.store import Store, resolve_url
+
+    url = resolve_url(settings.store.url, settings.home)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    store = Store(url)
+    store.upgrade()
+    return store
+
+
+def risk_limits(settings: Settings) -> tuple[Any, dict[str, Any]]:
+    """``[risk]`` as :class:`tradelab.risk.rules.RiskLimits`: account-wide and per strategy."""
+    from tradelab.risk.rules import RiskLimits
+
+    names = [f.name for f in fields(RiskLimits)]
+    account = RiskLimits(**{n: getattr(settings.risk, n) for n in names})
+    per = {name: RiskLimits(**{n: getattr(lim, n) for n in names})
+           for name, lim in settings.risk.per_strategy.items()}
+    return account, per
+
+
 def build(settings: Settings | None = None, **sources: Any) -> App:
     """Wire an :class:`App` from settings (default: :func:`tradelab.config.load_config`).
 
     Extra keyword arguments add or replace data sources by name (for example a
     ``FileSource`` over a notebook's own folder, or a fake in unit tests).
     """
+    import structlog
+
     from tradelab.data.service import MarketData
+    from tradelab.monitor.logging import configure_logging
 
     settings = settings or load_config()
+    if not structlog.is_configured():  # a notebook gets the configured level, not debug spam
+        configure_logging(settings.logging.level, json_logs=settings.logging.json_logs)
     cache = build_cache(settings)
     all_sources = {**build_sources(settings), **sources}
     data = MarketData(all_sources, cache, settings.data)

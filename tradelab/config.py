@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
+from datetime import time as dt_time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -105,6 +107,38 @@ class StrategySettings(_Section):
     entry_points: bool = True
 
 
+class EngineSettings(_Section):
+    """The paper/live event loop (mirrors :class:`tradelab.engine.loop.EngineConfig`)."""
+
+    account: str = "paper"
+    flush_every: int = Field(default=50, gt=0, description="bars between routine store commits")
+    cancel_on_stop: bool = False
+    signal_mode: Literal["window", "precomputed"] = "window"
+    kill_poll_every: int = Field(default=1, gt=0)
+    retry_attempts: int = Field(default=5, gt=0)
+    retry_max_wait: float = Field(default=2.0, gt=0)
+    volume_fraction: float | None = Field(default=None, gt=0, le=1)
+
+
+class RiskLimitSettings(_Section):
+    """Risk limits; an unset limit is not checked (see :class:`tradelab.risk.rules.RiskLimits`)."""
+
+    max_position: Decimal | None = Field(default=None, gt=0, description="units")
+    max_order_notional: Decimal | None = Field(default=None, gt=0)
+    max_gross_exposure: Decimal | None = Field(default=None, gt=0)
+    max_daily_loss: float | None = Field(default=None, gt=0, lt=1, description="fraction of equity")
+    max_drawdown: float | None = Field(default=None, gt=0, lt=1, description="fraction of equity")
+    max_orders_per_minute: int | None = Field(default=None, gt=0)
+    trading_hours: tuple[dt_time, dt_time] | None = Field(default=None, description="UTC, inclusive")
+    allowed_symbols: frozenset[str] | None = None
+
+
+class RiskSettings(RiskLimitSettings):
+    """Account-wide limits plus per-strategy overrides (``[risk.per_strategy.NAME]``)."""
+
+    per_strategy: dict[str, RiskLimitSettings] = Field(default_factory=dict)
+
+
 class StoreSettings(_Section):
     """The paper/live database; a relative SQLite path hangs off ``home``."""
 
@@ -131,6 +165,8 @@ class Settings(BaseSettings):
     cache: CacheSettings = CacheSettings()
     research: ResearchSettings = ResearchSettings()
     strategies: StrategySettings = StrategySettings()
+    engine: EngineSettings = EngineSettings()
+    risk: RiskSettings = RiskSettings()
     store: StoreSettings = StoreSettings()
     logging: LoggingSettings = LoggingSettings()
 
