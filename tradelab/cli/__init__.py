@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tradelab.cli import config_cmd, data_cmd, db_cmd, demo_cmd, strategy_cmd  # noqa: F401  (commands register themselves)
+from tradelab.cli import config_cmd, data_cmd, db_cmd, demo_cmd, engine_cmd, strategy_cmd  # noqa: F401  (commands register themselves)
 from tradelab.cli._app import app
 
 
