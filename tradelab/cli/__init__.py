@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from tradelab.cli import config_cmd, data_cmd, db_cmd, demo_cmd, engine_cmd, strategy_cmd  # noqa: F401  (commands register themselves)
+from tradelab.cli import (  # noqa: F401  (commands register themselves)
+    config_cmd,
+    data_cmd,
+    db_cmd,
+    demo_cmd,
+    engine_cmd,
+    research_cmd,
+    strategy_cmd,
+)
 from tradelab.cli._app import app
 
 

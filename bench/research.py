@@ -1,0 +1,238 @@
+"""Research benchmarks: prints figures and ratios against raw vectorbt and backtesting.py.
+
+Run with ``make bench`` (or ``.venv/bin/python bench/research.py``); numba's
+cache directory comes from ``NUMBA_CACHE_DIR``. Options: ``--bars N`` (last N
+SPX bars, default all 5,031), ``--repeats R``, ``--btpy-combos K`` (how many
+grid combinations backtesting.py actually runs before extrapolating; 0 runs
+them all), ``--skip-cold`` (the cold-numba-cache start takes ~40 s).
+
+Figures:
+
+1. tradelab ``sweep`` throughput on a 1,000-combination SMA grid.
+2. Raw vectorbt on the same grid (``vbt.MA.run`` + ``crossed_above/below`` +
+   ``Portfolio.from_signals`` with the same conventions + the same metrics via
+   vectorbt's own accessors); overhead ratio tradelab / raw (goal <= 1.10).
+3. backtesting.py ``Backtest.optimize`` (maximize Sharpe) on the same grid;
+   speedup (goal >= 100x).
+4. Fresh-process time to the first backtest result (import included), warm and
+   cold numba cache.
+5. ``import tradelab`` time in a fresh process, and whether vectorbt got imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = list(range(2, 42))              # 40 values
+SLOW = list(range(50, 300, 10))        # 25 values, all > max(FAST): 1,000 valid combos
+CASH, FEES = 100_000.0, 0.0005
+
+
+def median_time(fn, repeats: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+def load_bars(n: int | None) -> pd.DataFrame:
+    from tradelab.data.sample import SampleSource
+
+    bars = SampleSource().load("SPX")
+    return bars.iloc[-n:] if n else bars
+
+
+def sma_class():
+    from tradelab.strategy.registry import StrategyRegistry
+
+    return StrategyRegistry.discover([ROOT / "strategies"], entry_points=False).get("sma_cross")
+
+
+def run_tradelab(bars: pd.DataFrame, cls) -> pd.DataFrame:
+    from tradelab.research.sweep import sweep
+
+    return sweep(cls, bars, {"fast": FAST, "slow": SLOW}, progress=False,
+                 cash=CASH, fees=FEES, fixed_fees=0.0, slippage=0.0, size=1.0,
+                 size_type="percent", fill="next_open", fractional=False).table
+
+
+def run_raw_vbt(bars: pd.DataFrame) -> pd.DataFrame:
+    """What a vectorbt user writes by hand for the same grid and conventions."""
+    import vectorbt as vbt
+
+    vbt.settings.returns["year_freq"] = "252 days"  # annualize like tradelab (daily bars)
+    close = bars["close"]
+    combos = [(f, s) for f in FAST for s in SLOW if f < s]
+    fast = vbt.MA.run(close, [f for f, _ in combos], short_name="fast")
+    slow = vbt.MA.run(close, [s for _, s in combos], short_name="slow")
+    entries = fast.ma_crossed_above(slow).vbt.fshift(1, fill_value=False).astype(bool)
+    exits = fast.ma_crossed_below(slow).vbt.fshift(1, fill_value=False).astype(bool)
+    pf = vbt.Portfolio.from_signals(
+        close, entries, exits, price=bars["open"], size=1.0, size_type="percent",
+        fees=FEES, fixed_fees=0.0, slippage=0.0, size_granularity=1.0, init_cash=CASH,
+        direction="longonly", accumulate=False, upon_long_conflict="ignore", freq="1D")
+    trades = pf.trades
+    out = pd.DataFrame({
+        "total_return": pf.total_return().to_numpy(),
+        "cagr": pf.annualized_return().to_numpy(),
+        "sharpe": pf.sharpe_ratio().to_numpy(),
+        "sortino": pf.sortino_ratio().to_numpy(),
+        "max_drawdown": pf.max_drawdown().to_numpy(),
+        "win_rate": trades.closed.win_rate().to_numpy(),
+        "n_trades": trades.count().to_numpy(),
+        "exposure": (pf.assets() > 0).mean().to_numpy(),
+        "final_equity": pf.final_value().to_numpy(),
+    })
+    out.insert(0, "slow", [s for _, s in combos])
+    out.insert(0, "fast", [f for f, _ in combos])
+    return out
+
+
+def _sma(x, n):
+    return pd.Series(x).rolling(n).mean().to_numpy()
+
+
+def _btpy_strategy():
+    """backtesting.py's SMA cross; module-level so its process pool can pickle it."""
+    from backtesting import Strategy
+    from backtesting.lib import crossover
+
+    global BtpySmaCross
+
+    class BtpySmaCross(Strategy):
+        fast = 10
+        slow = 30
+
+        def init(self):
+            self.f = self.I(_sma, self.data.Close, self.fast)
+            self.s = self.I(_sma, self.data.Close, self.slow)
+
+        def next(self):
+            if crossover(self.f, self.s):
+                self.buy()
+            elif crossover(self.s, self.f):
+                self.position.close()
+
+    BtpySmaCross.__qualname__ = "BtpySmaCross"
+    return BtpySmaCross
+
+
+def run_backtesting_py(bars: pd.DataFrame, combos: int) -> tuple[float, int]:
+    """``Backtest.optimize`` over the grid (or its first ``combos`` fast values)."""
+    from backtesting import Backtest
+
+    strategy = _btpy_strategy()
+    data = bars.rename(columns=str.capitalize)
+    data.index = data.index.tz_convert(None)
+    fast = FAST
+    if combos:
+        fast = FAST[: max(1, combos // len(SLOW))]
+    n = sum(1 for f in fast for s in SLOW if f < s)
+    bt = Backtest(data, strategy, cash=CASH, commission=FEES, exclusive_orders=False,
+                  finalize_trades=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = time.perf_counter()
+        bt.optimize(fast=fast, slow=SLOW, constraint=lambda p: p.fast < p.slow,
+                    maximize="Sharpe Ratio", max_tries=None, return_heatmap=False)
+        return time.perf_counter() - t, n
+
+
+FIRST_RESULT = """
+import time; t = time.perf_counter()
+import tradelab
+from tradelab.data.sample import SampleSource
+from tradelab.research.backtest import backtest
+from tradelab.strategy.registry import StrategyRegistry
+cls = StrategyRegistry.discover([{root!r} + "/strategies"], entry_points=False).get("sma_cross")
+r = backtest(cls, SampleSource().load("SPX"))
+print(time.perf_counter() - t, r.final_equity)
+"""
+
+IMPORT_ONLY = """
+import sys, time; t = time.perf_counter()
+import tradelab
+dt = time.perf_counter() - t
+print(dt, "vectorbt" in sys.modules)
+"""
+
+
+def fresh(code: str, cache_dir: str | None = None) -> list[str]:
+    env = dict(os.environ)
+    if cache_dir:
+        env["NUMBA_CACHE_DIR"] = cache_dir
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, cwd=ROOT, check=True)
+    return out.stdout.split()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bars", type=int, default=0, help="last N SPX bars (0 = all)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--btpy-combos", type=int, default=100,
+                    help="combos backtesting.py runs before extrapolating (0 = all)")
+    ap.add_argument("--skip-cold", action="store_true")
+    args = ap.parse_args()
+
+    bars = load_bars(args.bars or None)
+    cls = sma_class()
+    n_combos = sum(1 for f in FAST for s in SLOW if f < s)
+    print(f"bars: {len(bars)} SPX daily ({bars.index[0]:%Y-%m-%d}..{bars.index[-1]:%Y-%m-%d}); "
+          f"grid fast {len(FAST)} x slow {len(SLOW)} = {n_combos} valid combinations")
+
+    run_tradelab(bars, cls), run_raw_vbt(bars)  # warm up numba and caches
+    t_tl, table = median_time(lambda: run_tradelab(bars, cls), args.repeats)
+    t_raw, raw = median_time(lambda: run_raw_vbt(bars), args.repeats)
+    print(f"(1) tradelab sweep:  {t_tl:.3f} s  -> {n_combos / t_tl:,.0f} backtests/s "
+          f"(median of {args.repeats})")
+    print(f"(2) raw vectorbt:    {t_raw:.3f} s  -> {n_combos / t_raw:,.0f} backtests/s; "
+          f"overhead ratio tradelab/raw = {t_tl / t_raw:.3f} (goal <= 1.10)")
+    same = np.isclose(table["final_equity"].to_numpy(), raw["final_equity"].to_numpy(),
+                      rtol=1e-9, atol=0)
+    print(f"    final equity equal to 1e-9 relative in {same.sum()}/{len(same)} combos")
+    if same.any():
+        cols = ["total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate",
+                "n_trades", "exposure"]
+        worst = max(float(np.nanmax(np.abs(table.loc[same, c].to_numpy(dtype=float)
+                                            - raw.loc[same, c].to_numpy(dtype=float))))
+                    for c in cols)
+        print(f"    on those, largest metric difference vs vectorbt's own accessors: {worst:.2e}")
+
+    t_bt, n_bt = run_backtesting_py(bars, args.btpy_combos)
+    per = t_bt / n_bt
+    full = per * n_combos
+    note = "measured" if n_bt == n_combos else f"extrapolated from {n_bt} combos"
+    print(f"(3) backtesting.py optimize: {t_bt:.2f} s for {n_bt} combos -> "
+          f"{1 / per:,.1f} backtests/s; {full:,.1f} s for {n_combos} ({note}); "
+          f"speedup tradelab = {full / t_tl:,.0f}x (goal >= 100x)")
+
+    warm = [float(fresh(FIRST_RESULT.format(root=str(ROOT)))[0]) for _ in range(3)]
+    print(f"(4) fresh process to first backtest, warm numba cache: "
+          f"{statistics.median(warm):.2f} s (median of 3)")
+    if not args.skip_cold:
+        with tempfile.TemporaryDirectory() as tmp:
+            cold = float(fresh(FIRST_RESULT.format(root=str(ROOT)), cache_dir=tmp)[0])
+        print(f"    cold numba cache (empty temp NUMBA_CACHE_DIR): {cold:.2f} s")
+    runs = [fresh(IMPORT_ONLY) for _ in range(5)]
+    t_imp = statistics.median(float(r[0]) for r in runs)
+    print(f"(5) import tradelab: {t_imp * 1000:.0f} ms (median of 5); "
+          f"vectorbt imported: {runs[0][1]}")
+
+
+if __name__ == "__main__":
+    main()

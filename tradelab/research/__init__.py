@@ -1,0 +1,36 @@
+"""Research: vectorized backtests and sweeps on vectorbt, reports and plots.
+
+Importing this package is cheap: vectorbt, numba and holoviews are imported by
+the modules that need them, when a function is first called. The names below
+resolve lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "backtest": "tradelab.research.backtest",
+    "BacktestResult": "tradelab.research.result",
+    "sweep": "tradelab.research.sweep",
+    "SweepResult": "tradelab.research.sweep",
+    "Execution": "tradelab.research.conventions",
+    "write_report": "tradelab.research.report",
+    "plot_equity": "tradelab.research.plots",
+    "plot_drawdown": "tradelab.research.plots",
+    "plot_trades": "tradelab.research.plots",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tradelab.research' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,71 @@
+"""Interactive plots of a backtest with hvplot/holoviews (Bokeh in Jupyter and reports)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tradelab.research.result import BacktestResult
+
+WIDTH, HEIGHT = 900, 260
+
+
+def _hv() -> Any:
+    import holoviews as hv
+    import hvplot.pandas  # noqa: F401  (registers the .hvplot accessor)
+
+    return hv
+
+
+def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    # Bokeh draws tz-aware datetimes fine but hover tools show them as integers.
+    return index.tz_convert(None) if index.tz is not None else index
+
+
+def plot_equity(result: BacktestResult, **opts: Any) -> Any:
+    """Equity (cash + position at close) over time, with the initial cash as a line."""
+    hv = _hv()
+    equity = result.equity.copy()
+    equity.index = _naive(equity.index)
+    curve = equity.hvplot.line(title=f"{result.title}: equity", ylabel="equity",
+                               xlabel="", width=WIDTH, height=HEIGHT, color="#1f77b4")
+    start = hv.HLine(result.execution.cash).opts(color="gray", line_dash="dashed")
+    return (curve * start).opts(**opts) if opts else curve * start
+
+
+def plot_drawdown(result: BacktestResult, **opts: Any) -> Any:
+    """Drawdown from the running peak, as a negative fraction."""
+    _hv()
+    dd = result.drawdown
+    dd.index = _naive(dd.index)
+    plot = dd.hvplot.area(title="drawdown", ylabel="drawdown", xlabel="", width=WIDTH,
+                          height=HEIGHT // 2 + 40, color="#d62728", alpha=0.5)
+    return plot.opts(**opts) if opts else plot
+
+
+def plot_trades(result: BacktestResult, **opts: Any) -> Any:
+    """The close with every fill marked: buys ▲ green, sells ▼ red, at the fill price."""
+    hv = _hv()
+    close = result.bars["close"].copy()
+    close.index = _naive(close.index)
+    price = close.hvplot.line(title="trades", ylabel="price", xlabel="", width=WIDTH,
+                              height=HEIGHT, color="#555555", line_width=1)
+    orders = result.orders.copy()
+    orders["time"] = _naive(pd.DatetimeIndex(orders["time"]))
+    marks = []
+    for side, color, marker in (("buy", "#2ca02c", "triangle"),
+                                ("sell", "#d62728", "inverted_triangle")):
+        part = orders[orders["side"] == side]
+        marks.append(hv.Scatter(part, kdims=["time"], vdims=["price", "quantity", "fees"],
+                                label=side).opts(color=color, marker=marker, size=9,
+                                                 tools=["hover"]))
+    plot = price * marks[0] * marks[1]
+    return plot.opts(**opts) if opts else plot
+
+
+def plot_result(result: BacktestResult) -> Any:
+    """Equity, drawdown and trades stacked, sharing the time axis (a holoviews Layout)."""
+    layout = plot_equity(result) + plot_drawdown(result) + plot_trades(result)
+    return layout.cols(1)

@@ -1,0 +1,188 @@
+"""What a backtest returns: stats, trades, orders, equity, drawdown, plots."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradelab.research import metrics
+from tradelab.research.conventions import Execution
+
+TRADE_COLUMNS = ("entry_time", "exit_time", "side", "quantity", "entry_price", "exit_price",
+                 "fees", "pnl", "return", "status")
+ORDER_COLUMNS = ("time", "side", "quantity", "price", "fees")
+
+
+def trades_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """vectorbt trade records → the trades table (see :class:`BacktestResult`)."""
+    is_open = records["status"] == 0
+    exit_time = pd.Series(index[records["exit_idx"]], dtype=index.dtype)
+    exit_time[is_open] = pd.NaT
+    return pd.DataFrame({
+        "entry_time": index[records["entry_idx"]],
+        "exit_time": exit_time.to_numpy(),
+        "side": "long",
+        "quantity": records["size"].astype(float),
+        "entry_price": records["entry_price"].astype(float),
+        "exit_price": np.where(is_open, np.nan, records["exit_price"]),
+        "fees": (records["entry_fees"] + records["exit_fees"]).astype(float),
+        "pnl": records["pnl"].astype(float),
+        "return": records["return"].astype(float),
+        "status": np.where(is_open, "open", "closed"),
+    }, columns=list(TRADE_COLUMNS))
+
+
+def orders_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """vectorbt order records → the orders table (see :class:`BacktestResult`)."""
+    return pd.DataFrame({
+        "time": index[records["idx"]],
+        "side": np.where(records["side"] == 0, "buy", "sell"),
+        "quantity": records["size"].astype(float),
+        "price": records["price"].astype(float),
+        "fees": records["fees"].astype(float),
+    }, columns=list(ORDER_COLUMNS))
+
+
+@dataclass(eq=False)
+class BacktestResult:
+    """One backtest: one strategy, one parameter set, one convention, one bar series.
+
+    Attributes
+    ----------
+    stats : dict
+        ``total_return, cagr, sharpe, sortino, max_drawdown, win_rate, n_trades,
+        exposure, final_equity`` as defined in :mod:`tradelab.research.metrics`
+        (fractions, not percent; ``max_drawdown`` <= 0), plus ``start`` and
+        ``end`` (first and last bar time) and ``bars`` (number of bars).
+    trades : pandas.DataFrame
+        One row per round trip: ``entry_time, exit_time, side ("long"), quantity,
+        entry_price, exit_price`` (fill prices after slippage), ``fees`` (entry +
+        exit), ``pnl`` (after fees), ``return`` (pnl / (quantity * entry_price)),
+        ``status`` ("open"/"closed"). An open trade has no exit time or price;
+        its pnl and return are marked at the last close without exit fees.
+    orders : pandas.DataFrame
+        Every fill: ``time`` (the bar it filled on), ``side`` ("buy"/"sell"),
+        ``quantity``, ``price`` (after slippage), ``fees``. This is the list the
+        engine's parity check compares against.
+    equity : pandas.Series
+        Cash plus position marked at each bar's close.
+    position : pandas.Series
+        Units held at each bar's close.
+    """
+
+    strategy: str
+    params: dict[str, Any]
+    execution: Execution
+    periods_per_year: float
+    bars: pd.DataFrame = field(repr=False)
+    equity: pd.Series = field(repr=False)
+    position: pd.Series = field(repr=False)
+    stats: dict[str, Any] = field(repr=False)
+    trades: pd.DataFrame = field(repr=False)
+    orders: pd.DataFrame = field(repr=False)
+    entries: pd.Series | None = field(default=None, repr=False)
+    exits: pd.Series | None = field(default=None, repr=False)
+    #: The underlying ``vbt.Portfolio`` for anything not covered here.
+    portfolio: Any = field(default=None, repr=False)
+
+    @classmethod
+    def from_portfolio(cls, pf: Any, *, strategy: Any, bars: pd.DataFrame,
+                       execution: Execution, periods_per_year: float,
+                       signals: Any = None) -> BacktestResult:
+        """Build from a one-column ``vbt.Portfolio``."""
+        from tradelab.research.backtest import portfolio_metrics
+
+        index = bars.index
+        equity = pd.Series(np.asarray(pf.value(), dtype=float), index=index, name="equity")
+        position = pd.Series(np.asarray(pf.assets(), dtype=float), index=index, name="position")
+        per_col = portfolio_metrics(pf, execution.cash, periods_per_year)
+        stats: dict[str, Any] = {k: v[0].item() for k, v in per_col.items()}
+        stats.update(start=index[0], end=index[-1], bars=len(index))
+        return cls(strategy=strategy.name, params=dict(strategy.params), execution=execution,
+                   periods_per_year=periods_per_year, bars=bars, equity=equity,
+                   position=position, stats=stats,
+                   trades=trades_frame(pf.trades.values, index),
+                   orders=orders_frame(pf.orders.values, index),
+                   entries=None if signals is None else signals.entries,
+                   exits=None if signals is None else signals.exits,
+                   portfolio=pf)
+
+    # -- derived -----------------------------------------------------------------
+    @property
+    def final_equity(self) -> float:
+        return float(self.stats["final_equity"])
+
+    @property
+    def drawdown(self) -> pd.Series:
+        """``equity / running peak - 1`` (<= 0); the initial cash is the first peak."""
+        dd = metrics.drawdown(self.equity.to_numpy(), self.execution.cash)
+        return pd.Series(dd, index=self.equity.index, name="drawdown")
+
+    @property
+    def title(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.strategy}({args})"
+
+    # -- export --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary: strategy, params, execution, stats, trades and orders
+        (lists of dicts; NaN/NaT → None, times as ISO strings)."""
+        return metrics.json_safe({
+            "strategy": self.strategy,
+            "params": self.params,
+            "execution": asdict(self.execution),
+            "periods_per_year": self.periods_per_year,
+            "stats": self.stats,
+            "trades": self.trades.to_dict("records"),
+            "orders": self.orders.to_dict("records"),
+        })
+
+    def plot(self) -> Any:
+        """Equity, drawdown and trades on price, stacked (a holoviews Layout)."""
+        from tradelab.research.plots import plot_result
+
+        return plot_result(self)
+
+    # -- Jupyter -----------------------------------------------------------------
+    def stats_table(self) -> pd.DataFrame:
+        """The stats formatted for people (one column)."""
+        return pd.DataFrame({"value": [format_stat(k, v) for k, v in self.stats.items()]},
+                            index=list(self.stats))
+
+    def _repr_html_(self) -> str:
+        trades = self.trades
+        shown = trades if len(trades) <= 20 else pd.concat([trades.head(10), trades.tail(10)])
+        more = "" if len(trades) <= 20 else f"<p>{len(trades)} trades; first and last 10 shown.</p>"
+        return (f"<div><h4>{html.escape(self.title)}</h4>"
+                f"<div style='display:flex;gap:2em;align-items:flex-start'>"
+                f"{self.stats_table().to_html(header=False)}"
+                f"<div>{shown.to_html(index=False, float_format=lambda x: f'{x:,.4f}')}"
+                f"{more}</div></div></div>")
+
+    def __repr__(self) -> str:
+        s = self.stats
+        return (f"<BacktestResult {self.title}: final_equity={s['final_equity']:,.2f} "
+                f"total_return={s['total_return']:.2%} sharpe={s['sharpe']:.3f} "
+                f"max_drawdown={s['max_drawdown']:.2%} n_trades={s['n_trades']}>")
+
+
+_PERCENT = {"total_return", "cagr", "max_drawdown", "win_rate", "exposure", "return"}
+
+
+def format_stat(name: str, value: Any) -> str:
+    """A stat as text: percentages for fractions, thousands separators for money."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "n/a"
+    if name in _PERCENT:
+        return f"{value:.2%}"
+    if name == "final_equity":
+        return f"{value:,.2f}"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d %H:%M") if (value.hour or value.minute) else f"{value:%Y-%m-%d}"
+    return str(value)

@@ -1,0 +1,287 @@
+"""Parameter sweeps: every combination of a grid, many backtests per vectorbt call.
+
+Strategies with ``vectorized_params = True`` compute the signals of a whole
+chunk of combinations in one ``signals`` call (their indicators broadcast over
+parameter arrays); others are called once per combination. Either way vectorbt
+then simulates ``chunk_size`` columns at a time, which bounds memory (10,000
+columns in one call take gigabytes) and is faster than one huge call.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tradelab.errors import ParameterError
+from tradelab.research.backtest import (
+    backtest as _backtest,
+)
+from tradelab.research.backtest import (
+    check_bars,
+    portfolio_metrics,
+    resolve_execution,
+    run_portfolio,
+    strategy_class,
+)
+from tradelab.research.conventions import Execution
+from tradelab.research.conventions import periods_per_year as infer_ppy
+from tradelab.research.metrics import METRICS
+from tradelab.strategy.base import Strategy
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tradelab.research.result import BacktestResult
+
+__all__ = ["SweepResult", "expand_grid", "sweep"]
+
+
+def expand_grid(cls: type[Strategy], grid: Mapping[str, Any],
+                base: Mapping[str, Any] | None = None
+                ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]]]:
+    """Every combination of ``grid`` (cartesian product, in grid order), validated.
+
+    Returns
+    -------
+    valid, invalid
+        ``valid``: full parameter dicts (typed values) of the combinations that
+        validate; ``invalid``: ``(combination, reason)`` for the others.
+
+    Raises
+    ------
+    ParameterError
+        A grid key that is not a parameter of the strategy, or an empty grid axis.
+    """
+    specs = cls.param_objects()
+    unknown = sorted(set(grid) - set(specs))
+    if unknown:
+        raise ParameterError(f"{cls.name}: unknown parameter(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(specs) or '(none)'}")
+    axes = {k: list(np.atleast_1d(v).tolist()) if not isinstance(v, (list, tuple)) else list(v)
+            for k, v in grid.items()}
+    empty = [k for k, v in axes.items() if not v]
+    if empty:
+        raise ParameterError(f"{cls.name}: empty grid for {', '.join(empty)}")
+    fixed = dict(base or {})
+    valid: list[dict[str, Any]] = []
+    invalid: list[tuple[dict[str, Any], str]] = []
+    for values in itertools.product(*axes.values()):
+        combo = dict(zip(axes, values, strict=True))
+        try:
+            valid.append(cls(**{**fixed, **combo}).params)
+        except ParameterError as exc:
+            invalid.append((combo, str(exc)))
+    return valid, invalid
+
+
+def _chunk_signals(cls: type[Strategy], combos: Sequence[dict[str, Any]],
+                   bars: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """2-D entries and exits, one column per combination (plain integer columns)."""
+    if cls.vectorized_params:
+        names = list(combos[0])
+        sig = cls.batch({n: [c[n] for c in combos] for n in names}).generate(bars)
+        entries, exits = sig.entries.to_numpy(), sig.exits.to_numpy()
+    else:
+        singles = [cls(**c).generate(bars) for c in combos]
+        entries = np.column_stack([s.entries.to_numpy() for s in singles])
+        exits = np.column_stack([s.exits.to_numpy() for s in singles])
+    columns = pd.RangeIndex(len(combos))
+    return (pd.DataFrame(entries, index=bars.index, columns=columns),
+            pd.DataFrame(exits, index=bars.index, columns=columns))
+
+
+def sweep(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
+          grid: Mapping[str, Sequence[Any]], *, execution: Execution | None = None,
+          metric: str = "sharpe", chunk_size: int | None = None, progress: bool = True,
+          **overrides: Any) -> SweepResult:
+    """Backtest every valid combination of ``grid``.
+
+    Parameters
+    ----------
+    strategy
+        Instance (its values fix the parameters not in the grid), subclass or
+        registry name.
+    bars
+        Contract bars.
+    grid
+        Parameter name → values to try.
+    execution
+        The convention (default ``Execution()``).
+    metric
+        What :meth:`SweepResult.best` ranks by (higher is better).
+    chunk_size
+        Combinations per vectorbt call (default ``ResearchSettings.sweep_chunk_size``).
+    progress
+        Show a progress bar (``tqdm.auto``: a widget in Jupyter).
+    **overrides
+        Execution fields (``cash``, ``fees``, …), ``periods_per_year`` and
+        ``registry``, as for :func:`~tradelab.research.backtest.backtest`.
+
+    Returns
+    -------
+    SweepResult
+        One row per valid combination; invalid ones (``validate_params`` or bounds
+        failures) are counted in ``n_invalid`` and listed in ``invalid``.
+    """
+    from tqdm.auto import tqdm
+
+    if metric not in METRICS:
+        raise ValueError(f"metric = {metric!r}: expected one of {', '.join(METRICS)}")
+    registry = overrides.pop("registry", None)
+    ppy_given = overrides.pop("periods_per_year", None)
+    ex = resolve_execution(execution, **overrides)
+    if chunk_size is None:
+        from tradelab.config import ResearchSettings
+
+        chunk_size = ResearchSettings().sweep_chunk_size
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size = {chunk_size!r}: must be >= 1")
+    cls = strategy_class(strategy, registry)
+    base = strategy.params if isinstance(strategy, Strategy) and strategy._batch is None else {}
+    bars = check_bars(bars)
+    ppy = infer_ppy(bars.index, ppy_given)
+
+    started = time.perf_counter()
+    valid, invalid = expand_grid(cls, grid, base)
+    if not valid:
+        first = invalid[0][1] if invalid else "empty grid"
+        raise ParameterError(f"{cls.name}: no valid combination in the grid "
+                             f"({len(invalid)} invalid; first: {first})")
+    parts: list[dict[str, np.ndarray]] = []
+    with tqdm(total=len(valid), disable=not progress, desc=f"sweep {cls.name}",
+              unit="bt") as bar:
+        for lo in range(0, len(valid), chunk_size):
+            chunk = valid[lo:lo + chunk_size]
+            entries, exits = _chunk_signals(cls, chunk, bars)
+            pf = run_portfolio(ex, bars, entries, exits)
+            parts.append(portfolio_metrics(pf, ex.cash, ppy))
+            del pf, entries, exits  # keep one chunk alive at a time
+            bar.update(len(chunk))
+    table = pd.DataFrame(valid)[list(grid)]
+    for name in METRICS:
+        table[name] = np.concatenate([p[name] for p in parts])
+    invalid_table = pd.DataFrame([{**c, "reason": r} for c, r in invalid],
+                                 columns=[*grid, "reason"])
+    return SweepResult(strategy=cls.name, grid={k: list(v) for k, v in grid.items()},
+                       table=table, metric=metric, invalid=invalid_table,
+                       execution=ex, periods_per_year=ppy,
+                       elapsed=time.perf_counter() - started,
+                       fixed={k: v for k, v in valid[0].items() if k not in grid},
+                       strategy_cls=cls, bars=bars)
+
+
+@dataclass(eq=False)
+class SweepResult:
+    """The outcome of :func:`sweep`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        Tidy: one row per valid combination, the grid parameters then
+        ``total_return, cagr, sharpe, sortino, max_drawdown, win_rate, n_trades,
+        exposure, final_equity`` (definitions in :mod:`tradelab.research.metrics`).
+    invalid : pandas.DataFrame
+        The combinations that failed validation, with the reason.
+    fixed : dict
+        Parameters not in the grid and the value they had.
+    elapsed : float
+        Seconds spent on signals, simulation and metrics.
+    """
+
+    strategy: str
+    grid: dict[str, list[Any]]
+    table: pd.DataFrame
+    metric: str
+    invalid: pd.DataFrame
+    execution: Execution
+    periods_per_year: float
+    elapsed: float
+    fixed: dict[str, Any] = field(default_factory=dict)
+    strategy_cls: type[Strategy] | None = field(default=None, repr=False)
+    bars: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def n_valid(self) -> int:
+        return len(self.table)
+
+    @property
+    def n_invalid(self) -> int:
+        return len(self.invalid)
+
+    @property
+    def params(self) -> list[str]:
+        return list(self.grid)
+
+    def top(self, n: int = 10, metric: str | None = None) -> pd.DataFrame:
+        """The ``n`` best rows by ``metric`` (default the sweep's), highest first; NaN last."""
+        metric = metric or self.metric
+        if metric not in self.table.columns:
+            raise ValueError(f"metric = {metric!r}: expected one of {', '.join(METRICS)}")
+        return self.table.sort_values(metric, ascending=False, na_position="last",
+                                      kind="stable").head(n)
+
+    def best(self, metric: str | None = None) -> pd.Series:
+        """The best row (parameters and metrics) by ``metric``; values keep their types."""
+        return pd.Series(self.top(1, metric).to_dict("records")[0], dtype=object)
+
+    def best_params(self, metric: str | None = None) -> dict[str, Any]:
+        """Parameters (grid and fixed) of the best combination, as Python values."""
+        row = self.best(metric)
+        return {**self.fixed, **{k: row[k] for k in self.grid}}
+
+    def backtest(self, params: Mapping[str, Any] | None = None) -> BacktestResult:
+        """Re-run one combination (default: the best) as a full :class:`BacktestResult`."""
+        if self.strategy_cls is None or self.bars is None:
+            raise ValueError("this SweepResult does not hold its strategy and bars")
+        chosen = {**self.fixed, **(dict(params) if params is not None else self.best_params())}
+        return _backtest(self.strategy_cls, self.bars, chosen, execution=self.execution,
+                         periods_per_year=self.periods_per_year)
+
+    def heatmap(self, x: str, y: str, metric: str | None = None, agg: str = "max") -> Any:
+        """An hvplot heatmap of ``metric`` over two parameters (other parameters
+        aggregated with ``agg``)."""
+        import hvplot.pandas  # noqa: F401  (registers .hvplot)
+
+        metric = metric or self.metric
+        for name in (x, y):
+            if name not in self.grid:
+                raise ValueError(f"{name!r} is not a swept parameter ({', '.join(self.grid)})")
+        data = self.table.groupby([x, y], as_index=False)[metric].agg(agg)
+        return data.hvplot.heatmap(x=x, y=y, C=metric, cmap="RdYlGn", colorbar=True,
+                                   title=f"{self.strategy}: {metric} ({agg})",
+                                   width=600, height=450)
+
+    def to_dict(self, top: int | None = None) -> dict[str, Any]:
+        """JSON-safe: settings, counts and the rows (all, or the ``top`` best)."""
+        from dataclasses import asdict
+
+        from tradelab.research.metrics import json_safe
+
+        rows = self.top(top) if top else self.table
+        return json_safe({
+            "strategy": self.strategy, "grid": self.grid, "fixed": self.fixed,
+            "metric": self.metric, "n_valid": self.n_valid, "n_invalid": self.n_invalid,
+            "execution": asdict(self.execution), "periods_per_year": self.periods_per_year,
+            "elapsed": self.elapsed, "rows": rows.to_dict("records"),
+        })
+
+    def _repr_html_(self) -> str:
+        head = (f"<h4>{html.escape(self.strategy)} sweep: {self.n_valid} combinations"
+                f" ({self.n_invalid} invalid skipped), {self.elapsed:.2f} s; "
+                f"top 10 by {html.escape(self.metric)}</h4>")
+        return f"<div>{head}{self.top(10).to_html(index=False, float_format=_fmt)}</div>"
+
+    def __repr__(self) -> str:
+        best = self.best()
+        args = ", ".join(f"{k}={best[k]}" for k in self.grid)
+        return (f"<SweepResult {self.strategy}: {self.n_valid} valid, {self.n_invalid} invalid; "
+                f"best {self.metric}={best[self.metric]:.4f} at {args}>")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.4f}"
