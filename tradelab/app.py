@@ -49,6 +49,12 @@ class App:
             self._store = build_store(self.settings)
         return self._store
 
+    def notifier(self, store: Any = None) -> Any:
+        """Notification channels from ``[notify]`` (apprise), delivering off the trading path."""
+        from tradelab.notify import build_notifier
+
+        return build_notifier(self.settings, self.store if store is None else store)
+
     def engine(self, strategy: str | Strategy, symbol: str | None = None, *,
                source: str | None = None, params: dict[str, Any] | None = None,
                start: Any = None, end: Any = None, speed: str | float = "max",

@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from tradelab.errors import ConfigError
+from tradelab.jobs.settings import JobsSettings
+from tradelab.monitor.settings import MonitorSettings
+from tradelab.notify.settings import NotifySettings
 
 ENV_PREFIX = "TRADELAB__"
 CONFIG_FILE = "config/tradelab.toml"
@@ -169,6 +172,9 @@ class Settings(BaseSettings):
     risk: RiskSettings = RiskSettings()
     store: StoreSettings = StoreSettings()
     logging: LoggingSettings = LoggingSettings()
+    notify: NotifySettings = NotifySettings()
+    jobs: JobsSettings = JobsSettings()
+    monitor: MonitorSettings = MonitorSettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, *_: Any, **__: Any):  # type: ignore[no-untyped-def]

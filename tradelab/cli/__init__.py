@@ -8,6 +8,7 @@ from tradelab.cli import (  # noqa: F401  (commands register themselves)
     db_cmd,
     demo_cmd,
     engine_cmd,
+    jobs_cmd,
     research_cmd,
     strategy_cmd,
 )

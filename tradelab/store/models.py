@@ -221,3 +221,7 @@ class KillSwitch(Base):
     # "by" is an SQL keyword; keep the column name plain so hand-written SQL works.
     changed_by: Mapped[str | None] = mapped_column(String(100))
     at: Mapped[datetime]
+
+
+# Job runs, notification deliveries and the scheduler table share this metadata.
+from tradelab.store import jobs_models  # noqa: E402, F401

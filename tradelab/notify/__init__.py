@@ -1,0 +1,65 @@
+"""Notifications: apprise channels, Jinja2 templates, severity routing, background delivery.
+
+>>> notifier = build_notifier(settings, store)          # doctest: +SKIP
+>>> attach(engine.bus, notifier)                          # fills, risk alerts, kill switch
+>>> notifier.notify("job_failed", {"job": "nightly", "error": "..."})
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "Channel": "tradelab.notify.channels", "DeliveryError": "tradelab.notify.channels",
+    "build_channels": "tradelab.notify.channels", "attach": "tradelab.notify.events",
+    "MemoryDeliveryLog": "tradelab.notify.notifier", "Notification": "tradelab.notify.notifier",
+    "Notifier": "tradelab.notify.notifier", "Outcome": "tradelab.notify.notifier",
+    "StoreDeliveryLog": "tradelab.notify.notifier", "EVENT_SEVERITY": "tradelab.notify.settings",
+    "ChannelSettings": "tradelab.notify.settings", "NotifySettings": "tradelab.notify.settings",
+    "Templates": "tradelab.notify.templates",
+}
+
+
+def notify_settings(settings: Any) -> Any:
+    """The ``[notify]`` section of ``settings`` (defaults if the section is not wired yet)."""
+    from tradelab.notify.settings import NotifySettings
+
+    found = getattr(settings, "notify", None)
+    return found if isinstance(found, NotifySettings) else NotifySettings()
+
+
+def build_notifier(settings: Any, store: Any = None) -> Any:
+    """A :class:`Notifier` for the configured channels (none when ``[notify] enabled = false``).
+
+    Parameters
+    ----------
+    settings
+        :class:`tradelab.config.Settings`; ``[notify]`` is read from it.
+    store
+        When given (and ``record`` is on), deliveries are stored in it.
+    """
+    from tradelab.notify.channels import build_channels
+    from tradelab.notify.notifier import Notifier, StoreDeliveryLog
+    from tradelab.notify.templates import Templates
+
+    cfg = notify_settings(settings)
+    channels = build_channels(cfg.channels) if cfg.enabled else []
+    folder = settings.path(cfg.templates_dir) if hasattr(settings, "path") else cfg.templates_dir
+    log = StoreDeliveryLog(store) if store is not None and cfg.record else None
+    return Notifier(channels, Templates(folder if folder.is_dir() else None), delivery_log=log,
+                    queue_size=cfg.queue_size, retries=cfg.retries, backoff=cfg.backoff,
+                    max_backoff=cfg.max_backoff)
+
+
+__all__ = [*sorted(_EXPORTS), "build_notifier", "notify_settings"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: tradelab.config imports this package's settings module, so importing
+    # the package must stay light and must not import tradelab.config back.
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
