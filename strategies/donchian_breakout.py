@@ -14,6 +14,7 @@ class DonchianBreakout(Strategy):
     name = "donchian_breakout"
     description = "Buy a close above the previous N-bar high; sell a close below the previous M-bar low."
     vectorized_params = True
+    numpy_columns = True  # signals only index columns and use the numpy indicator helpers
 
     entry = Param(20, low=2, high=500, doc="breakout channel (bars)")
     exit = Param(10, low=2, high=500, doc="exit channel (bars)")

@@ -15,6 +15,7 @@ class RsiReversion(Strategy):
     name = "rsi_reversion"
     description = "Buy when RSI(window) < lower; sell when RSI(window) > upper."
     vectorized_params = True
+    numpy_columns = True  # signals only index columns and use the numpy indicator helpers
 
     window = Param(14, low=2, high=250, doc="RSI lookback (bars)")
     lower = Param(30.0, low=0.0, high=100.0, doc="oversold level: entry below it")

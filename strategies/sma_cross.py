@@ -15,6 +15,7 @@ class SmaCross(Strategy):
     name = "sma_cross"
     description = "Buy when SMA(fast) crosses above SMA(slow); sell when it crosses below."
     vectorized_params = True
+    numpy_columns = True  # signals only index columns and use the numpy indicator helpers
 
     fast = Param(10, low=2, high=500, doc="fast SMA window (bars)")
     slow = Param(30, low=3, high=1000, doc="slow SMA window (bars)")

@@ -118,6 +118,8 @@ class EngineSettings(_Section):
     cancel_on_stop: bool = False
     signal_mode: Literal["window", "precomputed"] = "window"
     kill_poll_every: int = Field(default=1, gt=0)
+    kill_poll_seconds: float = Field(default=0.25, ge=0, description=(
+        "wall-clock seconds between kill-switch polls; orders always re-read it"))
     retry_attempts: int = Field(default=5, gt=0)
     retry_max_wait: float = Field(default=2.0, gt=0)
     volume_fraction: float | None = Field(default=None, gt=0, le=1)

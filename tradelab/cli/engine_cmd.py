@@ -1,88 +1,105 @@
-"""``tradelab paper``, ``tradelab parity`` and ``tradelab risk halt|resume|status``."""
+"""``tradelab paper``, ``tradelab parity`` and ``tradelab risk halt|resume|status``.
+
+All of them start at the composition root (:func:`tradelab.app.build`): bars,
+strategies, execution convention, store, ``[engine]`` and ``[risk]`` come from
+configuration; ``--db URL`` overrides ``[store] url`` for one command.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-from tradelab.cli._app import app, emit_json, fail, parse_params
+from tradelab.cli._app import app, build_app, emit_json, fail, parse_params
 from tradelab.errors import TradelabError
 
 risk_app = typer.Typer(help="Kill switch: halt or resume trading on an account.", no_args_is_help=True)
 app.add_typer(risk_app, name="risk")
-DEFAULT_DB = "sqlite:///var/tradelab.db"
+DB_HELP = "store URL overriding [store] url (SQLite file or PostgreSQL)"
 
 
-def _store(db: str):  # type: ignore[no-untyped-def]
-    from tradelab.store import Store
+def _store(app_: Any, db: str | None) -> Any:
+    from tradelab.engine.session import open_store
 
     try:
-        store = Store(db)
-        store.upgrade()
+        return open_store(app_, db)
     except Exception as exc:  # a bad URL or unreachable server: one line, exit 2
-        fail(f"store {db}: {exc}")
-    return store
+        from tradelab.engine.session import store_url
+
+        fail(f"store {store_url(app_, db)}: {type(exc).__name__}: {exc}")
 
 
 @app.command("paper")
 def paper(
     strategy: str = typer.Argument(..., help="strategy name"),
-    source: str = typer.Option("sample", help="data source replayed as a live feed"),
-    symbol: str = typer.Option("SPX", help="symbol"),
+    source: str = typer.Option(None, help="data source replayed as a live feed (default [data])"),
+    symbol: str = typer.Option(None, help="symbol (default [data] default_symbol)"),
     param: list[str] = typer.Option(None, "--param", "-p", help="NAME=VALUE, repeatable"),
     speed: str = typer.Option("max", help="'max' or bars per second"),
-    account: str = typer.Option("paper", help="paper account name"),
-    db: str = typer.Option(DEFAULT_DB, help="store URL (SQLite file or PostgreSQL)"),
+    account: str = typer.Option(None, help="paper account (default [engine] account)"),
+    db: str = typer.Option(None, help=DB_HELP),
     resume: int = typer.Option(None, help="resume this run id after a crash"),
     start: str = typer.Option(None, help="first bar date"),
     end: str = typer.Option(None, help="last bar date"),
+    signal_mode: str = typer.Option(None, help="window or precomputed (default [engine])"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
 ) -> None:
     """Paper-trade a strategy on a replayed feed, persisting orders, fills and equity."""
     from tqdm import tqdm
 
-    from tradelab.engine.session import PaperArgs, build_paper
+    from tradelab.engine.session import PaperArgs, build_paper, parse_speed, store_url
 
     try:
-        rate: str | float = speed if speed == "max" else float(speed)
+        parse_speed(speed)
     except ValueError:
-        fail(f"--speed {speed!r}: expected 'max' or a number of bars per second")
-    args = PaperArgs(strategy, source, symbol, parse_params(param), rate, account, db, resume, start, end)
+        fail(f"--speed {speed!r}: expected 'max' or a positive number of bars per second")
+    a = build_app()
+    args = PaperArgs(strategy, source, symbol, parse_params(param), speed, account, db, resume, start,
+                     end, signal_mode=signal_mode)
+    store = _store(a, db)
     try:
-        engine = build_paper(args, _store(db))
-        bar = tqdm(total=len(engine.feed), unit="bar", desc=f"{strategy} {symbol}", leave=False)
-        result = engine.run(on_bar=lambda _b: bar.update())
-        bar.close()
+        engine = build_paper(a, args, store)
+        label = f"{strategy} {symbol or a.settings.data.default_symbol}"
+        with tqdm(total=len(engine.feed), unit="bar", desc=label, leave=False,
+                  disable=not progress, mininterval=0.2) as bar:
+            result = engine.run(on_bar=lambda _b: bar.update())
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
-    risk_events = len(result.risk_alerts)
+    critical = sum(1 for e in result.risk_alerts if e.severity == "critical")
     typer.echo(f"run {result.run_id} ({result.stopped}) on account {result.account}: {result.bars} bars"
                + (f", resumed after {result.resumed_from:%Y-%m-%d}" if result.resumed_from else ""))
     typer.echo(f"  equity {float(result.equity):,.2f} (return {result.total_return:+.2%}), "
-               f"trades {len(result.fills)}, risk events {risk_events}")
-    from tradelab.store import mask_url
-
-    typer.echo(f"  stored in {mask_url(db)} (run id {result.run_id})")
+               f"trades {len(result.fills)}, risk events {len(result.risk_alerts)} "
+               f"({critical} critical)")
+    typer.echo(f"  stored in {store_url(a, db)} (run id {result.run_id})")
 
 
 @app.command("parity")
 def parity(
     strategy: str = typer.Argument(..., help="strategy name"),
-    source: str = typer.Option("sample", help="data source"),
-    symbol: str = typer.Option("SPX", help="symbol"),
+    source: str = typer.Option(None, help="data source (default [data])"),
+    symbol: str = typer.Option(None, help="symbol (default [data] default_symbol)"),
     param: list[str] = typer.Option(None, "--param", "-p", help="NAME=VALUE, repeatable"),
-    fill: str = typer.Option(None, help="next_open or close (default from config)"),
+    start: str = typer.Option(None, help="first bar date"),
+    end: str = typer.Option(None, help="last bar date"),
+    fill: str = typer.Option(None, help="next_open or close (default [research] fill)"),
     fractional: bool = typer.Option(None, "--fractional/--whole", help="unit rounding"),
     signal_mode: str = typer.Option("window", help="window (per bar) or precomputed"),
 ) -> None:
     """Backtest and engine replay on the same bars: exit 1 on any divergence."""
-    from tradelab.engine.parity import compare
-    from tradelab.engine.session import load_bars, make_strategy
-    from tradelab.execution import Execution
+    from dataclasses import replace
 
+    from tradelab.engine.parity import compare
+
+    a = build_app()
+    sym = symbol or a.settings.data.default_symbol
     try:
-        strat = make_strategy(strategy, parse_params(param))
-        bars = load_bars(source, symbol)
+        strat = a.strategy(strategy, **parse_params(param))
+        bars = a.bars(sym, source=source, start=start, end=end)
         given = {k: v for k, v in {"fill": fill, "fractional": fractional}.items() if v is not None}
-        report = compare(strat, bars, Execution(**given), symbol, signal_mode=signal_mode)
+        execution = replace(a.execution, **given) if given else a.execution
+        report = compare(strat, bars, execution, sym, signal_mode=signal_mode)
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
     typer.echo(str(report))
@@ -91,26 +108,32 @@ def parity(
 
 
 @risk_app.command("halt")
-def halt(account: str = typer.Option("paper"), reason: str = typer.Option("operator halt"),
+def halt(account: str = typer.Option(None, help="account (default [engine] account)"),
+         reason: str = typer.Option("operator halt"),
          flatten: bool = typer.Option(False, "--flatten", help="also close positions"),
-         db: str = typer.Option(DEFAULT_DB)) -> None:
+         db: str = typer.Option(None, help=DB_HELP)) -> None:
     """Engage the kill switch: no new orders leave until `risk resume`."""
-    _set(account, True, ("[flatten] " if flatten else "") + reason, db)
+    from tradelab.engine.loop import FLATTEN_MARK
+
+    _set(account, True, (FLATTEN_MARK if flatten else "") + reason, db)
 
 
 @risk_app.command("resume")
-def resume_(account: str = typer.Option("paper"), reason: str = typer.Option("operator resume"),
-            db: str = typer.Option(DEFAULT_DB)) -> None:
+def resume_(account: str = typer.Option(None, help="account (default [engine] account)"),
+            reason: str = typer.Option("operator resume"),
+            db: str = typer.Option(None, help=DB_HELP)) -> None:
     """Release the kill switch."""
     _set(account, False, reason, db)
 
 
-def _set(account: str, engaged: bool, reason: str, db: str) -> None:
+def _set(account: str | None, engaged: bool, reason: str, db: str | None) -> None:
     import getpass
 
     from tradelab.clock import LiveClock
 
-    store = _store(db)
+    a = build_app()
+    account = account or a.settings.engine.account
+    store = _store(a, db)
     if store.get_account(account) is None:
         fail(f"unknown account {account!r}")
     with store.transaction() as tx:
@@ -120,20 +143,22 @@ def _set(account: str, engaged: bool, reason: str, db: str) -> None:
 
 
 @risk_app.command("status")
-def status(account: str = typer.Option("paper"), db: str = typer.Option(DEFAULT_DB),
+def status(account: str = typer.Option(None, help="account (default [engine] account)"),
+           db: str = typer.Option(None, help=DB_HELP),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """Kill-switch state and the latest risk events of an account."""
-    store = _store(db)
+    a = build_app()
+    account = account or a.settings.engine.account
+    store = _store(a, db)
     if store.get_account(account) is None:
         fail(f"unknown account {account!r}")
     ks = store.kill_switch(account)
     events = store.risk_events(account)[-10:]
     if as_json:
         emit_json({"account": account, "engaged": ks.engaged, "reason": ks.reason, "by": ks.by,
-                   "at": ks.at, "recent_risk_events": [vars(e) if hasattr(e, "__dict__") else
-                                                       {"rule": e.rule, "severity": e.severity,
-                                                        "message": e.message, "at": e.at}
-                                                       for e in events]})
+                   "at": ks.at, "recent_risk_events": [
+                       {"rule": e.rule, "severity": e.severity, "message": e.message, "at": e.at,
+                        "strategy": e.strategy} for e in events]})
         return
     typer.echo(f"{account}: {'HALTED' if ks.engaged else 'trading'}"
                + (f" ({ks.reason}, by {ks.by} at {ks.at})" if ks.at else ""))

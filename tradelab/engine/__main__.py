@@ -1,6 +1,8 @@
 """``python -m tradelab.engine STRATEGY [--resume RUN] ...``: a paper run without the CLI layer.
 
-Prints ``run_id=<id>`` first (flushed) so a supervising process knows what to resume.
+Wired through :func:`tradelab.app.build` like ``tradelab paper``; ``--db``
+overrides ``[store] url``. Prints ``run_id=<id>`` first (flushed) so a
+supervising process knows what to resume.
 """
 
 from __future__ import annotations
@@ -12,25 +14,29 @@ from tradelab.engine.session import PaperArgs, build_paper
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one paper session; returns the process exit code."""
     p = argparse.ArgumentParser(prog="python -m tradelab.engine")
     p.add_argument("strategy")
-    p.add_argument("--source", default="sample")
-    p.add_argument("--symbol", default="SPX")
-    p.add_argument("--param", action="append", default=[])
-    p.add_argument("--speed", default="max")
-    p.add_argument("--account", default="paper")
-    p.add_argument("--db", required=True)
-    p.add_argument("--resume", type=int)
+    p.add_argument("--source", help="data source (default [data] default_source)")
+    p.add_argument("--symbol", help="symbol (default [data] default_symbol)")
+    p.add_argument("--param", action="append", default=[], help="NAME=VALUE, repeatable")
+    p.add_argument("--speed", default="max", help="'max' or bars per second")
+    p.add_argument("--account", help="paper account (default [engine] account)")
+    p.add_argument("--db", help="store URL (default [store] url)")
+    p.add_argument("--resume", type=int, help="resume this run id")
     p.add_argument("--start")
     p.add_argument("--end")
-    p.add_argument("--flush-every", type=int, default=50)
-    p.add_argument("--signal-mode", default="window")
+    p.add_argument("--flush-every", type=int)
+    p.add_argument("--signal-mode", choices=["window", "precomputed"])
     a = p.parse_args(argv)
     params = dict(item.split("=", 1) for item in a.param)
-    speed = a.speed if a.speed == "max" else float(a.speed)
-    args = PaperArgs(a.strategy, a.source, a.symbol, params, speed, a.account, a.db, a.resume, a.start,
-                     a.end, a.flush_every, a.signal_mode)
-    engine = build_paper(args)
+
+    from tradelab.app import build
+
+    app = build()
+    args = PaperArgs(a.strategy, a.source, a.symbol, params, a.speed, a.account, a.db, a.resume,
+                     a.start, a.end, a.flush_every, a.signal_mode)
+    engine = build_paper(app, args)
     print(f"run_id={engine.run_id}", flush=True)
     result = engine.run()
     print(f"status={result.stopped} bars={result.bars} equity={result.equity} fills={len(result.fills)}",

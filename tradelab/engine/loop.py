@@ -5,14 +5,19 @@ One bar at a time, synchronously::
     BarReceived
       broker works open orders against the bar (next-open fills, limits, stops)
       → OrderFilled → Portfolio → PositionChanged
-      kill switch re-read (another process may have halted the account)
-      each strategy on the symbol: generate(window) → flags of the last row
+      each strategy on the symbol: signals on the last `warmup` bars → flags of the last row
         entry while flat → buy (sized at fill), exit while long → sell all,
-        both → nothing → SignalEmitted → OrderRequested → RiskManager
-        → OrderApproved → (store commit) → broker → OrderSubmitted
+        both → nothing → SignalEmitted → OrderRequested → RiskManager (re-reads the
+        kill switch) → OrderApproved → write-ahead commit of the order row → broker
+        → OrderSubmitted
       broker close phase (close fills, day-order expiry)
+      kill switch polled (at most every `kill_poll_seconds`; a `--flatten` halt from
+        another process closes positions from this bar's close)
       mark to market → EquitySnapshotted → drawdown / daily-loss rules
       progress recorded (committed in batches; see tradelab.engine.persist)
+
+Latency-critical store statements (the kill-switch read and the write-ahead
+commit) run on a held DBAPI connection, see :mod:`tradelab.engine.sideconn`.
 
 SIGINT/SIGTERM stop the feed after the current bar; the engine then cancels or
 keeps open orders (``cancel_on_stop``), writes a final snapshot, commits and
@@ -72,6 +77,11 @@ class EngineConfig:
     cancel_on_stop: bool = False   # cancel open orders on shutdown (else keep them for a restart)
     signal_mode: str = "window"    # "window" or "precomputed" (replays only)
     kill_poll_every: int = 1       # bars between kill-switch re-reads (always re-read before an order)
+    # ... and at least this many wall-clock seconds between them: a replay at full speed
+    # would otherwise spend most of its time re-reading one row that an operator changes
+    # a few times a year. Orders never depend on this poll (risk re-reads before approving);
+    # it only bounds how fast a `risk halt --flatten` from another process is noticed.
+    kill_poll_seconds: float = 0.25
     retry_attempts: int = 5
     retry_max_wait: float = 2.0
     volume_fraction: float | None = None
@@ -140,7 +150,11 @@ class Engine:
         self.runners: dict[str, list[StrategyRunner]] = {}
         for strat, sym in strategies:
             self.runners.setdefault(sym, []).append(StrategyRunner(strat, sym))
+        self._paper = isinstance(self.broker, PaperBroker)
+        self._next_kill_poll = 0.0
         self.recorder = None
+        self._side: Any = None
+        self.restored_peak: Decimal | None = None
         self.run_id: int | str = "memory"
         self.resumed_from: datetime | None = None
         self._stop_reason: str | None = None
@@ -164,16 +178,22 @@ class Engine:
         self.bus.subscribe(OrderPartiallyFilled, self._on_fill)
         self.bus.subscribe(OrderSubmitted, self._on_submitted)
         self.bus.subscribe(RiskAlert, self.alerts.append)
+        if self.restored_peak is not None:  # resumed: drawdown continues from the stored curve's peak
+            self.risk.peak_equity = max(self.risk.peak_equity, self.restored_peak)
         self.kill_switch.refresh()
 
     def _kill_io(self) -> tuple[Callable | None, Callable | None]:
         if self.store is None:
             return None, None
-        store, account, rec = self.store, self.account, self.recorder
+        from tradelab.engine.sideconn import SideConnection
 
-        def read() -> tuple[bool, str, str]:
-            ks = store.kill_switch(account)
-            return bool(ks.engaged), ks.reason or "", ks.by or ""
+        rec = self.recorder
+        assert rec is not None and rec.account_id is not None
+        side = self._side = SideConnection(self.store, rec.account_id)
+        read = side.kill_switch
+        rec.side = side
+        if side.sqlite:  # WAL checkpoints from the side connection, in routine flushes only
+            rec.checkpoint = side.checkpoint
 
         def write(engaged: bool, reason: str, by: str) -> None:
             rec.write_kill_switch(engaged, reason, by, self.clock.now())
@@ -249,18 +269,15 @@ class Engine:
 
     def step(self, bar: Bar) -> None:
         """Process one bar (public so tests and notebooks can drive the loop)."""
-        self._t0 = self._timer()
+        self._t0 = t0 = self._timer()
         sym, t, o, h, low, c, v = bar
         self.clock.advance(t)
         self.bars += 1
         bus, broker, manager = self.bus, self.broker, self.orders
         bus.publish(BarReceived(t, sym, o, h, low, c, v))
-        paper = isinstance(broker, PaperBroker)
+        paper = self._paper
         for update in (broker.on_bar(sym, t, o, h, low, c, v, "open") if paper else broker.poll()):
             manager.apply(update)
-        if (self.store is not None and self.bars % self.config.kill_poll_every == 0
-                and self.kill_switch.refresh() and self.kill_switch.reason.startswith(FLATTEN_MARK)):
-            self._flatten = True
         if self._flatten and self.kill_switch.engaged:
             self._do_flatten(sym, t, c)
         for runner in self.runners.get(sym, ()):
@@ -270,6 +287,15 @@ class Engine:
         if paper:
             for update in broker.on_bar(sym, t, o, h, low, c, v, "close"):
                 manager.apply(update)
+        # The periodic re-read runs after the strategies, off the bar → order path
+        # (orders re-read the switch themselves); a flatten request is acted on at
+        # once: the closing order is decided on this bar's close.
+        if (self.store is not None and t0 >= self._next_kill_poll
+                and self.bars % self.config.kill_poll_every == 0):
+            self._next_kill_poll = self._timer() + self.config.kill_poll_seconds
+            if self.kill_switch.refresh() and self.kill_switch.reason.startswith(FLATTEN_MARK):
+                self._flatten = True
+                self._do_flatten(sym, t, c)
         pf = self.portfolio
         pf.mark(sym, c)
         equity = pf.equity
@@ -312,9 +338,11 @@ class Engine:
         held = self.portfolio.position(sym)
         if held == 0:
             return
-        for order in self.orders.open_orders():
-            if order.symbol == sym:
-                self.orders.cancel(order.client_order_id, "flatten")
+        open_here = [o for o in self.orders.open_orders() if o.symbol == sym]
+        if any(o.strategy == FLATTEN for o in open_here):
+            return  # already closing (e.g. decided last bar, fills at this bar's close)
+        for order in open_here:
+            self.orders.cancel(order.client_order_id, "flatten")
         cid = client_order_id(str(self.run_id), FLATTEN, sym, t, "sell" if held > 0 else "buy")
         if cid in self.orders.orders:
             return
@@ -332,6 +360,13 @@ class Engine:
             from tradelab.engine import recovery
 
             recovery.finish(self, status)
+        if self._side is not None:
+            self._side.checkpoint()  # leave the database file complete
+            self._side.close()
+            self._side = None
+            if self.recorder is not None:
+                self.recorder.side = self.recorder.checkpoint = None
+            self.kill_switch._read = None  # stopped: nothing left to guard
         self.bus.publish(EngineStopped(self.clock.now(), str(self.run_id), self.account, reason,
                                        self.bars))
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from tradelab.engine.persist import SIZED_AT_FILL, Recorder
+from tradelab.engine.persist import SIZED_AT_FILL, Recorder, peak_from_curve
 from tradelab.errors import TradelabError
 from tradelab.money import MONEY_CONTEXT, ZERO
 from tradelab.orders.brokers.paper import PaperBroker
@@ -39,7 +39,7 @@ def attach(engine: Any, store: Any, resume: int | None, info: dict) -> None:
     """Start a new run or resume ``resume``; wire the :class:`Recorder`."""
     account, ex = engine.account, engine.execution
     with store.transaction() as tx:
-        tx.ensure_account(account, MONEY_CONTEXT.create_decimal(repr(ex.cash)))
+        account_id = tx.ensure_account(account, MONEY_CONTEXT.create_decimal(repr(ex.cash)))
     if resume is None:
         state = store.account_state(account)
         if any(p.quantity for p in state.positions) or state.open_orders:
@@ -57,7 +57,15 @@ def attach(engine: Any, store: Any, resume: int | None, info: dict) -> None:
         engine.run_id = run_id
     else:
         _resume(engine, store, resume)
-    engine.recorder = Recorder(store, account, engine.run_id, engine.bus, engine.config.flush_every)
+    engine.recorder = Recorder(store, account, engine.run_id, engine.bus, engine.config.flush_every,
+                               account_id=account_id,
+                               replayable_fills=isinstance(engine.broker, PaperBroker))
+    if resume is not None:
+        # Drawdown is measured from the run's peak, not from where the restart found it.
+        peak = peak_from_curve(store.equity_curve(account, engine.run_id))
+        if peak is not None:
+            engine.recorder.peak = peak
+            engine.restored_peak = peak
 
 
 def _resume(engine: Any, store: Any, run_id: int) -> None:

@@ -1,75 +1,79 @@
-"""Build and run a paper session from plain arguments (shared by the CLI and ``python -m``)."""
+"""Paper sessions from plain arguments, through the composition root.
+
+Shared by ``tradelab paper``, ``tradelab parity``, ``tradelab risk`` and
+``python -m tradelab.engine``: everything concrete (bars and their cache, the
+strategy registry, the execution convention, the store, ``[engine]`` and
+``[risk]`` settings) comes from :func:`tradelab.app.build`; the only
+overrides are the ones a command line names explicitly (``--db``,
+``--account``, ...).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-from tradelab.engine.feed import ReplayFeed
-from tradelab.engine.loop import Engine, EngineConfig, EngineResult
-from tradelab.execution import Execution
+from tradelab.engine.loop import Engine
 
 
 @dataclass
 class PaperArgs:
+    """What a command line may say about a paper run; ``None`` means "from configuration"."""
+
     strategy: str
-    source: str = "sample"
-    symbol: str = "SPX"
-    params: dict | None = None
+    source: str | None = None
+    symbol: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
     speed: str | float = "max"
-    account: str = "paper"
-    db: str = "sqlite:///var/tradelab.db"
+    account: str | None = None
+    db: str | None = None
     resume: int | None = None
     start: str | None = None
     end: str | None = None
-    flush_every: int = 50
-    signal_mode: str = "window"
-    fill: str | None = None
-    fractional: bool | None = None
+    flush_every: int | None = None
+    signal_mode: str | None = None
 
 
-def load_bars(source: str, symbol: str, start: str | None = None, end: str | None = None) -> Any:
-    """Bars through the app's market-data service, or the sample source if it is not wired yet."""
-    if source == "sample":
-        from tradelab.data.sample import SampleSource
-
-        return SampleSource().load(symbol, start=start, end=end)
-    from tradelab.app import build
-
-    return build().bars(symbol, source=source, start=start, end=end)
-
-
-def make_strategy(name: str, params: dict | None) -> Any:
-    from tradelab.app import build_registry
-    from tradelab.config import load_config
-
-    return build_registry(load_config()).create(name, **(params or {}))
+def parse_speed(speed: str | float) -> str | float:
+    """``"max"`` or a positive number of bars per second (ValueError otherwise)."""
+    if speed == "max":
+        return "max"
+    value = float(speed)
+    if not value > 0:
+        raise ValueError(f"speed {speed!r}: expected 'max' or a positive number of bars per second")
+    return value
 
 
-def run_paper(args: PaperArgs, on_bar: Any = None, store: Any = None) -> tuple[Engine, EngineResult]:
-    """Start (or resume) a persisted paper run on a replay of ``args.source`` bars."""
-    engine = build_paper(args, store)
-    return engine, engine.run(on_bar)
+def open_store(app: Any, db: str | None = None) -> Any:
+    """The app's store (``[store] url``), or the one at ``db`` (an override), migrated to head."""
+    if db is None:
+        return app.store
+    from pathlib import Path
+
+    from tradelab.store import Store, resolve_url
+
+    url = resolve_url(db, app.settings.home)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    store = Store(url)
+    store.upgrade()
+    return store
 
 
-def build_paper(args: PaperArgs, store: Any = None) -> Engine:
+def store_url(app: Any, db: str | None = None) -> str:
+    """The URL a run is stored at, password masked (safe to print)."""
+    from tradelab.store import mask_url, resolve_url
+
+    return mask_url(resolve_url(db or app.settings.store.url, app.settings.home))
+
+
+def build_paper(app: Any, args: PaperArgs, store: Any = None) -> Engine:
     """The engine for a persisted paper run (new, or resumed when ``args.resume`` is set)."""
-    from tradelab.store import Store
-
-    strategy = make_strategy(args.strategy, args.params)
-    bars = load_bars(args.source, args.symbol, args.start, args.end)
-    execution = Execution(**{k: v for k, v in {"fill": args.fill, "fractional": args.fractional}.items()
-                             if v is not None})
-    if store is None:
-        if args.db.startswith("sqlite:///") and not args.db.startswith("sqlite:////"):
-            Path(args.db.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        store = Store(args.db)
-        store.upgrade()
-    engine = Engine([(strategy, args.symbol)], ReplayFeed(bars, args.symbol, speed=args.speed),
-                    execution, store=store, resume=args.resume,
-                    config=EngineConfig(account=args.account, flush_every=args.flush_every,
-                                        signal_mode=args.signal_mode),
-                    run_info={"strategy": args.strategy, "symbol": args.symbol, "source": args.source,
-                              "mode": "replay", "params": strategy.params})
+    overrides = {k: v for k, v in {"account": args.account, "flush_every": args.flush_every,
+                                    "signal_mode": args.signal_mode}.items() if v is not None}
+    engine: Engine = app.engine(args.strategy, args.symbol, source=args.source,
+                                params=dict(args.params), start=args.start, end=args.end,
+                                speed=parse_speed(args.speed), resume=args.resume,
+                                store=store if store is not None else open_store(app, args.db),
+                                **overrides)
     return engine

@@ -93,14 +93,12 @@ class OrderManager:
         if order.state is not S.NEW:
             return order.state is not S.REJECTED
         try:
-            for attempt in Retrying(stop=stop_after_attempt(self.attempts),
-                                    wait=wait_exponential(multiplier=0.05, max=self.max_wait),
-                                    retry=retry_if_exception_type((TransientBrokerError, TimeoutError)),
-                                    reraise=True):
-                with attempt:
-                    if attempt.retry_state.attempt_number > 1:
-                        self.retries += 1
-                    broker_id = self.broker.submit(order)
+            try:  # first attempt without tenacity: building a Retrying costs ~30 µs per order
+                broker_id = self.broker.submit(order)
+            except (TransientBrokerError, TimeoutError):
+                if self.attempts <= 1:
+                    raise
+                broker_id = self._retry_submit(order)
         except BrokerRejectedError as exc:
             self.reject(client_order_id, str(exc), by="broker")
             return False
@@ -114,6 +112,19 @@ class OrderManager:
         self.bus.publish(OrderSubmitted(self.clock.now(), client_order_id, before, S.SUBMITTED.value,
                                         "", order.snapshot(), latency))
         return True
+
+    def _retry_submit(self, order: Order) -> str:
+        """Attempts 2..``attempts`` of a submission (same client id: the broker dedupes)."""
+        broker_id = ""
+        time.sleep(min(0.05, self.max_wait))  # the back-off tenacity would have applied first
+        for attempt in Retrying(stop=stop_after_attempt(self.attempts - 1),
+                                wait=wait_exponential(multiplier=0.05, max=self.max_wait),
+                                retry=retry_if_exception_type((TransientBrokerError, TimeoutError)),
+                                reraise=True):
+            with attempt:
+                self.retries += 1
+                broker_id = self.broker.submit(order)
+        return broker_id
 
     def resubmit_pending(self) -> None:
         """Retry orders still ``new`` after a failed submission (the broker dedupes)."""

@@ -66,6 +66,15 @@ class Reader:
         self._account_ids: dict[AccountRef, int] = {}
 
     # -- helpers ---------------------------------------------------------
+    def known_account(self, name: str, account_id: int) -> None:
+        """Seed the name → id cache with an id resolved earlier (saves a lookup per transaction).
+
+        Only for ids obtained from :meth:`~tradelab.store.tx.Transaction.ensure_account`
+        or :meth:`get_account`; accounts are never renamed or deleted.
+        """
+        self._account_ids[name] = account_id
+        self._account_ids[account_id] = account_id
+
     def _account_id(self, account: AccountRef) -> int:
         cached = self._account_ids.get(account)
         if cached is not None:

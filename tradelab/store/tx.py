@@ -16,12 +16,12 @@ reads a clock, so replays with a simulated clock persist simulated times.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tradelab.store import models as m
@@ -151,18 +151,7 @@ class Transaction(Reader):
         ValueError
             For unknown field names or values outside the allowed choices.
         """
-        unknown = sorted(set(fields) - ORDER_FIELDS)
-        if unknown:
-            raise ValueError(f"unknown order field(s) {', '.join(unknown)}; "
-                             f"allowed: {', '.join(sorted(ORDER_FIELDS))}")
-        values = dict(fields)
-        for name, allowed in _CHOICES.items():
-            if name in values:
-                values[name] = check_choice(name, values[name], allowed)
-        if "account" in values:
-            values["account_id"] = self._account_id(values.pop("account"))
-        if values.get("expires_at") is not None:
-            values["expires_at"] = to_utc(values["expires_at"])
+        values = self._order_values(fields)
         at = to_utc(at)
         if self._existing_order(client_order_id, values) is None:
             missing = [f for f in _REQUIRED_ON_CREATE
@@ -252,15 +241,42 @@ class Transaction(Reader):
             return False
         return True
 
+    def add_fill_by_id(self, order_id: int, fill_id: str, symbol: str, side: str,
+                       quantity: Decimal, price: Decimal, fees: Decimal, at: datetime) -> bool:
+        """:meth:`add_fill` for a caller that holds the order's row id (no lookup, no cross-check).
+
+        The caller vouches that ``symbol`` and ``side`` are the order's (the engine
+        books fills of its own orders). Returns ``False`` for a duplicate ``fill_id``.
+        """
+        name = self._conn.dialect.name
+        stmt = _INSERT_FILL.get(name)
+        if stmt is None:
+            stmt = _INSERT_FILL[name] = self._insert(F).on_conflict_do_nothing(
+                index_elements=["fill_id"]).returning(F.c.id)
+        inserted = self._conn.execute(stmt, {
+            "fill_id": fill_id, "order_id": order_id, "symbol": symbol,
+            "side": check_choice("side", side, m.SIDES), "quantity": quantity, "price": price,
+            "fees": fees, "at": to_utc(at)}).first()
+        if inserted is None:
+            log.warning("duplicate fill ignored", extra={"fill_id": fill_id, "order_id": order_id})
+            return False
+        return True
+
     # -- portfolio -------------------------------------------------------
     def set_position(self, account: AccountRef, symbol: str, quantity: Decimal,
                      avg_price: Decimal, realized_pnl: Decimal) -> None:
         """Insert or replace the position of ``account`` in ``symbol``."""
-        values = {"quantity": to_amount(quantity), "avg_price": to_amount(avg_price),
-                  "realized_pnl": to_amount(realized_pnl)}
-        self._conn.execute(self._insert(P).values(
-            account_id=self._account_id(account), symbol=symbol, **values,
-        ).on_conflict_do_update(index_elements=["account_id", "symbol"], set_=values))
+        name = self._conn.dialect.name
+        stmt = _UPSERT_POSITION.get(name)
+        if stmt is None:  # built once per dialect: constructing an upsert costs ~1 ms
+            ins = self._insert(P)
+            stmt = _UPSERT_POSITION[name] = ins.on_conflict_do_update(
+                index_elements=["account_id", "symbol"],
+                set_={c: ins.excluded[c] for c in ("quantity", "avg_price", "realized_pnl")})
+        self._conn.execute(stmt, {
+            "account_id": self._account_id(account), "symbol": symbol,
+            "quantity": to_amount(quantity), "avg_price": to_amount(avg_price),
+            "realized_pnl": to_amount(realized_pnl)})
 
     def add_equity_snapshot(self, account: AccountRef, at: datetime, cash: Decimal,
                             positions_value: Decimal, equity: Decimal, drawdown: Decimal,
@@ -270,6 +286,111 @@ class Transaction(Reader):
             account_id=self._account_id(account), run_id=run_id, at=to_utc(at),
             cash=to_amount(cash), positions_value=to_amount(positions_value),
             equity=to_amount(equity), drawdown=to_amount(drawdown)))
+
+    def add_equity_snapshots(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Append many snapshots (mappings of :meth:`add_equity_snapshot`'s arguments) at once.
+
+        One executemany statement; returns the number of rows. The engine buffers a
+        snapshot per bar and writes them in batches.
+        """
+        if not rows:
+            return 0
+        params = [{"account_id": self._account_id(r["account"]), "run_id": r.get("run_id"),
+                   "at": to_utc(r["at"]), "cash": r["cash"], "positions_value": r["positions_value"],
+                   "equity": r["equity"], "drawdown": r["drawdown"]} for r in rows]
+        self._conn.execute(_INSERT_EQ, params)  # Amount columns quantize (to_amount) on bind
+        return len(params)
+
+    def save_order(self, client_order_id: str, *, at: datetime, order_id: int | None = None,
+                   **fields: Any) -> int:
+        """:meth:`upsert_order` without the read-back; returns the row id.
+
+        With ``order_id`` (a row id returned earlier, vouched for by the caller) the
+        order is updated without looking it up. Fields as for :meth:`upsert_order`.
+        """
+        if order_id is None:
+            return self.upsert_order_id(client_order_id, at=at, **fields)
+        values = self._order_values(fields)
+        if values:
+            self._conn.execute(_UPDATE_ORDER_BY_ID, {"oid": order_id, **values, "updated_at": to_utc(at)})
+        return order_id
+
+    def add_order_events_by_id(self, rows: Sequence[tuple[int, str | None, str, datetime, str | None]]
+                               ) -> int:
+        """Append many audit rows ``(order_id, from_state, to_state, at, reason)`` in one statement.
+
+        ``order_id`` is the row id returned by :meth:`save_order` or
+        :meth:`upsert_order_id`; states are validated as in :meth:`add_order_event`.
+        """
+        if not rows:
+            return 0
+        params = [{"order_id": oid,
+                   "from_state": None if a is None else check_choice("from_state", a, m.ORDER_STATUSES),
+                   "to_state": check_choice("to_state", b, m.ORDER_STATUSES), "at": to_utc(at),
+                   "reason": reason} for oid, a, b, at, reason in rows]
+        self._conn.execute(_INSERT_OE, params)
+        return len(params)
+
+    def upsert_order_id(self, client_order_id: str, *, at: datetime, **fields: Any) -> int:
+        """:meth:`upsert_order` returning the row id instead of reading the order back."""
+        values = self._order_values(fields)
+        at = to_utc(at)
+        creating = all((f if f != "account" else "account_id") in values for f in _REQUIRED_ON_CREATE)
+        if creating:
+            # Insert first (one statement for the common case, a brand-new id); a
+            # conflict falls through to the checked update below, as in upsert_order.
+            row = {"status": "new", "filled_quantity": Decimal(0), "time_in_force": "gtc",
+                   "limit_price": None, "stop_price": None, "run_id": None,
+                   "broker_order_id": None, "reason": None, "expires_at": None, "avg_fill_price": None,
+                   **values, "client_order_id": client_order_id, "created_at": at, "updated_at": at}
+            inserted = self._conn.execute(self._insert_order_stmt(), row).first()
+            if inserted is not None:
+                return int(inserted[0])
+        existing = self._existing_order(client_order_id, values)
+        if existing is None:
+            missing = [f for f in _REQUIRED_ON_CREATE
+                       if (f if f != "account" else "account_id") not in values]
+            raise ValueError(f"new order {client_order_id!r} needs {', '.join(missing)}")
+        self._update_order(client_order_id, values, at)
+        return existing
+
+    def _insert_order_stmt(self) -> Any:
+        name = self._conn.dialect.name
+        stmt = _INSERT_ORDER.get(name)
+        if stmt is None:
+            stmt = _INSERT_ORDER[name] = self._insert(O).on_conflict_do_nothing(
+                index_elements=["client_order_id"]).returning(O.c.id)
+        return stmt
+
+    def _order_values(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(fields) - ORDER_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown order field(s) {', '.join(unknown)}; "
+                             f"allowed: {', '.join(sorted(ORDER_FIELDS))}")
+        values = dict(fields)
+        for name, allowed in _CHOICES.items():
+            if name in values:
+                values[name] = check_choice(name, values[name], allowed)
+        if "account" in values:
+            values["account_id"] = self._account_id(values.pop("account"))
+        if values.get("expires_at") is not None:
+            values["expires_at"] = to_utc(values["expires_at"])
+        return values
+
+    def defer_wal_checkpoints(self) -> bool:
+        """SQLite: keep this connection's commits from checkpointing the WAL.
+
+        By default the commit that grows the WAL past 1,000 pages copies it into
+        the database and fsyncs (several ms). A latency-sensitive writer (the
+        engine's write-ahead commit before an order leaves) calls this in its
+        transactions and checkpoints at moments of its choosing instead
+        (``PRAGMA wal_checkpoint(PASSIVE)``). The setting stays with the pooled
+        connection. Returns whether it applied (False on other backends).
+        """
+        if self._conn.dialect.name != "sqlite":
+            return False
+        self._conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+        return True
 
     # -- risk ------------------------------------------------------------
     def add_risk_event(self, account: AccountRef, rule: str, severity: str, message: str,
@@ -288,5 +409,13 @@ class Transaction(Reader):
             account_id=self._account_id(account), **values,
         ).on_conflict_do_update(index_elements=["account_id"], set_=values))
 
+
+# Prebuilt statements for the batched/hot-path writers (compiled once, cached by SQLAlchemy).
+_INSERT_EQ = insert(EQ)
+_INSERT_OE = insert(OE)
+_UPDATE_ORDER_BY_ID = update(O).where(O.c.id == bindparam("oid"))
+_INSERT_ORDER: dict[str, Any] = {}
+_INSERT_FILL: dict[str, Any] = {}
+_UPSERT_POSITION: dict[str, Any] = {}  # per dialect: INSERT ... ON CONFLICT DO NOTHING RETURNING id
 
 __all__ = ["ORDER_FIELDS", "Transaction"]

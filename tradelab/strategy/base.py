@@ -126,6 +126,12 @@ class Strategy:
     #: True when ``signals`` accepts every parameter as a 1-D array (one value per
     #: combination) and returns 2-D flags; sweeps then run in one call.
     vectorized_params: ClassVar[bool] = False
+    #: True when ``signals`` reads its input only as ``bars["open"|"high"|"low"|"close"|"volume"]``
+    #: and treats each column as a 1-D float array (as the helpers in
+    #: :mod:`tradelab.strategy.indicators` do). The live engine then calls it on
+    #: numpy columns of its ring buffer instead of building a DataFrame per bar;
+    #: the flags are identical (``tests/unit/engine/test_runner.py`` checks it).
+    numpy_columns: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         specs = self.param_objects()

@@ -1,0 +1,208 @@
+"""`tradelab paper|parity|risk` end to end, through the composition root, on real SPX bars."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[2]
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / "var/numba-cache"))  # parity imports vectorbt
+
+import tradelab.cli.engine_cmd  # noqa: E402,F401  (registers the commands)
+from tradelab.cli._app import app  # noqa: E402
+from tradelab.store import Store  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+PEEKING = '''
+import numpy as np
+
+from tradelab.strategy.base import Signals, Strategy
+
+
+class Peeking(Strategy):
+    """Buys when tomorrow closes higher: uses the future, so parity must fail."""
+
+    name = "peeking"
+
+    @property
+    def warmup(self) -> int:
+        return 2
+
+    def signals(self, bars):
+        close = bars["close"].to_numpy()
+        tomorrow = np.append(close[1:], np.nan)
+        return Signals(tomorrow > close * 1.01, tomorrow < close * 0.99)
+'''
+
+
+@pytest.fixture()
+def environ(environ: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The clean environment with the store in tmp_path: no test may touch var/tradelab.db."""
+    return {**environ, "TRADELAB__STORE__URL": f"sqlite:///{tmp_path / 'default.db'}"}
+
+
+@pytest.fixture()
+def cli(environ: dict[str, str]):
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict[str, str] | None = None):
+        from tradelab.monitor.logging import configure_logging
+
+        try:
+            return runner.invoke(app, list(args), env={**environ, **(env or {})}, catch_exceptions=False)
+        finally:  # the command bound logging to the runner's stream, closed now
+            configure_logging("WARNING")
+
+    return invoke
+
+
+@pytest.fixture()
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'engine.db'}"
+
+
+def test_paper_stores_the_run_where_the_configuration_says(cli, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'configured.db'}"
+    res = cli("paper", "sma_cross", "--source", "sample", "--symbol", "SPX", "--param", "fast=10",
+              "--start", "2012-01-01", "--end", "2015-12-31", "--no-progress",
+              env={"TRADELAB__STORE__URL": url, "TRADELAB__ENGINE__ACCOUNT": "configured"})
+    assert res.exit_code == 0, res.output
+    store = Store(url)
+    run = store.runs("configured")[-1]
+    assert run.status == "finished" and run.strategy == "sma_cross" and run.params["fast"] == 10
+    fills = store.fills("configured", run.id)
+    assert len(fills) > 10
+    assert f"run id {run.id}" in res.stdout and url in res.stdout
+    assert f"trades {len(fills)}" in res.stdout
+    assert run.summary["bars"] == len(store.equity_curve("configured", run.id))
+
+
+def test_paper_refuses_a_bad_speed_and_an_unknown_strategy(cli, db: str) -> None:
+    assert cli("paper", "sma_cross", "--speed", "0", "--db", db).exit_code == 2
+    assert cli("paper", "nope", "--db", db, "--no-progress").exit_code == 2
+
+
+def test_parity_exit_codes(cli, tmp_path: Path, project_root: Path) -> None:
+    ok = cli("parity", "sma_cross", "--source", "sample", "--symbol", "SPX", "--start", "2008-01-01")
+    assert ok.exit_code == 0, ok.output
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    (folder / "peeking.py").write_text(PEEKING)
+    paths = json.dumps([str(project_root / "strategies"), str(folder)])
+    bad = cli("parity", "peeking", "--source", "sample", "--symbol", "SPX", "--start", "2015-01-01",
+              env={"TRADELAB__STRATEGIES__PATHS": paths})
+    assert bad.exit_code == 1, bad.output
+
+
+def _engine_process(db: str, account: str, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TRADELAB_HOME": str(ROOT)}
+    cmd = [sys.executable, "-m", "tradelab.engine", "sma_cross", "--db", db, "--account", account,
+           "--source", "sample", "--symbol", "SPX", *extra]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_risk_halt_from_another_process_stops_new_orders(cli, db: str) -> None:
+    proc = _engine_process(db, "halted", "--start", "2004-01-01", "--end", "2011-12-31",
+                           "--speed", "250")
+    first = proc.stdout.readline()
+    assert first.startswith("run_id="), first + proc.stderr.read()
+    run_id = int(first.strip().split("=")[1])
+    store = Store(db)
+    deadline = time.monotonic() + 60
+    while len(store.orders("halted", run_id)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    res = cli("risk", "halt", "--account", "halted", "--db", db, "--reason", "test halt")
+    assert res.exit_code == 0, res.output
+    time.sleep(0.3)  # an order approved just before the halt committed may still leave
+    before = {o.client_order_id for o in store.orders("halted", run_id)}
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    after = [o for o in store.orders("halted", run_id) if o.client_order_id not in before]
+    assert after, "the replay must keep deciding after the halt"
+    assert all(o.status == "rejected" and o.reason.startswith("kill_switch") for o in after)
+    filled_after = {f.client_order_id for f in store.fills("halted", run_id)} & \
+        {o.client_order_id for o in after}
+    assert filled_after == set()
+    status = cli("risk", "status", "--account", "halted", "--db", db, "--json")
+    assert json.loads(status.stdout)["engaged"] is True
+
+
+def test_halt_with_flatten_closes_the_position(db: str, environ: dict[str, str]) -> None:
+    from tradelab.app import build
+    from tradelab.config import load_config
+
+    app_ = build(load_config(environ=environ))
+    store = Store(db)
+    store.upgrade()
+    engine = app_.engine("sma_cross", "SPX", source="sample", start="2010-01-01", end="2012-12-31",
+                         store=store, account="flat", kill_poll_seconds=0.0)
+    bars = iter(engine.feed)
+    for bar in bars:
+        engine.step(bar)
+        if engine.portfolio.position("SPX") > 0:
+            break
+    assert engine.portfolio.position("SPX") > 0
+    # Another process (the in-process CliRunner would leave logging bound to its closed stream).
+    res = subprocess.run([sys.executable, "-c", "from tradelab.cli import main; main()", "risk", "halt",
+                          "--account", "flat", "--db", db, "--flatten"], cwd=ROOT, env={
+                              **os.environ, **environ}, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    sent = engine.broker.submissions
+    engine.step(next(bars))  # sees the halt, sends the closing order
+    engine.step(next(bars))  # filled at this bar's open
+    assert engine.portfolio.position("SPX") == 0
+    closing = engine.fills[-1]
+    assert closing.side == "sell" and engine.broker.submissions == sent + 1
+    for bar in bars:  # halted: whatever the strategy wants, nothing else leaves
+        engine.step(bar)
+    assert engine.broker.submissions == sent + 1
+    engine._shutdown("finished")
+    assert store.positions("flat", include_flat=False) == []
+
+
+def test_resume_restores_peak_equity_from_the_stored_curve(db: str, environ: dict[str, str]) -> None:
+    from tradelab.app import build
+    from tradelab.config import load_config
+
+    app_ = build(load_config(environ=environ))
+    store = Store(db)
+    store.upgrade()
+    from tradelab.engine import Engine, ReplayFeed
+
+    bars = app_.bars("SPX", source="sample", start="2006-01-01", end="2010-12-31")
+    probe = Engine([(app_.strategy("sma_cross"), "SPX")], ReplayFeed(bars, "SPX"), app_.execution)
+    curve = probe.run().equity_curve  # in memory: where does the run sit below its peak?
+    peak, cut = 0.0, None
+    for i, (_, eq) in enumerate(curve):  # a bar well below the running peak
+        peak = max(peak, eq)
+        if cut is None and i > 300 and eq < 0.97 * peak:
+            cut = i
+    assert cut is not None
+
+    first = app_.engine("sma_cross", "SPX", source="sample", start="2006-01-01", end="2010-12-31",
+                        store=store, account="peak", flush_every=7)
+    first.run(on_bar=lambda _b: first.request_stop("test") if first.bars == cut + 1 else None)
+    stored = store.equity_curve("peak", first.run_id)
+    stored_peak = max(p.equity for p in stored)
+    assert stored[-1].equity < stored_peak  # the restart happens in a drawdown
+
+    resumed = app_.engine("sma_cross", "SPX", source="sample", start="2006-01-01", end="2010-12-31",
+                          store=store, account="peak", resume=first.run_id)
+    assert resumed.portfolio.equity == stored[-1].equity
+    assert resumed.risk.peak_equity == stored_peak
+    assert resumed.recorder.peak == stored_peak
+    resumed.run()
+    after = store.equity_curve("peak", first.run_id)[len(stored)]
+    expected = ((stored_peak - after.equity) / stored_peak).quantize(Decimal("1e-10"))
+    if after.equity < stored_peak:
+        assert after.drawdown == expected and after.drawdown > 0

@@ -1,0 +1,143 @@
+"""The engine's side connection: the few store statements that sit on the bar → order path.
+
+Two statements run between a bar's arrival and the order reaching the broker:
+the kill-switch read (another process may have halted the account) and the
+write-ahead commit of the order row. Through :meth:`Store.transaction` each
+costs 0.2–0.3 ms of SQLAlchemy machinery (pool checkout, events, statement
+cache, reset on return) around a few microseconds of SQL. Here both run on one
+DBAPI connection held for the engine's lifetime, with the SQL compiled once by
+SQLAlchemy for the store's dialect and every value converted by the column
+types' own bind processors, so the rows are byte-for-byte what
+:class:`~tradelab.store.tx.Transaction` would write. Anything unusual (an id
+conflict) falls back to the regular transaction API.
+
+On SQLite this connection also takes WAL checkpoints (see
+:meth:`~tradelab.store.tx.Transaction.defer_wal_checkpoints`): the engine
+schedules them in routine flushes so that no order commit pays for one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from tradelab.store import models as m
+from tradelab.store.reads import KS, O, check_choice
+
+_ORDER_COLUMNS = ("client_order_id", "account_id", "run_id", "symbol", "side", "type", "quantity",
+                  "limit_price", "stop_price", "status", "filled_quantity", "time_in_force", "reason",
+                  "created_at", "updated_at")
+
+
+class _Prepared:
+    """One statement compiled for a dialect, with the bind processors of its parameters."""
+
+    def __init__(self, stmt: Any, dialect: Any, types: Mapping[str, Any]) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.positional = bool(compiled.positional)
+        self.names = list(compiled.positiontup or ()) if self.positional else list(types)
+        self.procs = {n: types[n].bind_processor(dialect) for n in types}
+
+    def params(self, values: Mapping[str, Any]) -> Any:
+        procs = self.procs
+        converted = {n: (procs[n](v) if procs[n] is not None and v is not None else v)
+                     for n, v in values.items()}
+        return tuple(converted[n] for n in self.names) if self.positional else converted
+
+
+class SideConnection:
+    """A DBAPI connection of ``store`` for the engine's latency-critical statements.
+
+    Parameters
+    ----------
+    store
+        A :class:`tradelab.store.Store`.
+    account_id
+        The engine's account (row id).
+    """
+
+    def __init__(self, store: Any, account_id: int) -> None:
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        engine = store.engine
+        dialect = engine.dialect
+        self.sqlite = dialect.name == "sqlite"
+        self.account_id = account_id
+        ks = select(KS.c.engaged, KS.c.reason, KS.c.changed_by).where(
+            KS.c.account_id == bindparam("aid"))
+        self._ks = _Prepared(ks, dialect, {"aid": KS.c.account_id.type})
+        ins = (sqlite.insert(O) if self.sqlite else postgresql.insert(O)).values(
+            {c: bindparam(c) for c in _ORDER_COLUMNS}).on_conflict_do_nothing(
+            index_elements=["client_order_id"]).returning(O.c.id)
+        self._ins = _Prepared(ins, dialect, {c: O.c[c].type for c in _ORDER_COLUMNS})
+        self._conn = engine.raw_connection()
+        if self.sqlite:  # this connection never checkpoints inside a commit either
+            self._conn.cursor().execute("PRAGMA wal_autocheckpoint=0").close()
+
+    # -- kill switch ----------------------------------------------------------------
+    def kill_switch(self) -> tuple[bool, str, str]:
+        """``(engaged, reason, by)`` as committed now (each read is its own transaction)."""
+        cur = self._conn.cursor()
+        try:
+            cur.execute(self._ks.sql, self._ks.params({"aid": self.account_id}))
+            row = cur.fetchone()
+        finally:
+            cur.close()
+        if not self.sqlite:
+            self._conn.rollback()  # end the read transaction: the next read sees new commits
+        if row is None:
+            return False, "", ""
+        return bool(row[0]), row[1] or "", row[2] or ""
+
+    # -- write-ahead ----------------------------------------------------------------
+    def insert_order(self, client_order_id: str, at: Any, fields: Mapping[str, Any]) -> int | None:
+        """Commit a new order row (state ``new``); its id, or ``None`` if the id already exists.
+
+        ``fields`` are the creation fields the engine's recorder produces
+        (``account`` is this connection's account). On ``None`` the caller uses
+        :meth:`Transaction.upsert_order_id`, which checks and updates.
+        """
+        values = {c: fields.get(c) for c in _ORDER_COLUMNS}
+        values.update(client_order_id=client_order_id, account_id=self.account_id,
+                      side=check_choice("side", fields["side"], m.SIDES),
+                      type=check_choice("type", fields["type"], m.ORDER_TYPES),
+                      status=check_choice("status", fields.get("status") or "new", m.ORDER_STATUSES),
+                      time_in_force=check_choice("time_in_force", fields.get("time_in_force") or "gtc",
+                                                 m.TIME_IN_FORCE),
+                      filled_quantity=fields.get("filled_quantity") or 0, created_at=at,
+                      updated_at=at)
+        params = self._ins.params(values)
+        conn = self._conn
+        cur = conn.cursor()
+        try:
+            if self.sqlite:
+                cur.execute("BEGIN IMMEDIATE")
+            cur.execute(self._ins.sql, params)
+            row = cur.fetchone()
+            if self.sqlite:
+                cur.execute("COMMIT")
+            else:
+                conn.commit()
+        except BaseException:
+            if self.sqlite:
+                if conn.in_transaction:
+                    cur.execute("ROLLBACK")
+            else:
+                conn.rollback()
+            raise
+        finally:
+            cur.close()
+        return int(row[0]) if row is not None else None
+
+    # -- maintenance ----------------------------------------------------------------
+    def checkpoint(self) -> None:
+        """SQLite: copy the WAL into the database now (PASSIVE: never waits for readers)."""
+        if self.sqlite:
+            self._conn.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+
+    def close(self) -> None:
+        """Return the connection to the pool."""
+        self._conn.close()
