@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
+from tradelab.auth.settings import ApiSettings, AuthSettings
 from tradelab.errors import ConfigError
 from tradelab.jobs.settings import JobsSettings
 from tradelab.monitor.settings import MonitorSettings
@@ -174,6 +175,8 @@ class Settings(BaseSettings):
     risk: RiskSettings = RiskSettings()
     store: StoreSettings = StoreSettings()
     logging: LoggingSettings = LoggingSettings()
+    auth: AuthSettings = AuthSettings()
+    api: ApiSettings = ApiSettings()
     notify: NotifySettings = NotifySettings()
     jobs: JobsSettings = JobsSettings()
     monitor: MonitorSettings = MonitorSettings()

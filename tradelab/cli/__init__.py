@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from tradelab.cli import (  # noqa: F401  (commands register themselves)
+    api_cmd,
+    auth_cmd,
     config_cmd,
     data_cmd,
     db_cmd,

@@ -152,6 +152,9 @@ class Engine:
             self.runners.setdefault(sym, []).append(StrategyRunner(strat, sym))
         self._paper = isinstance(self.broker, PaperBroker)
         self._next_kill_poll = 0.0
+        # Strategies switched off from the API/dashboard (strategy_flags in the store):
+        # they keep their window warm and may still exit, but open nothing new.
+        self._disabled: frozenset[str] = frozenset()
         self.recorder = None
         self._side: Any = None
         self.restored_peak: Decimal | None = None
@@ -282,7 +285,7 @@ class Engine:
             self._do_flatten(sym, t, c)
         for runner in self.runners.get(sym, ()):
             entry, exit_ = runner.update(t, o, h, low, c, v)
-            if entry != exit_:
+            if entry != exit_ and not (entry and runner.strategy.name in self._disabled):
                 self._act(runner, t, c, entry)
         if paper:
             for update in broker.on_bar(sym, t, o, h, low, c, v, "close"):
@@ -293,6 +296,7 @@ class Engine:
         if (self.store is not None and t0 >= self._next_kill_poll
                 and self.bars % self.config.kill_poll_every == 0):
             self._next_kill_poll = self._timer() + self.config.kill_poll_seconds
+            self._disabled = self._read_disabled()
             if self.kill_switch.refresh() and self.kill_switch.reason.startswith(FLATTEN_MARK):
                 self._flatten = True
                 self._do_flatten(sym, t, c)
@@ -305,6 +309,11 @@ class Engine:
                                       pf.realized_pnl, pf.unrealized_pnl))
         if self.recorder is not None:
             self.recorder.end_bar(t)
+
+    def _read_disabled(self) -> frozenset[str]:
+        from tradelab.store.auth_repo import disabled_strategies
+
+        return disabled_strategies(self.store, self.account)
 
     def _act(self, runner: StrategyRunner, t: datetime, close: float, entry: bool) -> None:
         sym = runner.symbol

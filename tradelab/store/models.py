@@ -224,4 +224,5 @@ class KillSwitch(Base):
 
 
 # Job runs, notification deliveries and the scheduler table share this metadata.
-from tradelab.store import jobs_models  # noqa: E402, F401
+# Users, sessions, API keys, the audit log and strategy flags too (tradelab.store.auth_models).
+from tradelab.store import auth_models, jobs_models  # noqa: E402, F401

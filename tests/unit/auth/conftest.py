@@ -1,0 +1,31 @@
+"""Fixtures: an :class:`AuthService` over a fresh database on each backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.unit.api.helpers import SECRET, T0, auth_settings
+from tradelab.auth import AuthService
+from tradelab.clock import SimClock
+from tradelab.store import Store
+
+
+@pytest.fixture()
+def store(store_url: str) -> Iterator[Store]:
+    s = Store(store_url)
+    s.upgrade()
+    yield s
+    s.close()
+
+
+@pytest.fixture()
+def clock() -> SimClock:
+    return SimClock(T0)
+
+
+@pytest.fixture()
+def auth(store: Store, clock: SimClock) -> AuthService:
+    """The service with cheap argon2 and a simulated clock."""
+    return AuthService(store, auth_settings(), secret=SECRET, clock=clock)

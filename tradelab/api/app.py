@@ -1,0 +1,174 @@
+"""The FastAPI application factory: :func:`create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import Depends, FastAPI
+
+from tradelab.api import errors
+from tradelab.api.control import ControlService, JobsBackend
+from tradelab.api.deps import Services, limit_address
+from tradelab.api.observe import HttpMetrics, ObserveMiddleware
+from tradelab.api.ratelimit import RateLimiter
+from tradelab.api.routes import admin as admin_routes
+from tradelab.api.routes import auth as auth_routes
+from tradelab.api.routes import control as control_routes
+from tradelab.api.routes import system as system_routes
+from tradelab.api.routes import trading as trading_routes
+from tradelab.auth.service import AuthService, generate_secret
+from tradelab.auth.settings import ApiSettings, AuthSettings, api_settings, auth_settings
+from tradelab.errors import ConfigError
+
+log = structlog.get_logger("tradelab.api")
+
+DESCRIPTION = """
+The tradelab REST API: trading state from the store, operator controls and
+authentication.
+
+**Authentication.** `POST /auth/login` returns a short-lived access token
+(send it as `Authorization: Bearer <token>`) and a refresh token that rotates
+on every `POST /auth/refresh`. Programs use API keys (`X-API-Key: tlk_...`).
+
+**Roles.** `viewer` reads; `trader` also switches strategies, engages the
+kill switch and triggers jobs; `admin` also manages users and keys and
+resumes trading after a halt.
+
+**Limits.** Requests are rate limited per user/key and per client address
+(429 with `Retry-After`).
+"""
+
+TAGS = [
+    {"name": "system", "description": "Probes and Prometheus metrics."},
+    {"name": "auth", "description": "Login, token refresh, sessions, TOTP."},
+    {"name": "admin", "description": "Users, API keys, audit log (admin)."},
+    {"name": "trading", "description": "Accounts, positions, orders, fills, equity (read-only)."},
+    {"name": "strategies", "description": "Strategy catalogue and runtime switches."},
+    {"name": "risk", "description": "Risk status and the kill switch."},
+    {"name": "runs", "description": "Engine runs."},
+    {"name": "jobs", "description": "Scheduled notebook jobs."},
+]
+
+
+def resolve_secret(auth: AuthSettings, dev: bool = False) -> tuple[str, bool]:
+    """The JWT secret, or an ephemeral one in dev mode (``(secret, ephemeral)``).
+
+    Raises
+    ------
+    ConfigError
+        No secret and not in dev mode, or a secret shorter than 32 bytes.
+    """
+    if auth.jwt_secret is not None and auth.jwt_secret.get_secret_value():
+        secret = auth.jwt_secret.get_secret_value()
+        if len(secret.encode()) < 32:
+            raise ConfigError(["auth.jwt_secret = ********** (from TRADELAB__AUTH__JWT_SECRET): "
+                               "must be at least 32 bytes"])
+        return secret, False
+    if dev:
+        return generate_secret(), True
+    raise ConfigError(["auth.jwt_secret is not set: export TRADELAB__AUTH__JWT_SECRET "
+                       "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`), "
+                       "or pass --dev for an ephemeral one"])
+
+
+def create_app(settings: Any = None, *, store: Any = None, registry: Any = None,
+               auth: AuthSettings | None = None, api: ApiSettings | None = None,
+               jobs: JobsBackend | None = None, metrics: Any = None, clock: Any = None,
+               dev: bool = False, environ: Any = None, timer: Any = None,
+               access_log: bool = True) -> FastAPI:
+    """Build the REST API.
+
+    Parameters
+    ----------
+    settings
+        A :class:`tradelab.config.Settings` (its ``auth``/``api`` sections when
+        present, else ``TRADELAB__AUTH__*``/``TRADELAB__API__*`` from ``environ``).
+    store
+        A migrated :class:`~tradelab.store.Store` (default: ``[store] url``).
+    registry
+        The strategy registry (default: discovered from ``settings``).
+    auth, api
+        Explicit sections, overriding ``settings``.
+    jobs
+        A job runner backend (default: read-only job history from the store).
+    metrics
+        A :class:`tradelab.monitor.metrics.Metrics` to expose (default: a new one).
+    clock
+        ``now()`` provider for token times (tests inject a ``SimClock``).
+    dev
+        Allow an ephemeral JWT secret when none is configured.
+    timer
+        Monotonic clock of the rate limiter (tests).
+    access_log
+        One structured log line per request.
+
+    Raises
+    ------
+    ConfigError
+        Without a JWT secret outside dev mode.
+    """
+    auth = auth or auth_settings(settings, environ)
+    api = api or api_settings(settings, environ)
+    secret, ephemeral = resolve_secret(auth, dev)
+    from tradelab.monitor.redact import protect_logger, register_secret
+
+    register_secret(secret)  # defence in depth: masked even if something tries to log it
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "fastapi"):
+        protect_logger(name)
+    if ephemeral:
+        log.warning("dev mode: generated an ephemeral JWT secret; tokens die with this process "
+                    "and TOTP enrolments cannot be read after a restart")
+    if store is None:
+        from tradelab.store import DEFAULT_URL, Store, resolve_url
+
+        url = getattr(getattr(settings, "store", None), "url", None) or DEFAULT_URL
+        store = Store(resolve_url(url, getattr(settings, "home", None)))
+    if registry is None and settings is not None:
+        from tradelab.app import build_registry
+
+        registry = build_registry(settings)
+    if metrics is None:
+        from tradelab.monitor.metrics import Metrics
+
+        metrics = Metrics()
+    http_metrics = HttpMetrics(metrics)
+    auth_service = AuthService(store, auth, secret=secret, clock=clock)
+    auth_service.audit.listeners.append(http_metrics.on_audit)
+    limiter = RateLimiter(timer) if timer is not None else RateLimiter()
+    svc = Services(store=store, auth=auth_service,
+                   control=ControlService(store, auth_service, registry, jobs),
+                   limiter=limiter, settings=api, metrics=metrics, registry=registry)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Fewer worker threads than anyio's default 40: the handlers are short
+        # database calls, and 40 threads fighting over the GIL and a small
+        # connection pool collapse throughput under load (see bench/api.py).
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = api.threads
+        yield
+
+    app = FastAPI(title="tradelab API", version="1", description=DESCRIPTION, openapi_tags=TAGS,
+                  lifespan=lifespan)
+    app.state.services = svc
+    errors.install(app)
+    app.include_router(system_routes.router)
+    limited = [Depends(limit_address)]
+    for router in (auth_routes.router, admin_routes.router, trading_routes.router,
+                   control_routes.router):
+        app.include_router(router, dependencies=limited)
+    app.add_middleware(ObserveMiddleware, metrics=http_metrics, access_log=access_log)
+    if api.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(api.cors_origins),
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "X-API-Key"])
+    return app
+
+
+__all__ = ["create_app", "resolve_secret"]

@@ -1,0 +1,93 @@
+"""A :class:`~tradelab.api.control.JobsBackend` over the notebook job runner (``tradelab.jobs``).
+
+Triggering returns at once (HTTP 202): the run executes on a small thread pool
+in the API process, recorded in ``job_runs`` by the runner like a scheduled
+run, and shows up in ``GET /jobs/runs``. Per-trigger parameter overrides are
+refused for now: the scheduler's ``run_job`` runs a job with its configured
+parameters only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import structlog
+
+from tradelab.api.control import StoreJobs
+from tradelab.auth.errors import Invalid, NotFound
+
+log = structlog.get_logger("tradelab.api")
+
+
+class RunnerJobs(StoreJobs):
+    """Jobs from their specs, history from the store, triggers on a thread pool.
+
+    Parameters
+    ----------
+    store
+        The store holding ``job_runs``.
+    specs
+        Job name → spec (``tradelab.jobs.settings.JobSpec`` or anything with
+        ``notebook``, ``cron`` and ``enabled`` attributes).
+    run
+        ``run(name)`` executes one manual run (e.g. ``JobScheduler.run_job``).
+    workers
+        Concurrent manual runs.
+    """
+
+    def __init__(self, store: Any, specs: Mapping[str, Any], run: Callable[[str], Any],
+                 workers: int = 2) -> None:
+        super().__init__(store)
+        self.specs = dict(specs)
+        self._run = run
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="api-job")
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return [{"name": name, "detail": {"notebook": str(getattr(spec, "notebook", "")),
+                                          "cron": getattr(spec, "cron", None),
+                                          "enabled": bool(getattr(spec, "enabled", True))}}
+                for name, spec in sorted(self.specs.items())]
+
+    def trigger(self, name: str, parameters: dict[str, Any], by: str) -> dict[str, Any]:
+        if name not in self.specs:
+            raise NotFound(f"no job {name!r}; configured: {', '.join(sorted(self.specs)) or '(none)'}")
+        if parameters:
+            raise Invalid("per-trigger parameters are not supported yet: the job runs with its "
+                          "configured parameters", "body.parameters")
+        self._pool.submit(self._safe_run, name)
+        return {"id": "queued", "job": name, "status": "queued", "detail": {"by": by}}
+
+    def _safe_run(self, name: str) -> None:
+        try:
+            self._run(name)
+        except Exception as exc:  # the runner records failures itself; never kill the pool
+            log.error("job_trigger_failed", job=name, error=type(exc).__name__)
+
+    def close(self, wait: bool = False) -> None:
+        """Stop accepting triggers (running jobs finish unless the process exits)."""
+        self._pool.shutdown(wait=wait)
+
+
+def open_runner_jobs(settings: Any, store: Any) -> RunnerJobs | None:
+    """Wire :class:`RunnerJobs` from ``tradelab.jobs`` when it is installed and configured.
+
+    Returns ``None`` (the API then serves read-only job history) when the
+    job package is missing or fails to build.
+    """
+    try:
+        from tradelab.jobs.scheduler import JobScheduler
+        from tradelab.jobs.service import open_jobs
+
+        # Same database as the API, whatever --url said.
+        svc = open_jobs(settings, db=store.url.render_as_string(hide_password=False))
+        scheduler = JobScheduler(svc.specs, svc.runner, svc.store, home=settings.home,
+                                 scheduler_id="tradelab-api")
+    except Exception as exc:
+        log.warning("job runner unavailable; serving job history only", error=type(exc).__name__)
+        return None
+    return RunnerJobs(store, svc.specs, lambda name: scheduler.run_job(name, "manual"))
+
+
+__all__ = ["RunnerJobs", "open_runner_jobs"]
