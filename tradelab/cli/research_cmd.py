@@ -16,8 +16,6 @@ import typer
 from tradelab.cli._app import app, build_app, emit_json, fail, parse_params
 from tradelab.errors import TradelabError
 
-_PERCENT = {"total_return", "cagr", "max_drawdown", "win_rate", "exposure"}
-
 
 def _exec_options(cash: float | None, fees: float | None, fixed_fees: float | None,
                   slippage: float | None, size: float | None, size_type: str | None,
@@ -83,15 +81,10 @@ def parse_grid(items: list[str] | None) -> dict[str, list[Any]]:
 
 
 def _fmt(name: str, value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    if name in _PERCENT:
-        return f"{value:.2%}"
-    if name == "final_equity":
-        return f"{value:,.2f}"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
+    # Called only once results exist, so research (numpy/pandas) is loaded already.
+    from tradelab.research.result import format_stat
+
+    return format_stat(name, value)
 
 
 def _print_stats(stats: dict[str, Any]) -> None:
