@@ -11,6 +11,7 @@ from tradelab.cli import (  # noqa: F401  (commands register themselves)
     demo_cmd,
     engine_cmd,
     jobs_cmd,
+    notify_cmd,
     research_cmd,
     strategy_cmd,
 )
