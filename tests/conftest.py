@@ -10,8 +10,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The real PostgreSQL server harness (fixtures pg_server, pg_url, pg_db_url, store_url).
-pytest_plugins = ["tests.pg"]
+# Real servers started by the harness: PostgreSQL (pg_server, pg_url, pg_db_url, store_url)
+# and Redis (redis_server, redis_url).
+pytest_plugins = ["tests.pg", "tests.redis_harness"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

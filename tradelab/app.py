@@ -95,10 +95,15 @@ def build_cache(settings: Settings) -> Any:
     c = settings.cache
     if not c.enabled:
         return TieredCache([])
-    return TieredCache([
+    levels: list[Any] = [
         MemoryCache(max_items=c.memory_max_items, ttl=c.memory_ttl),
         DiskCache(settings.path(c.dir), ttl=c.disk_ttl, size_limit=c.disk_size_limit),
-    ])
+    ]
+    if c.redis_url:
+        from tradelab.cache.redis_cache import RedisCache
+
+        levels.append(RedisCache(c.redis_url, ttl=c.redis_ttl, prefix=c.redis_prefix))
+    return TieredCache(levels)
 
 
 def build_sources(settings: Settings) -> dict[str, Any]:

@@ -86,6 +86,11 @@ class CacheSettings(_Section):
     memory_max_items: int = Field(default=64, gt=0)
     disk_ttl: float = Field(default=7 * 24 * 3600.0, gt=0, description="seconds")
     disk_size_limit: int = Field(default=2**30, gt=0, description="bytes")
+    # L3, shared by processes and machines; off unless set. A password in the URL
+    # belongs in the environment: TRADELAB__CACHE__REDIS_URL=redis://:pw@host:6379/0
+    redis_url: str | None = None
+    redis_ttl: float = Field(default=7 * 24 * 3600.0, gt=0, description="seconds")
+    redis_prefix: str = "tradelab:"
 
 
 class ResearchSettings(_Section):
@@ -224,7 +229,7 @@ def _redact(data: Any, model: Any = None, key: str = "") -> Any:
         return [_redact(v, None, key) for v in data]
     if data is not None and is_secret_name(key):
         return "**********"
-    if key == "url" and isinstance(data, str) and "://" in data:
+    if key.endswith("url") and isinstance(data, str) and "://" in data:
         from sqlalchemy import make_url  # a database URL may embed a password
 
         return make_url(data).render_as_string(hide_password=True)

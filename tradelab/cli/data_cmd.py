@@ -37,7 +37,9 @@ def cache_stats(as_json: bool = typer.Option(False, "--json", help="print JSON")
         return
     for level in stats["levels"]:
         extra = f", {level['bytes']:,} bytes in {level['directory']}" if "bytes" in level else ""
-        typer.echo(f"{level['name']:>6}: {level['size']} entries{extra}; "
+        if "errors" in level:
+            extra += f", {level['errors']} errors ({'up' if level['available'] else 'DOWN'})"
+        typer.echo(f"{level['name']:>6}: {level.get('size', '?')} entries{extra}; "
                    f"{level['hits']} hits, {level['misses']} misses "
                    f"(hit ratio {level['hit_ratio']:.1%})")
 
