@@ -4,18 +4,20 @@ Run with ``make bench`` (or ``.venv/bin/python bench/research.py``); numba's
 cache directory comes from ``NUMBA_CACHE_DIR``. Options: ``--bars N`` (last N
 SPX bars, default all 5,031), ``--repeats R``, ``--btpy-combos K`` (how many
 grid combinations backtesting.py actually runs before extrapolating; 0 runs
-them all), ``--skip-cold`` (the cold-numba-cache start takes ~40 s).
+them all, the default), ``--skip-cold`` (the cold-numba-cache start takes ~40 s).
 
 Figures:
 
-1. tradelab ``sweep`` throughput on a 1,000-combination SMA grid.
+1. tradelab ``sweep`` throughput on a 1,000-combination SMA grid, with its
+   default worker threads (one per CPU, capped by the chunks) and with one.
 2. Raw vectorbt on the same grid (``vbt.MA.run`` + ``crossed_above/below`` +
    ``Portfolio.from_signals`` with the same conventions + the same metrics via
    vectorbt's own accessors); overhead ratio tradelab / raw (goal <= 1.10).
-3. backtesting.py ``Backtest.optimize`` (maximize Sharpe) on the same grid;
-   speedup (goal >= 100x).
+3. backtesting.py ``Backtest.optimize`` (maximize Sharpe) on the same grid, with
+   its defaults (a process pool of ``os.cpu_count()`` workers); speedup (goal
+   >= 100x).
 4. Fresh-process time to the first backtest result (import included), warm and
-   cold numba cache.
+   cold numba cache, split into imports, ``import vectorbt`` and the first call.
 5. ``import tradelab`` time in a fresh process, and whether vectorbt got imported.
 """
 
@@ -62,10 +64,10 @@ def sma_class():
     return StrategyRegistry.discover([ROOT / "strategies"], entry_points=False).get("sma_cross")
 
 
-def run_tradelab(bars: pd.DataFrame, cls) -> pd.DataFrame:
+def run_tradelab(bars: pd.DataFrame, cls, workers: int | None = None) -> pd.DataFrame:
     from tradelab.research.sweep import sweep
 
-    return sweep(cls, bars, {"fast": FAST, "slow": SLOW}, progress=False,
+    return sweep(cls, bars, {"fast": FAST, "slow": SLOW}, progress=False, workers=workers,
                  cash=CASH, fees=FEES, fixed_fees=0.0, slippage=0.0, size=1.0,
                  size_type="percent", fill="next_open", fractional=False).table
 
@@ -159,8 +161,13 @@ from tradelab.data.sample import SampleSource
 from tradelab.research.backtest import backtest
 from tradelab.strategy.registry import StrategyRegistry
 cls = StrategyRegistry.discover([{root!r} + "/strategies"], entry_points=False).get("sma_cross")
-r = backtest(cls, SampleSource().load("SPX"))
-print(time.perf_counter() - t, r.final_equity)
+bars = SampleSource().load("SPX")
+t1 = time.perf_counter()
+import vectorbt
+t2 = time.perf_counter()
+r = backtest(cls, bars)
+t3 = time.perf_counter()
+print(t3 - t, r.final_equity, t1 - t, t2 - t1, t3 - t2)
 """
 
 IMPORT_ONLY = """
@@ -183,23 +190,31 @@ def fresh(code: str, cache_dir: str | None = None) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bars", type=int, default=0, help="last N SPX bars (0 = all)")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--btpy-combos", type=int, default=100,
-                    help="combos backtesting.py runs before extrapolating (0 = all)")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--btpy-combos", type=int, default=0,
+                    help="combos backtesting.py runs before extrapolating (0 = all, the "
+                         "default: extrapolating from a few combos overstates its time)")
     ap.add_argument("--skip-cold", action="store_true")
     args = ap.parse_args()
 
+    from tradelab.config import ResearchSettings
+
+    os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bars
     bars = load_bars(args.bars or None)
     cls = sma_class()
     n_combos = sum(1 for f in FAST for s in SLOW if f < s)
     print(f"bars: {len(bars)} SPX daily ({bars.index[0]:%Y-%m-%d}..{bars.index[-1]:%Y-%m-%d}); "
           f"grid fast {len(FAST)} x slow {len(SLOW)} = {n_combos} valid combinations")
 
+    workers = min(os.cpu_count() or 1, -(-n_combos // ResearchSettings().sweep_chunk_size))
     run_tradelab(bars, cls), run_raw_vbt(bars)  # warm up numba and caches
     t_tl, table = median_time(lambda: run_tradelab(bars, cls), args.repeats)
+    t_one, one = median_time(lambda: run_tradelab(bars, cls, workers=1), args.repeats)
     t_raw, raw = median_time(lambda: run_raw_vbt(bars), args.repeats)
     print(f"(1) tradelab sweep:  {t_tl:.3f} s  -> {n_combos / t_tl:,.0f} backtests/s "
-          f"(median of {args.repeats})")
+          f"(median of {args.repeats}; {workers} worker threads on {os.cpu_count()} CPUs)")
+    print(f"    one worker:      {t_one:.3f} s  -> {n_combos / t_one:,.0f} backtests/s; "
+          f"parallel speedup {t_one / t_tl:.2f}x; same table: {one.equals(table)}")
     print(f"(2) raw vectorbt:    {t_raw:.3f} s  -> {n_combos / t_raw:,.0f} backtests/s; "
           f"overhead ratio tradelab/raw = {t_tl / t_raw:.3f} (goal <= 1.10)")
     same = np.isclose(table["final_equity"].to_numpy(), raw["final_equity"].to_numpy(),
@@ -217,17 +232,21 @@ def main() -> None:
     per = t_bt / n_bt
     full = per * n_combos
     note = "measured" if n_bt == n_combos else f"extrapolated from {n_bt} combos"
-    print(f"(3) backtesting.py optimize: {t_bt:.2f} s for {n_bt} combos -> "
-          f"{1 / per:,.1f} backtests/s; {full:,.1f} s for {n_combos} ({note}); "
-          f"speedup tradelab = {full / t_tl:,.0f}x (goal >= 100x)")
+    print(f"(3) backtesting.py optimize (its default pool: {os.cpu_count()} processes): "
+          f"{t_bt:.2f} s for {n_bt} combos -> {1 / per:,.1f} backtests/s; {full:,.1f} s for "
+          f"{n_combos} ({note}); speedup tradelab = {full / t_tl:,.0f}x (goal >= 100x); "
+          f"tradelab on one worker: {full / t_one:,.0f}x")
 
-    warm = [float(fresh(FIRST_RESULT.format(root=str(ROOT)))[0]) for _ in range(3)]
-    print(f"(4) fresh process to first backtest, warm numba cache: "
-          f"{statistics.median(warm):.2f} s (median of 3)")
+    warm = [[float(x) for x in fresh(FIRST_RESULT.format(root=str(ROOT)))] for _ in range(3)]
+    med = [statistics.median(w[i] for w in warm) for i in (0, 2, 3, 4)]
+    print(f"(4) fresh process to first backtest, warm numba cache: {med[0]:.2f} s (median of 3): "
+          f"tradelab + pandas + bars {med[1]:.2f} s, import vectorbt {med[2]:.2f} s, "
+          f"first backtest (numba loads + run) {med[3]:.2f} s")
     if not args.skip_cold:
         with tempfile.TemporaryDirectory() as tmp:
-            cold = float(fresh(FIRST_RESULT.format(root=str(ROOT)), cache_dir=tmp)[0])
-        print(f"    cold numba cache (empty temp NUMBA_CACHE_DIR): {cold:.2f} s")
+            cold = [float(x) for x in fresh(FIRST_RESULT.format(root=str(ROOT)), cache_dir=tmp)]
+        print(f"    cold numba cache (empty temp NUMBA_CACHE_DIR): {cold[0]:.2f} s "
+              f"(first backtest {cold[4]:.2f} s)")
     runs = [fresh(IMPORT_ONLY) for _ in range(5)]
     t_imp = statistics.median(float(r[0]) for r in runs)
     print(f"(5) import tradelab: {t_imp * 1000:.0f} ms (median of 5); "

@@ -82,28 +82,48 @@ def check_bars(bars: pd.DataFrame) -> pd.DataFrame:
     return bars
 
 
+#: vectorbt engine of every simulation. numba, pinned (installing ``vectorbt-rust``
+#: would otherwise switch ``engine="auto"`` to Rust): results are identical, but
+#: vectorbt-rust 1.2.0 simulates about half as fast, and the numba kernel is
+#: disk-cached and runs sweep chunks on threads (see :mod:`tradelab.research._kernels`).
+ENGINE = "numba"
+
+
 def run_portfolio(execution: Execution, bars: pd.DataFrame,
                   entries: pd.Series | pd.DataFrame, exits: pd.Series | pd.DataFrame) -> Any:
     """``vbt.Portfolio.from_signals`` under the convention (one or many columns)."""
     import vectorbt as vbt
 
-    return vbt.Portfolio.from_signals(**from_signals_kwargs(execution, bars, entries, exits))
+    from tradelab.research._kernels import simulation_kernel
+
+    if ENGINE == "numba":
+        simulation_kernel()  # the disk-cached copy of vectorbt's kernel
+    return vbt.Portfolio.from_signals(**from_signals_kwargs(execution, bars, entries, exits),
+                                      engine=ENGINE)
 
 
-def portfolio_metrics(pf: Any, init_cash: float, ppy: float) -> dict[str, np.ndarray]:
-    """Every metric of :mod:`tradelab.research.metrics` for each column of ``pf``."""
-    # cash + units * close is exactly vbt's value() for bars without NaN closes
-    # (check_bars guarantees that) at half the cost: value() re-broadcasts and
-    # forward-fills the close for every column.
-    cash = np.asarray(pf.cash().to_numpy(), dtype=float)
-    position = np.asarray(pf.assets().to_numpy(), dtype=float)
-    if cash.ndim == 1:
-        cash, position = cash[:, None], position[:, None]
-    close = np.asarray(pf.close.to_numpy(), dtype=float)
-    value = cash + position * (close if close.ndim == 2 else close[:, None])
+def portfolio_metrics(pf: Any, init_cash: float, ppy: float,
+                      close: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Every metric of :mod:`tradelab.research.metrics` for each column of ``pf``.
+
+    Equity is cash + units * close, which is exactly vbt's ``value()`` for bars
+    without NaN closes (``check_bars`` guarantees that); it is replayed from the
+    order records by :func:`tradelab.research._kernels.equity_metrics` rather than
+    built as ``(bars, columns)`` arrays. ``close``: the bars' close (default: the
+    portfolio's first column of close).
+    """
+    from tradelab.research._kernels import equity_metrics
+
+    if close is None:
+        close = pf.close.to_numpy()
+        close = close[:, 0] if close.ndim == 2 else close
+    out = equity_metrics(pf.order_records, pf.orders.col_mapper.col_map, close, init_cash, ppy)
     trades = pf.trades.values
-    return metrics.compute(value, position, init_cash, ppy, trades["col"].astype(np.int64),
-                           trades["pnl"], trades["status"] == 0)
+    n_trades, win_rate = metrics.trade_stats(pf.wrapper.shape_2d[1],
+                                             trades["col"].astype(np.int64), trades["pnl"],
+                                             trades["status"] == 0)
+    return {name: n_trades if name == "n_trades" else win_rate if name == "win_rate"
+            else out[name] for name in metrics.METRICS}
 
 
 def backtest(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,

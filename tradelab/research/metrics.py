@@ -1,5 +1,11 @@
-"""Performance metrics, computed column-wise with numpy so one backtest and a
-1,000-column sweep share the same definitions (and the same code).
+"""Performance metrics: one backtest and a 1,000-column sweep share the same
+definitions and the same code.
+
+:func:`compute` is the reference implementation (numpy, from equity and
+position arrays). Backtests and sweeps compute the same numbers in one pass over
+vectorbt's order records with :func:`tradelab.research._kernels.equity_metrics_nb`
+(no ``(bars, columns)`` arrays), plus :func:`trade_stats` on the trade records;
+the tests check the two against each other.
 
 Definitions (``V_t`` equity at bar *t*'s close, ``C`` the initial cash,
 ``n`` the number of bars, ``P`` periods per year):
@@ -92,12 +98,7 @@ def compute(value: np.ndarray, position: np.ndarray, cash: float, ppy: float,
         sortino = np.where(down > 0, mean / down * math.sqrt(ppy), np.nan)
         growth = final / cash
         cagr = np.where(growth > 0, np.power(np.maximum(growth, 1e-300), ppy / n) - 1.0, -1.0)
-    n_trades = np.bincount(trade_col, minlength=k).astype(np.int64)
-    closed = ~trade_open
-    n_closed = np.bincount(trade_col[closed], minlength=k)
-    wins = np.bincount(trade_col[closed & (trade_pnl > 0)], minlength=k)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        win_rate = np.where(n_closed > 0, wins / np.maximum(n_closed, 1), np.nan)
+    n_trades, win_rate = trade_stats(k, trade_col, trade_pnl, trade_open)
     return {
         "total_return": final / cash - 1.0,
         "cagr": cagr,
@@ -109,6 +110,19 @@ def compute(value: np.ndarray, position: np.ndarray, cash: float, ppy: float,
         "exposure": (position > 0).mean(axis=0),
         "final_equity": final.astype(float),
     }
+
+
+def trade_stats(k: int, trade_col: np.ndarray, trade_pnl: np.ndarray,
+                trade_open: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``n_trades`` (int) and ``win_rate`` for each of ``k`` columns from per-trade
+    column, P&L and open flag."""
+    n_trades = np.bincount(trade_col, minlength=k).astype(np.int64)
+    closed = ~trade_open
+    n_closed = np.bincount(trade_col[closed], minlength=k)
+    wins = np.bincount(trade_col[closed & (trade_pnl > 0)], minlength=k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        win_rate = np.where(n_closed > 0, wins / np.maximum(n_closed, 1), np.nan)
+    return n_trades, win_rate
 
 
 def json_safe(value: Any) -> Any:

@@ -4,15 +4,19 @@ Strategies with ``vectorized_params = True`` compute the signals of a whole
 chunk of combinations in one ``signals`` call (their indicators broadcast over
 parameter arrays); others are called once per combination. Either way vectorbt
 then simulates ``chunk_size`` columns at a time, which bounds memory (10,000
-columns in one call take gigabytes) and is faster than one huge call.
+columns in one call take gigabytes) and is faster than one huge call. Chunks run
+on ``workers`` threads at once: signals are numpy, and the simulation and metric
+kernels are numba functions that release the GIL (:mod:`tradelab.research._kernels`).
 """
 
 from __future__ import annotations
 
 import html
 import itertools
+import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -95,10 +99,47 @@ def _chunk_signals(cls: type[Strategy], combos: Sequence[dict[str, Any]],
             pd.DataFrame(exits, index=bars.index, columns=columns))
 
 
+def _resolve_workers(workers: int | None, n_chunks: int) -> int:
+    if workers is None:
+        workers = os.cpu_count() or 1
+    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers = {workers!r}: must be an integer >= 1")
+    return max(1, min(workers, n_chunks))
+
+
+def _run_threaded(run: Callable[[list[dict[str, Any]]], dict[str, np.ndarray]],
+                  chunks: list[list[dict[str, Any]]], workers: int,
+                  bar: Any) -> list[dict[str, np.ndarray]]:
+    """``[run(c) for c in chunks]`` on ``workers`` threads, results in chunk order.
+
+    At most ``workers`` chunks are in flight, which bounds memory like the
+    sequential loop does; the first error cancels the chunks not yet started.
+    """
+    parts: list[dict[str, np.ndarray] | None] = [None] * len(chunks)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tradelab-sweep") as pool:
+        pending: dict[Future[dict[str, np.ndarray]], int] = {}
+        queue = iter(enumerate(chunks))
+        try:
+            for i, chunk in itertools.islice(queue, workers):
+                pending[pool.submit(run, chunk)] = i
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    i = pending.pop(future)
+                    parts[i] = future.result()
+                    bar.update(len(chunks[i]))
+                    for j, chunk in itertools.islice(queue, 1):
+                        pending[pool.submit(run, chunk)] = j
+        finally:
+            for future in pending:
+                future.cancel()
+    return [p for p in parts if p is not None]
+
+
 def sweep(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
           grid: Mapping[str, Sequence[Any]], *, execution: Execution | None = None,
           metric: str = "sharpe", chunk_size: int | None = None, progress: bool = True,
-          **overrides: Any) -> SweepResult:
+          workers: int | None = None, **overrides: Any) -> SweepResult:
     """Backtest every valid combination of ``grid``.
 
     Parameters
@@ -118,6 +159,11 @@ def sweep(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
         Combinations per vectorbt call (default ``ResearchSettings.sweep_chunk_size``).
     progress
         Show a progress bar (``tqdm.auto``: a widget in Jupyter).
+    workers
+        Chunks simulated at the same time, on threads (the simulation and metric
+        kernels release the GIL). Default: the number of CPUs, capped by the
+        number of chunks; 1 runs them one after the other. The table is the same
+        (values and row order) whatever the number of workers.
     **overrides
         Execution fields (``cash``, ``fees``, …), ``periods_per_year`` and
         ``registry``, as for :func:`~tradelab.research.backtest.backtest`.
@@ -152,16 +198,24 @@ def sweep(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
         first = invalid[0][1] if invalid else "empty grid"
         raise ParameterError(f"{cls.name}: no valid combination in the grid "
                              f"({len(invalid)} invalid; first: {first})")
+    chunks = [valid[lo:lo + chunk_size] for lo in range(0, len(valid), chunk_size)]
+    workers = _resolve_workers(workers, len(chunks))
+    close = bars["close"].to_numpy(dtype=float)
+
+    def run(chunk: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        entries, exits = _chunk_signals(cls, chunk, bars)
+        pf = run_portfolio(ex, bars, entries, exits)
+        return portfolio_metrics(pf, ex.cash, ppy, close)
+
     parts: list[dict[str, np.ndarray]] = []
     with tqdm(total=len(valid), disable=not progress, desc=f"sweep {cls.name}",
               unit="bt") as bar:
-        for lo in range(0, len(valid), chunk_size):
-            chunk = valid[lo:lo + chunk_size]
-            entries, exits = _chunk_signals(cls, chunk, bars)
-            pf = run_portfolio(ex, bars, entries, exits)
-            parts.append(portfolio_metrics(pf, ex.cash, ppy))
-            del pf, entries, exits  # keep one chunk alive at a time
-            bar.update(len(chunk))
+        if workers == 1:
+            for chunk in chunks:  # one chunk alive at a time
+                parts.append(run(chunk))
+                bar.update(len(chunk))
+        else:
+            parts = _run_threaded(run, chunks, workers, bar)
     table = pd.DataFrame(valid)[list(grid)]
     for name in METRICS:
         table[name] = np.concatenate([p[name] for p in parts])

@@ -70,6 +70,33 @@ def test_chunking_gives_identical_results(bars: pd.DataFrame, registry) -> None:
     pd.testing.assert_frame_equal(whole.table, parts.table)
 
 
+@pytest.mark.parametrize("name", list(GRIDS))
+def test_parallel_chunks_give_the_sequential_table(bars: pd.DataFrame, registry,
+                                                   name: str) -> None:
+    cls = registry.get(name)
+    one = sweep(cls, bars, GRIDS[name], chunk_size=2, workers=1, progress=False, slippage=0.001)
+    for workers in (2, 3, None):
+        many = sweep(cls, bars, GRIDS[name], chunk_size=2, workers=workers, progress=False,
+                     slippage=0.001)
+        pd.testing.assert_frame_equal(many.table, one.table, check_exact=True)
+        pd.testing.assert_frame_equal(many.invalid, one.invalid)
+
+
+def test_parallel_errors_surface_and_workers_is_checked(bars: pd.DataFrame, registry) -> None:
+    class Broken(registry.get("sma_cross")):
+        def signals(self, bars: pd.DataFrame):
+            if (np.atleast_1d(self.fast) == 40).any():
+                raise RuntimeError("boom")
+            return super().signals(bars)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        sweep(Broken, bars, GRIDS["sma_cross"], chunk_size=2, workers=2, progress=False)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="workers"):
+            sweep(registry.get("sma_cross"), bars, GRIDS["sma_cross"], workers=bad,
+                  progress=False)
+
+
 def test_non_vectorized_strategy_loops_with_same_results(bars: pd.DataFrame, registry) -> None:
     cls = registry.get("donchian_breakout")
     looped = type("LoopedDonchian", (cls,), {"vectorized_params": False})

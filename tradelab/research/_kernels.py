@@ -1,0 +1,225 @@
+"""numba kernels of the research layer and the cached simulation kernel.
+
+Imported only when a backtest runs (it imports vectorbt and numba). Every
+kernel is compiled once and cached on disk (``NUMBA_CACHE_DIR``), and releases
+the GIL so that a sweep can run its chunks on several threads.
+
+:func:`simulation_kernel` fixes a start-up cost of vectorbt 1.2: its
+``simulate_from_signals_nb`` is declared without ``cache=True``, so every fresh
+process compiled it again (~3.5 s, most of the time to a first backtest). It is
+re-declared here from vectorbt's own Python function with ``cache=True`` (and
+``nogil=True``) and installed in ``vectorbt.portfolio.nb``, where vectorbt's
+dispatcher looks it up at each call: the same code, compiled by numba with the
+same options apart from caching and the GIL, so the same results.
+
+:func:`equity_metrics_nb` computes the per-column metrics of
+:mod:`tradelab.research.metrics` in one pass over the order records, without
+materializing vectorbt's ``(bars, columns)`` cash, position and value arrays
+(~20 MB each for 500 columns of 5,000 bars). It replays the order records with
+the exact float operations of vectorbt's ``asset_flow_nb``/``assets_nb`` and
+``cash_flow_nb``/``cash_nb`` (including ``add_nb``'s snapping of near-zero sums),
+so equity and position are bit-identical to ``pf.cash() + pf.assets() * close``;
+the metrics then repeat the float operations of
+:func:`tradelab.research.metrics.compute` (numpy's pairwise summation included,
+:func:`pairwise_sum_nb`), so they equal it bit for bit; the tests check that.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import numpy as np
+from numba import njit
+from vectorbt.utils.math_ import add_nb
+
+_SELL = 1  # vectorbt.portfolio.enums.OrderSide.Sell
+_install_lock = threading.Lock()
+
+@njit(cache=True, nogil=True)
+def _block_sum_nb(a: Any, lo: int, n: int) -> float:  # pragma: no cover (compiled)
+    """numpy's sum of at most 128 contiguous float64: 8 partial sums from 8 on."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    stop = n - n % 8
+    while i < stop:
+        j = lo + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True, nogil=True)
+def pairwise_sum_nb(a: Any, lo: int, n: int) -> float:  # pragma: no cover (compiled)
+    """``a[lo:lo + n].sum()`` with numpy's pairwise summation, bit for bit: blocks of
+    at most 128 summed by :func:`_block_sum_nb`, larger ranges split in two
+    (``n // 2`` rounded down to a multiple of 8) and the halves added.
+
+    The recursion runs on an explicit stack: numba's cache cannot reload a
+    recursive function safely.
+    """
+    if n <= 128:
+        return _block_sum_nb(a, lo, n)
+    los = np.empty(64, dtype=np.int64)
+    ns = np.empty(64, dtype=np.int64)
+    waiting_right = np.zeros(64, dtype=np.bool_)
+    lefts = np.empty(64, dtype=np.float64)
+    sp = 0
+    los[0], ns[0] = lo, n
+    value = 0.0
+    have_value = False
+    while True:
+        if have_value:  # hand the value of the frame just finished to its parent
+            if sp < 0:
+                return value
+            if waiting_right[sp]:
+                value = lefts[sp] + value
+                sp -= 1
+            else:
+                lefts[sp] = value
+                waiting_right[sp] = True
+                half = ns[sp] // 2
+                half -= half % 8
+                have_value = False
+                los[sp + 1], ns[sp + 1], waiting_right[sp + 1] = los[sp] + half, ns[sp] - half, False
+                sp += 1
+            continue
+        if ns[sp] <= 128:
+            value = _block_sum_nb(a, los[sp], ns[sp])
+            have_value = True
+            sp -= 1
+        else:
+            half = ns[sp] // 2
+            half -= half % 8
+            waiting_right[sp] = False
+            los[sp + 1], ns[sp + 1], waiting_right[sp + 1] = los[sp], half, False
+            sp += 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def equity_metrics_nb(order_records: Any, col_idxs: Any, col_lens: Any, close: Any,
+                      init_cash: float, ppy: float) -> Any:  # pragma: no cover (compiled)
+    """``(6, n_cols)``: total_return, final_equity, sharpe, sortino, max_drawdown and
+    exposure of each column (cagr, a power, is left to numpy)."""
+    n = close.shape[0]
+    n_cols = col_lens.shape[0]
+    out = np.empty((6, n_cols), dtype=np.float64)
+    r = np.empty(n, dtype=np.float64)
+    sq = np.empty(n, dtype=np.float64)
+    sqrt_ppy = math.sqrt(ppy)
+    col_start = 0
+    for col in range(n_cols):
+        ptr = col_start
+        col_end = col_start + col_lens[col]
+        col_start = col_end
+        cash = init_cash
+        position = 0.0
+        prev = init_cash
+        peak = init_cash
+        max_dd = 0.0
+        dd_nan = False
+        exposed = 0
+        value = init_cash
+        for i in range(n):
+            # vectorbt: asset_flow_nb + assets_nb, cash_flow_nb + cash_nb
+            asset_flow = 0.0
+            cash_flow = 0.0
+            while ptr < col_end:
+                rec = order_records[col_idxs[ptr]]
+                if rec["idx"] != i:
+                    break
+                size = rec["size"]
+                if rec["side"] == _SELL:
+                    size *= -1
+                asset_flow = add_nb(asset_flow, size)
+                cash_flow = add_nb(cash_flow, -size * rec["price"] - rec["fees"])
+                ptr += 1
+            position = add_nb(position, asset_flow)
+            cash = add_nb(cash, cash_flow)
+            value = cash + position * close[i]
+            r[i] = value / prev - 1.0
+            prev = value
+            if position > 0:
+                exposed += 1
+            top = value if value > init_cash else init_cash
+            if top > peak:
+                peak = top
+            if value != value:
+                dd_nan = True
+            else:
+                dd = value / peak - 1.0
+                if dd < max_dd:
+                    max_dd = dd
+        # metrics.compute: mean, std(ddof=1) and downside deviation as numpy does them
+        mean = pairwise_sum_nb(r, 0, n) / n
+        for i in range(n):
+            d = r[i] - mean
+            sq[i] = d * d
+        std = math.sqrt(pairwise_sum_nb(sq, 0, n) / (n - 1)) if n > 1 else np.nan
+        for i in range(n):
+            d = r[i] if r[i] < 0.0 or r[i] != r[i] else 0.0
+            sq[i] = d * d
+        down = math.sqrt(pairwise_sum_nb(sq, 0, n) / n)
+        out[0, col] = value / init_cash - 1.0
+        out[1, col] = value
+        out[2, col] = mean / std * sqrt_ppy if std > 0 else np.nan
+        out[3, col] = mean / down * sqrt_ppy if down > 0 else np.nan
+        out[4, col] = np.nan if dd_nan else max_dd
+        out[5, col] = exposed / n
+    return out
+
+
+def equity_metrics(order_records: np.ndarray, col_map: tuple[np.ndarray, np.ndarray],
+                   close: np.ndarray, init_cash: float, ppy: float) -> dict[str, np.ndarray]:
+    """Every metric of :data:`tradelab.research.metrics.METRICS` except the trade
+    counts, per column: :func:`equity_metrics_nb`, plus cagr computed by numpy
+    exactly as :func:`tradelab.research.metrics.compute` does."""
+    col_idxs, col_lens = col_map
+    close = np.ascontiguousarray(close, dtype=np.float64)
+    total_return, final, sharpe, sortino, max_dd, exposure = equity_metrics_nb(
+        order_records, np.asarray(col_idxs, dtype=np.int64), np.asarray(col_lens, dtype=np.int64),
+        close, float(init_cash), float(ppy))
+    growth = final / init_cash
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cagr = np.where(growth > 0, np.power(np.maximum(growth, 1e-300), ppy / close.shape[0])
+                        - 1.0, -1.0)
+    return {"total_return": total_return, "cagr": cagr, "sharpe": sharpe, "sortino": sortino,
+            "max_drawdown": max_dd, "exposure": exposure, "final_equity": final}
+
+
+def simulation_kernel() -> Any:
+    """Install (once) and return the disk-cached, GIL-releasing copy of vectorbt's
+    ``simulate_from_signals_nb`` (see the module docstring)."""
+    import vectorbt.portfolio.nb as vbt_nb
+
+    current = vbt_nb.simulate_from_signals_nb
+    if getattr(current, "_tradelab_cached", False):
+        return current
+    with _install_lock:
+        current = vbt_nb.simulate_from_signals_nb
+        if not getattr(current, "_tradelab_cached", False):
+            options = {k: v for k, v in current.targetoptions.items() if k != "nopython"}
+            options.update(cache=True, nogil=True)
+            cached = njit(**options)(current.py_func)
+            cached._tradelab_cached = True
+            vbt_nb.simulate_from_signals_nb = cached
+            current = cached
+    return current
