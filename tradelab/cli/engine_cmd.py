@@ -60,12 +60,26 @@ def paper(
     store = _store(a, db)
     try:
         engine = build_paper(a, args, store)
+    except (TradelabError, ValueError) as exc:
+        fail(str(exc))
+    # Metrics, health endpoints ([monitor] port) and notifications ([notify]) ride
+    # on the engine's bus; a slow or dead channel never blocks the loop.
+    from tradelab.monitor import monitor_engine
+
+    notifier = a.notifier(store)
+    monitoring = monitor_engine(engine, a.settings, notifier, cache=a.cache)
+    if monitoring.server is not None:
+        typer.echo(f"monitoring on {monitoring.server.url}/metrics", err=True)
+    try:
         label = f"{strategy} {symbol or a.settings.data.default_symbol}"
         with tqdm(total=len(engine.feed), unit="bar", desc=label, leave=False,
                   disable=not progress, mininterval=0.2) as bar:
             result = engine.run(on_bar=lambda _b: bar.update())
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
+    finally:
+        monitoring.close()
+        notifier.close()
     critical = sum(1 for e in result.risk_alerts if e.severity == "critical")
     typer.echo(f"run {result.run_id} ({result.stopped}) on account {result.account}: {result.bars} bars"
                + (f", resumed after {result.resumed_from:%Y-%m-%d}" if result.resumed_from else ""))
