@@ -156,6 +156,15 @@ class StoreSettings(_Section):
     url: str = "sqlite:///var/tradelab.db"
 
 
+class DashboardSettings(_Section):
+    """The live dashboard (``tradelab dashboard``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5006, ge=0, le=65535)
+    poll_ms: int = Field(default=300, ge=50, le=5000, description="store poll period (ms)")
+    account: str | None = None  # default: [engine] account
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_logs: bool = False
@@ -182,6 +191,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     auth: AuthSettings = AuthSettings()
     api: ApiSettings = ApiSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     notify: NotifySettings = NotifySettings()
     jobs: JobsSettings = JobsSettings()
     monitor: MonitorSettings = MonitorSettings()

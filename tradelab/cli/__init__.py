@@ -6,6 +6,7 @@ from tradelab.cli import (  # noqa: F401  (commands register themselves)
     api_cmd,
     auth_cmd,
     config_cmd,
+    dashboard_cmd,
     data_cmd,
     db_cmd,
     demo_cmd,

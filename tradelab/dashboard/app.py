@@ -1,0 +1,186 @@
+"""One dashboard session: :class:`DashboardApp` (login → live views and controls → logout).
+
+Served, each browser session gets its own instance (see :mod:`.server`); in
+JupyterLab, build one and display it inline. While someone is logged in a
+periodic callback (``poll_ms``, 300 ms by default) runs one cheap version
+query and re-reads the data only when the store changed, so a fill committed
+by an engine in another process shows within about ``poll_ms`` plus the read.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import panel as pn
+import param
+import structlog
+
+from tradelab.auth.errors import InvalidCredentials
+from tradelab.auth.roles import Principal
+from tradelab.dashboard.controls import Controls
+from tradelab.dashboard.login import LoginView, UserSession
+from tradelab.dashboard.services import DashboardServices
+from tradelab.dashboard.state import DashboardState
+from tradelab.dashboard.views import LiveViews, section
+
+log = structlog.get_logger("tradelab.dashboard")
+HEADER = {"background": "#111827", "color": "white", "padding": "6px 16px",
+          "border-radius": "8px"}
+PAGE = {"background": "#f5f6f8", "padding": "8px"}
+RECHECK_EVERY = 20  # polls between re-checks of the login itself (revoked elsewhere, disabled)
+
+
+class DashboardApp(pn.viewable.Viewer):
+    """The live dashboard for one user session.
+
+    Parameters
+    ----------
+    services
+        :class:`~tradelab.dashboard.services.DashboardServices` (shared by sessions).
+    account
+        The account shown first (default: ``services.default_account``).
+    session
+        A :class:`~tradelab.dashboard.login.UserSession` (default: a new one).
+    live
+        Start polling the store after login (off for a static notebook render).
+    """
+
+    title = param.String(default="tradelab · live dashboard")
+    poll_ms = param.Integer(default=300, bounds=(50, 5000), doc="store poll period")
+    live = param.Boolean(default=True, doc="poll the store while logged in")
+
+    def __init__(self, services: DashboardServices, *, account: str | None = None,
+                 session: UserSession | None = None, **params: Any) -> None:
+        super().__init__(**params)
+        self.services = services
+        self.session = session or UserSession(services.auth)
+        self.state = DashboardState(services.store, services.control,
+                                    account=account or services.default_account)
+        self.views = LiveViews()
+        self.controls = Controls(self.session, services.control, self.state)
+        self.login_view = LoginView(self.session, self._logged_in, title=self.title)
+        self.account_select = pn.widgets.Select(options=[self.state.account],
+                                                value=self.state.account, width=180,
+                                                margin=(8, 10))
+        self.user_badge = pn.pane.HTML("", margin=(14, 10))
+        self.logout_button = pn.widgets.Button(label="Log out", color="light", width=90,
+                                               margin=(8, 10))
+        self.logout_button.on_click(lambda _e: self.logout())
+        self.account_select.param.watch(self._pick_account, "value")
+        self.state.param.watch(lambda _e: self.render(), "snapshot")
+        self._callback: Any = None
+        self._polls = 0
+        self.root = pn.Column(sizing_mode="stretch_width", styles=PAGE, min_height=600)
+        self._dashboard = self._layout()
+        self.render()
+        self._show()
+
+    # -- layout -------------------------------------------------------------------------
+    def _layout(self) -> pn.Column:
+        v = self.views
+        header = pn.Row(
+            pn.pane.HTML(f"<div style='font-size:20px;font-weight:700;color:white;"
+                         f"padding-top:4px'>{html.escape(self.title)}</div>", margin=(4, 10)),
+            pn.layout.HSpacer(), pn.pane.HTML("<span style='color:#9ca3af'>Account</span>",
+                                              margin=(14, 0)),
+            self.account_select, self.user_badge, self.logout_button,
+            styles=HEADER, sizing_mode="stretch_width")
+        return pn.Column(
+            header, v.kill_switch, pn.Column(v.kpis, v.status, styles=CARD_LIGHT,
+                                             sizing_mode="stretch_width"),
+            pn.Row(section("Equity curve", v.equity_plot),
+                   section("Controls", self.controls.panel, width=560),
+                   sizing_mode="stretch_width"),
+            pn.Row(section("Positions", v.positions), section("Open orders", v.orders),
+                   sizing_mode="stretch_width"),
+            pn.Row(section("Recent fills", v.fills),
+                   section("Risk events and alerts", v.risk_events),
+                   sizing_mode="stretch_width"),
+            pn.Row(section("Engine runs", v.runs), section("Job runs", v.job_runs),
+                   sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")
+
+    def _show(self) -> None:
+        if self.session.principal is None:
+            self.root.objects = [pn.Row(pn.layout.HSpacer(), self.login_view.panel,
+                                        pn.layout.HSpacer(), sizing_mode="stretch_width")]
+        else:
+            self.root.objects = [self._dashboard]
+
+    def render(self) -> None:
+        """Push the current snapshot and role into the widgets."""
+        snap = self.state.snapshot
+        if snap is None:
+            return
+        principal = self.session.principal
+        options = sorted({*snap.accounts, self.state.account})
+        if list(self.account_select.options) != options:
+            self.account_select.options = options
+        self.views.update(snap)
+        self.controls.update(snap, principal)
+        if principal is not None:
+            self.user_badge.object = (
+                f"<span style='color:#e5e7eb' data-testid='user'>"
+                f"{html.escape(principal.username)}</span> <span style='background:#374151;"
+                f"color:#f9fafb;border-radius:4px;padding:2px 6px;font-size:12px' "
+                f"data-testid='role'>{principal.role.name}</span>")
+
+    def _pick_account(self, event: Any) -> None:
+        if event.new and event.new != self.state.account:
+            self.state.account = event.new
+
+    # -- session ---------------------------------------------------------------------
+    def login(self, username: str, password: str, totp_code: str | None = None) -> Principal:
+        """Log in programmatically (a notebook); raises the auth errors."""
+        principal = self.session.login(username, password, totp_code)
+        self._logged_in(principal)
+        return principal
+
+    def _logged_in(self, _principal: Principal) -> None:
+        self.state.refresh()
+        self._show()
+        if self.live:
+            self.start_polling()
+
+    def logout(self) -> None:
+        """End the session (revoked in the store) and go back to the login form."""
+        self.stop_polling()
+        self.session.logout()
+        self.controls.message.visible = False
+        self._show()
+
+    # -- polling ----------------------------------------------------------------------
+    def poll(self) -> bool:
+        """One tick: refresh if the store changed; every few ticks re-check the login."""
+        self._polls += 1
+        if self._polls % RECHECK_EVERY == 0:
+            try:
+                self.session.current()
+            except InvalidCredentials:
+                self.logout()
+                return False
+        try:
+            return self.state.poll()
+        except Exception as exc:  # a transient database error must not kill the callback
+            log.warning("dashboard_poll_failed", error=type(exc).__name__)
+            return False
+
+    def start_polling(self) -> None:
+        """Poll the store every ``poll_ms`` ms (needs a running server or notebook kernel)."""
+        if self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self.poll, period=self.poll_ms)
+
+    def stop_polling(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+    def __panel__(self) -> Any:
+        return self.root
+
+
+CARD_LIGHT = {"background": "white", "border": "1px solid #e3e6ea", "border-radius": "8px",
+              "padding": "0 12px"}
+
+__all__ = ["DashboardApp"]

@@ -1,0 +1,234 @@
+"""The dashboard's data: a cheap change check and the snapshot it refreshes from.
+
+The engine and the dashboard are usually separate processes sharing the store,
+so the dashboard polls. :func:`store_version` is one small query (a handful of
+``max(id)`` index lookups); only when it changes does :func:`load_snapshot`
+re-read the views' data with the same store reads the REST API uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+import pandas as pd
+import param
+from sqlalchemy import func, select
+
+from tradelab.store import models as m
+from tradelab.store.auth_models import StrategyFlag
+from tradelab.store.auth_repo import accounts as list_accounts
+from tradelab.store.jobs_models import JobRun
+
+FILLS_SHOWN = 100
+EVENTS_SHOWN = 50
+RUNS_SHOWN = 20
+EQUITY_POINTS = 5000
+
+_F, _O, _OE = m.Fill.__table__, m.Order.__table__, m.OrderEvent.__table__
+_EQ, _RE, _KS = m.EquitySnapshot.__table__, m.RiskEvent.__table__, m.KillSwitch.__table__
+_R, _A, _SF, _JR = m.Run.__table__, m.Account.__table__, StrategyFlag.__table__, JobRun.__table__
+
+
+def store_version(store: Any) -> tuple[Any, ...]:
+    """A value that changes whenever anything the dashboard shows changes.
+
+    One round trip: new fills, order transitions, equity snapshots, risk events,
+    kill-switch changes, strategy flags, engine runs and job runs (started or
+    finished), accounts.
+    """
+    def mx(col: Any) -> Any:
+        return select(func.max(col)).scalar_subquery()
+
+    def count(col: Any) -> Any:
+        return select(func.count(col)).scalar_subquery()
+
+    q = select(mx(_F.c.id), mx(_OE.c.id), mx(_O.c.id), mx(_EQ.c.id), mx(_RE.c.id),
+               mx(_KS.c.at), count(_KS.c.account_id), mx(_SF.c.at), mx(_R.c.id),
+               count(_R.c.finished_at), mx(_JR.c.id), count(_JR.c.finished_at), mx(_A.c.id))
+    with store.engine.connect() as conn:
+        return tuple(conn.execute(q).one())
+
+
+COLUMNS = {
+    "equity": ["at", "equity", "drawdown"],
+    "positions": ["symbol", "quantity", "avg_price", "realized_pnl"],
+    "orders": ["created_at", "client_order_id", "symbol", "side", "type", "quantity", "filled",
+               "status"],
+    "fills": ["at", "fill_id", "symbol", "side", "quantity", "price", "fees"],
+    "risk_events": ["at", "severity", "rule", "strategy", "message"],
+    "runs": ["id", "strategy", "symbol", "mode", "status", "started_at", "last_bar"],
+    "job_runs": ["id", "job", "status", "trigger", "started_at", "finished_at"],
+}
+
+
+def _blank(name: str) -> pd.DataFrame:
+    return pd.DataFrame(columns=COLUMNS[name])
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=columns)
+    for col in df.columns:  # Decimals → floats, aware datetimes stay
+        if len(df) and df[col].map(lambda v: type(v).__name__ == "Decimal").any():
+            df[col] = df[col].astype(float)
+    return df
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the views show for one account, read at ``at``."""
+
+    account: str
+    at: datetime | None = None
+    accounts: tuple[str, ...] = ()
+    summary: dict[str, Any] = field(default_factory=dict)
+    equity: pd.DataFrame = field(default_factory=partial(_blank, "equity"))
+    positions: pd.DataFrame = field(default_factory=partial(_blank, "positions"))
+    orders: pd.DataFrame = field(default_factory=partial(_blank, "orders"))
+    fills: pd.DataFrame = field(default_factory=partial(_blank, "fills"))
+    risk_events: pd.DataFrame = field(default_factory=partial(_blank, "risk_events"))
+    kill_switch: Any = None
+    runs: pd.DataFrame = field(default_factory=partial(_blank, "runs"))
+    job_runs: pd.DataFrame = field(default_factory=partial(_blank, "job_runs"))
+    strategies: tuple[dict[str, Any], ...] = ()
+    jobs: tuple[str, ...] = ()
+    fill_count: int = 0
+
+
+def _money(v: Any) -> float | None:
+    return float(v) if v is not None else None
+
+
+def load_snapshot(store: Any, account: str, control: Any = None, *,
+                  now: datetime | None = None, fills_shown: int = FILLS_SHOWN) -> Snapshot:
+    """Read the views' data for ``account`` (an empty snapshot if it does not exist yet).
+
+    The equity curve and the P&L figures follow the account's latest engine run.
+    """
+    names = tuple(a.name for a in list_accounts(store))
+    if account not in names:
+        return Snapshot(account=account, at=now, accounts=names,
+                        strategies=tuple(_strategies(control, None)), jobs=tuple(_jobs(control)),
+                        job_runs=_job_runs(control))
+    state = store.account_state(account)
+    run = state.last_run
+    curve = store.equity_curve(account, run.id if run is not None else None)[-EQUITY_POINTS:]
+    equity = _frame([{"at": p.at, "equity": p.equity, "drawdown": p.drawdown} for p in curve],
+                    COLUMNS["equity"])
+    fills = store.fills(account)
+    positions = [p for p in state.positions]
+    cost = sum((p.quantity * p.avg_price for p in positions), start=0)
+    last = state.last_equity
+    initial = state.account.initial_cash
+    equity_now = last.equity if last is not None else state.account.cash
+    summary = {
+        "currency": state.account.currency,
+        "initial_cash": float(initial),
+        "cash": float(state.account.cash),
+        "equity": float(equity_now),
+        "pnl": float(equity_now - initial),
+        "pnl_pct": float(equity_now / initial - 1) if initial else 0.0,
+        "realized": float(sum((p.realized_pnl for p in positions), start=0)),
+        "unrealized": float(last.positions_value - cost) if last is not None else 0.0,
+        "drawdown": float(last.drawdown) if last is not None else 0.0,
+        "open_orders": len(state.open_orders),
+        "run": run.id if run is not None else None,
+        "run_status": run.status if run is not None else None,
+        "run_label": f"run {run.id} · {run.strategy} on {run.symbol} ({run.status})" if run else "",
+        "last_bar": run.last_bar_time if run is not None else None,
+    }
+    ks = state.kill_switch
+    return Snapshot(
+        account=account, at=now, accounts=names, summary=summary, equity=equity,
+        positions=_frame([{"symbol": p.symbol, "quantity": p.quantity, "avg_price": p.avg_price,
+                           "realized_pnl": p.realized_pnl} for p in positions if p.quantity != 0],
+                         COLUMNS["positions"]),
+        orders=_frame([{"created_at": o.created_at, "client_order_id": o.client_order_id,
+                        "symbol": o.symbol, "side": o.side, "type": o.type,
+                        "quantity": o.quantity, "filled": o.filled_quantity, "status": o.status}
+                       for o in reversed(state.open_orders)],
+                      COLUMNS["orders"]),
+        fills=_frame([{"at": f.at, "fill_id": f.fill_id, "symbol": f.symbol, "side": f.side,
+                       "quantity": f.quantity, "price": f.price, "fees": f.fees}
+                      for f in reversed(fills[-fills_shown:])],
+                     COLUMNS["fills"]),
+        risk_events=_frame([{"at": e.at, "severity": e.severity, "rule": e.rule,
+                             "strategy": e.strategy, "message": e.message}
+                            for e in reversed(store.risk_events(account)[-EVENTS_SHOWN:])],
+                           COLUMNS["risk_events"]),
+        kill_switch=ks,
+        runs=_frame([{"id": r.id, "strategy": r.strategy, "symbol": r.symbol, "mode": r.mode,
+                      "status": r.status, "started_at": r.started_at,
+                      "last_bar": r.last_bar_time}
+                     for r in reversed(store.runs(account)[-RUNS_SHOWN:])],
+                    COLUMNS["runs"]),
+        job_runs=_job_runs(control),
+        strategies=tuple(_strategies(control, account)),
+        jobs=tuple(_jobs(control)),
+        fill_count=len(fills),
+    )
+
+
+def _strategies(control: Any, account: str | None) -> list[dict[str, Any]]:
+    if control is None:
+        return []
+    return [{"name": s["name"], "enabled": s["enabled"], "changed_by": s["changed_by"]}
+            for s in control.strategies(account)]
+
+
+def _jobs(control: Any) -> list[str]:
+    return [j["name"] for j in control.jobs()] if control is not None else []
+
+
+def _job_runs(control: Any) -> pd.DataFrame:
+    cols = COLUMNS["job_runs"]
+    if control is None:
+        return _frame([], cols)
+    rows = []
+    for r in control.job_runs(None, RUNS_SHOWN):
+        d = r.get("detail", {})
+        rows.append({"id": r["id"], "job": r["job"], "status": r["status"],
+                     "trigger": d.get("trigger"), "started_at": d.get("started_at"),
+                     "finished_at": d.get("finished_at")})
+    return _frame(rows, cols)
+
+
+class DashboardState(param.Parameterized):
+    """The data behind one dashboard session, refreshed only when the store changed.
+
+    Views watch :attr:`snapshot`; :meth:`poll` is what the periodic callback
+    calls (every ``poll_ms`` milliseconds when served).
+    """
+
+    account = param.String(default="paper", doc="the account shown")
+    snapshot = param.Parameter(default=None, doc="the latest Snapshot")
+    version = param.Parameter(default=None, doc="store_version() at the last refresh")
+    refreshes = param.Integer(default=0, doc="how many times the snapshot was re-read")
+
+    def __init__(self, store: Any, control: Any = None, **params: Any) -> None:
+        super().__init__(**params)
+        self.store, self.control = store, control
+        self.refresh()
+
+    def poll(self) -> bool:
+        """Re-read the snapshot if the store changed since the last read; whether it did."""
+        if store_version(self.store) == self.version:
+            return False
+        self.refresh()
+        return True
+
+    def refresh(self) -> None:
+        """Re-read everything now."""
+        version = store_version(self.store)  # before the reads: a change in between re-polls
+        snap = load_snapshot(self.store, self.account, self.control,
+                             now=pd.Timestamp.now(tz="UTC").to_pydatetime())
+        self.param.update(version=version, snapshot=snap, refreshes=self.refreshes + 1)
+
+    @param.depends("account", watch=True)
+    def _account_changed(self) -> None:
+        self.refresh()
+
+
+__all__ = ["DashboardState", "Snapshot", "load_snapshot", "store_version"]

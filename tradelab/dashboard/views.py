@@ -1,0 +1,152 @@
+"""Read-only live views over a :class:`~tradelab.dashboard.state.Snapshot`.
+
+:class:`LiveViews` builds the widgets once and :meth:`LiveViews.update`
+pushes a new snapshot into them (only data travels to the browser, the
+layout stays). ``data-testid`` attributes mark the values tests look for.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+
+from tradelab.dashboard.state import COLUMNS, Snapshot
+
+CARD = {"border": "1px solid #e3e6ea", "border-radius": "8px", "background": "white",
+        "padding": "4px 10px"}
+_NUM = {"float": {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}}
+
+
+def _fmt_money(v: float | None, currency: str = "") -> str:
+    return "–" if v is None else f"{v:,.2f}{(' ' + currency) if currency else ''}"
+
+
+_WIDTHS = {"fill_id": 140, "client_order_id": 140, "message": 260}
+
+
+def _table(name: str, height: int = 260, **kw: Any) -> pn.widgets.Tabulator:
+    kw.setdefault("widths", {c: w for c, w in _WIDTHS.items() if c in COLUMNS[name]})
+    return pn.widgets.Tabulator(
+        pd.DataFrame(columns=COLUMNS[name]), show_index=False, disabled=True, theme="simple",
+        layout="fit_data_stretch", sizing_mode="stretch_width", height=height,
+        selectable=False, pagination=None, **kw)
+
+
+def _for_display(df: pd.DataFrame) -> pd.DataFrame:
+    """Times as short UTC text (readable, independent of the browser's zone)."""
+    out = df.copy()
+    for col in out.columns:
+        if col in ("at", "created_at", "started_at", "finished_at", "last_bar") and len(out):
+            out[col] = pd.to_datetime(out[col], utc=True, errors="coerce").dt.strftime(
+                "%Y-%m-%d %H:%M:%S").fillna("")
+    return out
+
+
+def stat(label: str, value: str, testid: str, color: str = "#1f2937") -> str:
+    """One KPI tile as HTML."""
+    return (f"<div style='min-width:110px'><div style='font-size:12px;color:#6b7280;"
+            f"text-transform:uppercase;letter-spacing:.04em'>{html.escape(label)}</div>"
+            f"<div data-testid='{testid}' style='font-size:20px;font-weight:600;color:{color}'>"
+            f"{html.escape(value)}</div></div>")
+
+
+def kill_switch_html(ks: Any) -> str:
+    """The kill-switch banner: green when trading, red when halted."""
+    if ks is None:
+        return ("<div data-testid='kill-switch' data-state='none' style='padding:8px 12px;"
+                "border-radius:6px;background:#f3f4f6'>No account data yet</div>")
+    if ks.engaged:
+        who = f" by {html.escape(ks.by)}" if ks.by else ""
+        when = f" at {ks.at:%Y-%m-%d %H:%M:%S} UTC" if ks.at else ""
+        return ("<div data-testid='kill-switch' data-state='halted' style='padding:8px 12px;"
+                "border-radius:6px;background:#fee2e2;color:#991b1b;font-weight:600'>"
+                f"■ TRADING HALTED (kill switch engaged{who}{when})"
+                f"<div style='font-weight:400'>{html.escape(ks.reason or '')}</div></div>")
+    return ("<div data-testid='kill-switch' data-state='active' style='padding:8px 12px;"
+            "border-radius:6px;background:#dcfce7;color:#166534;font-weight:600'>"
+            "● Trading active (kill switch off)</div>")
+
+
+class LiveViews:
+    """Equity curve, KPIs, positions, open orders, fills, risk, runs and job runs."""
+
+    def __init__(self) -> None:
+        self._pipe = hv.streams.Pipe(data=pd.DataFrame(columns=COLUMNS["equity"]))
+        self.equity_plot = pn.pane.HoloViews(
+            hv.DynamicMap(self._curve, streams=[self._pipe]), sizing_mode="stretch_width",
+            height=340)
+        self.kpis = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.kill_switch = pn.pane.HTML(kill_switch_html(None), sizing_mode="stretch_width")
+        self.positions = _table("positions", height=180,
+                                formatters={c: _NUM["float"] for c in ("avg_price", "realized_pnl")})
+        self.orders = _table("orders", height=180)
+        self.fills = _table("fills", height=240,
+                            formatters={c: _NUM["float"] for c in ("price", "fees")})
+        self.risk_events = _table("risk_events", height=240)
+        self.runs = _table("runs", height=180)
+        self.job_runs = _table("job_runs", height=180)
+        self.status = pn.pane.HTML("", sizing_mode="stretch_width")
+
+    @staticmethod
+    def _curve(data: pd.DataFrame) -> Any:
+        import hvplot.pandas  # noqa: F401  (registers .hvplot)
+
+        frame = data if len(data) else pd.DataFrame({"at": pd.to_datetime([], utc=True),
+                                                     "equity": []})
+        frame = frame.assign(at=pd.to_datetime(frame["at"], utc=True).dt.tz_localize(None),
+                             equity=frame["equity"].astype(float))
+        return frame.hvplot.line(x="at", y="equity", xlabel="", ylabel="equity",
+                                 color="#2563eb", line_width=2, responsive=True, height=340,
+                                 grid=True, yformatter="%.0f", title="Equity (latest run)").opts(
+            toolbar="above", framewise=True, default_tools=["pan", "wheel_zoom", "reset"])
+
+    def update(self, snap: Snapshot) -> None:
+        """Push ``snap`` into the widgets."""
+        s = snap.summary
+        cur = s.get("currency", "")
+        pnl = s.get("pnl")
+        color = "#166534" if (pnl or 0) >= 0 else "#991b1b"
+        tiles = [
+            stat("Equity", _fmt_money(s.get("equity"), cur), "equity"),
+            stat("P&L", (f"{pnl:+,.2f} ({s.get('pnl_pct', 0):+.2%})" if pnl is not None else "–"),
+                 "pnl", color),
+            stat("Realized", _fmt_money(s.get("realized")), "realized"),
+            stat("Unrealized", _fmt_money(s.get("unrealized")), "unrealized"),
+            stat("Cash", _fmt_money(s.get("cash")), "cash"),
+            stat("Drawdown", f"{s.get('drawdown', 0):.2%}" if s else "–", "drawdown"),
+            stat("Open orders", str(s.get("open_orders", 0)), "open-orders"),
+            stat("Fills", str(snap.fill_count), "fill-count"),
+        ]
+        self.kpis.object = ("<div style='display:flex;flex-wrap:wrap;gap:22px;padding:6px 0'>"
+                            + "".join(tiles) + "</div>")
+        self.kill_switch.object = kill_switch_html(snap.kill_switch)
+        last = snap.fills.iloc[0] if len(snap.fills) else None
+        last_fill = (f"{last['side']} {last['quantity']:g} {last['symbol']} @ {last['price']:,.2f}"
+                     if last is not None else "none yet")
+        at = f"{snap.at:%H:%M:%S} UTC" if snap.at else ""
+        self.status.object = (
+            f"<div style='color:#6b7280;font-size:12px'>{html.escape(s.get('run_label', ''))}"
+            f" · last fill: <span data-testid='last-fill' data-fill-id="
+            f"'{html.escape(str(last['fill_id'])) if last is not None else ''}'>"
+            f"{html.escape(last_fill)}</span> · refreshed {at}</div>")
+        self._pipe.send(snap.equity)
+        self.positions.value = _for_display(snap.positions)
+        self.orders.value = _for_display(snap.orders)
+        self.fills.value = _for_display(snap.fills)
+        self.risk_events.value = _for_display(snap.risk_events)
+        self.runs.value = _for_display(snap.runs)
+        self.job_runs.value = _for_display(snap.job_runs)
+
+
+def section(title: str, *objects: Any, **kw: Any) -> pn.Column:
+    """A titled card."""
+    kw.setdefault("sizing_mode", "fixed" if "width" in kw else "stretch_width")
+    return pn.Column(pn.pane.HTML(f"<h3 style='margin:4px 0'>{html.escape(title)}</h3>"),
+                     *objects, styles=CARD, **kw)
+
+
+__all__ = ["LiveViews", "kill_switch_html", "section", "stat"]
