@@ -173,23 +173,43 @@ def sweep_cmd(
     top: int = typer.Option(10, help="rows to show"),
     chunk_size: int = typer.Option(None, "--chunk-size", help="combinations per vectorbt call"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
+    cluster: str = typer.Option(None, "--cluster",
+                                help="run chunks on Dask: 'local' or a scheduler tcp://host:8786"),
+    symbols: str = typer.Option(None, "--symbols",
+                                help="comma-separated symbols swept into one table (not with --csv)"),
+    retries: int = typer.Option(2, "--retries", help="resubmissions of a failed chunk (--cluster)"),
     as_json: bool = _JSON, report: Path = _REPORT,
 ) -> None:
     """Backtest every combination of a parameter grid and rank them."""
     from tradelab.research.backtest import resolve_execution
+    from tradelab.research.distributed import BarsRef
     from tradelab.research.sweep import sweep
 
     values = parse_grid(grid)
+    names = [s.strip() for s in (symbols or "").split(",") if s.strip()]
+    if names and (csv is not None or symbol is not None):
+        fail("--symbols replaces --symbol and cannot be used with --csv")
     tl = build_app()
     try:
         cls = tl.strategies.get(strategy)
         fixed = cls(**parse_params(param))  # validates the fixed parameters
         ex = resolve_execution(tl.execution, **_exec_options(
             cash, fees, fixed_fees, slippage, size, size_type, fill, fractional))
-        bars, symbol, source = load_bars(tl, symbol, source, start, end, csv)
+        if names:
+            source = source or tl.settings.data.default_source
+            bars: Any = BarsRef(source, names[0], start=start, end=end)
+            symbol = ",".join(names)
+        else:
+            bars, symbol, source = load_bars(tl, symbol, source, start, end, csv)
+            if cluster is not None and csv is None and (cluster == "local"
+                                                        or tl.settings.cache.redis_url):
+                # Workers share this machine's disk cache or the Redis tier: send a
+                # reference and let each worker read the cache (the client just warmed it).
+                bars = BarsRef(source, symbol, start=start, end=end)
         result = sweep(fixed, bars, values, execution=ex, metric=metric,
                        chunk_size=chunk_size or tl.settings.research.sweep_chunk_size,
-                       progress=progress and not as_json,
+                       progress=progress and not as_json, cluster=cluster,
+                       symbols=names or None, retries=retries, settings=tl.settings,
                        periods_per_year=periods_per_year or tl.settings.research.periods_per_year)
         written = _report(result, report)
     except (TradelabError, ValueError) as exc:
@@ -198,12 +218,17 @@ def sweep_cmd(
         emit_json({"symbol": symbol, "source": source, **result.to_dict(top=top),
                    **({"report": str(written)} if written else {})})
         return
-    typer.echo(f"{strategy} sweep on {symbol} ({source}), {len(bars)} bars: "
+    n_bars = sum(map(len, result.bars.values())) if result.symbols else len(result.bars)
+    typer.echo(f"{strategy} sweep on {symbol} ({source}), {n_bars} bars: "
                f"{result.n_valid} combinations, {result.n_invalid} invalid skipped, "
                f"{result.elapsed:.2f} s ({result.n_valid / max(result.elapsed, 1e-9):,.0f}/s)")
     typer.echo(f"  {_convention(ex)}")
+    for r in result.retried:
+        typer.echo(f"  retried chunk {r.chunk} (first {r.first}): {r.attempts} attempts; "
+                   f"{'; '.join(r.errors)}")
     table = result.top(top)
-    formatters = {c: (lambda v, c=c: _fmt(c, v)) for c in table.columns if c not in values}
+    formatters = {c: (lambda v, c=c: _fmt(c, v)) for c in table.columns
+                  if c not in values and c != "symbol"}
     typer.echo(table.to_string(index=False, formatters=formatters))
     if written:
         typer.echo(f"report: {written}")

@@ -40,6 +40,8 @@ from tradelab.research.metrics import METRICS
 from tradelab.strategy.base import Strategy
 
 if TYPE_CHECKING:  # pragma: no cover
+    from tradelab.config import Settings
+    from tradelab.research.distributed import BarsRef, ChunkRetry
     from tradelab.research.result import BacktestResult
 
 __all__ = ["SweepResult", "expand_grid", "sweep"]
@@ -99,6 +101,38 @@ def _chunk_signals(cls: type[Strategy], combos: Sequence[dict[str, Any]],
             pd.DataFrame(exits, index=bars.index, columns=columns))
 
 
+def run_chunk(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars: pd.DataFrame,
+              execution: Execution, ppy: float,
+              close: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Metrics of one chunk of combinations: signals, one vectorbt call, metrics.
+
+    The one per-chunk function of every sweep (sequential, threaded and on Dask
+    workers), so that they all give the same values.
+    """
+    if close is None:
+        close = bars["close"].to_numpy(dtype=float)
+    entries, exits = _chunk_signals(cls, combos, bars)
+    pf = run_portfolio(execution, bars, entries, exits)
+    return portfolio_metrics(pf, execution.cash, ppy, close)
+
+
+def _run_local(cls: type[Strategy], ex: Execution, chunks: list[list[dict[str, Any]]],
+               bars: pd.DataFrame, ppy: float, workers: int,
+               bar: Any) -> list[dict[str, np.ndarray]]:
+    close = bars["close"].to_numpy(dtype=float)
+
+    def run(chunk: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        return run_chunk(cls, chunk, bars, ex, ppy, close)
+
+    if workers > 1:
+        return _run_threaded(run, chunks, workers, bar)
+    parts = []
+    for chunk in chunks:  # one chunk alive at a time
+        parts.append(run(chunk))
+        bar.update(len(chunk))
+    return parts
+
+
 def _resolve_workers(workers: int | None, n_chunks: int) -> int:
     if workers is None:
         workers = os.cpu_count() or 1
@@ -136,10 +170,13 @@ def _run_threaded(run: Callable[[list[dict[str, Any]]], dict[str, np.ndarray]],
     return [p for p in parts if p is not None]
 
 
-def sweep(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
+def sweep(strategy: Strategy | type[Strategy] | str,
+          bars: pd.DataFrame | BarsRef | Mapping[str, pd.DataFrame | BarsRef],
           grid: Mapping[str, Sequence[Any]], *, execution: Execution | None = None,
           metric: str = "sharpe", chunk_size: int | None = None, progress: bool = True,
-          workers: int | None = None, **overrides: Any) -> SweepResult:
+          workers: int | None = None, cluster: Any = None,
+          symbols: Sequence[str] | None = None, retries: int = 2,
+          settings: Settings | None = None, **overrides: Any) -> SweepResult:
     """Backtest every valid combination of ``grid``.
 
     Parameters
@@ -148,7 +185,9 @@ def sweep(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
         Instance (its values fix the parameters not in the grid), subclass or
         registry name.
     bars
-        Contract bars.
+        Contract bars; or a :class:`~tradelab.research.distributed.BarsRef`
+        (loaded through the cache of ``settings``); or a mapping symbol → either,
+        which sweeps every symbol into one table with a leading ``symbol`` column.
     grid
         Parameter name → values to try.
     execution
@@ -158,12 +197,26 @@ def sweep(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
     chunk_size
         Combinations per vectorbt call (default ``ResearchSettings.sweep_chunk_size``).
     progress
-        Show a progress bar (``tqdm.auto``: a widget in Jupyter).
+        Show a progress bar (``tqdm.auto``: a widget in Jupyter); over chunks on a cluster.
     workers
         Chunks simulated at the same time, on threads (the simulation and metric
         kernels release the GIL). Default: the number of CPUs, capped by the
         number of chunks; 1 runs them one after the other. The table is the same
-        (values and row order) whatever the number of workers.
+        (values and row order) whatever the number of workers. With
+        ``cluster="local"``: the number of worker processes.
+    cluster
+        ``None`` (this process), ``"local"`` (a local Dask cluster, closed after),
+        a Dask scheduler address (``"tcp://host:8786"``), a cluster object or a
+        ``distributed.Client``: chunks then run as Dask tasks (see
+        :mod:`tradelab.research.distributed`); the table is the same as locally.
+    symbols
+        With ``bars`` a BarsRef: sweep each of these symbols (the ref's other
+        fields fixed), as with a mapping.
+    retries
+        On a cluster, how many times a failed chunk is resubmitted before the
+        sweep fails; retried chunks are listed in :attr:`SweepResult.retried`.
+    settings
+        Configuration that resolves BarsRefs (default :func:`tradelab.config.load_config`).
     **overrides
         Execution fields (``cash``, ``fees``, …), ``periods_per_year`` and
         ``registry``, as for :func:`~tradelab.research.backtest.backtest`.
@@ -171,13 +224,20 @@ def sweep(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
     Returns
     -------
     SweepResult
-        One row per valid combination; invalid ones (``validate_params`` or bounds
-        failures) are counted in ``n_invalid`` and listed in ``invalid``.
+        One row per valid combination (and symbol); invalid ones (``validate_params``
+        or bounds failures) are counted in ``n_invalid`` and listed in ``invalid``.
+
+    Raises
+    ------
+    ChunkFailedError
+        On a cluster, a chunk that failed ``retries + 1`` times.
     """
     from tqdm.auto import tqdm
 
     if metric not in METRICS:
         raise ValueError(f"metric = {metric!r}: expected one of {', '.join(METRICS)}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries = {retries!r}: must be an integer >= 0")
     registry = overrides.pop("registry", None)
     ppy_given = overrides.pop("periods_per_year", None)
     ex = resolve_execution(execution, **overrides)
@@ -189,8 +249,15 @@ def sweep(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
         raise ValueError(f"chunk_size = {chunk_size!r}: must be >= 1")
     cls = strategy_class(strategy, registry)
     base = strategy.params if isinstance(strategy, Strategy) and strategy._batch is None else {}
-    bars = check_bars(bars)
-    ppy = infer_ppy(bars.index, ppy_given)
+    if isinstance(bars, pd.DataFrame) and symbols is None:
+        frames: dict[str | None, pd.DataFrame] = {None: bars}
+        refs: dict[str | None, BarsRef] = {}
+    else:
+        from tradelab.research.distributed import resolve_inputs
+
+        frames, refs = resolve_inputs(bars, symbols, settings)
+    frames = {k: check_bars(v) for k, v in frames.items()}
+    ppy = {k: infer_ppy(v.index, ppy_given) for k, v in frames.items()}
 
     started = time.perf_counter()
     valid, invalid = expand_grid(cls, grid, base)
@@ -199,34 +266,41 @@ def sweep(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
         raise ParameterError(f"{cls.name}: no valid combination in the grid "
                              f"({len(invalid)} invalid; first: {first})")
     chunks = [valid[lo:lo + chunk_size] for lo in range(0, len(valid), chunk_size)]
-    workers = _resolve_workers(workers, len(chunks))
-    close = bars["close"].to_numpy(dtype=float)
+    retried: list[ChunkRetry] = []
+    if cluster is None:
+        n_threads = _resolve_workers(workers, len(chunks))
+        with tqdm(total=len(valid) * len(frames), disable=not progress, unit="bt",
+                  desc=f"sweep {cls.name}") as bar:
+            parts = {k: _run_local(cls, ex, chunks, v, ppy[k], n_threads, bar)
+                     for k, v in frames.items()}
+    else:
+        from tradelab.research.distributed import connect, run_on_cluster
 
-    def run(chunk: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-        entries, exits = _chunk_signals(cls, chunk, bars)
-        pf = run_portfolio(ex, bars, entries, exits)
-        return portfolio_metrics(pf, ex.cash, ppy, close)
-
-    parts: list[dict[str, np.ndarray]] = []
-    with tqdm(total=len(valid), disable=not progress, desc=f"sweep {cls.name}",
-              unit="bt") as bar:
-        if workers == 1:
-            for chunk in chunks:  # one chunk alive at a time
-                parts.append(run(chunk))
-                bar.update(len(chunk))
-        else:
-            parts = _run_threaded(run, chunks, workers, bar)
-    table = pd.DataFrame(valid)[list(grid)]
-    for name in METRICS:
-        table[name] = np.concatenate([p[name] for p in parts])
+        _resolve_workers(workers, 1)  # validates it (the local cluster's processes)
+        with connect(cluster, workers) as client, \
+                tqdm(total=len(chunks) * len(frames), disable=not progress, unit="chunk",
+                     desc=f"sweep {cls.name} on dask") as bar:
+            parts, retried = run_on_cluster(client, cls, ex, chunks, frames, refs, ppy,
+                                            settings, retries, bar)
+    tables = []
+    for key, chunk_parts in parts.items():
+        table = pd.DataFrame(valid)[list(grid)]
+        for name in METRICS:
+            table[name] = np.concatenate([p[name] for p in chunk_parts])
+        if key is not None:
+            table.insert(0, "symbol", key)
+        tables.append(table)
     invalid_table = pd.DataFrame([{**c, "reason": r} for c, r in invalid],
                                  columns=[*grid, "reason"])
+    multi = None not in frames
     return SweepResult(strategy=cls.name, grid={k: list(v) for k, v in grid.items()},
-                       table=table, metric=metric, invalid=invalid_table,
-                       execution=ex, periods_per_year=ppy,
+                       table=pd.concat(tables, ignore_index=True) if multi else tables[0],
+                       metric=metric, invalid=invalid_table, execution=ex,
+                       periods_per_year=next(iter(ppy.values())),
                        elapsed=time.perf_counter() - started,
                        fixed={k: v for k, v in valid[0].items() if k not in grid},
-                       strategy_cls=cls, bars=bars)
+                       strategy_cls=cls, bars=frames if multi else frames[None],
+                       symbols=[str(k) for k in frames] if multi else [], retried=retried)
 
 
 @dataclass(eq=False)
@@ -245,6 +319,11 @@ class SweepResult:
         Parameters not in the grid and the value they had.
     elapsed : float
         Seconds spent on signals, simulation and metrics.
+    symbols : list of str
+        The symbols of a multi-symbol sweep (then ``table`` starts with a
+        ``symbol`` column and ``bars`` maps symbol → bars); empty otherwise.
+    retried : list of ChunkRetry
+        Chunks that failed on a cluster and were resubmitted, with each error.
     """
 
     strategy: str
@@ -257,7 +336,9 @@ class SweepResult:
     elapsed: float
     fixed: dict[str, Any] = field(default_factory=dict)
     strategy_cls: type[Strategy] | None = field(default=None, repr=False)
-    bars: pd.DataFrame | None = field(default=None, repr=False)
+    bars: pd.DataFrame | dict[str, pd.DataFrame] | None = field(default=None, repr=False)
+    symbols: list[str] = field(default_factory=list)
+    retried: list[ChunkRetry] = field(default_factory=list)
 
     @property
     def n_valid(self) -> int:
@@ -288,13 +369,21 @@ class SweepResult:
         row = self.best(metric)
         return {**self.fixed, **{k: row[k] for k in self.grid}}
 
-    def backtest(self, params: Mapping[str, Any] | None = None) -> BacktestResult:
-        """Re-run one combination (default: the best) as a full :class:`BacktestResult`."""
+    def backtest(self, params: Mapping[str, Any] | None = None,
+                 symbol: str | None = None) -> BacktestResult:
+        """Re-run one combination (default: the best) as a full :class:`BacktestResult`;
+        ``symbol`` (default: the best row's) for a multi-symbol sweep."""
         if self.strategy_cls is None or self.bars is None:
             raise ValueError("this SweepResult does not hold its strategy and bars")
         chosen = {**self.fixed, **(dict(params) if params is not None else self.best_params())}
-        return _backtest(self.strategy_cls, self.bars, chosen, execution=self.execution,
-                         periods_per_year=self.periods_per_year)
+        bars, ppy = self.bars, self.periods_per_year
+        if isinstance(bars, dict):
+            symbol = symbol if symbol is not None else str(self.best()["symbol"])
+            if symbol not in bars:
+                raise ValueError(f"symbol = {symbol!r}: swept {', '.join(self.symbols)}")
+            bars, ppy = bars[symbol], None  # inferred per symbol, as the sweep did
+        return _backtest(self.strategy_cls, bars, chosen, execution=self.execution,
+                         periods_per_year=ppy)
 
     def heatmap(self, x: str, y: str, metric: str | None = None, agg: str = "max") -> Any:
         """An hvplot heatmap of ``metric`` over two parameters (other parameters
@@ -322,6 +411,8 @@ class SweepResult:
             "metric": self.metric, "n_valid": self.n_valid, "n_invalid": self.n_invalid,
             "execution": asdict(self.execution), "periods_per_year": self.periods_per_year,
             "elapsed": self.elapsed, "rows": rows.to_dict("records"),
+            **({"symbols": self.symbols} if self.symbols else {}),
+            **({"retried": [asdict(r) for r in self.retried]} if self.retried else {}),
         })
 
     def _repr_html_(self) -> str:
@@ -332,7 +423,7 @@ class SweepResult:
 
     def __repr__(self) -> str:
         best = self.best()
-        args = ", ".join(f"{k}={best[k]}" for k in self.grid)
+        args = ", ".join(f"{k}={best[k]}" for k in ["symbol"] * bool(self.symbols) + self.params)
         return (f"<SweepResult {self.strategy}: {self.n_valid} valid, {self.n_invalid} invalid; "
                 f"best {self.metric}={best[self.metric]:.4f} at {args}>")
 
