@@ -44,6 +44,23 @@ class EventBus:
             self._resolved[event_type] = found
         return found
 
+    def has_subscribers(self, event_type: type) -> bool:
+        """Whether a published ``event_type`` would reach any handler."""
+        return bool(self._for(event_type))
+
+    def wants(self, event_type: type) -> bool:
+        """Whether to build and publish an ``event_type`` now.
+
+        For hot loops: ``if bus.wants(Kind): bus.publish(Kind(...))``. With no handler
+        it counts the event in :attr:`published` exactly as publishing it would (that
+        is all publishing one to nobody does) and returns False, so the caller skips
+        constructing it. Resolved once per type until subscriptions change.
+        """
+        if self._for(event_type):
+            return True
+        self.published[event_type.__name__] += 1
+        return False
+
     def publish(self, event: Any) -> None:
         """Deliver ``event`` (and everything it triggers) before returning, in FIFO order."""
         self._queue.append(event)

@@ -120,7 +120,9 @@ class EngineSettings(_Section):
     """The paper/live event loop (mirrors :class:`tradelab.engine.loop.EngineConfig`)."""
 
     account: str = "paper"
-    flush_every: int = Field(default=50, gt=0, description="bars between routine store commits")
+    flush_every: int = Field(default=500, gt=0, description="bars between routine store commits")
+    flush_seconds: float = Field(default=0.5, ge=0, description=(
+        "wall-clock seconds between routine commits (whichever of the two comes first)"))
     cancel_on_stop: bool = False
     signal_mode: Literal["window", "precomputed"] = "window"
     kill_poll_every: int = Field(default=1, gt=0)

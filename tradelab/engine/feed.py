@@ -72,10 +72,10 @@ class ReplayFeed:
         next_at = time.perf_counter()
         stamps = [p[3].to_pydatetime() for p in parts]  # one conversion, not one per bar
         values = [p[2].tolist() for p in parts]
-        for k in order:
+        # Python ints up front: indexing numpy arrays per bar costs ~1 µs in scalar boxing.
+        for i, r in zip(which[order].tolist(), rows[order].tolist(), strict=True):
             if self._closed:
                 return
-            i, r = int(which[k]), int(rows[k])
             if interval is not None:
                 delay = next_at - time.perf_counter()
                 if delay > 0:

@@ -13,7 +13,9 @@ One bar at a time, synchronously::
       broker close phase (close fills, day-order expiry)
       kill switch polled (at most every `kill_poll_seconds`; a `--flatten` halt from
         another process closes positions from this bar's close)
-      mark to market → EquitySnapshotted → drawdown / daily-loss rules
+      mark to market → drawdown / daily-loss rules → snapshot buffered by the recorder
+        (EquitySnapshotted and BarReceived are built only when something subscribes,
+        e.g. the monitor; the bus counts a skipped one as published)
       progress recorded (committed in batches; see tradelab.engine.persist)
 
 Latency-critical store statements (the kill-switch read and the write-ahead
@@ -54,7 +56,7 @@ from tradelab.events import (
     SignalEmitted,
 )
 from tradelab.execution import Execution
-from tradelab.money import ZERO, book
+from tradelab.money import MONEY_CONTEXT, ZERO, book
 from tradelab.orders.brokers.paper import PaperBroker
 from tradelab.orders.manager import OrderManager
 from tradelab.orders.model import Order, client_order_id
@@ -73,7 +75,14 @@ class EngineConfig:
     """Engine behaviour; see ``[engine]`` in the configuration."""
 
     account: str = "paper"
-    flush_every: int = 50          # bars between routine store commits
+    # Routine commits happen every `flush_every` bars or `flush_seconds` of wall-clock
+    # time, whichever comes first. The time bound keeps the store (and so the dashboard
+    # and other processes) within a second of a live engine, where bars are seconds or
+    # minutes apart; the bar bound caps the work a restart replays. At full replay speed
+    # the time bound makes commits rare. Orders never wait for either: the state an
+    # order depends on is committed before it leaves (see tradelab.engine.persist).
+    flush_every: int = 500
+    flush_seconds: float = 0.5
     cancel_on_stop: bool = False   # cancel open orders on shutdown (else keep them for a restart)
     signal_mode: str = "window"    # "window" or "precomputed" (replays only)
     kill_poll_every: int = 1       # bars between kill-switch re-reads (always re-read before an order)
@@ -277,7 +286,8 @@ class Engine:
         self.clock.advance(t)
         self.bars += 1
         bus, broker, manager = self.bus, self.broker, self.orders
-        bus.publish(BarReceived(t, sym, o, h, low, c, v))
+        if bus.wants(BarReceived):  # usually no subscriber: skip building the event
+            bus.publish(BarReceived(t, sym, o, h, low, c, v))
         paper = self._paper
         for update in (broker.on_bar(sym, t, o, h, low, c, v, "open") if paper else broker.poll()):
             manager.apply(update)
@@ -302,13 +312,21 @@ class Engine:
                 self._do_flatten(sym, t, c)
         pf = self.portfolio
         pf.mark(sym, c)
-        equity = pf.equity
+        cash, positions_value = pf.cash, pf.positions_value
+        # = pf.equity, without a second pass over the positions; flat: the cash itself
+        equity = MONEY_CONTEXT.add(cash, positions_value) if positions_value else cash
         self.risk.on_equity(t, equity)
         self.curve.append((t, float(equity)))
-        bus.publish(EquitySnapshotted(t, self.account, pf.cash, pf.positions_value, equity,
-                                      pf.realized_pnl, pf.unrealized_pnl))
-        if self.recorder is not None:
-            self.recorder.end_bar(t)
+        rec = self.recorder
+        if rec is not None:  # the store's curve: one row per bar, buffered (see persist)
+            rec.snapshot(t, cash, positions_value, equity)
+        # The event (with realized/unrealized P&L, which cost a pass over the positions)
+        # is only built when someone listens, e.g. the monitor's metrics.
+        if bus.wants(EquitySnapshotted):
+            bus.publish(EquitySnapshotted(t, self.account, cash, positions_value, equity,
+                                          pf.realized_pnl, pf.unrealized_pnl))
+        if rec is not None:
+            rec.end_bar(t)
 
     def _read_disabled(self) -> frozenset[str]:
         from tradelab.store.auth_repo import disabled_strategies

@@ -32,6 +32,7 @@ those only ever travel together with the progress mark.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -46,9 +47,10 @@ from tradelab.events import (
     PositionChanged,
     RiskAlert,
 )
-from tradelab.money import MONEY_CONTEXT, ZERO
+from tradelab.money import ZERO
 
 SIZED_AT_FILL = "sized at fill"  # marker in the order's reason while it waits (see recovery)
+Snap = tuple[datetime, Decimal, Decimal, Decimal]  # at, cash, positions value, equity
 
 
 class Recorder:
@@ -65,8 +67,15 @@ class Recorder:
         risk events.
     flush_every
         Bars between routine commits (1 = every bar).
+    flush_seconds
+        Wall-clock seconds after which the next bar commits anyway (0 = off).
+    timer
+        Monotonic clock for ``flush_seconds`` (tests inject one).
     account_id
         The account's row id if already known (saves one lookup per commit).
+    equity_events
+        Record ``EquitySnapshotted`` events from the bus (default); ``False`` when the
+        owner calls :meth:`snapshot` itself (the engine).
     replayable_fills
         True when fills come from a simulated venue (re-derived by a replay), so
         a fill does not force a commit at the end of its bar.
@@ -74,7 +83,8 @@ class Recorder:
 
     def __init__(self, store: Any, account: str, run_id: int, bus: EventBus,
                  flush_every: int = 50, account_id: int | None = None,
-                 replayable_fills: bool = False) -> None:
+                 replayable_fills: bool = False, equity_events: bool = True,
+                 flush_seconds: float = 0.0, timer: Any = time.monotonic) -> None:
         self.store, self.account, self.run_id = store, account, run_id
         self.account_id = account_id
         self.replayable_fills = replayable_fills
@@ -87,8 +97,20 @@ class Recorder:
         self.checkpoint_every = 20
         self._since_checkpoint = 0
         self.flush_every = max(int(flush_every), 1)
+        self.flush_seconds = float(flush_seconds)
+        self._timer = timer
+        self._last_flush = timer()
         self._ops: list[tuple[Any, ...]] = []       # state rows, in event order
-        self._snaps: list[dict[str, Any]] = []      # equity snapshots (one executemany per flush)
+        # Equity snapshots as (at, cash, positions_value, equity), one per bar, written
+        # with one executemany per flush. Drawdown and the database form are computed
+        # at the flush, not per bar: the drawdown is derivable from the ordered equities
+        # and the starting peak, and converting each *distinct* amount once (see
+        # bulkwrite.SnapshotBinder) is what makes a per-bar curve cheap to keep.
+        self._snaps: list[Snap] = []
+        #: Write the routine flush's rows at the DBAPI level on SQLite (byte-identical;
+        #: see tradelab.engine.bulkwrite). False: always the Transaction methods.
+        self.use_driver = True
+        self._driver: Any = None
         self._order_ids: dict[str, int] = {}        # client id → row id of orders written here
         self._progress: datetime | None = None
         self._bars = 0
@@ -97,9 +119,10 @@ class Recorder:
         self.snapshots_written = 0
         self.peak = ZERO
         for kind, handler in ((OrderEvent, self._on_order), (PositionChanged, self._on_position),
-                              (EquitySnapshotted, self._on_equity), (RiskAlert, self._on_risk),
-                              (OrderApproved, self._on_approved)):
+                              (RiskAlert, self._on_risk), (OrderApproved, self._on_approved)):
             bus.subscribe(kind, handler)
+        if equity_events:
+            bus.subscribe(EquitySnapshotted, self._on_equity)
 
     @property
     def pending_snapshots(self) -> int:
@@ -140,14 +163,15 @@ class Recorder:
         self._ops.append(("cash", ev.cash))
 
     def _on_equity(self, ev: EquitySnapshotted) -> None:
-        equity = ev.equity
-        if equity > self.peak:
-            self.peak = equity
-        peak = self.peak
-        dd = MONEY_CONTEXT.divide(peak - equity, peak) if peak > 0 else ZERO
-        self._snaps.append({"account": self.account, "at": ev.at, "cash": ev.cash,
-                            "positions_value": ev.positions_value, "equity": equity,
-                            "drawdown": dd, "run_id": self.run_id})
+        self._snaps.append((ev.at, ev.cash, ev.positions_value, ev.equity))
+
+    def snapshot(self, at: datetime, cash: Decimal, positions_value: Decimal, equity: Decimal) -> None:
+        """Buffer one equity snapshot (what an ``EquitySnapshotted`` event records).
+
+        The engine calls this directly, so that it can skip building the event when
+        nothing else subscribes to it (a recorder made with ``equity_events=False``).
+        """
+        self._snaps.append((at, cash, positions_value, equity))
 
     def _on_risk(self, ev: RiskAlert) -> None:
         self._ops.append(("risk", ev.rule, ev.severity, ev.message, ev.at, ev.strategy))
@@ -182,7 +206,8 @@ class Recorder:
         """Mark ``at`` fully processed; commit when due (every N bars or after a fill)."""
         self._progress = at
         self._bars += 1
-        if self._dirty_fill or self._bars >= self.flush_every:
+        if (self._dirty_fill or self._bars >= self.flush_every
+                or (self.flush_seconds and self._timer() - self._last_flush >= self.flush_seconds)):
             self.flush()
 
     def flush(self) -> None:
@@ -198,18 +223,86 @@ class Recorder:
             self._since_checkpoint = 0
             self.checkpoint()
         new_ids: dict[str, int] = {}
-        with self.store.transaction() as tx:
-            self._prepare(tx)
-            self._write_ops(tx, ops, new_ids)
-            if snaps:
-                tx.add_equity_snapshots(snaps)
-            if progress is not None:
-                tx.set_run_progress(self.run_id, progress)
-        # Only after the commit: ids of rows from a rolled-back transaction do not exist.
+        peak = self.peak
+        side = self.side
+        if (self.use_driver and side is not None and side.sqlite and self.account_id is not None
+                and self._routine(ops)):
+            # The usual flush (updates of orders already written, fills, position, cash,
+            # snapshots, progress): one BEGIN IMMEDIATE ... COMMIT on the engine's held
+            # connection, none of SQLAlchemy's per-transaction machinery (~0.4 ms).
+            drv = self._writer(side.dialect)
+            with side.transaction() as cur:
+                peak = self._write_all(None, cur, drv, ops, snaps, progress, new_ids)
+        else:
+            with self.store.transaction() as tx:
+                self._prepare(tx)
+                dialect = tx._conn.dialect
+                drv = self._writer(dialect) if self.use_driver and self.account_id is not None \
+                    and dialect.name == "sqlite" else None
+                cur = drv.cursor(tx) if drv is not None else None
+                try:
+                    peak = self._write_all(tx, cur, drv, ops, snaps, progress, new_ids)
+                finally:
+                    if cur is not None:
+                        cur.close()
+        # Only after the commit: ids of rows from a rolled-back transaction do not exist,
+        # and a failed flush keeps its snapshots, so the peak must not have moved either.
         self._order_ids.update(new_ids)
+        self.peak = peak
         self._ops, self._snaps, self._progress, self._bars, self._dirty_fill = [], [], None, 0, False
+        self._last_flush = self._timer()
         self.commits += 1
         self.snapshots_written += len(snaps)
+
+    def _write_all(self, tx: Any, cur: Any, drv: Any, ops: list[tuple[Any, ...]],
+                   snaps: list[Snap], progress: datetime | None, new_ids: dict[str, int]) -> Decimal:
+        """Every buffered row, through ``drv``/``cur`` where given, else ``tx``; the new peak."""
+        self._write_ops(tx, ops, new_ids, cur, drv)
+        peak = self.peak
+        if snaps:
+            if drv is not None:
+                peak = drv.add_snapshots(cur, self.account_id, self.run_id, self.peak, snaps)
+            else:
+                from tradelab.engine.bulkwrite import SnapshotBinder
+
+                binder = SnapshotBinder(tx._conn.dialect)
+                aid = self.account_id if self.account_id is not None else tx._account_id(self.account)
+                rows, peak = binder.rows(aid, self.run_id, self.peak, snaps)
+                tx.add_equity_snapshot_rows(rows)
+        if progress is not None:
+            if drv is not None:
+                drv.set_progress(cur, self.run_id, progress)
+            else:
+                tx.mark_run_progress(self.run_id, progress)
+        return peak
+
+    def _writer(self, dialect: Any) -> Any:
+        if self._driver is None:
+            from tradelab.engine.bulkwrite import DriverWriter
+
+            self._driver = DriverWriter(dialect)
+        return self._driver
+
+    def _routine(self, ops: list[tuple[Any, ...]]) -> bool:
+        # Whether every op has a DriverWriter statement: orders already written (by the
+        # write-ahead or an earlier flush) with the usual update fields, their fills,
+        # positions and cash. Creations, risk events and kill-switch rows take the
+        # Transaction path.
+        from tradelab.engine.bulkwrite import ORDER_UPDATE_FIELDS
+
+        known = self._order_ids
+        for op in ops:
+            kind = op[0]
+            if kind == "order":
+                if op[1] not in known or (op[4][0] is None and op[3]) \
+                        or not ORDER_UPDATE_FIELDS.issuperset(op[3]):
+                    return False
+            elif kind == "fill":
+                if op[2] not in known:
+                    return False
+            elif kind not in ("position", "cash"):
+                return False
+        return True
 
     def _prepare(self, tx: Any) -> None:
         if self.account_id is not None:
@@ -217,7 +310,8 @@ class Recorder:
         if self.checkpoint is not None:
             tx.defer_wal_checkpoints()  # WAL checkpoints happen in routine flushes, never here
 
-    def _write_ops(self, tx: Any, ops: list[tuple[Any, ...]], new_ids: dict[str, int]) -> None:
+    def _write_ops(self, tx: Any, ops: list[tuple[Any, ...]], new_ids: dict[str, int],
+                   cur: Any = None, drv: Any = None) -> None:
         # Coalesced, because only the commit is observable: one UPDATE per order with
         # its final fields (every transition still gets its audit row, all in one
         # executemany), the last position per symbol and the last cash (absolute
@@ -246,25 +340,47 @@ class Recorder:
                 cash = op[1]
             else:
                 rest.append(op)
+        # The common statements go through the DriverWriter (same transaction, same
+        # bytes) when there is one; anything unusual through the Transaction methods.
+        from tradelab.engine.bulkwrite import ORDER_UPDATE_FIELDS
+
+        aid = self.account_id
         for cid, (creation, updates, last_at) in orders.items():
             # An order restored on resume is not in the id map: looked up once by client id.
             oid = new_ids.get(cid) or self._order_ids.get(cid)
             if creation is not None:
                 oid = tx.upsert_order_id(cid, at=creation[0], **creation[1])
-            if updates or oid is None:
+            if drv is not None and oid is not None and ORDER_UPDATE_FIELDS.issuperset(updates):
+                if updates:
+                    drv.update_order(cur, oid, updates, last_at)
+            elif updates or oid is None:
                 oid = tx.save_order(cid, at=last_at, order_id=oid, **updates)
             new_ids[cid] = oid
-        tx.add_order_events_by_id([(new_ids[cid], a, b, at, reason)
-                                   for cid, (a, b, reason), at in events])
+        rows = [(new_ids[cid], a, b, at, reason) for cid, (a, b, reason), at in events]
+        if drv is not None:
+            drv.add_order_events(cur, rows)
+        else:
+            tx.add_order_events_by_id(rows)
         for op in rest:
             if op[0] == "fill" and op[2] in new_ids:
-                tx.add_fill_by_id(new_ids[op[2]], *op[1:2], *op[3:])
+                if drv is not None:
+                    drv.add_fill(cur, new_ids[op[2]], *op[1:2], *op[3:])
+                else:
+                    tx.add_fill_by_id(new_ids[op[2]], *op[1:2], *op[3:])
             else:
                 self._apply(tx, op)
         for _, symbol, qty, avg, realized in positions.values():
-            tx.set_position(self.account, symbol, qty, avg, realized)
+            if drv is not None:
+                drv.set_position(cur, aid, symbol, qty, avg, realized)
+            else:
+                tx.set_position(self.account, symbol, qty, avg, realized)
         if cash is not None:
-            tx.set_cash(self.account, cash)
+            if drv is not None:
+                drv.set_cash(cur, aid, cash)
+            elif aid is not None:
+                tx.set_cash_by_id(aid, cash)
+            else:
+                tx.set_cash(self.account, cash)
 
     def _apply(self, tx: Any, op: tuple[Any, ...]) -> None:
         kind = op[0]

@@ -59,7 +59,9 @@ def attach(engine: Any, store: Any, resume: int | None, info: dict) -> None:
         _resume(engine, store, resume)
     engine.recorder = Recorder(store, account, engine.run_id, engine.bus, engine.config.flush_every,
                                account_id=account_id,
-                               replayable_fills=isinstance(engine.broker, PaperBroker))
+                               flush_seconds=engine.config.flush_seconds,
+                               replayable_fills=isinstance(engine.broker, PaperBroker),
+                               equity_events=False)  # the engine calls Recorder.snapshot
     if resume is not None:
         # Drawdown is measured from the run's peak, not from where the restart found it.
         peak = peak_from_curve(store.equity_curve(account, engine.run_id))

@@ -18,7 +18,8 @@ schedules them in routine flushes so that no order commit pays for one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -39,7 +40,10 @@ class _Prepared:
         self.sql = str(compiled)
         self.positional = bool(compiled.positional)
         self.names = list(compiled.positiontup or ()) if self.positional else list(types)
-        self.procs = {n: types[n].bind_processor(dialect) for n in types}
+        # The dialect-level type's processor, as SQLAlchemy's own execution uses: a
+        # TypeDecorator's unadapted bind_processor() runs its generic impl (Amount as
+        # a float, UTCDateTime as a naive datetime the driver formats its own way).
+        self.procs = {n: types[n].dialect_impl(dialect).bind_processor(dialect) for n in types}
 
     def params(self, values: Mapping[str, Any]) -> Any:
         procs = self.procs
@@ -63,7 +67,7 @@ class SideConnection:
         from sqlalchemy.dialects import postgresql, sqlite
 
         engine = store.engine
-        dialect = engine.dialect
+        dialect = self.dialect = engine.dialect
         self.sqlite = dialect.name == "sqlite"
         self.account_id = account_id
         ks = select(KS.c.engaged, KS.c.reason, KS.c.changed_by).where(
@@ -131,6 +135,28 @@ class SideConnection:
         finally:
             cur.close()
         return int(row[0]) if row is not None else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """SQLite: ``BEGIN IMMEDIATE`` ... ``COMMIT`` on this connection, yielding a cursor.
+
+        For the recorder's routine flushes (see :mod:`tradelab.engine.bulkwrite`);
+        rolled back if the block raises.
+        """
+        if not self.sqlite:
+            raise RuntimeError("SideConnection.transaction is SQLite-only")
+        conn = self._conn
+        cur = conn.cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            yield cur
+            cur.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                cur.execute("ROLLBACK")
+            raise
+        finally:
+            cur.close()
 
     # -- maintenance ----------------------------------------------------------------
     def checkpoint(self) -> None:

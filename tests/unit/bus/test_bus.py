@@ -47,3 +47,14 @@ def test_base_class_subscription_receives_subclasses() -> None:
     bus.subscribe(Event, seen.append)
     bus.publish(_bar())
     assert len(seen) == 1
+
+
+def test_wants_counts_an_unheard_event_as_published_and_sees_base_subscriptions() -> None:
+    bus = EventBus()
+    assert not bus.wants(BarReceived) and not bus.has_subscribers(BarReceived)
+    bus.publish(_bar())  # publishing to nobody counts it the same way
+    assert bus.published[BarReceived.__name__] == 2
+    seen: list[Event] = []
+    bus.subscribe(Event, seen.append)  # a base-class subscription hears every event
+    assert bus.wants(BarReceived) and bus.has_subscribers(RiskAlert)
+    assert bus.published[BarReceived.__name__] == 2  # wants() counts only skipped events
