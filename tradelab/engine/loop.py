@@ -39,7 +39,7 @@ from typing import Any
 import structlog
 
 from tradelab.bus import EventBus
-from tradelab.clock import SimClock
+from tradelab.clock import LiveClock, SimClock
 from tradelab.engine.feed import Bar
 from tradelab.engine.runner import StrategyRunner
 from tradelab.events import (
@@ -142,13 +142,16 @@ class Engine:
                  execution: Execution | None = None, *, broker: Any = None, store: Any = None,
                  config: EngineConfig | None = None, limits: RiskLimits | None = None,
                  per_strategy: dict[str, RiskLimits] | None = None, clock: Any = None,
-                 bus: EventBus | None = None, resume: int | None = None,
+                 bus: EventBus | None = None, resume: int | None = None, wall_clock: Any = None,
                  run_info: dict | None = None) -> None:
         self.execution = execution or Execution()
         self.config = config or EngineConfig()
         self.feed, self.store = feed, store
         self.bus = bus or EventBus()
         self.clock = clock or SimClock()
+        # When a run started and ended is operational metadata (what an operator reads
+        # in the runs table), so it is wall-clock time even when the bars are replayed.
+        self.wall_clock = wall_clock or LiveClock()
         self.account = self.config.account
         self.portfolio = Portfolio(self.execution.cash, self.account)
         symbols = {sym for _, sym in strategies}

@@ -52,7 +52,7 @@ def attach(engine: Any, store: Any, resume: int | None, info: dict) -> None:
             run_id = tx.start_run(account, info.get("strategy", ",".join(
                 r.name for rs in engine.runners.values() for r in rs)),
                 symbol=info.get("symbol", ",".join(engine.runners)), source=info.get("source", "replay"),
-                mode=info.get("mode", "paper"), started_at=engine.clock.now(),
+                mode=info.get("mode", "paper"), started_at=engine.wall_clock.now(),
                 params=info.get("params", {}))
         engine.run_id = run_id
     else:
@@ -124,4 +124,4 @@ def finish(engine: Any, status: str) -> None:
     summary = {"bars": engine.bars, "equity": str(pf.equity), "cash": str(pf.cash),
                "fills": len(engine.fills), "risk_alerts": len(engine.alerts)}
     with engine.store.transaction() as tx:
-        tx.finish_run(engine.run_id, status, summary, finished_at=engine.clock.now())
+        tx.finish_run(engine.run_id, status, summary, finished_at=engine.wall_clock.now())

@@ -34,3 +34,13 @@ def test_disabled_strategy_sends_no_entries(tmp_path: Path, registry) -> None:
     assert sum(o.side == "buy" for o in enabled) > 3
     # the flag is read at the first poll, after the first bar's strategies: nothing opens
     assert [o for o in disabled if o.side == "buy"] == []
+
+
+def test_run_records_carry_wall_clock_times_not_bar_times(tmp_path: Path, registry) -> None:
+    before = datetime.now(UTC)
+    _run(tmp_path, registry, disabled=False)
+    store = Store(f"sqlite:///{tmp_path / 'on.db'}")
+    run = store.runs("acct")[-1]
+    # the replayed bars are from 2020; the run itself happened just now
+    assert before <= run.started_at <= run.finished_at <= datetime.now(UTC)
+    assert run.last_bar_time is not None and run.last_bar_time.year < before.year
