@@ -190,11 +190,14 @@ class Strategy:
             values[pname] = np.array([p.coerce(v, cls.name) for v in raw], dtype=p.kind)
         obj._values = values
         obj._batch = n
-        for i in range(n):  # cross-parameter checks, per combination
+        warmups = np.empty(n, dtype=np.int64)
+        for i in range(n):  # cross-parameter checks and the warmup, per combination
             single = cls.__new__(cls)
             single._values = {k: v[i].item() for k, v in values.items()}
             single._batch = None
             single.validate_params()
+            warmups[i] = int(single.warmup)
+        obj._warmups = warmups
         return obj
 
     def split(self) -> Iterator[Strategy]:
@@ -216,10 +219,16 @@ class Strategy:
         raise NotImplementedError
 
     # -- what the framework calls ---------------------------------------------------
+    def combo_warmups(self) -> np.ndarray:
+        """The warmup of each combination of a batch (computed once, by :meth:`batch`)."""
+        if self._batch is None:
+            raise ValueError("not a batch")
+        return self._warmups
+
     def max_warmup(self) -> int:
         if self._batch is None:
             return int(self.warmup)
-        return max(int(s.warmup) for s in self.split())
+        return int(self.combo_warmups().max())
 
     def generate(self, bars: pd.DataFrame) -> Signals:
         """Run :meth:`signals` and normalize: boolean, aligned, NaN→False, warmup masked."""
@@ -237,9 +246,9 @@ class Strategy:
             if columns is not None:
                 if arr.ndim == 1:
                     arr = np.repeat(arr[:, None], len(columns), axis=1)
-                arr = arr.copy()
-                for i, s in enumerate(self.split()):
-                    arr[: max(int(s.warmup) - 1, 0), i] = False
+                # False on the bars before each combination's own warmup, in one step.
+                first = np.maximum(self.combo_warmups() - 1, 0)
+                arr = arr & (np.arange(len(bars))[:, None] >= first[None, :])
                 out.append(pd.DataFrame(arr, index=bars.index, columns=columns))
             else:
                 if arr.ndim != 1:
