@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import typer
@@ -32,6 +34,34 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print an error line to stderr and exit non-zero."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn configuration and tradelab errors into one line each and a non-zero exit."""
+    try:
+        yield
+    except ConfigError as exc:
+        for line in exc.problems:
+            typer.echo(f"config error: {line}", err=True)
+        raise typer.Exit(2) from None
+    except TradelabError as exc:
+        fail(str(exc))
+
+
+def warn_if_exposed(host: str) -> None:
+    """Servers speak plain HTTP: say so when one listens beyond loopback."""
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        typer.echo(f"warning: listening on {host}: put TLS (a reverse proxy) in front", err=True)
+
+
+def open_jobs(cfg: Any, store: Any, enabled: bool) -> Any:
+    """The job runner that the API and dashboard trigger jobs through (``None`` if off)."""
+    if not enabled:
+        return None
+    from tradelab.api.jobs import open_runner_jobs
+
+    return open_runner_jobs(cfg, store)
 
 
 def settings() -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tradelab.cli._app import app, fail
+from tradelab.cli._app import app, open_jobs, reported_errors, warn_if_exposed
 
 
 @app.command("api")
@@ -23,29 +23,17 @@ def api(host: str | None = typer.Option(None, help="bind address (default: api.h
     from tradelab.api.app import create_app
     from tradelab.auth.settings import api_settings
     from tradelab.cli.auth_cmd import load_settings, open_store
-    from tradelab.errors import ConfigError, TradelabError
     from tradelab.monitor.logging import configure_logging
 
     cfg = load_settings()
     configure_logging(cfg.logging.level, json_logs=json_logs or cfg.logging.json_logs)
     settings_api = api_settings(cfg)
     store = open_store(url, cfg)
-    jobs = None
-    if with_jobs:
-        from tradelab.api.jobs import open_runner_jobs
-
-        jobs = open_runner_jobs(cfg, store)
-    try:
+    jobs = open_jobs(cfg, store, with_jobs)
+    with reported_errors():
         application = create_app(cfg, store=store, dev=dev, jobs=jobs)
-    except ConfigError as exc:
-        for line in exc.problems:
-            typer.echo(f"config error: {line}", err=True)
-        raise typer.Exit(2) from None
-    except TradelabError as exc:
-        fail(str(exc))
     bind_host = host or settings_api.host
-    if bind_host not in ("127.0.0.1", "::1", "localhost"):
-        typer.echo(f"warning: listening on {bind_host}: put TLS (a reverse proxy) in front", err=True)
+    warn_if_exposed(bind_host)
     # Our middleware writes the access log (route templates, no query strings);
     # uvicorn's own would print raw paths.
     bind_port = port if port is not None else settings_api.port

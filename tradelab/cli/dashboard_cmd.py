@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tradelab.cli._app import app, fail
+from tradelab.cli._app import app, open_jobs, reported_errors, warn_if_exposed
 
 
 @app.command("dashboard")
@@ -25,7 +25,6 @@ def dashboard(host: str | None = typer.Option(None, help="bind address (default:
               show: bool = typer.Option(False, "--show", help="open a browser tab")) -> None:
     """Serve the live dashboard (log in with a `tradelab users` account)."""
     from tradelab.cli.auth_cmd import load_settings, open_store
-    from tradelab.errors import ConfigError, TradelabError
 
     cfg = load_settings()
     section = getattr(cfg, "dashboard", None)  # the [dashboard] section, once config has it
@@ -34,24 +33,13 @@ def dashboard(host: str | None = typer.Option(None, help="bind address (default:
     poll_ms = poll_ms or getattr(section, "poll_ms", None) or 300
     account = account or getattr(section, "account", None)
     store = open_store(url, cfg)
-    jobs = None
-    if with_jobs:
-        from tradelab.api.jobs import open_runner_jobs
-
-        jobs = open_runner_jobs(cfg, store)
-    try:
+    jobs = open_jobs(cfg, store, with_jobs)
+    with reported_errors():
         from tradelab.dashboard.server import serve
         from tradelab.dashboard.services import open_services
 
         services = open_services(cfg, store=store, jobs=jobs, dev=dev)
-    except ConfigError as exc:
-        for line in exc.problems:
-            typer.echo(f"config error: {line}", err=True)
-        raise typer.Exit(2) from None
-    except TradelabError as exc:
-        fail(str(exc))
-    if host not in ("127.0.0.1", "::1", "localhost"):
-        typer.echo(f"warning: listening on {host}: put TLS (a reverse proxy) in front", err=True)
+    warn_if_exposed(host)
     typer.echo(f"tradelab dashboard on http://{host}:{port}/", err=True)
     try:
         serve(services, host=host, port=port, poll_ms=poll_ms, account=account, show=show)
