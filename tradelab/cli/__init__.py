@@ -11,6 +11,7 @@ from tradelab.cli import (  # noqa: F401  (commands register themselves)
     db_cmd,
     demo_cmd,
     engine_cmd,
+    feeds_cmd,
     jobs_cmd,
     notify_cmd,
     research_cmd,
