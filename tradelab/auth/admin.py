@@ -7,6 +7,7 @@ operator (the CLI: whoever can open the database is trusted as admin).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -33,12 +34,9 @@ class AdminMixin:
     audit: Auditor
     settings: AuthSettings
 
-    def now(self) -> datetime:  # provided by AuthService
-        raise NotImplementedError
-
-    def require(self, principal: Principal, role: Role, action: str, *,
-                ip: str | None = None) -> None:  # provided by AuthService
-        raise NotImplementedError
+    # Provided by AuthService, the class this mixin is combined with.
+    now: Callable[[], datetime]
+    require: Callable[..., None]
 
     def _admin(self, actor: Actor, action: str, ip: str | None) -> tuple[str, Role]:
         if isinstance(actor, Principal):
