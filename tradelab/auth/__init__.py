@@ -8,8 +8,7 @@ Framework-free: the REST API, the CLI and the dashboard all use
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tradelab._lazy import lazy_exports
 
 _EXPORTS = {
     "AuthError": "errors", "Conflict": "errors", "Forbidden": "errors", "Invalid": "errors",
@@ -24,14 +23,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tradelab.auth' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"tradelab.auth.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

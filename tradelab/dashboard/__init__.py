@@ -11,8 +11,7 @@ Framework pieces are imported lazily, so ``import tradelab.dashboard`` stays che
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tradelab._lazy import lazy_exports
 
 _EXPORTS = {
     "DashboardServices": "services", "open_services": "services",
@@ -25,14 +24,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tradelab.dashboard' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"tradelab.dashboard.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

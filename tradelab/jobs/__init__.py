@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from tradelab._lazy import lazy_exports
 
 _EXPORTS = {
     "JobRunner": "tradelab.jobs.runner", "RunRequest": "tradelab.jobs.runner",
@@ -17,12 +17,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy: tradelab.config imports this package's settings module, so the
-    # package itself must not import the heavy (or config-importing) modules.
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tradelab._lazy import lazy_exports
+
 _EXPORTS = {
     "FeedWatch": "tradelab.monitor.health", "HealthChecks": "tradelab.monitor.health",
     "HealthMonitor": "tradelab.monitor.health", "broker_check": "tradelab.monitor.health",
@@ -120,12 +122,4 @@ def monitor_engine(engine: Any, settings: Any, notifier: Any = None, metrics: An
 __all__ = [*sorted(_EXPORTS), "Monitoring", "monitor_engine", "start_monitoring"]
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy: tradelab.config imports this package's settings module, so importing
-    # the package must stay light and must not import tradelab.config back.
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

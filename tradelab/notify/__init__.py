@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tradelab._lazy import lazy_exports
+
 _EXPORTS = {
     "Channel": "tradelab.notify.channels", "DeliveryError": "tradelab.notify.channels",
     "build_channels": "tradelab.notify.channels", "attach": "tradelab.notify.events",
@@ -54,12 +56,4 @@ def build_notifier(settings: Any, store: Any = None) -> Any:
 __all__ = [*sorted(_EXPORTS), "build_notifier", "notify_settings"]
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy: tradelab.config imports this package's settings module, so importing
-    # the package must stay light and must not import tradelab.config back.
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

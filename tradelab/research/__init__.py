@@ -7,8 +7,7 @@ resolve lazily.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tradelab._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "backtest": "tradelab.research.backtest",
@@ -25,12 +24,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tradelab.research' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
