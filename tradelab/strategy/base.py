@@ -11,6 +11,7 @@ code serves all three.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
@@ -112,7 +113,7 @@ class ParamSpec:
     doc: str
 
 
-class Strategy:
+class Strategy(ABC):
     """Base class of every strategy.
 
     Subclasses declare :class:`Param` attributes, a ``name``, override
@@ -167,6 +168,7 @@ class Strategy:
 
     def validate_params(self) -> None:
         """Cross-parameter checks (e.g. ``fast < slow``); raise :class:`ParameterError`."""
+        return None  # an optional hook: by default parameters are independent
 
     @classmethod
     def batch(cls, combos: Mapping[str, Any]) -> Strategy:
@@ -214,9 +216,9 @@ class Strategy:
         """Bars of history (including the current bar) that the last signal depends on."""
         return 1
 
+    @abstractmethod
     def signals(self, bars: pd.DataFrame) -> Signals | tuple[Any, Any]:
         """Entry and exit flags for every bar; causal. Implemented by each strategy."""
-        raise NotImplementedError
 
     # -- what the framework calls ---------------------------------------------------
     def combo_warmups(self) -> np.ndarray:

@@ -41,7 +41,7 @@ def _load_file(path: Path) -> ModuleType:
 
 def _strategies_in(module: ModuleType) -> list[type[Strategy]]:
     return [obj for _, obj in inspect.getmembers(module, inspect.isclass)
-            if issubclass(obj, Strategy) and obj is not Strategy
+            if issubclass(obj, Strategy) and not inspect.isabstract(obj)
             and obj.__module__ == module.__name__ and obj.name]
 
 

@@ -75,3 +75,11 @@ def test_wrong_length_signals_are_rejected() -> None:
 
     with pytest.raises(ValueError, match="length 9 for 10 bars"):
         Broken().generate(make_bars(10))
+
+
+def test_a_strategy_without_signals_cannot_be_created() -> None:
+    class NoSignals(Strategy):
+        name = "no_signals"
+
+    with pytest.raises(TypeError, match="abstract"):
+        NoSignals()

@@ -75,3 +75,12 @@ def test_entry_points_are_discovered(tmp_path: Path, monkeypatch: pytest.MonkeyP
     _write(other, "acme_local.py", "AcmeLocal", "acme")
     with pytest.raises(DuplicateStrategyError):
         StrategyRegistry.discover([other], entry_points=True)
+
+
+def test_abstract_bases_in_a_plugin_file_are_not_registered(tmp_path: Path) -> None:
+    (tmp_path / "family.py").write_text(
+        "from tradelab.strategy.base import Strategy\n\n"
+        "class Base(Strategy):\n    name = 'family_base'\n" + PLUGIN.format(cls="Child", name="child")
+        .replace("(Strategy)", "(Base)"))
+    reg = StrategyRegistry.discover([tmp_path], entry_points=False)
+    assert reg.names() == ["child"]
