@@ -7,11 +7,18 @@ What is measured
 * **bars/s**: the whole pipeline, wall clock from engine construction to the
   end of ``run()``: replay feed → strategy → risk → order manager → paper
   broker → portfolio → SQLite store (WAL, ``synchronous=NORMAL``) with the
-  default ``[engine]`` settings (``flush_every=50``). Every order row is
-  committed before the broker sees it; snapshots and progress are committed
-  every 50 bars and at shutdown.
+  default ``[engine]`` settings (``flush_every=500``, ``flush_seconds=0.5``). Every
+  order row is committed before the broker sees it; snapshots (one per bar) and
+  progress are committed every 500 bars (or 0.5 s) and at shutdown.
 * **backtrader**: ``cerebro.run()`` on the same bars (data preloaded, no
   analyzers, no persistence), in the same process and the same repeat.
+* **ratio**: tradelab bars/s ÷ backtrader bars/s of the same repeat; the median of
+  those per-repeat ratios is reported (with the range), so that a slow moment of
+  the machine affects both sides of a ratio alike.
+* **garbage collection**: every timed run (backtrader's and each engine run) starts
+  after a ``gc.collect()``, so that no run pays for collecting the cyclic garbage
+  a *previous* run left (a full collection in this process takes ~0.1 s, which is
+  half a run). Collections a run's own allocations trigger still count.
 * **latency**: per order, from the moment the engine starts processing the bar
   (``Engine.step`` entry, i.e. the bar has arrived from the feed) until the
   order is *submitted*: its row is durably committed to the store (write-ahead
@@ -30,6 +37,7 @@ What is measured
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import tempfile
@@ -54,6 +62,7 @@ def run_engine(bars, mode: str, db: Path) -> tuple[float, list[float], int]:  # 
     strategy = _strategy()
     store = Store(f"sqlite:///{db}")
     store.upgrade()
+    gc.collect()  # see "garbage collection" above
     t0 = time.perf_counter()
     engine = Engine([(strategy, "SPX")], ReplayFeed(bars), Execution(), store=store,
                     config=EngineConfig(account=f"bench-{mode}", signal_mode=mode))
@@ -97,6 +106,7 @@ def run_backtrader(bars) -> float:  # type: ignore[no-untyped-def]
     cerebro.addstrategy(SmaCross)
     cerebro.broker.setcash(100_000.0)
     cerebro.broker.setcommission(commission=0.0005)
+    gc.collect()  # see "garbage collection" above
     t0 = time.perf_counter()
     cerebro.run()
     return len(df) / (time.perf_counter() - t0)
@@ -111,7 +121,7 @@ def stage_breakdown(bars, db: Path) -> list[tuple[str, float]]:  # type: ignore[
     stages = [(runner.StrategyRunner, "update", "strategy (window signals)"),
               (loop.Engine, "_act", "order path (risk, write-ahead commit, broker)"),
               (PaperBroker, "on_bar", "paper broker (fills)"),
-              (persist.Recorder, "flush", "store flush (every 50 bars)"),
+              (persist.Recorder, "flush", "store flush (routine commits)"),
               (loop.Engine, "step", "step")]
     saved = []
     for owner, name, label in stages:
@@ -127,6 +137,7 @@ def stage_breakdown(bars, db: Path) -> list[tuple[str, float]]:  # type: ignore[
 
         setattr(owner, name, timed)
     try:
+        gc.collect()
         t0 = time.perf_counter()
         run_engine(bars, "window", db)
         total = time.perf_counter() - t0
@@ -136,10 +147,10 @@ def stage_breakdown(bars, db: Path) -> list[tuple[str, float]]:  # type: ignore[
     n = len(bars)
     step = spent.pop("step")
     out = [(k, v / n * 1e6) for k, v in spent.items()]
-    inner = sum(v for k, v in spent.items() if k != "store flush (every 50 bars)")
-    flush = spent.get("store flush (every 50 bars)", 0.0)
+    inner = sum(v for k, v in spent.items() if k != "store flush (routine commits)")
+    flush = spent.get("store flush (routine commits)", 0.0)
     out.append(("engine core (rest of step)", (step - inner - flush) / n * 1e6))
-    out.append(("outside step (feed, setup, shutdown)", (total - step) / n * 1e6))
+    out.append(("outside step (store setup, feed, shutdown)", (total - step) / n * 1e6))
     out.append(("total", total / n * 1e6))
     return out
 
@@ -165,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     ratios: dict[str, list[float]] = {m: [] for m in modes}
     orders = {}
     with tempfile.TemporaryDirectory() as tmp:
-        run_engine(bars.iloc[:300], "window", Path(tmp) / "warm.db")  # imports, numpy warm-up
+        run_engine(bars.iloc[:300], "window", Path(tmp) / "warm.db")  # imports, numpy/numba warm-up
         for i in range(a.repeat):
             bt_rate = run_backtrader(bars)
             bt_rates.append(bt_rate)
@@ -179,14 +190,19 @@ def main(argv: list[str] | None = None) -> None:
                 orders[mode] = (len(lat), fills)
     med = statistics.median
     print(f"bars: {len(bars)} real SPX daily bars; strategy sma_cross(10, 30); SQLite persistence on; "
-          f"medians of {a.repeat} repeats (ratio = median of per-repeat ratios)")
-    print(f"backtrader:                 {med(bt_rates):>10,.0f} bars/s")
+          f"medians of {a.repeat} repeats (ratio = median of per-repeat ratios, range in brackets)")
+    print(f"backtrader:                 {med(bt_rates):>10,.0f} bars/s  ({1e6 / med(bt_rates):.1f} us/bar)")
     for mode in modes:
         n_orders, n_fills = orders[mode]
-        print(f"tradelab engine ({mode:11}) {med(rates[mode]):>10,.0f} bars/s  "
-              f"ratio {med(ratios[mode]):5.2f}x  bar->order submitted (durable + broker-accepted) "
+        print(f"tradelab engine ({mode:11}) {med(rates[mode]):>10,.0f} bars/s  ({1e6 / med(rates[mode]):.1f} "
+              f"us/bar)  ratio {med(ratios[mode]):5.2f}x [{min(ratios[mode]):.2f}-{max(ratios[mode]):.2f}]  "
+              f"bar->order submitted (durable + broker-accepted) "
               f"p50 {med(p50s[mode]):.3f} ms p99 {med(p99s[mode]):.3f} ms "
               f"({n_orders} orders, {n_fills} fills)")
+    for mode in modes:
+        print(f"  per repeat ({mode}): " + ", ".join(
+            f"{r:,.0f} vs {b:,.0f} = {x:.2f}x" for r, b, x in zip(rates[mode], bt_rates, ratios[mode],
+                                                                   strict=True)))
     print(f"strategy alone, window mode: {strategy_cost(bars) * 1e6:.1f} us/bar "
           f"(sma_cross.signals on a 31-bar numpy window)")
     print(f"backtrader per bar: {1e6 / med(bt_rates):.1f} us; 2x needs tradelab <= "

@@ -30,5 +30,6 @@ class SmaCross(Strategy):
         return int(self.slow) + 1  # the cross compares this bar's averages with the last
 
     def signals(self, bars: pd.DataFrame) -> Signals:
-        fast, slow = sma(bars["close"], self.fast), sma(bars["close"], self.slow)
+        close = bars["close"]
+        fast, slow = sma(close, self.fast), sma(close, self.slow)
         return Signals(crossed_above(fast, slow), crossed_below(fast, slow))

@@ -67,24 +67,35 @@ class App:
         to :attr:`store` (or ``store``); risk limits come from ``[risk]`` and the
         loop's behaviour from ``[engine]`` (keyword arguments override its fields).
         """
+        from tradelab.data.quality import gate_feed, new_gate
         from tradelab.engine.feed import ReplayFeed
         from tradelab.engine.loop import Engine, EngineConfig
 
         strat = self.strategy(strategy, **(params or {})) if isinstance(strategy, str) else strategy
         symbol = symbol or self.settings.data.default_symbol
         source = source or self.settings.data.default_source
-        if feed is None:
-            feed = ReplayFeed(self.bars(symbol, source=source, start=start, end=end), symbol,
-                              speed=speed)
         engine_fields = {f.name for f in fields(EngineConfig)}
         config = EngineConfig(**{**self.settings.engine.model_dump(include=engine_fields),
                                  **engine_overrides})
+        run_store = self.store if store is None else store
+        # [data.quality]: the bars a run starts from are gated (DataQualityError on a
+        # breach), a live feed is watched during the run (halt after the current bar).
+        gate = new_gate(self.settings, run_store, config.account, config.flush_seconds)
+        if feed is None:
+            bars = self.bars(symbol, source=source, start=start, end=end)
+            gate.check_start(self.data.last_report)
+            feed = ReplayFeed(bars, symbol, speed=speed)
+        else:
+            feed = gate_feed(feed, gate, self.data)
         limits, per_strategy = risk_limits(self.settings)
-        return Engine([(strat, symbol)], feed, execution or self.execution,
-                      store=self.store if store is None else store, broker=broker, config=config,
-                      limits=limits, per_strategy=per_strategy, resume=resume,
-                      run_info={"strategy": strat.name, "symbol": symbol, "source": source,
-                                "mode": "replay", "params": strat.params})
+        engine = Engine([(strat, symbol)], feed, execution or self.execution,
+                        store=run_store, broker=broker, config=config,
+                        limits=limits, per_strategy=per_strategy, resume=resume,
+                        run_info={"strategy": strat.name, "symbol": symbol, "source": source,
+                                  "mode": "replay", "params": strat.params})
+        gate.bind(engine)
+        engine.quality = gate
+        return engine
 
 
 def build_cache(settings: Settings) -> Any:

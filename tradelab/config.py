@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
@@ -58,6 +58,26 @@ class CcxtSettings(_Section):
     page_limit: int = Field(default=1000, gt=0)
 
 
+class QualitySettings(_Section):
+    """Data-quality gate (``[data.quality]``): a run refuses to start, or halts, on a breach.
+
+    Every threshold is optional; an unset one is not checked. See
+    :mod:`tradelab.data.quality`.
+    """
+
+    max_rejected: int | None = Field(default=None, ge=0, description=(
+        "rows dropped at load plus feed messages rejected, per run"))
+    max_rejected_fraction: float | None = Field(default=None, gt=0, lt=1, description=(
+        "rejected as a fraction of rows/messages seen"))
+    max_rejected_by_reason: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict, description="reason (e.g. not_json, high_low) -> limit")
+    max_gaps: int | None = Field(default=None, ge=0, description="gaps in the bars, per run")
+    max_stale_seconds: float | None = Field(default=None, gt=0, description=(
+        "seconds a live feed may go without a fresh bar"))
+    min_bars: int | None = Field(default=None, gt=0, description="bars the run starts from")
+    action: Literal["halt", "warn"] = "halt"
+
+
 class DataSettings(_Section):
     """Where bars come from and what happens to bars that break the contract."""
 
@@ -72,9 +92,30 @@ class DataSettings(_Section):
     file: FileSourceSettings = FileSourceSettings()
     yfinance: YFinanceSettings = YFinanceSettings()
     ccxt: CcxtSettings = CcxtSettings()
+    quality: QualitySettings = QualitySettings()
 
     def policy_for(self, source: str) -> ValidationPolicy:
         return self.policies.get(source, self.policy)
+
+
+class FeedSettings(_Section):
+    """Live feeds for ``tradelab paper --feed`` (websocket, ccxt, polling).
+
+    See :mod:`tradelab.feeds`; unset ``stale_after`` uses each feed's default.
+    """
+
+    poll_seconds: float = Field(default=60.0, gt=0, description="seconds between polls")
+    stale_after: float | None = Field(default=None, gt=0, description=(
+        "seconds without a message (websocket) or a new bar (polling) before stale"))
+    backoff_base: float = Field(default=0.5, gt=0, description="first reconnect delay (s)")
+    backoff_max: float = Field(default=30.0, gt=0, description="longest reconnect delay (s)")
+    max_retries: int = Field(default=10, ge=0, description="consecutive failures before giving up")
+    ccxt_mode: Literal["auto", "websocket", "rest"] = "auto"
+    ccxt_interval: str = "1m"
+    interval: str = Field(default="1d", description=(
+        "bar interval of ws/poll feeds and their backfill (ticks: the bars built)"))
+    ticks: bool = Field(default=False, description="websocket: build bars from ticks")
+    grace: float = Field(default=0.0, ge=0, description="seconds a bar accepts late ticks")
 
 
 class CacheSettings(_Section):
@@ -131,6 +172,9 @@ class EngineSettings(_Section):
     retry_attempts: int = Field(default=5, gt=0)
     retry_max_wait: float = Field(default=2.0, gt=0)
     volume_fraction: float | None = Field(default=None, gt=0, le=1)
+    shared_account: bool = Field(default=False, description=(
+        "several engines trade this account: gross exposure, daily loss, drawdown and the "
+        "kill switch are judged on the whole account in the store, under its lock"))
 
 
 class RiskLimitSettings(_Section):
@@ -197,6 +241,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = NotifySettings()
     jobs: JobsSettings = JobsSettings()
     monitor: MonitorSettings = MonitorSettings()
+    feeds: FeedSettings = FeedSettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, *_: Any, **__: Any):  # type: ignore[no-untyped-def]

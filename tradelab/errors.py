@@ -51,3 +51,15 @@ class ParameterError(TradelabError, ValueError):
 
 class LookAheadError(TradelabError):
     """A strategy whose signals change when future bars are added."""
+
+
+class DataQualityError(TradelabError):
+    """The data a run would start from breaks a ``[data.quality]`` threshold.
+
+    ``breaches`` holds the :class:`tradelab.data.quality.Breach` objects (threshold,
+    limit, observed value); the message names each of them.
+    """
+
+    def __init__(self, message: str, breaches: tuple[object, ...] = ()) -> None:
+        self.breaches = breaches
+        super().__init__(message)

@@ -99,8 +99,8 @@ class Portfolio:
     def mark(self, symbol: str, price: float | Decimal) -> None:
         """Set the mark price of ``symbol`` (no-op for symbols without a position)."""
         pos = self.positions.get(symbol)
-        if pos is not None:
-            pos.last_price = to_decimal(price)
+        if pos is not None:  # a bar's close is a float: to_decimal's conversion, inline
+            pos.last_price = Decimal(repr(price)) if type(price) is float else to_decimal(price)
 
     def position(self, symbol: str) -> Decimal:
         pos = self.positions.get(symbol)

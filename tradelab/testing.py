@@ -128,3 +128,50 @@ class RecordingBroker:
 
     def poll(self) -> list:
         return []
+
+
+# --- feeds fakes ------------------------------------------------------------------
+
+
+class GrowingSource:
+    """A :class:`~tradelab.interfaces.DataSource` whose bars appear over time (polling feeds).
+
+    Only the first ``visible`` rows of ``frame`` exist; :meth:`publish` reveals more,
+    :meth:`fail` makes the next ``n`` loads raise ``DataSourceError`` (an outage).
+    Rows are returned as they are (no validation), like a raw REST source.
+    """
+
+    name = "growing"
+
+    def __init__(self, frame: pd.DataFrame, visible: int = 0) -> None:
+        import threading
+
+        self.frame, self.visible = frame, visible
+        self.loads = 0
+        self._failures = 0
+        self._lock = threading.Lock()
+
+    def publish(self, n: int = 1) -> None:
+        with self._lock:
+            self.visible = min(len(self.frame), self.visible + n)
+
+    def fail(self, n: int) -> None:
+        with self._lock:
+            self._failures = n
+
+    def fingerprint(self, symbol: str) -> str:
+        return f"growing-{self.visible}"
+
+    def load(self, symbol: str, *, start: pd.Timestamp | None = None,
+             end: pd.Timestamp | None = None, interval: str = "1d",
+             adjust: str = "raw") -> pd.DataFrame:
+        from tradelab.data.bars import slice_time
+        from tradelab.errors import DataSourceError
+
+        with self._lock:
+            self.loads += 1
+            if self._failures > 0:
+                self._failures -= 1
+                raise DataSourceError("growing: 503 Service Unavailable")
+            rows = self.frame.iloc[:self.visible].copy()
+        return slice_time(rows, start, end)

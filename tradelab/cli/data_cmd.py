@@ -1,4 +1,4 @@
-"""``tradelab cache stats|clear`` and ``tradelab data sources|show``."""
+"""``tradelab cache stats|clear`` and ``tradelab data sources|show|quality``."""
 
 from __future__ import annotations
 
@@ -127,3 +127,40 @@ def data_show(
     typer.echo(f"{len(bars)} bars ({span})")
     if tl.data.last_report is not None:
         typer.echo(str(tl.data.last_report))
+
+
+@data_app.command("quality")
+def data_quality(
+    run: int = typer.Option(None, "--run", help="only this run's outcomes"),
+    limit: int = typer.Option(50, help="newest rows to show when no --run is given"),
+    db: str = typer.Option(None, help="store URL overriding [store] url"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Recorded data-quality outcomes (rejected by reason, gaps, staleness, breaches)."""
+    from tradelab.engine.session import open_store
+
+    tl = build_app()
+    try:
+        store = open_store(tl, db)
+        rows = store.quality.events(run, limit=None if run is not None else limit)
+    except Exception as exc:  # a bad URL or an unreachable server: one line, exit 2
+        fail(f"store: {type(exc).__name__}: {exc}")
+    if as_json:
+        emit_json([{"id": r.id, "run_id": r.run_id, "account_id": r.account_id, "source": r.source,
+                    "symbol": r.symbol, "kind": r.kind, "reason": r.reason, "count": r.count,
+                    "detail": r.detail, "at": r.at} for r in rows])
+        return
+    if not rows:
+        typer.echo("no data-quality outcomes recorded" + (f" for run {run}" if run is not None else ""))
+        return
+    for r in rows:
+        detail = f"  {r.detail}" if r.detail else ""
+        typer.echo(f"{r.at:%Y-%m-%d %H:%M:%S} run {r.run_id if r.run_id is not None else '-':>4} "
+                   f"{r.kind:8} {r.source}:{r.symbol} {r.reason} {r.count}{detail}")
+    totals: dict[tuple[str, str], int] = {}
+    for r in rows:
+        if r.kind != "breach":
+            totals[(r.kind, r.reason)] = totals.get((r.kind, r.reason), 0) + r.count
+    if totals:
+        typer.echo("totals: " + ", ".join(f"{k} {reason} {n}"
+                                          for (k, reason), n in sorted(totals.items())))

@@ -17,6 +17,9 @@ from tradelab.errors import TradelabError
 risk_app = typer.Typer(help="Kill switch: halt or resume trading on an account.", no_args_is_help=True)
 app.add_typer(risk_app, name="risk")
 DB_HELP = "store URL overriding [store] url (SQLite file or PostgreSQL)"
+FEED_HELP = ("replay (the --source bars, default), ws://HOST:PORT (websocket; gaps backfilled "
+             "from --source), ccxt (the data.ccxt exchange, candles of feeds.ccxt_interval) or "
+             "poll (poll --source every feeds.poll_seconds)")
 
 
 def _store(app_: Any, db: str | None) -> Any:
@@ -37,6 +40,7 @@ def paper(
     symbol: str = typer.Option(None, help="symbol (default [data] default_symbol)"),
     param: list[str] = typer.Option(None, "--param", "-p", help="NAME=VALUE, repeatable"),
     speed: str = typer.Option("max", help="'max' or bars per second"),
+    feed: str = typer.Option("replay", "--feed", help=FEED_HELP),
     account: str = typer.Option(None, help="paper account (default [engine] account)"),
     db: str = typer.Option(None, help=DB_HELP),
     resume: int = typer.Option(None, help="resume this run id after a crash"),
@@ -45,7 +49,7 @@ def paper(
     signal_mode: str = typer.Option(None, help="window or precomputed (default [engine])"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
 ) -> None:
-    """Paper-trade a strategy on a replayed feed, persisting orders, fills and equity."""
+    """Paper-trade a strategy on a replayed or live feed, persisting orders, fills and equity."""
     from tqdm import tqdm
 
     from tradelab.engine.session import PaperArgs, build_paper, parse_speed, store_url
@@ -59,7 +63,11 @@ def paper(
                      end, signal_mode=signal_mode)
     store = _store(a, db)
     try:
-        engine = build_paper(a, args, store)
+        from tradelab.feeds.factory import build_feed
+
+        live = build_feed(a, feed, symbol or a.settings.data.default_symbol, source=source,
+                          start=start, end=end)
+        engine = build_paper(a, args, store) if live is None else _live_engine(a, args, store, live)
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
     # Metrics, health endpoints ([monitor] port) and notifications ([notify]) ride
@@ -72,7 +80,8 @@ def paper(
         typer.echo(f"monitoring on {monitoring.server.url}/metrics", err=True)
     try:
         label = f"{strategy} {symbol or a.settings.data.default_symbol}"
-        with tqdm(total=len(engine.feed), unit="bar", desc=label, leave=False,
+        with tqdm(total=None if live is not None else len(engine.feed), unit="bar", desc=label,
+                  leave=False,
                   disable=not progress, mininterval=0.2) as bar:
             result = engine.run(on_bar=lambda _b: bar.update())
     except (TradelabError, ValueError) as exc:
@@ -83,10 +92,25 @@ def paper(
     critical = sum(1 for e in result.risk_alerts if e.severity == "critical")
     typer.echo(f"run {result.run_id} ({result.stopped}) on account {result.account}: {result.bars} bars"
                + (f", resumed after {result.resumed_from:%Y-%m-%d}" if result.resumed_from else ""))
+    stop_reason = getattr(engine, "_stop_reason", None)
+    if result.stopped == "stopped" and stop_reason:  # e.g. "data quality: ..." or SIGINT
+        typer.echo(f"  stopped: {stop_reason}")
     typer.echo(f"  equity {float(result.equity):,.2f} (return {result.total_return:+.2%}), "
                f"trades {len(result.fills)}, risk events {len(result.risk_alerts)} "
                f"({critical} critical)")
+    if live is not None:
+        from tradelab.feeds.factory import describe
+
+        typer.echo(f"  {describe(live.stats())}")
     typer.echo(f"  stored in {store_url(a, db)} (run id {result.run_id})")
+
+
+def _live_engine(app_: Any, args: Any, store: Any, feed: Any) -> Any:
+    """``build_paper`` with a live feed instead of the replayed source."""
+    overrides = {k: v for k, v in {"account": args.account, "flush_every": args.flush_every,
+                                    "signal_mode": args.signal_mode}.items() if v is not None}
+    return app_.engine(args.strategy, args.symbol, source=args.source, params=dict(args.params),
+                       feed=feed, resume=args.resume, store=store, **overrides)
 
 
 @app.command("parity")

@@ -47,6 +47,7 @@ from tradelab.events import (
     EngineStarted,
     EngineStopped,
     EquitySnapshotted,
+    KillSwitchEngaged,
     OrderApproved,
     OrderFilled,
     OrderPartiallyFilled,
@@ -94,6 +95,11 @@ class EngineConfig:
     retry_attempts: int = 5
     retry_max_wait: float = 2.0
     volume_fraction: float | None = None
+    # Several engines trade this account: gross exposure, daily loss, drawdown and the
+    # kill switch are judged on the whole account in the store, under its lock
+    # (tradelab.risk.shared); entries are sized when decided, so that what risk
+    # reserved bounds what fills; the account is synced (and the switch read) every bar.
+    shared_account: bool = False
 
 
 @dataclass
@@ -186,8 +192,10 @@ class Engine:
 
             recovery.attach(self, store, resume, run_info or {})
         self.kill_switch = KillSwitch(self.account, self.bus, self.clock, *self._kill_io())
+        self.shared = self._shared_view(limits)
         self.risk = RiskManager(self.account, self.portfolio, self.bus, self.clock, self.kill_switch,
-                                self.orders.reject, limits, per_strategy)
+                                self.orders.reject, limits, per_strategy, shared=self.shared)
+        self.bus.subscribe(KillSwitchEngaged, self._on_halt)
         self.bus.subscribe(OrderApproved, self._on_approved)
         self.bus.subscribe(OrderFilled, self._on_fill)
         self.bus.subscribe(OrderPartiallyFilled, self._on_fill)
@@ -215,7 +223,29 @@ class Engine:
 
         return read, write
 
+    def _shared_view(self, limits: RiskLimits | None) -> Any:
+        if not self.config.shared_account:
+            return None
+        if self.store is None or self.recorder is None:
+            raise ValueError("engine.shared_account needs a store: the account's risk view lives there")
+        from tradelab.risk.shared import StoreRiskView
+
+        rec = self.recorder
+        assert rec.account_id is not None
+        rec.shared, rec.replayable_fills = True, False  # others must see fills at once
+        return StoreRiskView(self.store, rec.account_id, limits or RiskLimits(), rec.write_ahead_in)
+
     # -- handlers -------------------------------------------------------------------
+    def _on_halt(self, ev: KillSwitchEngaged) -> None:
+        if not self.kill_switch.external:
+            return  # this engine's own breach: already alerted with the rule's details
+        # A halt engaged elsewhere (an operator, another engine's rule): say when and
+        # where this engine saw it; the alert is stored and notified like any other.
+        names = ",".join(sorted({r.name for rs in self.runners.values() for r in rs}))
+        self.bus.publish(RiskAlert(self.clock.now(), self.account, "kill_switch",
+                                   f"run {self.run_id} halted: {ev.reason} (by {ev.by})", "critical",
+                                   names, None))
+
     def _on_approved(self, ev: OrderApproved) -> None:
         self.orders.submit(ev.client_order_id, started=self._t0)
 
@@ -303,6 +333,8 @@ class Engine:
         if paper:
             for update in broker.on_bar(sym, t, o, h, low, c, v, "close"):
                 manager.apply(update)
+        if self.shared is not None:
+            self._sync_account(sym, t, c)
         # The periodic re-read runs after the strategies, off the bar → order path
         # (orders re-read the switch themselves); a flatten request is acted on at
         # once: the closing order is decided on this bar's close.
@@ -331,6 +363,17 @@ class Engine:
         if rec is not None:
             rec.end_bar(t)
 
+    def _sync_account(self, sym: str, t: datetime, close: float) -> None:
+        # Every bar, so that a halt engaged anywhere stops this engine within one bar.
+        out = self.shared.sync(t, {sym: book(close)})
+        if out.breach is not None:
+            self.risk.account_breach(t, out.breach[0], out.breach[1])
+        ks = self.kill_switch
+        ks.observe(out.kill, own=out.breach is not None)
+        if ks.engaged and ks.reason.startswith(FLATTEN_MARK) and not self._flatten:
+            self._flatten = True
+            self._do_flatten(sym, t, close)
+
     def _read_disabled(self) -> frozenset[str]:
         from tradelab.store.auth_repo import disabled_strategies
 
@@ -353,7 +396,11 @@ class Engine:
         ref = book(close)
         if side == "buy":
             est = book(self.execution.entry_quantity(float(self.portfolio.cash), close))
-            order = Order(cid, self.account, runner.name, sym, "buy", None, t, estimate=est,
+            if self.shared is not None and est <= 0:
+                return  # nothing this engine's cash can buy: no order to reserve
+            # Shared account: sized now, so the quantity risk reserved is what can fill.
+            order = Order(cid, self.account, runner.name, sym, "buy",
+                          est if self.shared is not None else None, t, estimate=est,
                           reference_price=ref, run_id=str(self.run_id))
         else:
             order = Order(cid, self.account, runner.name, sym, "sell", held, t, estimate=held,

@@ -88,6 +88,9 @@ class Recorder:
         self.store, self.account, self.run_id = store, account, run_id
         self.account_id = account_id
         self.replayable_fills = replayable_fills
+        #: Shared account (several engines): fills are booked onto the stored cash and
+        #: positions under the account lock instead of writing this engine's values.
+        self.shared = False
         self.write_ahead_commits = 0
         #: Called after a routine commit every ``checkpoint_every`` commits (SQLite WAL
         #: checkpoint, see :meth:`tradelab.store.tx.Transaction.defer_wal_checkpoints`).
@@ -181,25 +184,47 @@ class Recorder:
         self._ops.append(("kill", engaged, reason, by, at))
         self.flush()
 
-    def _on_approved(self, ev: OrderApproved) -> None:
-        """Write-ahead: the order's row is durable before the broker sees it."""
-        cid = ev.client_order_id
+    def _creation(self, cid: str) -> int | None:
+        # Index of the order's unwritten creation op (None: restored or already written).
         ops = self._ops
         for i in range(len(ops) - 1, -1, -1):  # the creation is among the last ops
             op = ops[i]
             if op[0] == "order" and op[1] == cid and op[4][0] is None and op[3]:
-                break
-        else:
+                return i
+        return None
+
+    def _written(self, i: int, oid: int) -> None:
+        _, cid, at, _, event, event_at = self._ops[i]
+        self._order_ids[cid] = oid
+        self._ops[i] = ("order", cid, at, {}, event, event_at)  # the audit row goes with the next flush
+        self.write_ahead_commits += 1
+
+    def _on_approved(self, ev: OrderApproved) -> None:
+        """Write-ahead: the order's row is durable before the broker sees it."""
+        cid = ev.client_order_id
+        i = self._creation(cid)
+        if i is None:
             return  # restored from the store or already written: durable
-        _, _, at, fields, event, event_at = op
+        _, _, at, fields, _, _ = self._ops[i]
         oid = self.side.insert_order(cid, at, fields) if self.side is not None else None
         if oid is None:  # no side connection, or the id exists already: the checked path
             with self.store.transaction() as tx:
                 self._prepare(tx)
                 oid = tx.upsert_order_id(cid, at=at, **fields)
-        self._order_ids[cid] = oid
-        ops[i] = ("order", cid, at, {}, event, event_at)  # the audit row goes with the next flush
-        self.write_ahead_commits += 1
+        self._written(i, oid)
+
+    def write_ahead_in(self, tx: Any, client_order_id: str) -> None:
+        """Write the order's row inside ``tx`` (a shared-account approval holding the lock).
+
+        The row is both the write-ahead record and the order's reservation against
+        the account's limits, so it must commit with the check that approved it.
+        """
+        i = self._creation(client_order_id)
+        if i is None:
+            return
+        _, cid, at, fields, _, _ = self._ops[i]
+        self._prepare(tx)
+        self._written(i, tx.upsert_order_id(cid, at=at, **fields))
 
     # -- commits --------------------------------------------------------------------
     def end_bar(self, at: datetime) -> None:
@@ -226,7 +251,7 @@ class Recorder:
         peak = self.peak
         side = self.side
         if (self.use_driver and side is not None and side.sqlite and self.account_id is not None
-                and self._routine(ops)):
+                and not self.shared and self._routine(ops)):
             # The usual flush (updates of orders already written, fills, position, cash,
             # snapshots, progress): one BEGIN IMMEDIATE ... COMMIT on the engine's held
             # connection, none of SQLAlchemy's per-transaction machinery (~0.4 ms).
@@ -238,7 +263,7 @@ class Recorder:
                 self._prepare(tx)
                 dialect = tx._conn.dialect
                 drv = self._writer(dialect) if self.use_driver and self.account_id is not None \
-                    and dialect.name == "sqlite" else None
+                    and dialect.name == "sqlite" and not self.shared else None
                 cur = drv.cursor(tx) if drv is not None else None
                 try:
                     peak = self._write_all(tx, cur, drv, ops, snaps, progress, new_ids)
@@ -316,6 +341,8 @@ class Recorder:
         # its final fields (every transition still gets its audit row, all in one
         # executemany), the last position per symbol and the last cash (absolute
         # values, not deltas). Orders first: fills and audit rows reference them.
+        if self.shared:  # lock first, as approvals do: one lock order, no deadlocks
+            tx.lock_account(self.account_id if self.account_id is not None else self.account)
         orders: dict[str, list[Any]] = {}   # cid → [creation (at, fields) | None, updates, last at]
         events: list[tuple[str, tuple[Any, ...], datetime]] = []
         positions: dict[str, tuple[Any, ...]] = {}
@@ -361,14 +388,20 @@ class Recorder:
             drv.add_order_events(cur, rows)
         else:
             tx.add_order_events_by_id(rows)
+        booked = []
         for op in rest:
             if op[0] == "fill" and op[2] in new_ids:
                 if drv is not None:
                     drv.add_fill(cur, new_ids[op[2]], *op[1:2], *op[3:])
-                else:
-                    tx.add_fill_by_id(new_ids[op[2]], *op[1:2], *op[3:])
+                elif tx.add_fill_by_id(new_ids[op[2]], *op[1:2], *op[3:]):
+                    booked.append(op[3:8])
             else:
                 self._apply(tx, op)
+        if self.shared:  # onto the stored account (each fill once: duplicates were not inserted)
+            from tradelab.store.shared_repo import book_fills
+
+            book_fills(tx, tx._account_id(self.account), booked)
+            return
         for _, symbol, qty, avg, realized in positions.values():
             if drv is not None:
                 drv.set_position(cur, aid, symbol, qty, avg, realized)

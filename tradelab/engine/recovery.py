@@ -40,15 +40,20 @@ def attach(engine: Any, store: Any, resume: int | None, info: dict) -> None:
     account, ex = engine.account, engine.execution
     with store.transaction() as tx:
         account_id = tx.ensure_account(account, MONEY_CONTEXT.create_decimal(repr(ex.cash)))
+    shared = engine.config.shared_account
     if resume is None:
         state = store.account_state(account)
-        if any(p.quantity for p in state.positions) or state.open_orders:
+        # A shared account is expected to hold other engines' positions and orders; its
+        # cash is the account's (seeded once by ensure_account), never this engine's.
+        if not shared and (any(p.quantity for p in state.positions) or state.open_orders):
             raise RecoveryError(
                 f"account {account!r} holds positions or open orders from an earlier run; "
                 f"resume that run (--resume {state.last_run.id if state.last_run else '?'}) "
-                f"or use another --account")
+                f"or use another --account, or set [engine] shared_account = true if several "
+                f"engines trade it")
         with store.transaction() as tx:
-            tx.set_cash(account, engine.portfolio.cash)
+            if not shared:
+                tx.set_cash(account, engine.portfolio.cash)
             run_id = tx.start_run(account, info.get("strategy", ",".join(
                 r.name for rs in engine.runners.values() for r in rs)),
                 symbol=info.get("symbol", ",".join(engine.runners)), source=info.get("source", "replay"),
@@ -79,19 +84,30 @@ def _resume(engine: Any, store: Any, run_id: int) -> None:
     state = store.account_state(engine.account)
     engine.run_id = run_id
     engine.resumed_from = run.last_bar_time
-    positions = [{"symbol": p.symbol, "quantity": p.quantity, "avg_price": p.avg_price,
-                  "realized_pnl": p.realized_pnl} for p in state.positions]
-    engine.portfolio.restore(state.account.cash, positions)
     fills: dict[str, list[Fill]] = defaultdict(list)
-    for f in store.fills(engine.account, run_id):
+    own = store.fills(engine.account, run_id)
+    for f in own:
         fills[f.client_order_id].append(Fill(f.fill_id, f.client_order_id, f.symbol, f.side, f.quantity,
                                              f.price, f.fees, f.at))
-    orders = [_order(rec, run, fills.get(rec.client_order_id, [])) for rec in state.open_orders]
+    open_orders = state.open_orders
+    pf = engine.portfolio
+    if engine.config.shared_account:
+        # The account holds every engine's trades; this engine's book is its own fills
+        # replayed onto its starting cash, and its open orders are the ones it placed.
+        for f in own:  # in execution order
+            pf.apply_fill(f.symbol, f.side, f.quantity, f.price, f.fees)
+        open_orders = tuple(o for o in open_orders if o.run_id == run_id)
+    else:
+        pf.restore(state.account.cash, [{"symbol": p.symbol, "quantity": p.quantity,
+                                         "avg_price": p.avg_price, "realized_pnl": p.realized_pnl}
+                                        for p in state.positions])
+    positions = {sym: pos.quantity for sym, pos in pf.positions.items()}
+    orders = [_order(rec, run, fills.get(rec.client_order_id, [])) for rec in open_orders]
     engine.orders.restore(orders)
     broker = engine.broker
     accepted = [o for o in orders if o.state is not OrderState.NEW]
     if isinstance(broker, PaperBroker):
-        broker.load_state(state.account.cash, {p["symbol"]: p["quantity"] for p in positions}, accepted)
+        broker.load_state(pf.cash, positions, accepted)
     else:
         known = set(broker.open_orders())
         for o in accepted:
@@ -103,7 +119,7 @@ def _resume(engine: Any, store: Any, run_id: int) -> None:
 
         engine.feed.start_after = pd.Timestamp(engine.resumed_from)
     log.info("run_resumed", run_id=run_id, last_bar_time=str(run.last_bar_time),
-             cash=str(state.account.cash), open_orders=len(orders))
+             cash=str(pf.cash), open_orders=len(orders))
 
 
 def _order(rec: Any, run: Any, fills: list[Fill]) -> Order:
@@ -123,5 +139,8 @@ def finish(engine: Any, status: str) -> None:
     pf = engine.portfolio
     summary = {"bars": engine.bars, "equity": str(pf.equity), "cash": str(pf.cash),
                "fills": len(engine.fills), "risk_alerts": len(engine.alerts)}
+    reason = getattr(engine, "_stop_reason", None)
+    if reason is not None:  # why it stopped: a signal, an operator, a data-quality halt...
+        summary["stop_reason"] = reason
     with engine.store.transaction() as tx:
         tx.finish_run(engine.run_id, status, summary, finished_at=engine.wall_clock.now())

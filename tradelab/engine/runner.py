@@ -52,15 +52,16 @@ class ColumnWindow:
     valid during the call: a strategy must not keep them across bars.
     """
 
-    __slots__ = ("_data", "_end", "_start")
+    __slots__ = ("_data", "_end", "_rows", "_start")
     columns = tuple(COLUMNS)
 
     def __init__(self, data: np.ndarray) -> None:
         self._data = data
+        self._rows = tuple(data)  # 1-D read-only rows: slicing one is cheaper than data[i, a:b]
         self._start = self._end = 0
 
     def __getitem__(self, column: str) -> np.ndarray:
-        return self._data[_COL[column], self._start:self._end]
+        return self._rows[_COL[column]][self._start:self._end]
 
     def __contains__(self, column: object) -> bool:
         return column in _COL
@@ -77,9 +78,15 @@ class ColumnWindow:
         return pd.DataFrame({c: self[c] for c in COLUMNS}, index=index)
 
 
+_BOOL = np.dtype(bool)
+_ndarray = np.ndarray
+
+
 def _last_flag(flags: Any, n: int, name: str, label: str) -> bool:
     # Mirrors Strategy.generate for the last row: bool as is, numbers → nonzero
     # and not NaN; the warmup mask never applies (the window is warmup rows long).
+    if type(flags) is _ndarray and flags.dtype == _BOOL and flags.ndim == 1 and flags.shape[0] == n:
+        return bool(flags[n - 1])  # the usual result (a 1-D bool array): the same checks, inline
     arr = np.asarray(flags.to_numpy() if hasattr(flags, "to_numpy") else flags)
     if arr.ndim != 1:
         raise ValueError(f"{name}.signals returned {arr.ndim}-D {label} for one parameter set")
@@ -127,6 +134,12 @@ class StrategyRunner:
         self.seen = 0      # bars received (history included)
         self._pre: dict[int, tuple[bool, bool]] | None = None
         self._signals = strategy.signals  # bound once: the hot path calls it every bar
+        self._cols = tuple(self._buf)  # one 1-D row per column: cheaper to index than (col, row)
+        self._cap = cap
+        if self.numpy_path:  # compile the indicator kernels now, not on the first live bar
+            from tradelab.strategy.indicators import warm_up
+
+            warm_up()
 
     @property
     def name(self) -> str:
@@ -155,38 +168,59 @@ class StrategyRunner:
 
     def _push(self, t_ns: int, o: float, h: float, low: float, c: float, v: float) -> None:
         end = self._end
-        buf = self._buf
-        if end == buf.shape[1]:
-            keep = self.warmup - 1  # slide: keep the rows the next window needs
-            buf[:, :keep] = buf[:, end - keep:end]
-            self._times[:keep] = self._times[end - keep:end]
-            end = keep
-        buf[0, end] = o
-        buf[1, end] = h
-        buf[2, end] = low
-        buf[3, end] = c
-        buf[4, end] = v
+        if end == self._cap:
+            end = self._slide()
+        c0, c1, c2, c3, c4 = self._cols
+        c0[end] = o
+        c1[end] = h
+        c2[end] = low
+        c3[end] = c
+        c4[end] = v
         self._times[end] = t_ns
         self._end = end + 1
         self.seen += 1
+
+    def _slide(self) -> int:
+        """Move the rows the next window needs to the front of the buffer; the new end."""
+        end, keep = self._end, self.warmup - 1
+        self._buf[:, :keep] = self._buf[:, end - keep:end]
+        self._times[:keep] = self._times[end - keep:end]
+        self._end = keep
+        return keep
 
     def update(self, t: datetime, o: float, h: float, low: float, c: float, v: float) -> tuple[bool, bool]:
         """Add a bar and return ``(entry, exit)`` for it."""
         if self._pre is not None:
             self.seen += 1
             return self._pre.get(_ns(t), (False, False))
-        self._push(_ns(t), o, h, low, c, v)
-        if self.seen < self.warmup:
-            return False, False  # generate() would mask these rows anyway
+        # _push, inline (it runs every bar)
         end = self._end
-        start = end - self.warmup
+        if end == self._cap:
+            end = self._slide()
+        c0, c1, c2, c3, c4 = self._cols
+        c0[end] = o
+        c1[end] = h
+        c2[end] = low
+        c3[end] = c
+        c4[end] = v
+        self._times[end] = _ns(t)
+        self._end = end = end + 1
+        self.seen = seen = self.seen + 1
+        warmup = self.warmup
+        if seen < warmup:
+            return False, False  # generate() would mask these rows anyway
+        start = end - warmup
         if self.numpy_path:
             window = self._window
             window._start, window._end = start, end
             entries, exits = self._signals(window)
+            # _last_flag, inline for the usual result (1-D bool arrays of the window's length)
+            if (type(entries) is _ndarray and type(exits) is _ndarray and entries.dtype == _BOOL
+                    and exits.dtype == _BOOL and entries.shape == exits.shape == (warmup,)):
+                return bool(entries[warmup - 1]), bool(exits[warmup - 1])
             name = self.strategy.name
-            return (_last_flag(entries, self.warmup, name, "entries"),
-                    _last_flag(exits, self.warmup, name, "exits"))
+            return (_last_flag(entries, warmup, name, "entries"),
+                    _last_flag(exits, warmup, name, "exits"))
         index = pd.DatetimeIndex(self._times[start:end].view("M8[ns]")).tz_localize("UTC")
         frame = pd.DataFrame(self._buf[:, start:end].T, index=index, columns=COLUMNS)
         sig = self.strategy.generate(frame)

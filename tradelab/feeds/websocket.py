@@ -16,18 +16,36 @@ up to ``t`` are loaded with ``backfill`` (e.g. :func:`market_backfill`, which go
 through the cache-backed ``MarketData``) and merged in, so no bar is lost. When
 the server says the stream has ended, the bars up to its last one are backfilled
 the same way.
+
+Ticks → bars (``ticks=True``)
+------------------------------
+The feed subscribes to the server's tick stream and builds ``interval`` bars
+per symbol with :class:`~tradelab.feeds.aggregate.TickAggregator`; the
+server's own bar messages are then ignored (counted as ``bars_ignored``).
+Every tick is validated by :func:`~tradelab.feeds.protocol.parse_message`
+(a bad one is counted under its reason in :attr:`rejected`). Late and
+out-of-order ticks follow the aggregator's policy:
+
+* a tick for a bar that is still open (its end + ``grace`` not yet reached by
+  the newest tick seen) is merged in: ``open``/``close`` are the prices of the
+  earliest/latest *stamped* ticks, so the bar is what an in-order stream gives
+  (counted ``late_accepted``);
+* a tick for a bar already emitted is dropped (``late_dropped``): a bar is
+  never revised once the engine has it;
+* a bar is emitted when a tick at or after its end + ``grace`` arrives, or at
+  the end of the stream.
+
+After a reconnect the half-built bars are discarded (their ticks from before
+the drop may be incomplete) and, when ``backfill`` is set, the gap up to and
+including the first bar completed on the new connection is taken from the
+backfill instead of from ticks; the counts are in ``stats()["ticks"]``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import queue
-import random
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,27 +53,12 @@ import pandas as pd
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from tradelab.data.bars import utc
 from tradelab.engine.feed import Bar
-from tradelab.errors import TradelabError
+from tradelab.feeds.aggregate import TickAggregator
+from tradelab.feeds.base import Backfill, FeedError, Stale, ThreadFeed, frame_rows
 from tradelab.feeds.protocol import Rejected, parse_message, subscribe_message
-from tradelab.feeds.sequence import Sequencer
 
-Backfill = Callable[[str, Any, Any], pd.DataFrame]
-_END = object()
-
-
-class FeedError(TradelabError):
-    """The feed gave up (too many failed reconnects) or was misconfigured."""
-
-
-class _Stale(Exception):
-    """No message (not even a heartbeat) within ``stale_after``."""
-
-
-class _Failure:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
+__all__ = ["Backfill", "FeedError", "WebsocketFeed", "market_backfill"]
 
 
 def market_backfill(data: Any, source: str | None = None, interval: str = "1d") -> Backfill:
@@ -71,7 +74,7 @@ def market_backfill(data: Any, source: str | None = None, interval: str = "1d") 
     return backfill
 
 
-class WebsocketFeed:
+class WebsocketFeed(ThreadFeed):
     """Bars from a websocket server as a ``LiveFeed`` (iterate it, like ``ReplayFeed``).
 
     Parameters
@@ -97,6 +100,9 @@ class WebsocketFeed:
         iteration raises :class:`FeedError`.
     seed
         Seeds the jitter (tests).
+    ticks, interval, grace
+        Build ``interval`` bars from the tick stream, accepting ticks up to
+        ``grace`` after a bar's end (see the module text for the late-tick policy).
 
     Attributes
     ----------
@@ -106,150 +112,61 @@ class WebsocketFeed:
         Counters; see :meth:`stats`.
     recoveries
         Seconds from each lost connection to the first fresh bar after it.
+    aggregators
+        ``ticks=True``: the :class:`TickAggregator` per symbol (``counts``).
     """
+
+    label = "websocket feed"
 
     def __init__(self, url: str, symbols: str | Sequence[str], *, backfill: Backfill | None = None,
                  start_after: datetime | None = None, queue_size: int = 1024,
                  reorder_depth: int = 1, reorder_hold: float = 0.2, stale_after: float = 5.0,
                  backoff_base: float = 0.05, backoff_max: float = 5.0, max_retries: int = 10,
-                 seed: int | None = None, open_timeout: float = 5.0) -> None:
+                 seed: int | None = None, open_timeout: float = 5.0, ticks: bool = False,
+                 interval: str = "1d", grace: Any = 0) -> None:
+        super().__init__(symbols, backfill=backfill, start_after=start_after,
+                         queue_size=queue_size, reorder_depth=reorder_depth,
+                         reorder_hold=reorder_hold, stale_after=stale_after,
+                         backoff_base=backoff_base, backoff_max=backoff_max,
+                         max_retries=max_retries, seed=seed)
         self.url = url
-        self.symbols = [symbols] if isinstance(symbols, str) else list(symbols)
-        if not self.symbols:
-            raise ValueError("at least one symbol")
-        self.backfill = backfill
-        self.start_after = None if start_after is None else utc(start_after).to_pydatetime()
-        self.stale_after, self.reorder_hold = stale_after, reorder_hold
-        self.backoff_base, self.backoff_max, self.max_retries = backoff_base, backoff_max, max_retries
+        self.label = f"websocket feed {url}"
         self.open_timeout = open_timeout
-        self._rng = random.Random(seed)
-        last = dict.fromkeys(self.symbols, self.start_after) if self.start_after else {}
-        self.sequencer = Sequencer(reorder_depth, reorder_hold, last)
-        self._q: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
-        self.rejected: Counter[str] = Counter()
-        self.reconnects = self.stale = self.backfilled = self.delivered = 0
-        self.ticks_ignored = 0
-        self._accepted = 0  # bars that passed the sequencer (backoff resets when it grows)
-        self.recoveries: list[float] = []
-        self._lost_at: float | None = None
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    # -- the engine's side --------------------------------------------------------------
-    def __iter__(self) -> Iterator[Bar]:
-        self._start()
-        try:
-            while True:
-                try:
-                    # A timeout, so close() from a signal handler or another thread is
-                    # noticed even when no bar comes.
-                    item = self._q.get(timeout=0.1)
-                except queue.Empty:
-                    if self._closed:
-                        return
-                    continue
-                if item is _END:
-                    return
-                if isinstance(item, _Failure):
-                    raise FeedError(f"websocket feed {self.url}: {item.exc}") from item.exc
-                if self._closed:
-                    return
-                self.delivered += 1
-                yield item
-        finally:
-            self.close()
-
-    def history(self, symbol: str, through: Any, n: int) -> pd.DataFrame:
-        """The last ``n`` bars up to and including ``through``, from ``backfill`` (warmup)."""
-        if self.backfill is None or through is None or n <= 0:
-            return pd.DataFrame(columns=["open", "high", "low", "close", "volume"])
-        return self.backfill(symbol, None, through).iloc[-n:]
-
-    def close(self) -> None:
-        """Stop: the iteration ends and the connection is closed."""
-        self._closed = True
-        loop, task = self._loop, self._task
-        if loop is not None and task is not None:
-            with contextlib.suppress(RuntimeError):  # the loop already finished
-                loop.call_soon_threadsafe(task.cancel)
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(5)
+        self.ticks, self.interval, self.grace = ticks, interval, grace
+        self.aggregators: dict[str, TickAggregator] = {}
+        self.tick_counts: Counter[str] = Counter()  # aggregators discarded on reconnect
+        self._new_aggregators()
+        self.ticks_ignored = self.bars_ignored = 0
 
     def stats(self) -> dict[str, Any]:
-        """Delivered, backfilled, reconnects, stale connections, rejected and dropped by reason."""
-        return {"delivered": self.delivered, "backfilled": self.backfilled,
-                "reconnects": self.reconnects, "stale": self.stale,
-                "ticks_ignored": self.ticks_ignored, "rejected": dict(self.rejected),
-                "dropped": dict(self.sequencer.dropped), "recoveries": list(self.recoveries)}
+        """Delivered, backfilled, reconnects, stale connections, rejected and dropped by reason.
 
-    # -- the I/O thread -------------------------------------------------------------------
-    def _start(self) -> None:
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._thread_main, name="tradelab-ws-feed",
-                                        daemon=True)
-        self._thread.start()
+        With ``ticks=True`` also ``ticks``: the aggregators' counts summed over symbols
+        (``accepted``, ``late_accepted``, ``late_dropped``, ``invalid``, ``bars``).
+        """
+        out = {**super().stats(), "ticks_ignored": self.ticks_ignored}
+        if self.ticks:
+            counts = Counter(self.tick_counts)
+            for agg in self.aggregators.values():
+                counts.update(agg.counts)
+            out["ticks"] = {k: counts[k] for k in
+                            ("accepted", "late_accepted", "late_dropped", "invalid", "bars")}
+            out["bars_ignored"] = self.bars_ignored
+        return out
 
-    def _thread_main(self) -> None:
-        async def main() -> None:
-            self._task = asyncio.current_task()
-            await self._run()
-
-        # asyncio.Runner cancels and awaits leftover tasks (websockets' keepalive) on exit.
-        with asyncio.Runner() as runner:
-            self._loop = runner.get_loop()
-            try:
-                runner.run(main())
-            except asyncio.CancelledError:
-                pass
-            except BaseException as exc:  # handed to the consuming thread, raised there
-                while not self._closed:
-                    try:
-                        self._q.put(_Failure(exc), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-
-    async def _put(self, item: Any) -> None:
-        # Polling instead of a blocking put: blocking would freeze this event loop.
-        while not self._closed:
-            try:
-                self._q.put_nowait(item)
-                return
-            except queue.Full:
-                await asyncio.sleep(0.002)
+    def _new_aggregators(self) -> None:
+        for agg in self.aggregators.values():
+            self.tick_counts.update(agg.counts)
+        if self.ticks:
+            self.aggregators = {s: TickAggregator(s, self.interval, self.grace)
+                                for s in self.symbols}
 
     async def _run(self) -> None:
-        failures = 0
-        while not self._closed:
-            fresh_before = self._accepted
-            try:
-                async with connect(self.url, open_timeout=self.open_timeout,
-                                   close_timeout=2) as ws:
-                    ended = await self._session(ws)
-                if ended:
-                    # Only now, with the connection closed cleanly: the consumer's close()
-                    # after the end must not cancel the closing handshake.
-                    await self._put(_END)
-                    return
-            except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake, _Stale):
-                pass  # counted below as a failed or lost connection
-            if self._closed:
-                return
-            if self._lost_at is None:
-                self._lost_at = time.perf_counter()
-            # A connection that brought new bars was healthy: back off from scratch.
-            failures = 1 if self._accepted > fresh_before else failures + 1
-            if failures > self.max_retries:
-                raise FeedError(f"gave up after {self.max_retries} failed reconnects")
-            self.reconnects += 1
-            # Hand-rolled, not tenacity: the retry state must reset after a healthy
-            # session inside one long-lived loop, which a per-call retry policy does not model.
-            delay = min(self.backoff_max, self.backoff_base * 2 ** (failures - 1))
-            await asyncio.sleep(delay * (0.5 + 0.5 * self._rng.random()))
+        async def session() -> bool:
+            async with connect(self.url, open_timeout=self.open_timeout, close_timeout=2) as ws:
+                return await self._session(ws)
+
+        await self._sessions(session, (OSError, TimeoutError, ConnectionClosed, InvalidHandshake))
 
     async def _session(self, ws: Any) -> bool:
         """One connection; ``True`` when the stream ended normally."""
@@ -261,9 +178,11 @@ class WebsocketFeed:
         # The oldest symbol's last bar; a symbol with none yet needs its whole stream.
         lasts = [self.sequencer.last.get(s) for s in self.symbols]
         since = None if None in lasts else min(t for t in lasts if t is not None)
-        await ws.send(subscribe_message(self.symbols, since))
+        await ws.send(subscribe_message(self.symbols, since, ticks=self.ticks))
         # A gap is possible before the first fresh bar after any reconnect or a resume.
         gap = self._lost_at is not None or self.start_after is not None
+        if self._lost_at is not None:
+            self._new_aggregators()  # half-built bars may miss ticks from before the drop
         heard = loop.time()
         poll = max(0.01, min(self.stale_after / 2, self.reorder_hold / 2 or 0.05))
         while not self._closed:
@@ -272,7 +191,7 @@ class WebsocketFeed:
             except TimeoutError:
                 if loop.time() - heard > self.stale_after:
                     self.stale += 1
-                    raise _Stale from None
+                    raise Stale from None
                 await self._release(loop.time())
                 continue
             try:
@@ -281,22 +200,23 @@ class WebsocketFeed:
                 self.rejected[exc.reason] += 1
                 heard = loop.time()
                 continue
-            if kind == "bar":
+            if kind == "bar" and self.ticks:
+                self.bars_ignored += 1
+            elif kind == "bar":
                 if value.symbol not in self.symbols:
                     self.rejected["unknown_symbol"] += 1
-                elif gap:
-                    # The fresh bar first: the backfill's copy of it is then overlap.
-                    self._offer(value, loop.time())
-                    await self._fill(value.time, loop.time())
-                    gap = False
-                    await self._release(loop.time())
-                    if self._lost_at is not None:
-                        self.recoveries.append(time.perf_counter() - self._lost_at)
-                        self._lost_at = None
                 else:
-                    self._offer(value, loop.time())
-                    await self._release(loop.time())
+                    gap = await self._fresh(value, gap, loop.time())
+            elif kind == "tick" and self.ticks:
+                sym, t, price, size = value
+                if sym not in self.symbols:
+                    self.rejected["unknown_symbol"] += 1
+                for bar in self.aggregators[sym].add(t, price, size) if sym in self.symbols else ():
+                    gap = await self._fresh(bar, gap, loop.time(), built=True)
             elif kind == "end":
+                for agg in self.aggregators.values():
+                    for bar in agg.flush():
+                        gap = await self._fresh(bar, gap, loop.time(), built=True)
                 await self._finish(value, loop.time())
                 return True
             elif kind == "tick":
@@ -304,14 +224,23 @@ class WebsocketFeed:
             heard = loop.time()  # after any wait on the queue: that wait is not silence
         return True
 
-    def _offer(self, bar: Bar, now: float, backfill: bool = False) -> None:
-        if self.sequencer.offer(bar, now, backfill=backfill):
-            self._accepted += 1
-            self.backfilled += backfill
-
-    async def _release(self, now: float) -> None:
-        for bar in self.sequencer.ready(now):
-            await self._put(bar)
+    async def _fresh(self, bar: Bar, gap: bool, now: float, built: bool = False) -> bool:
+        """A bar from the stream (or built from its ticks); returns whether a gap is still open."""
+        if not gap:
+            self._offer(bar, now)
+            await self._release(now)
+            return False
+        if built and self.backfill is not None:
+            # The first bar built after a gap may lack ticks from before the connection:
+            # the backfill's copy of it (``_fill`` includes ``through``) is the one delivered.
+            await self._fill(bar.time, now)
+        else:
+            # The fresh bar first: the backfill's copy of it is then overlap.
+            self._offer(bar, now)
+            await self._fill(bar.time, now)
+        await self._release(now)
+        self._recovered()
+        return False
 
     async def _fill(self, through: datetime, now: float,
                     ends: dict[str, datetime] | None = None) -> None:
@@ -330,9 +259,7 @@ class WebsocketFeed:
                 continue  # never delivered anything: no known gap start
             frame = await asyncio.to_thread(self.backfill, sym, lo, hi)
             # Rows from MarketData are already validated against the bar contract.
-            stamps = frame.index.to_pydatetime()
-            values = frame[["open", "high", "low", "close", "volume"]].to_numpy(float).tolist()
-            for t, (o, h, low, c, v) in zip(stamps, values, strict=True):
+            for t, o, h, low, c, v in frame_rows(frame):
                 if lo < t <= hi:
                     self._offer(Bar(sym, t, o, h, low, c, v), now, backfill=True)
 

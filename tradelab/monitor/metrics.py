@@ -107,6 +107,16 @@ class Metrics:
                                 registry=r)
         self.job_duration = Histogram("tradelab_job_duration_seconds", "Job run durations",
                                       ["job", "status"], buckets=JOB_BUCKETS, registry=r)
+        # The data-quality gate (tradelab.data.quality): kind is rejected, dropped,
+        # repaired, gap or stale; reason is the validation kind or the feed's reject reason.
+        self.data_quality = Counter("tradelab_data_quality", "Data-quality outcomes",
+                                    ["kind", "source", "symbol", "reason"], registry=r)
+        self.data_quality_breaches = Counter("tradelab_data_quality_breaches",
+                                             "[data.quality] thresholds breached",
+                                             ["threshold", "action"], registry=r)
+        self.feed_staleness = Gauge("tradelab_feed_staleness_seconds",
+                                    "Seconds the engine waited for the latest fresh bar",
+                                    ["source", "symbol"], registry=r)
         self._submitted: dict[str, float] = {}
         self._cache: CacheCollector | None = None
 
@@ -120,6 +130,11 @@ class Metrics:
         bus.subscribe(OrderRejected, self._on_rejected)
         bus.subscribe(RiskAlert, self._on_risk)
         bus.subscribe(EquitySnapshotted, self._on_equity)
+        from tradelab.data.quality import FeedStaleness, QualityBreached, QualityRecorded
+
+        bus.subscribe(QualityRecorded, self._on_quality)
+        bus.subscribe(QualityBreached, self._on_breach)
+        bus.subscribe(FeedStaleness, self._on_staleness)
 
     def watch_cache(self, cache: Any) -> None:
         """Expose ``cache.stats()`` hits and misses (once per registry)."""
@@ -175,6 +190,15 @@ class Metrics:
 
     def _on_equity(self, ev: EquitySnapshotted) -> None:
         self.equity.labels(ev.account).set(float(ev.equity))
+
+    def _on_quality(self, ev: Any) -> None:
+        self.data_quality.labels(ev.kind, ev.source, ev.symbol, ev.reason).inc(ev.count)
+
+    def _on_breach(self, ev: Any) -> None:
+        self.data_quality_breaches.labels(ev.breach.threshold, ev.action).inc()
+
+    def _on_staleness(self, ev: Any) -> None:
+        self.feed_staleness.labels(ev.source, ev.symbol).set(ev.seconds)
 
 
 def _rule(reason: str) -> str:

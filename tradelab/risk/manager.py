@@ -25,6 +25,7 @@ from tradelab.interfaces import Clock
 from tradelab.money import ZERO, to_decimal
 from tradelab.portfolio import Portfolio
 from tradelab.risk.rules import RiskContext, RiskLimits, evaluate, max_daily_loss, max_drawdown
+from tradelab.risk.shared import StoreRiskView, without_account_rules
 
 log = structlog.get_logger("tradelab.risk")
 
@@ -50,15 +51,25 @@ class KillSwitch:
         self.account, self.bus, self.clock = account, bus, clock
         self._read, self._write = read, write
         self.engaged, self.reason, self.by = False, "", ""
+        #: Whether the last change came from outside this engine (read from the store).
+        self.external = False
 
     def refresh(self) -> bool:
         """Re-read the stored state; publish an event when another process changed it."""
         if self._read is None:
             return self.engaged
-        state = self._read()
+        return self.observe(self._read())
+
+    def observe(self, state: KillState | None, *, own: bool = False) -> bool:
+        """Take ``state`` as read from the store (publishes a change).
+
+        ``own``: this engine's rule engaged it (in a shared-account commit), as
+        opposed to an operator or another process; see :attr:`external`.
+        """
         engaged, reason, by = state if state is not None else (False, "", "")
         if engaged != self.engaged:
             self.engaged, self.reason, self.by = engaged, reason, by
+            self.external = not own
             kind = KillSwitchEngaged if engaged else KillSwitchReleased
             self.bus.publish(kind(self.clock.now(), self.account, reason, by))
         return self.engaged
@@ -66,7 +77,7 @@ class KillSwitch:
     def engage(self, reason: str, by: str) -> None:
         if self.engaged:
             return
-        self.engaged, self.reason, self.by = True, reason, by
+        self.engaged, self.reason, self.by, self.external = True, reason, by, False
         if self._write is not None:
             self._write(True, reason, by)
         self.bus.publish(KillSwitchEngaged(self.clock.now(), self.account, reason, by))
@@ -96,11 +107,21 @@ class RiskManager:
     def __init__(self, account: str, portfolio: Portfolio, bus: EventBus, clock: Clock,
                  kill_switch: KillSwitch, reject: Callable[[str, str], None],
                  limits: RiskLimits | None = None,
-                 per_strategy: dict[str, RiskLimits] | None = None) -> None:
+                 per_strategy: dict[str, RiskLimits] | None = None,
+                 shared: StoreRiskView | None = None) -> None:
         self.account, self.portfolio, self.bus, self.clock = account, portfolio, bus, clock
         self.kill_switch, self._reject = kill_switch, reject
         self.limits = limits or RiskLimits()
-        self.per_strategy = {k: self.limits.merged(v) for k, v in (per_strategy or {}).items()}
+        self.shared = shared
+        overrides = per_strategy or {}
+        self.per_strategy = {k: self.limits.merged(v) for k, v in overrides.items()}
+        if shared is not None:
+            # The account's own gross-exposure, daily-loss and drawdown limits are judged
+            # on the whole account by `shared`; here only what a strategy overrides for
+            # itself still applies to this engine's positions.
+            local = without_account_rules(self.limits)
+            self.per_strategy = {k: local.merged(v) for k, v in overrides.items()}
+            self.limits = local
         self.peak_equity = portfolio.equity
         self.day_start_equity = portfolio.equity
         self._day: object = None
@@ -150,17 +171,30 @@ class RiskManager:
             self.bus.publish(OrderApproved(at, cid))
             return
         if self.kill_switch.refresh():
-            self._deny(at, cid, order.strategy, "kill_switch",
-                       f"kill switch engaged ({self.kill_switch.reason}, by {self.kill_switch.by})")
+            self._deny_halted(at, cid, order.strategy)
             return
         qty = order.quantity if order.quantity is not None else order.estimate
         price = order.limit_price or order.stop_price or order.reference_price
         ctx = self._context(at, order.symbol, order.side, to_decimal(qty), to_decimal(price),
                             order.strategy)
         breaches = evaluate(ctx, self.limits_for(order.strategy))
+        if not breaches and self.shared is not None:
+            # Last, because it commits: on success the order row is written (and so
+            # reserved against the account's limits) before the account lock is let go.
+            breaches, kill = self.shared.approve(cid, at, order.symbol, order.side, ctx.quantity,
+                                                 ctx.price, order.strategy)
+            if kill[0] and not breaches:
+                self.kill_switch.observe(kill)
+                self._deny_halted(at, cid, order.strategy)
+                return
+            if kill[0]:  # this order's critical breach engaged it, in the same commit
+                self._alert_all(at, order.strategy, cid, breaches)
+                self._reject(cid, "; ".join(f"{n}: {r}" for n, r, _ in breaches))
+                self.denials += 1
+                self.kill_switch.observe(kill, own=True)
+                return
         if breaches:
-            for name, reason, critical in breaches:
-                self._alert(at, name, reason, "critical" if critical else "warning", order.strategy, cid)
+            self._alert_all(at, order.strategy, cid, breaches)
             self._reject(cid, "; ".join(f"{n}: {r}" for n, r, _ in breaches))
             self.denials += 1
             for name, reason, critical in breaches:
@@ -170,6 +204,18 @@ class RiskManager:
             return
         self._recent.append(at)
         self.bus.publish(OrderApproved(at, cid))
+
+    def account_breach(self, at: datetime, rule: str, reason: str) -> None:
+        """Alert a critical account-wide breach found by a shared-account sync."""
+        self._alert(at, rule, reason, "critical", None, None)
+
+    def _deny_halted(self, at: datetime, cid: str, strategy: str) -> None:
+        ks = self.kill_switch
+        self._deny(at, cid, strategy, "kill_switch", f"kill switch engaged ({ks.reason}, by {ks.by})")
+
+    def _alert_all(self, at: datetime, strategy: str, cid: str, breaches: list) -> None:
+        for name, reason, critical in breaches:
+            self._alert(at, name, reason, "critical" if critical else "warning", strategy, cid)
 
     def _deny(self, at: datetime, cid: str, strategy: str, rule: str, reason: str) -> None:
         self._alert(at, rule, reason, "warning", strategy, cid)

@@ -224,5 +224,7 @@ class KillSwitch(Base):
 
 
 # Job runs, notification deliveries and the scheduler table share this metadata.
-# Users, sessions, API keys, the audit log and strategy flags too (tradelab.store.auth_models).
-from tradelab.store import auth_models, jobs_models  # noqa: E402, F401
+# Users, sessions, API keys, the audit log and strategy flags too (tradelab.store.auth_models),
+# and the account-wide risk view shared by engine processes (tradelab.store.shared_models).
+# Data-quality outcomes of feeds and loads (tradelab.store.quality_models, data_quality_events).
+from tradelab.store import auth_models, jobs_models, quality_models, shared_models  # noqa: E402, F401

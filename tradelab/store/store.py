@@ -152,6 +152,13 @@ class Store:
         """The newest schema revision this code ships."""
         return migrate.head_revision()
 
+    @property
+    def quality(self) -> Any:
+        """Data-quality outcomes (:class:`tradelab.store.quality_repo.QualityRepo`)."""
+        from tradelab.store.quality_repo import QualityRepo
+
+        return QualityRepo(self)
+
     # -- unit of work ----------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

@@ -19,7 +19,51 @@ ArrayLike = np.ndarray | pd.Series
 
 
 _F8 = np.dtype(float)
+_BOOL = np.dtype(bool)
 _ndarray = np.ndarray
+
+# The numba kernels of the common cases (see tradelab.strategy._kernels), loaded on
+# first use: importing numba costs ~0.15 s, which a process that never computes an
+# indicator should not pay. ``[None]`` = not loaded yet; ``[False]`` = unavailable
+# (then every indicator takes its numpy formula, which gives the same bits). The
+# kernels themselves are also bound to module globals once loaded (``None`` before),
+# which is what the per-bar fast paths test.
+_NB: list = [None]
+_WINDOW_MEAN: Callable[[np.ndarray, int, np.ndarray], None] | None = None
+_CROSSED_ABOVE: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None
+_CROSSED_BELOW: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None
+_empty = np.empty
+
+
+def _load_kernels() -> object:
+    global _WINDOW_MEAN, _CROSSED_ABOVE, _CROSSED_BELOW
+    try:
+        from tradelab.strategy import _kernels as k
+    except ImportError:  # pragma: no cover - numba is a dependency (vectorbt needs it)
+        k = False  # type: ignore[assignment]
+    else:
+        _WINDOW_MEAN, _CROSSED_ABOVE, _CROSSED_BELOW = k.window_mean, k.crossed_above, k.crossed_below
+    _NB[0] = k
+    return k
+
+
+def warm_up() -> None:
+    """Compile (or load from the disk cache) the kernels for the engine's argument types.
+
+    The live engine calls this when it builds a strategy runner, so that the first
+    bar evaluated never waits for numba: its window columns are read-only views.
+    """
+    k = _NB[0]
+    if k is None:
+        k = _load_kernels()
+    if not k:
+        return
+    ro = np.arange(12.0).reshape(2, 6).view()
+    ro.flags.writeable = False
+    col = ro[1, 1:]  # what the engine's window columns are: read-only, contiguous
+    fast, slow = sma(col, 2), sma(col, 3)  # (other argument types compile on first use)
+    crossed_above(fast, slow)
+    crossed_below(fast, slow)
 
 
 def _values(x: ArrayLike | pd.DataFrame) -> np.ndarray:
@@ -63,6 +107,16 @@ def _window_mean(v: np.ndarray, w: int) -> np.ndarray:
     # very operations ``ndarray.mean(axis=1)`` performs (same pairwise summation
     # over the same contiguous rows, then a true division by the count), so every
     # value is bit-identical to the former ``sliding_window_view(v, w).mean(axis=1)``.
+    # Windows of at most 128 values (every per-bar case in practice) go to one
+    # numba kernel that repeats numpy's pairwise additions and the division in the
+    # same order (see tradelab.strategy._kernels): the same bits, one call instead of six.
+    k = _NB[0]
+    if k is None:
+        k = _load_kernels()
+    if k and 0 < w <= 128 and v.dtype == _F8:  # one compiled call, the same bits
+        out = np.empty(v.shape[0])
+        k.window_mean(v, w, out)  # type: ignore[attr-defined]
+        return out
     n = v.shape[0]
     out = np.empty(n)
     if w > n:
@@ -109,7 +163,13 @@ def _rsi1(v: np.ndarray, w: int) -> np.ndarray:
 def sma(x: ArrayLike, window: int | np.ndarray) -> np.ndarray:
     """Simple moving average over ``window`` bars ending at each bar."""
     if type(x) is _ndarray and type(window) is int and x.ndim == 1 and x.dtype == _F8:
-        return _window_mean(x, window)  # what _by_window does for this case, minus 3 calls
+        # what _by_window does for this case, minus 3 calls (and _window_mean's checks)
+        kernel = _WINDOW_MEAN
+        if kernel is not None and 0 < window <= 128:
+            out = _empty(x.shape[0])
+            kernel(x, window, out)
+            return out
+        return _window_mean(x, window)
     return _by_window(x, window, _sma1)
 
 
@@ -156,7 +216,20 @@ def _same_1d(a: object, b: object) -> bool:
 
 def crossed_above(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
     """True where ``a`` moves from at-or-below ``b`` to above it on this bar."""
+    kernel = _CROSSED_ABOVE
+    if (kernel is not None and type(a) is _ndarray and type(b) is _ndarray  # _same_1d, inline
+            and a.ndim == 1 and a.shape == b.shape and a.dtype == _F8 and b.dtype == _F8):  # type: ignore[union-attr]
+        out = _empty(a.shape[0], _BOOL)
+        kernel(a, b, out)
+        return out
     if _same_1d(a, b):
+        k = _NB[0]
+        if k is None:
+            k = _load_kernels()
+        if k:  # one compiled call: the same comparisons, element by element
+            out = np.empty(a.shape[0], bool)  # type: ignore[union-attr]
+            k.crossed_above(a, b, out)  # type: ignore[attr-defined]
+            return out
         out = np.empty(a.shape[0], bool)  # type: ignore[union-attr]
         out[:1] = False  # no previous bar: shift() gives NaN there, and NaN compares False
         np.logical_and(a[1:] > b[1:], a[:-1] <= b[:-1], out=out[1:])  # type: ignore[index]
@@ -171,7 +244,20 @@ def crossed_above(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
 
 def crossed_below(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
     """True where ``a`` moves from at-or-above ``b`` to below it on this bar."""
+    kernel = _CROSSED_BELOW
+    if (kernel is not None and type(a) is _ndarray and type(b) is _ndarray  # _same_1d, inline
+            and a.ndim == 1 and a.shape == b.shape and a.dtype == _F8 and b.dtype == _F8):  # type: ignore[union-attr]
+        out = _empty(a.shape[0], _BOOL)
+        kernel(a, b, out)
+        return out
     if _same_1d(a, b):
+        k = _NB[0]
+        if k is None:
+            k = _load_kernels()
+        if k:  # one compiled call: the same comparisons, element by element
+            out = np.empty(a.shape[0], bool)  # type: ignore[union-attr]
+            k.crossed_below(a, b, out)  # type: ignore[attr-defined]
+            return out
         out = np.empty(a.shape[0], bool)  # type: ignore[union-attr]
         out[:1] = False  # no previous bar: shift() gives NaN there, and NaN compares False
         np.logical_and(a[1:] < b[1:], a[:-1] >= b[:-1], out=out[1:])  # type: ignore[index]

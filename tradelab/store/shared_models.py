@@ -1,0 +1,49 @@
+"""Schema for the account-wide risk view that several engine processes share.
+
+When several engines (separate jobs, separate strategies) trade one account,
+each keeps its own positions in memory, but the limits that belong to the
+*account* (gross exposure, daily loss, drawdown, the kill switch) must be
+judged on what all of them hold together. The store is where they meet:
+
+* ``marks``: the last price any engine saw per account and symbol, so one
+  engine can value positions and open orders in symbols it does not trade;
+* ``account_risk``: the account's running peak equity and the equity it
+  started the trading day with, which a drawdown or daily-loss rule needs and
+  which no single engine can know alone.
+
+Both are only read and written with the account row locked (see
+:mod:`tradelab.store.shared_repo`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tradelab.store.models import Base
+
+
+class Mark(Base):
+    """The latest price seen for a symbol traded on an account."""
+
+    __tablename__ = "marks"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(64), primary_key=True)
+    price: Mapped[Decimal]
+    at: Mapped[datetime]
+
+
+class AccountRisk(Base):
+    """Account-wide risk state: peak equity and the current trading day's opening equity."""
+
+    __tablename__ = "account_risk"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))  # ISO date of the trading day (UTC)
+    day_start_equity: Mapped[Decimal]
+    peak_equity: Mapped[Decimal]
+    at: Mapped[datetime]
