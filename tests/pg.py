@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -185,3 +186,14 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     return str(request.getfixturevalue("pg_db_url"))
+
+
+@pytest.fixture()
+def store(store_url: str) -> Iterator[Any]:
+    """A migrated :class:`tradelab.store.Store` on a fresh database of each backend."""
+    from tradelab.store import Store
+
+    s = Store(store_url)
+    s.upgrade()
+    yield s
+    s.close()

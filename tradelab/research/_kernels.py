@@ -34,38 +34,11 @@ import numpy as np
 from numba import njit
 from vectorbt.utils.math_ import add_nb
 
+# numpy's summation of one block of at most 128 values, shared with the live indicators.
+from tradelab.strategy._kernels import block_sum as _block_sum_nb
+
 _SELL = 1  # vectorbt.portfolio.enums.OrderSide.Sell
 _install_lock = threading.Lock()
-
-@njit(cache=True, nogil=True)
-def _block_sum_nb(a: Any, lo: int, n: int) -> float:  # pragma: no cover (compiled)
-    """numpy's sum of at most 128 contiguous float64: 8 partial sums from 8 on."""
-    if n < 8:
-        res = 0.0
-        for i in range(lo, lo + n):
-            res += a[i]
-        return res
-    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-    i = 8
-    stop = n - n % 8
-    while i < stop:
-        j = lo + i
-        r0 += a[j]
-        r1 += a[j + 1]
-        r2 += a[j + 2]
-        r3 += a[j + 3]
-        r4 += a[j + 4]
-        r5 += a[j + 5]
-        r6 += a[j + 6]
-        r7 += a[j + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += a[lo + i]
-        i += 1
-    return res
-
 
 @njit(cache=True, nogil=True)
 def pairwise_sum_nb(a: Any, lo: int, n: int) -> float:  # pragma: no cover (compiled)

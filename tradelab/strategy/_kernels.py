@@ -16,7 +16,7 @@ They return the very bits of the numpy formulas (the tests compare every value):
   its *pairwise* summation, starting from the identity ``0.0``: fewer than 8
   values one by one; 8 to 128 values in 8 interleaved partial sums, added as
   ``((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))``, then the remainder one by
-  one. :func:`_block_sum` repeats exactly those additions, and the kernel adds the
+  one. :func:`block_sum` repeats exactly those additions, and the kernel adds the
   ``0.0`` (it turns a ``-0.0`` sum into ``0.0``, as numpy does). Only windows of
   at most 128 values take this path (beyond that numpy splits the run in two
   recursively; the indicators keep numpy for those).
@@ -38,7 +38,7 @@ MAX_WINDOW = 128
 
 
 @njit(cache=True, nogil=True)
-def _block_sum(a: Any, lo: int, n: int) -> float:  # pragma: no cover (compiled)
+def block_sum(a: Any, lo: int, n: int) -> float:  # pragma: no cover (compiled)
     """numpy's pairwise sum of ``a[lo:lo + n]`` for ``n <= 128`` (without the initial 0.0)."""
     if n < 8:
         res = 0.0
@@ -80,7 +80,7 @@ def window_mean(v: Any, w: int, out: Any) -> None:  # pragma: no cover (compiled
     for i in range(head):
         out[i] = np.nan
     for i in range(w - 1, n):
-        out[i] = (0.0 + _block_sum(v, i - w + 1, w)) / w
+        out[i] = (0.0 + block_sum(v, i - w + 1, w)) / w
 
 
 @njit(cache=True, nogil=True)

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.unit.api.helpers import SECRET, T0, auth_settings
 from tradelab.auth import AuthService
 from tradelab.clock import SimClock
 from tradelab.store import Store
-
-
-@pytest.fixture()
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
-    s.upgrade()
-    yield s
-    s.close()
 
 
 @pytest.fixture()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
@@ -20,13 +19,6 @@ from tradelab.store import Store
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 
-
-@pytest.fixture()
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
-    s.upgrade()
-    yield s
-    s.close()
 
 
 @pytest.fixture()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -16,13 +15,6 @@ from tradelab.testing import make_bars
 
 EX = Execution(fill="close", fees=0.001, size=0.4)  # 40 % of each engine's own cash per entry
 
-
-@pytest.fixture()
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
-    s.upgrade()
-    yield s
-    s.close()
 
 
 @pytest.fixture()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,13 +19,6 @@ from tradelab.store.shared_repo import book_fills, read_view
 T0 = datetime(2024, 3, 4, 15, 0, tzinfo=UTC)
 D = Decimal
 
-
-@pytest.fixture()
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
-    s.upgrade()
-    yield s
-    s.close()
 
 
 @pytest.fixture()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -17,14 +16,6 @@ def at(minutes: int) -> datetime:
     """A deterministic UTC timestamp ``minutes`` after T0."""
     return T0 + timedelta(minutes=minutes)
 
-
-@pytest.fixture()
-def store(store_url: str) -> Iterator[Store]:
-    """A migrated store on a fresh database (SQLite file or PostgreSQL)."""
-    s = Store(store_url)
-    s.upgrade()
-    yield s
-    s.close()
 
 
 @pytest.fixture()
