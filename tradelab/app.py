@@ -81,7 +81,9 @@ class App:
         # [data.quality]: the bars a run starts from are gated (DataQualityError on a
         # breach), a live feed is watched during the run (halt after the current bar).
         gate = new_gate(self.settings, run_store, config.account, config.flush_seconds)
+        mode = "paper"  # a paper broker on a live feed
         if feed is None:
+            mode = "replay"  # history played as if live
             bars = self.bars(symbol, source=source, start=start, end=end)
             gate.check_start(self.data.last_report)
             feed = ReplayFeed(bars, symbol, speed=speed)
@@ -92,7 +94,7 @@ class App:
                         store=run_store, broker=broker, config=config,
                         limits=limits, per_strategy=per_strategy, resume=resume,
                         run_info={"strategy": strat.name, "symbol": symbol, "source": source,
-                                  "mode": "replay", "params": strat.params})
+                                  "mode": mode, "params": strat.params})
         gate.bind(engine)
         engine.quality = gate
         return engine

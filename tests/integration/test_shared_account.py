@@ -11,6 +11,7 @@ The kill switch, engaged while both run, must stop both within one bar.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -152,6 +153,16 @@ def test_two_engines_never_jointly_exceed_the_gross_exposure_limit(
     assert {p.symbol: p.quantity for p in store.positions("shared")} == dict(held)
     assert all(r.status == "finished" for r in store.runs("shared"))
     store.close()
+
+    # The operator's view is the same account-wide view the rules used.
+    tradelab = str(Path(sys.executable).with_name("tradelab"))  # the venv's console script
+    out = subprocess.run([tradelab, "risk", "status", "--account", "shared", "--json"], cwd=ROOT,
+                         env=setup, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    status = json.loads(out.stdout)
+    assert Decimal(str(status["gross_exposure"])) == sum(abs(q) * PRICE for q in held.values())
+    assert Decimal(str(status["equity"])) == account.cash + sum(q * PRICE for q in held.values())
+    assert status["open_orders"] == 0 and status["engaged"] is False
 
 
 def test_kill_switch_stops_both_engines_within_one_bar(setup: dict[str, str], pg_db_url: str) -> None:

@@ -192,13 +192,24 @@ def status(account: str = typer.Option(None, help="account (default [engine] acc
         fail(f"unknown account {account!r}")
     ks = store.kill_switch(account)
     events = store.risk_events(account)[-10:]
+    from tradelab.store.shared_repo import read_view
+
+    with store.transaction() as tx:  # what the account-wide rules see (all engines on it)
+        view = read_view(tx, tx._account_id(account))
+    shared = {"equity": view.equity, "gross_exposure": view.gross_exposure,
+              "peak_equity": view.peak_equity, "day_start_equity": view.day_start_equity,
+              "open_orders": sum(1 for o in store.open_orders(account))}
     if as_json:
         emit_json({"account": account, "engaged": ks.engaged, "reason": ks.reason, "by": ks.by,
-                   "at": ks.at, "recent_risk_events": [
+                   "at": ks.at, **shared, "recent_risk_events": [
                        {"rule": e.rule, "severity": e.severity, "message": e.message, "at": e.at,
                         "strategy": e.strategy} for e in events]})
         return
     typer.echo(f"{account}: {'HALTED' if ks.engaged else 'trading'}"
                + (f" ({ks.reason}, by {ks.by} at {ks.at})" if ks.at else ""))
+    typer.echo(f"  equity {view.equity:,.2f}  gross exposure {view.gross_exposure:,.2f} "
+               f"(open orders counted: {shared['open_orders']})"
+               + (f"  peak {view.peak_equity:,.2f}  day start {view.day_start_equity:,.2f}"
+                  if view.peak_equity is not None else ""))
     for e in events:
         typer.echo(f"  {e.at:%Y-%m-%d %H:%M} {e.severity:8} {e.rule}: {e.message}")

@@ -193,19 +193,8 @@ class StrategyRunner:
         if self._pre is not None:
             self.seen += 1
             return self._pre.get(_ns(t), (False, False))
-        # _push, inline (it runs every bar)
-        end = self._end
-        if end == self._cap:
-            end = self._slide()
-        c0, c1, c2, c3, c4 = self._cols
-        c0[end] = o
-        c1[end] = h
-        c2[end] = low
-        c3[end] = c
-        c4[end] = v
-        self._times[end] = _ns(t)
-        self._end = end = end + 1
-        self.seen = seen = self.seen + 1
+        self._push(_ns(t), o, h, low, c, v)
+        end, seen = self._end, self.seen
         warmup = self.warmup
         if seen < warmup:
             return False, False  # generate() would mask these rows anyway

@@ -95,9 +95,5 @@ def crossed_above(a: Any, b: Any, out: Any) -> None:  # pragma: no cover (compil
 
 @njit(cache=True, nogil=True)
 def crossed_below(a: Any, b: Any, out: Any) -> None:  # pragma: no cover (compiled)
-    """``out[i]`` = ``a[i] < b[i] and a[i-1] >= b[i-1]``; False at index 0. Same-length 1-D."""
-    n = a.shape[0]
-    if n:
-        out[0] = False
-    for i in range(1, n):
-        out[i] = a[i] < b[i] and a[i - 1] >= b[i - 1]
+    """``out[i]`` = ``a[i] < b[i] and a[i-1] >= b[i-1]``, which is ``b`` crossing above ``a``."""
+    crossed_above(b, a, out)

@@ -216,35 +216,16 @@ def _same_1d(a: object, b: object) -> bool:
 
 def crossed_above(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
     """True where ``a`` moves from at-or-below ``b`` to above it on this bar."""
-    kernel = _CROSSED_ABOVE
-    if (kernel is not None and type(a) is _ndarray and type(b) is _ndarray  # _same_1d, inline
-            and a.ndim == 1 and a.shape == b.shape and a.dtype == _F8 and b.dtype == _F8):  # type: ignore[union-attr]
-        out = _empty(a.shape[0], _BOOL)
-        kernel(a, b, out)
-        return out
-    if _same_1d(a, b):
-        k = _NB[0]
-        if k is None:
-            k = _load_kernels()
-        if k:  # one compiled call: the same comparisons, element by element
-            out = np.empty(a.shape[0], bool)  # type: ignore[union-attr]
-            k.crossed_above(a, b, out)  # type: ignore[attr-defined]
-            return out
-        out = np.empty(a.shape[0], bool)  # type: ignore[union-attr]
-        out[:1] = False  # no previous bar: shift() gives NaN there, and NaN compares False
-        np.logical_and(a[1:] > b[1:], a[:-1] <= b[:-1], out=out[1:])  # type: ignore[index]
-        return out
-    a = np.asarray(a, dtype=float)
-    b = _as_column(b, a)
-    a = _as_column(a, np.asarray(b)) if isinstance(b, np.ndarray) else a
-    prev_a, prev_b = shift(a), shift(np.broadcast_to(b, np.broadcast(a, b).shape))
-    with np.errstate(invalid="ignore"):
-        return (a > b) & (prev_a <= prev_b)
+    return _cross(a, b, True)
 
 
 def crossed_below(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
     """True where ``a`` moves from at-or-above ``b`` to below it on this bar."""
-    kernel = _CROSSED_BELOW
+    return _cross(a, b, False)
+
+
+def _cross(a: np.ndarray, b: np.ndarray | float, up: bool) -> np.ndarray:
+    kernel = _CROSSED_ABOVE if up else _CROSSED_BELOW
     if (kernel is not None and type(a) is _ndarray and type(b) is _ndarray  # _same_1d, inline
             and a.ndim == 1 and a.shape == b.shape and a.dtype == _F8 and b.dtype == _F8):  # type: ignore[union-attr]
         out = _empty(a.shape[0], _BOOL)
@@ -254,19 +235,21 @@ def crossed_below(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
         k = _NB[0]
         if k is None:
             k = _load_kernels()
-        if k:  # one compiled call: the same comparisons, element by element
-            out = np.empty(a.shape[0], bool)  # type: ignore[union-attr]
-            k.crossed_below(a, b, out)  # type: ignore[attr-defined]
-            return out
         out = np.empty(a.shape[0], bool)  # type: ignore[union-attr]
+        if k:  # one compiled call: the same comparisons, element by element
+            (k.crossed_above if up else k.crossed_below)(a, b, out)  # type: ignore[attr-defined]
+            return out
+        now, before = (np.greater, np.less_equal) if up else (np.less, np.greater_equal)
         out[:1] = False  # no previous bar: shift() gives NaN there, and NaN compares False
-        np.logical_and(a[1:] < b[1:], a[:-1] >= b[:-1], out=out[1:])  # type: ignore[index]
+        np.logical_and(now(a[1:], b[1:]), before(a[:-1], b[:-1]), out=out[1:])  # type: ignore[index]
         return out
     a = np.asarray(a, dtype=float)
     b = _as_column(b, a)
     a = _as_column(a, np.asarray(b)) if isinstance(b, np.ndarray) else a
     prev_a, prev_b = shift(a), shift(np.broadcast_to(b, np.broadcast(a, b).shape))
     with np.errstate(invalid="ignore"):
+        if up:
+            return (a > b) & (prev_a <= prev_b)
         return (a < b) & (prev_a >= prev_b)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from pydantic import SecretStr
 
+from tests.loopback import JsonHandler
 from tradelab.data.ccxt_source import CcxtSource, candles_to_bars
 from tradelab.data.validate import contract_problems, validate_bars
 from tradelab.errors import DataSourceError
@@ -22,7 +23,7 @@ KLINES = json.loads((FIXTURES / "klines-ETHBTC-1m.json").read_text())
 EXCHANGE_INFO = (FIXTURES / "exchangeInfo.json").read_bytes()
 
 
-class _Binance(BaseHTTPRequestHandler):
+class _Binance(JsonHandler):
     """Answers like Binance spot: klines filtered by startTime and capped by limit."""
 
     requests: list[tuple[str, dict[str, str]]]
@@ -32,23 +33,13 @@ class _Binance(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         self.server.requests.append((url.path, query))  # type: ignore[attr-defined]
         if url.path == "/api/v3/exchangeInfo":
-            self._send(200, EXCHANGE_INFO)
+            self.send_json(200, EXCHANGE_INFO)
         elif url.path == "/api/v3/klines" and query.get("symbol") == "ETHBTC":
             since = int(query.get("startTime", 0))
             rows = [r for r in KLINES if r[0] >= since][: int(query.get("limit", 500))]
-            self._send(200, json.dumps(rows).encode())
+            self.send_json(200, json.dumps(rows).encode())
         else:
-            self._send(400, b'{"code":-1121,"msg":"Invalid symbol."}')
-
-    def _send(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:  # keep pytest output clean
-        pass
+            self.send_json(400, b'{"code":-1121,"msg":"Invalid symbol."}')
 
 
 @pytest.fixture()

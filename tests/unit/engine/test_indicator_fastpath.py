@@ -5,20 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tests.indicator_reference import reference_cross, reference_mean
 from tradelab.strategy import indicators as ind
-
-
-def _reference_mean(v: np.ndarray, w: int) -> np.ndarray:
-    out = np.full(v.shape, np.nan)
-    if w <= len(v):
-        out[w - 1:] = np.lib.stride_tricks.sliding_window_view(v, w).mean(axis=1)
-    return out
-
-
-def _reference_cross(a: np.ndarray, b: np.ndarray, up: bool) -> np.ndarray:
-    prev_a, prev_b = ind.shift(a), ind.shift(b)
-    with np.errstate(invalid="ignore"):
-        return (a > b) & (prev_a <= prev_b) if up else (a < b) & (prev_a >= prev_b)
 
 
 def test_window_mean_and_crosses_are_bit_identical(spx: pd.DataFrame) -> None:
@@ -26,7 +14,7 @@ def test_window_mean_and_crosses_are_bit_identical(spx: pd.DataFrame) -> None:
     rng = np.random.default_rng(3)
     for v in (close, close[::3], rng.normal(size=700) * 1e4):  # contiguous and strided
         for w in (1, 2, 8, 9, 10, 30, 129, len(v), len(v) + 1):
-            assert ind.sma(v, w).tobytes() == _reference_mean(v, w).tobytes()
+            assert ind.sma(v, w).tobytes() == reference_mean(v, w).tobytes()
     buf = np.empty((5, 256))
     view = buf.view()
     view.flags.writeable = False  # the engine's read-only window columns
@@ -34,6 +22,6 @@ def test_window_mean_and_crosses_are_bit_identical(spx: pd.DataFrame) -> None:
         buf[3, :31] = close[end - 31:end]
         col = view[3, :31]
         fast, slow = ind.sma(col, 10), ind.sma(col, 30)
-        assert fast.tobytes() == _reference_mean(close[end - 31:end].copy(), 10).tobytes()
-        assert (ind.crossed_above(fast, slow) == _reference_cross(fast, slow, True)).all()
-        assert (ind.crossed_below(fast, slow) == _reference_cross(fast, slow, False)).all()
+        assert fast.tobytes() == reference_mean(close[end - 31:end].copy(), 10).tobytes()
+        assert (ind.crossed_above(fast, slow) == reference_cross(fast, slow, True)).all()
+        assert (ind.crossed_below(fast, slow) == reference_cross(fast, slow, False)).all()

@@ -14,12 +14,14 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from websockets.asyncio.server import ServerConnection, serve
+
+from tests.loopback import JsonHandler
 
 EXCHANGE_INFO = (Path(__file__).resolve().parents[2] / "fixtures" / "binance"
                  / "exchangeInfo.json").read_bytes()
@@ -70,13 +72,13 @@ class Exchange:
         return [kline(self.candle(i)) for i in range(first, self.now + 1)][:limit]
 
 
-class _Rest(BaseHTTPRequestHandler):
+class _Rest(JsonHandler):
     def do_GET(self) -> None:
         ex: Exchange = self.server.exchange  # type: ignore[attr-defined]
         url = urlparse(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         if url.path == "/api/v3/exchangeInfo":
-            self._send(200, EXCHANGE_INFO)
+            self.send_json(200, EXCHANGE_INFO)
             return
         with ex.lock:
             n = len(ex.requests)
@@ -86,21 +88,11 @@ class _Rest(BaseHTTPRequestHandler):
             if ex.fail(n):
                 body = (b'{"code":-1003,"msg":"Too many requests."}' if ex.fail_status == 429
                         else b"<html>Service Unavailable</html>")
-                self._send(ex.fail_status, body)
+                self.send_json(ex.fail_status, body)
                 return
             start = int(query["startTime"]) if "startTime" in query else None
             rows = ex.klines(start, int(query.get("limit", 500)))
-        self._send(200, json.dumps(rows).encode())
-
-    def _send(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.send_json(200, json.dumps(rows).encode())
 
 
 class RestServer:

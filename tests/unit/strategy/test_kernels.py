@@ -5,20 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.indicator_reference import reference_cross, reference_mean
 from tradelab.strategy import indicators as ind
-
-
-def _reference_mean(v: np.ndarray, w: int) -> np.ndarray:
-    out = np.full(v.shape, np.nan)
-    if w <= len(v):
-        out[w - 1:] = np.lib.stride_tricks.sliding_window_view(v, w).mean(axis=1)
-    return out
-
-
-def _reference_cross(a: np.ndarray, b: np.ndarray, up: bool) -> np.ndarray:
-    prev_a, prev_b = ind.shift(a), ind.shift(b)
-    with np.errstate(invalid="ignore"):
-        return (a > b) & (prev_a <= prev_b) if up else (a < b) & (prev_a >= prev_b)
 
 
 def _series() -> list[np.ndarray]:
@@ -52,13 +40,13 @@ def test_window_mean_kernel_is_bit_identical_to_numpy(kernels) -> None:
         for w in [*range(1, 131), 200, len(v), len(v) + 1]:
             if w < 1:
                 continue
-            assert ind.sma(v, w).tobytes() == _reference_mean(v, w).tobytes(), (len(v), w)
+            assert ind.sma(v, w).tobytes() == reference_mean(v, w).tobytes(), (len(v), w)
 
 
 def test_window_mean_of_negative_zeros_is_positive_zero_as_in_numpy(kernels) -> None:
     v = np.full(20, -0.0)
     for w in (1, 7, 8, 9, 16):
-        assert ind.sma(v, w).tobytes() == _reference_mean(v, w).tobytes()
+        assert ind.sma(v, w).tobytes() == reference_mean(v, w).tobytes()
         assert not np.signbit(ind.sma(v, w)[-1])
 
 
@@ -66,8 +54,8 @@ def test_cross_kernels_equal_the_shift_formulas(kernels) -> None:
     for v in _series():
         for w in (2, 3, 10):
             a, b = ind.sma(v, w), ind.sma(v, 2 * w + 1)
-            assert (ind.crossed_above(a, b) == _reference_cross(a, b, True)).all()
-            assert (ind.crossed_below(a, b) == _reference_cross(a, b, False)).all()
+            assert (ind.crossed_above(a, b) == reference_cross(a, b, True)).all()
+            assert (ind.crossed_below(a, b) == reference_cross(a, b, False)).all()
 
 
 def test_numpy_fallback_gives_the_same_bits(kernels, monkeypatch) -> None:
@@ -81,8 +69,8 @@ def test_numpy_fallback_gives_the_same_bits(kernels, monkeypatch) -> None:
     for v, (f, s) in zip(series, fast, strict=True):
         assert ind.sma(v, 10).tobytes() == f.tobytes()
         assert ind.sma(v, 30).tobytes() == s.tobytes()
-        assert (ind.crossed_above(f, s) == _reference_cross(f, s, True)).all()
-        assert (ind.crossed_below(f, s) == _reference_cross(f, s, False)).all()
+        assert (ind.crossed_above(f, s) == reference_cross(f, s, True)).all()
+        assert (ind.crossed_below(f, s) == reference_cross(f, s, False)).all()
 
 
 def test_results_are_ordinary_writable_arrays(kernels) -> None:
