@@ -175,7 +175,7 @@ class Engine:
         self._disabled: frozenset[str] = frozenset()
         self.recorder = None
         self._side: Any = None
-        self.restored_peak: Decimal | None = None
+        self.restored_risk: tuple | None = None  # (peak, day, day-start equity, last equity)
         self.run_id: int | str = "memory"
         self.resumed_from: datetime | None = None
         self._stop_reason: str | None = None
@@ -201,8 +201,8 @@ class Engine:
         self.bus.subscribe(OrderPartiallyFilled, self._on_fill)
         self.bus.subscribe(OrderSubmitted, self._on_submitted)
         self.bus.subscribe(RiskAlert, self.alerts.append)
-        if self.restored_peak is not None:  # resumed: drawdown continues from the stored curve's peak
-            self.risk.peak_equity = max(self.risk.peak_equity, self.restored_peak)
+        if self.restored_risk is not None:  # resumed: drawdown and daily loss continue
+            self.risk.restore(*self.restored_risk)
         self.kill_switch.refresh()
 
     def _kill_io(self) -> tuple[Callable | None, Callable | None]:

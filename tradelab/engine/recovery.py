@@ -68,11 +68,17 @@ def attach(engine: Any, store: Any, resume: int | None, info: dict) -> None:
                                replayable_fills=isinstance(engine.broker, PaperBroker),
                                equity_events=False)  # the engine calls Recorder.snapshot
     if resume is not None:
-        # Drawdown is measured from the run's peak, not from where the restart found it.
-        peak = peak_from_curve(store.equity_curve(account, engine.run_id))
+        # Drawdown is measured from the run's peak and the day's loss from the previous
+        # close, not from where the restart found them.
+        curve = store.equity_curve(account, engine.run_id)
+        peak = peak_from_curve(curve)
         if peak is not None:
             engine.recorder.peak = peak
-            engine.restored_peak = peak
+            last = curve[-1]
+            day = last.at.date()
+            start = next((p.equity for p in reversed(curve) if p.at.date() < day),
+                         MONEY_CONTEXT.create_decimal(repr(ex.cash)))
+            engine.restored_risk = (peak, day, start, last.equity)
 
 
 def _resume(engine: Any, store: Any, run_id: int) -> None:

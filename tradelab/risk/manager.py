@@ -124,6 +124,10 @@ class RiskManager:
             self.limits = local
         self.peak_equity = portfolio.equity
         self.day_start_equity = portfolio.equity
+        #: The equity after the last bar: a new day's loss is measured from it (the
+        #: previous close), so the day's first bar counts, and with daily bars, where
+        #: every bar opens a day, the daily loss is that bar's.
+        self.last_equity = portfolio.equity
         self._day: object = None
         self._recent: deque[datetime] = deque()
         self.denials = 0
@@ -137,7 +141,8 @@ class RiskManager:
         """Track peak and day-start equity; a critical breach engages the kill switch."""
         day = at.date()
         if day != self._day:
-            self._day, self.day_start_equity = day, equity
+            self._day, self.day_start_equity = day, self.last_equity
+        self.last_equity = equity
         if equity > self.peak_equity:
             self.peak_equity = equity
         lim = self.limits
@@ -150,6 +155,11 @@ class RiskManager:
                 self._alert(at, name, reason, "critical", None, None)
                 self.kill_switch.engage(f"{name}: {reason}", by="risk")
                 return
+
+    def restore(self, peak: Decimal, day: object, day_start: Decimal, last: Decimal) -> None:
+        """Continue a resumed run's drawdown and daily loss from its stored equity curve."""
+        self.peak_equity = max(self.peak_equity, peak)
+        self._day, self.day_start_equity, self.last_equity = day, day_start, last
 
     # -- per order ------------------------------------------------------------------
     def _context(self, at: datetime, symbol: str, side: str, quantity: Decimal, price: Decimal,

@@ -7,9 +7,9 @@ judged on what all of them hold together. The store is where they meet:
 
 * ``marks``: the last price any engine saw per account and symbol, so one
   engine can value positions and open orders in symbols it does not trade;
-* ``account_risk``: the account's running peak equity and the equity it
-  started the trading day with, which a drawdown or daily-loss rule needs and
-  which no single engine can know alone.
+* ``account_risk``: the account's running peak equity, the equity it started
+  the trading day with and its latest equity, which a drawdown or daily-loss
+  rule needs and which no single engine can know alone.
 
 Both are only read and written with the account row locked (see
 :mod:`tradelab.store.shared_repo`).
@@ -38,7 +38,11 @@ class Mark(Base):
 
 
 class AccountRisk(Base):
-    """Account-wide risk state: peak equity and the current trading day's opening equity."""
+    """Account-wide risk state: peak equity, the trading day's opening equity, the last equity.
+
+    ``day_start_equity`` is the last equity seen before the day began (the
+    previous close), so a day's loss includes its first bar's move.
+    """
 
     __tablename__ = "account_risk"
 
@@ -46,4 +50,5 @@ class AccountRisk(Base):
     day: Mapped[str] = mapped_column(String(10))  # ISO date of the trading day (UTC)
     day_start_equity: Mapped[Decimal]
     peak_equity: Mapped[Decimal]
+    last_equity: Mapped[Decimal]
     at: Mapped[datetime]

@@ -49,6 +49,7 @@ class AccountView:
     day: str | None = None
     day_start_equity: Decimal | None = None
     peak_equity: Decimal | None = None
+    last_equity: Decimal | None = None
     kill: tuple[bool, str, str] = (False, "", "")
     symbols: frozenset[str] = field(default_factory=frozenset)
 
@@ -101,13 +102,13 @@ def read_view(tx: Any, account_id: int) -> AccountView:
         buys, sells = pending.get(sym, (ZERO, ZERO))
         pending[sym] = (_CTX.add(buys, left), sells) if side == "buy" else (buys, _CTX.add(sells, left))
     marks = dict(conn.execute(select(MK.c.symbol, MK.c.price).where(MK.c.account_id == account_id)).all())
-    risk = conn.execute(select(AR.c.day, AR.c.day_start_equity, AR.c.peak_equity)
+    risk = conn.execute(select(AR.c.day, AR.c.day_start_equity, AR.c.peak_equity, AR.c.last_equity)
                         .where(AR.c.account_id == account_id)).one_or_none()
     ks = conn.execute(select(KS.c.engaged, KS.c.reason, KS.c.changed_by)
                       .where(KS.c.account_id == account_id)).one_or_none()
     return AccountView(
         account_id, cash, positions, avg, pending, marks,
-        *(tuple(risk) if risk is not None else (None, None, None)),
+        *(tuple(risk) if risk is not None else (None, None, None, None)),
         kill=(bool(ks[0]), ks[1] or "", ks[2] or "") if ks is not None else (False, "", ""),
         symbols=frozenset(positions) | frozenset(pending))
 
@@ -125,17 +126,22 @@ def set_marks(tx: Any, account_id: int, prices: Mapping[str, Decimal], at: datet
 
 def roll_risk_state(tx: Any, view: AccountView, day: date, equity: Decimal,
                     at: datetime) -> tuple[Decimal, Decimal]:
-    """Advance the account's day-start and peak equity to ``equity`` at ``at``; return both.
+    """Advance the account's day-start, peak and last equity to ``equity`` at ``at``.
 
-    The first check of a new (UTC) trading day sets its opening equity; the peak
-    only ever rises. Written back in ``tx``.
+    A new (UTC) trading day opens at the last equity seen before it (the previous
+    close), so the day's first move counts against its loss limit; the peak only
+    ever rises. Written back in ``tx``; returns ``(day_start, peak)``.
     """
     key = day.isoformat()
-    start = view.day_start_equity if view.day == key and view.day_start_equity is not None else equity
+    if view.day == key and view.day_start_equity is not None:
+        start = view.day_start_equity
+    else:
+        start = view.last_equity if view.last_equity is not None else equity
     peak = equity if view.peak_equity is None or equity > view.peak_equity else view.peak_equity
-    if (key, start, peak) != (view.day, view.day_start_equity, view.peak_equity):
+    if (key, start, peak, equity) != (view.day, view.day_start_equity, view.peak_equity,
+                                      view.last_equity):
         values = {"day": key, "day_start_equity": to_amount(start), "peak_equity": to_amount(peak),
-                  "at": to_utc(at)}
+                  "last_equity": to_amount(equity), "at": to_utc(at)}
         ins = tx._insert(AR)
         tx._conn.execute(ins.values(account_id=view.account_id, **values)
                          .on_conflict_do_update(index_elements=["account_id"], set_=values))

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -71,6 +71,16 @@ def test_per_strategy_limits_override_account_limits() -> None:
     _request(bus, "tight")
     assert len(approved) == 1 and len(rejected) == 1
     assert "max_order_notional" in rejected[0][1] and alerts[0].rule == "max_order_notional"
+
+
+def test_daily_loss_is_measured_from_the_previous_close() -> None:
+    rm, _, _, _, alerts, kills = _manager(RiskLimits(max_daily_loss=0.05))
+    day1, day2 = T, T + timedelta(days=1)
+    rm.on_equity(day1, Decimal(10_000))
+    rm.on_equity(day2, Decimal(9_600))          # -4 % at the first bar of the day
+    assert not kills and rm.day_start_equity == Decimal(10_000)
+    rm.on_equity(day2 + timedelta(hours=1), Decimal(9_450))  # -5.5 % since the close
+    assert kills and alerts[-1].rule == "max_daily_loss"
 
 
 def test_drawdown_breach_engages_kill_switch_and_blocks_orders() -> None:

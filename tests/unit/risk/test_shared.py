@@ -93,15 +93,25 @@ def test_sync_engages_the_kill_switch_on_account_drawdown_and_approve_then_denie
     assert store.get_order("x") is None
 
 
-def test_daily_loss_is_measured_from_the_accounts_first_equity_of_the_day(
-        store: Store, account_id: int) -> None:
+def test_daily_loss_is_measured_from_the_previous_close(store: Store, account_id: int) -> None:
+    risk = view(store, account_id, RiskLimits(max_daily_loss=0.05))
+    with store.transaction() as tx:
+        book_fills(tx, account_id, [("AAA", "buy", D("1000"), D("50"), D("0"))])
+    assert risk.sync(T0, {"AAA": D("50")}).breach is None       # closes day 1 at 100,000
+    day2 = T0 + timedelta(days=1)
+    assert risk.sync(day2, {"AAA": D("48")}).breach is None     # -2 % on the first bar
+    out = risk.sync(day2 + timedelta(hours=1), {"AAA": D("44.9")})  # -5.1 % since the close
+    assert out.breach is not None and out.breach[0] == "max_daily_loss"
+    assert out.equity == D("94900")
+
+
+def test_a_gap_down_at_the_open_counts_against_the_day(store: Store, account_id: int) -> None:
+    # With daily bars every bar opens a day: its loss is measured from the day before.
     risk = view(store, account_id, RiskLimits(max_daily_loss=0.05))
     with store.transaction() as tx:
         book_fills(tx, account_id, [("AAA", "buy", D("1000"), D("50"), D("0"))])
     assert risk.sync(T0, {"AAA": D("50")}).breach is None
-    day2 = T0 + timedelta(days=1)
-    assert risk.sync(day2, {"AAA": D("40")}).breach is None     # new day opens at 90,000
-    out = risk.sync(day2 + timedelta(hours=1), {"AAA": D("35")})  # -5.6 % on the day
+    out = risk.sync(T0 + timedelta(days=1), {"AAA": D("44")})  # -6 % overnight
     assert out.breach is not None and out.breach[0] == "max_daily_loss"
 
 

@@ -1,4 +1,4 @@
-"""Shared account risk: last price per account and symbol, account-wide peak and day-start equity.
+"""Shared account risk: last price per account and symbol; account-wide peak, day-start, last equity.
 
 Revision ID: 0005_shared_risk
 Revises: 0004_data_quality
@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("day", sa.String(length=10), nullable=False),
         sa.Column("day_start_equity", Amount(), nullable=False),
         sa.Column("peak_equity", Amount(), nullable=False),
+        sa.Column("last_equity", Amount(), nullable=False),
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["account_id"], ["accounts.id"],
                                 name=op.f("fk_account_risk_account_id_accounts")),
