@@ -177,6 +177,9 @@ def build(settings: Settings | None = None, **sources: Any) -> App:
     from tradelab.monitor.logging import configure_logging
 
     settings = settings or load_config()
+    from tradelab.monitor.redact import register_settings
+
+    register_settings(settings)  # masked in every log line and archived output from now on
     if not structlog.is_configured():  # a notebook gets the configured level, not debug spam
         configure_logging(settings.logging.level, json_logs=settings.logging.json_logs)
     cache = build_cache(settings)

@@ -80,3 +80,19 @@ def test_cancellation_stops_the_run_cleanly(runner: JobRunner) -> None:
     [rec] = out
     assert (rec.status, rec.error) == ("cancelled", "cancelled")
     assert kernels_of(rec.id) == []
+
+
+def test_secrets_a_notebook_prints_are_masked_in_its_archive(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'jobs.db'}")
+    store.upgrade()
+    secret = "tiny-s3cret-value-0042"
+    runner = JobRunner(store, tmp_path / "runs", env={"TINY_API_TOKEN": secret})
+    rec = runner.run(RunRequest("tiny", TINY, {"mode": "leak", "value": 3}))
+    assert rec.status == "succeeded"
+    folder = Path(rec.output_path).parent  # type: ignore[arg-type]
+    archive = {name: (folder / name).read_text() for name in ("output.ipynb", "output.html",
+                                                              "executor.log")}
+    out = json.loads(archive["output.ipynb"])  # still a valid notebook
+    printed = "".join("".join(o.get("text", "")) for c in out["cells"] for o in c.get("outputs", []))
+    assert "token ****" in printed                    # the print happened, masked
+    assert all(secret not in text for text in archive.values())

@@ -37,7 +37,7 @@ from tenacity import wait_exponential as wait_exp
 from tradelab.jobs.report import ENV_RUN_DIR, read_result
 from tradelab.jobs.versioning import code_version, strategy_file
 from tradelab.monitor.logging import bind_ids
-from tradelab.monitor.redact import redact_text
+from tradelab.monitor.redact import redact_file, redact_text, register_environment, register_settings
 from tradelab.store.jobs_repo import JobRunRecord, JobsRepo
 
 log = structlog.get_logger("tradelab.jobs")
@@ -112,6 +112,12 @@ class JobRunner:
         self.kernel_name, self.start_timeout, self.html = kernel_name, start_timeout, html
         self.env = dict(env or {})
         self.cwd = Path(cwd) if cwd is not None else None
+        # Kernels inherit this environment: any secret in it that a notebook prints
+        # is masked in the run's archive (see _finish).
+        register_environment(os.environ)
+        register_environment(self.env)
+        if settings is not None:
+            register_settings(settings)
 
     # -- public ------------------------------------------------------------------------
     def run(self, req: RunRequest, cancel: threading.Event | None = None) -> JobRunRecord:
@@ -240,6 +246,10 @@ class JobRunner:
                 started: datetime) -> JobRunRecord:
         output = folder / "output.ipynb"
         summary: dict[str, Any] = {}
+        # The archive is kept and served: mask secrets a notebook printed before it is
+        # rendered to HTML (secrets are registered in their JSON-escaped form too).
+        for name in ("executor.log", "output.ipynb", "result.json"):
+            redact_file(folder / name)
         if self.html and output.is_file():
             html = _to_html(output)
             if html is not None:

@@ -11,6 +11,7 @@ later log line of the process, whichever thread writes it.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -34,10 +35,13 @@ class SecretRegistry:
         """Remember ``value`` as a secret (ignored when empty or very short)."""
         if not value or len(value) < _MIN_SECRET:
             return
+        # Also as it appears inside JSON (a notebook's archived outputs, JSON logs).
+        forms = {value, json.dumps(value)[1:-1]}
         with self._lock:
-            if value not in self._values:
+            new = forms.difference(self._values)
+            if new:
                 # Longest first, so a whole URL is masked before its parts.
-                self._values = tuple(sorted((*self._values, value), key=len, reverse=True))
+                self._values = tuple(sorted((*self._values, *new), key=len, reverse=True))
 
     def redact(self, text: str) -> str:
         """``text`` with every registered value, URL password and token query value masked."""
@@ -74,6 +78,61 @@ def register_url(url: str) -> None:
     for part in (host_path if at else rest).split("/")[1:]:
         if len(part) >= 16:
             SECRETS.add(part)
+
+
+def register_settings(settings: Any) -> None:
+    """Register every secret of a settings model: ``SecretStr`` values, secret-named
+    fields and the passwords of ``*url`` fields (database, Redis), at any depth."""
+    from pydantic import BaseModel, SecretStr
+
+    from tradelab.config import is_secret_name
+
+    def walk(value: Any, name: str) -> None:
+        if isinstance(value, SecretStr):
+            SECRETS.add(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            for field in type(value).model_fields:
+                walk(getattr(value, field), field)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, str(k))
+        elif isinstance(value, str):
+            if is_secret_name(name):
+                SECRETS.add(value)
+            elif name.endswith("url") and "://" in value:
+                userinfo = value.partition("://")[2].split("/", 1)[0].rpartition("@")[0]
+                SECRETS.add(userinfo.partition(":")[2] or None)
+
+    walk(settings, "")
+
+
+def register_environment(environ: Any) -> None:
+    """Register the values of secret-named variables (``*_TOKEN``, ``*PASSWORD*``...).
+
+    A notebook job inherits its runner's environment; whatever it prints from
+    there is masked in the run's archived output.
+    """
+    from tradelab.config import is_secret_name
+
+    for name, value in environ.items():
+        # Only values long enough to be credentials: a flag like PIP_NO_PASSWORD=true
+        # must not turn every "true" in an archived notebook into a mask.
+        if is_secret_name(name) and len(value) >= 8:
+            SECRETS.add(value)
+
+
+def redact_file(path: Any) -> bool:
+    """Rewrite a text file with every secret masked; whether anything changed."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        return False
+    text = p.read_text(encoding="utf-8", errors="replace")
+    clean = redact_text(text)
+    if clean != text:
+        p.write_text(clean, encoding="utf-8")
+    return clean != text
 
 
 def redact_text(text: str) -> str:
