@@ -1,8 +1,10 @@
 """A :class:`~tradelab.api.control.JobsBackend` over the notebook job runner (``tradelab.jobs``).
 
-Triggering returns at once (HTTP 202): the run executes on a small thread pool
-in the API process, recorded in ``job_runs`` by the runner like a scheduled
-run, and shows up in ``GET /jobs/runs``. Per-trigger parameter overrides are
+Triggering answers HTTP 202 as soon as the run is recorded, with its id (poll
+``GET /jobs/runs`` for its status); the run executes on a small thread pool in
+the API process, recorded in ``job_runs`` by the runner like a scheduled run.
+A run still waiting behind another run of the same job (overlap ``queue``)
+after ``start_wait`` seconds is answered ``queued``, without an id yet. Per-trigger parameter overrides are
 refused for now: the scheduler's ``run_job`` runs a job with its configured
 parameters only.
 """
@@ -10,7 +12,8 @@ parameters only.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import structlog
@@ -32,16 +35,21 @@ class RunnerJobs(StoreJobs):
         Job name → spec (``tradelab.jobs.settings.JobSpec`` or anything with
         ``notebook``, ``cron`` and ``enabled`` attributes).
     run
-        ``run(name)`` executes one manual run (e.g. ``JobScheduler.run_job``).
+        ``run(name, on_start)`` executes one manual run and calls ``on_start(run_id)``
+        once it is recorded (e.g. ``JobScheduler.run_job``).
     workers
         Concurrent manual runs.
+    start_wait
+        Seconds a trigger waits for the run's id before answering ``queued``.
     """
 
-    def __init__(self, store: Any, specs: Mapping[str, Any], run: Callable[[str], Any],
-                 workers: int = 2) -> None:
+    def __init__(self, store: Any, specs: Mapping[str, Any],
+                 run: Callable[[str, Callable[[int], None]], Any], workers: int = 2,
+                 start_wait: float = 5.0) -> None:
         super().__init__(store)
         self.specs = dict(specs)
         self._run = run
+        self.start_wait = start_wait
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="api-job")
 
     def jobs(self) -> list[dict[str, Any]]:
@@ -56,12 +64,17 @@ class RunnerJobs(StoreJobs):
         if parameters:
             raise Invalid("per-trigger parameters are not supported yet: the job runs with its "
                           "configured parameters", "body.parameters")
-        self._pool.submit(self._safe_run, name)
-        return {"id": "queued", "job": name, "status": "queued", "detail": {"by": by}}
-
-    def _safe_run(self, name: str) -> None:
+        started: Future[int] = Future()
+        self._pool.submit(self._safe_run, name, started)
         try:
-            self._run(name)
+            run_id = started.result(timeout=self.start_wait)
+        except FutureTimeout:
+            return {"id": "queued", "job": name, "status": "queued", "detail": {"by": by}}
+        return {"id": run_id, "job": name, "status": "started", "detail": {"by": by}}
+
+    def _safe_run(self, name: str, started: Future[int]) -> None:
+        try:
+            self._run(name, started.set_result)
         except Exception as exc:  # the runner records failures itself; never kill the pool
             log.error("job_trigger_failed", job=name, error=type(exc).__name__)
 
@@ -87,7 +100,8 @@ def open_runner_jobs(settings: Any, store: Any) -> RunnerJobs | None:
     except Exception as exc:
         log.warning("job runner unavailable; serving job history only", error=type(exc).__name__)
         return None
-    return RunnerJobs(store, svc.specs, lambda name: scheduler.run_job(name, "manual"))
+    return RunnerJobs(store, svc.specs,
+                      lambda name, on_start: scheduler.run_job(name, "manual", on_start))
 
 
 __all__ = ["RunnerJobs", "open_runner_jobs"]

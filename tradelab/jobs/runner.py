@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,8 +120,13 @@ class JobRunner:
             register_settings(settings)
 
     # -- public ------------------------------------------------------------------------
-    def run(self, req: RunRequest, cancel: threading.Event | None = None) -> JobRunRecord:
-        """Execute ``req`` (with retries) and return the final run record."""
+    def run(self, req: RunRequest, cancel: threading.Event | None = None,
+            on_start: Callable[[int], None] | None = None) -> JobRunRecord:
+        """Execute ``req`` (with retries) and return the final run record.
+
+        ``on_start(run_id)`` is called once the run is recorded, before it executes
+        (an API trigger answers with the id while the notebook runs).
+        """
         cancel = cancel or threading.Event()
         notebook = Path(req.notebook).resolve()
         if not notebook.is_file():
@@ -135,6 +140,8 @@ class JobRunner:
             trigger=req.trigger, code_version=version.code_version,
             notebook_sha256=version.notebook_sha256, strategy_sha256=version.strategy_sha256,
             git_commit=version.git_commit, started_at=started, replay_of=req.replay_of)
+        if on_start is not None:
+            on_start(run_id)
         folder = self.runs_dir / req.job / f"{started:%Y%m%dT%H%M%SZ}-r{run_id}"
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(notebook, folder / "input.ipynb")

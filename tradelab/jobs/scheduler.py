@@ -17,7 +17,7 @@ schedulers sharing a job store.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -149,8 +149,12 @@ class JobScheduler:
         return RunRequest(name, notebook, dict(spec.parameters), trigger, spec.max_runtime,
                           spec.cell_timeout, spec.retries, spec.retry_backoff)
 
-    def run_job(self, name: str, trigger: str = "manual") -> JobRunRecord | None:
-        """Run job ``name`` now under its overlap policy; ``None`` when skipped or superseded."""
+    def run_job(self, name: str, trigger: str = "manual",
+                on_start: Callable[[int], None] | None = None) -> JobRunRecord | None:
+        """Run job ``name`` now under its overlap policy; ``None`` when superseded.
+
+        ``on_start(run_id)`` is called when the run (or its ``skipped`` record) is stored.
+        """
         spec = self.specs.get(name)
         if spec is None:
             raise KeyError(f"unknown job {name!r}; configured: {', '.join(sorted(self.specs))}")
@@ -167,12 +171,15 @@ class JobScheduler:
                 running.append(cancel)
                 job_lock = self._job_locks.setdefault(name, threading.Lock())
         if cancel is None:
-            return self._skip(name, trigger, busy)
+            skipped = self._skip(name, trigger, busy)
+            if skipped is not None and on_start is not None:
+                on_start(skipped.id)
+            return skipped
         try:
             with job_lock, bind_ids(job=name):
                 if cancel.is_set():  # killed by a newer fire while queued
                     return None
-                return self.runner.run(self.request(name, trigger), cancel)
+                return self.runner.run(self.request(name, trigger), cancel, on_start)
         except Exception as exc:
             log.error("job_error", job=name, error=f"{type(exc).__name__}: {exc}")
             return None

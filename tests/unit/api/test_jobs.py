@@ -31,11 +31,12 @@ class RecordingRunner:
         self.repo = JobsRepo(store)
         self.done = threading.Event()
 
-    def __call__(self, name: str) -> None:
+    def __call__(self, name: str, on_start) -> None:
         now = datetime.now(UTC)
         run_id = self.repo.start_run(job=name, notebook=f"notebooks/{name}.ipynb", parameters={},
                                      trigger="manual", code_version="sha256:x",
                                      notebook_sha256="x", started_at=now)
+        on_start(run_id)
         self.repo.finish_run(run_id, "succeeded", finished_at=now)
         self.done.set()
 
@@ -61,13 +62,14 @@ def test_trigger_runs_the_job_and_history_shows_it(jh: tuple[Harness, RecordingR
     assert listed == [{"name": "nightly", "detail": {"notebook": "notebooks/nightly.ipynb",
                                                      "cron": "0 22 * * 1-5", "enabled": True}}]
     r = h.client.post("/jobs/nightly/trigger", headers=h.headers("trader"))
-    assert r.status_code == 202 and r.json()["status"] == "queued"
+    assert r.status_code == 202 and r.json()["status"] == "started"
+    run_id = r.json()["id"]
     assert runner.done.wait(10)
     deadline = time.monotonic() + 10
     while not (runs := h.client.get("/jobs/runs", headers=h.headers("viewer")).json()):
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert [(x["job"], x["status"]) for x in runs] == [("nightly", "succeeded")]
+    assert [(x["id"], x["job"], x["status"]) for x in runs] == [(run_id, "nightly", "succeeded")]
     assert h.client.post("/jobs/nope/trigger", headers=h.headers("trader")).status_code == 404
     r = h.client.post("/jobs/nightly/trigger", json={"parameters": {"symbol": "SPX"}},
                       headers=h.headers("trader"))
