@@ -114,7 +114,8 @@ class FeedSettings(_Section):
     ccxt_interval: str = "1m"
     interval: str = Field(default="1d", description=(
         "bar interval of ws/poll feeds and their backfill (ticks: the bars built)"))
-    ticks: bool = Field(default=False, description="websocket: build bars from ticks")
+    ticks: bool = Field(default=False, description=(
+        "ws: build bars from ticks; ccxt: from the exchange's trades"))
     grace: float = Field(default=0.0, ge=0, description="seconds a bar accepts late ticks")
 
 

@@ -33,6 +33,7 @@ import pandas as pd
 from tradelab.data.bars import utc
 from tradelab.engine.feed import Bar
 from tradelab.errors import TradelabError
+from tradelab.feeds.aggregate import TickAggregator
 from tradelab.feeds.protocol import Rejected, check_bar
 from tradelab.feeds.sequence import Sequencer
 
@@ -115,6 +116,58 @@ def row_bar(symbol: str, time: datetime, row: Sequence[Any]) -> Bar:
     o, h, low, c, v = (_number(x, k) for x, k in zip(row[1:6], EMPTY_COLUMNS, strict=True))
     check_bar(o, h, low, c, v)
     return Bar(symbol, time, o, h, low, c, v)
+
+
+def tick_values(price: Any, size: Any) -> tuple[float, float]:
+    """A trade's price and size, checked: both finite and positive.
+
+    Raises :class:`Rejected`: ``missing_field``, ``bad_type``, ``nan``,
+    ``non_positive`` (price or size) or ``negative_volume`` (size).
+    """
+    p, s = _number(price, "price"), _number(size, "size")
+    if not (math.isfinite(p) and math.isfinite(s)):
+        raise Rejected("nan")
+    if s < 0:
+        raise Rejected("negative_volume")
+    if p <= 0 or s == 0:
+        raise Rejected("non_positive", "price" if p <= 0 else "size")
+    return p, s
+
+
+TICK_COUNTS = ("accepted", "late_accepted", "late_dropped", "invalid", "bars")
+
+
+class TickBars:
+    """One :class:`~tradelab.feeds.aggregate.TickAggregator` per symbol, with counts that
+    survive :meth:`reset` (a feed's ``stats()["ticks"]``).
+
+    ``counts`` also takes the feed's own tick outcomes (e.g. ``duplicate``).
+    """
+
+    def __init__(self, symbols: Sequence[str], interval: Any, grace: Any) -> None:
+        self.interval, self.grace = interval, grace
+        self.counts: Counter[str] = Counter()
+        self.aggregators: dict[str, TickAggregator] = {}
+        self.reset(symbols)
+
+    def reset(self, symbols: Sequence[str]) -> None:
+        """Discard the half-built bars of ``symbols`` (keeping their counts)."""
+        for sym in symbols:
+            old = self.aggregators.get(sym)
+            if old is not None:
+                self.counts.update(old.counts)
+            self.aggregators[sym] = TickAggregator(sym, self.interval, self.grace)
+
+    def add(self, symbol: str, time: Any, price: float, size: float) -> list[Bar]:
+        """One tick of ``symbol``; the bars it completed (see the aggregator's policy)."""
+        return self.aggregators[symbol].add(time, price, size)
+
+    def summary(self, *extra: str) -> dict[str, int]:
+        """:data:`TICK_COUNTS` (and ``extra`` keys) summed over symbols and resets."""
+        total = Counter(self.counts)
+        for agg in self.aggregators.values():
+            total.update(agg.counts)
+        return {k: total[k] for k in (*TICK_COUNTS, *extra)}
 
 
 def frame_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:

@@ -16,7 +16,34 @@ Modes
     next fetch. After failed requests the first successful fetch pages
     through the whole gap.
 ``auto`` (default)
-    ``websocket`` when the exchange has ``watchOHLCV``, else ``rest``.
+    ``websocket`` when the exchange has ``watchOHLCV`` (``watchTrades`` with
+    ``ticks=True``), else ``rest``.
+
+Trades → bars (``ticks=True``)
+------------------------------
+The exchange's public trades are the ticks: ``watch_trades`` (websocket) or
+``fetch_trades(symbol, since=...)`` polled no faster than the rate limit and
+paged from the last trade seen. Trades are deduplicated by ``(id, timestamp)``
+(``since`` is inclusive and pages overlap; counted as ``duplicate``), each is
+validated (a timestamp, finite positive price and amount; rejects counted by
+reason in ``rejected``) and aggregated into ``interval`` bars by
+:class:`~tradelab.feeds.aggregate.TickAggregator`, with ``grace`` and the same
+late-tick policy as :class:`~tradelab.feeds.websocket.WebsocketFeed`: a late
+trade for a bar still open is merged, one for a bar already delivered is
+dropped (``late_dropped``). A bar is delivered once a trade at or after its end
++ ``grace`` is seen (a quiet market holds the newest bar back).
+
+Outages: after failed polls, and at the start of every websocket connection,
+the trades since the last one seen are fetched over REST, so no bar misses
+trades (the stream is spliced in at its first trade's time, since REST and
+stream trade ids need not match). When the exchange's history does not reach
+back to that trade (the page asked from its time does not contain it), the
+half-built bar is discarded and the bars up to and including the first one
+built from the fresh trades come from ``fetch_ohlcv`` instead. Bars delivered
+while recovering count as ``backfilled``; tick counts are in
+``stats()["ticks"]``. Known limit: an exchange that bounds a ``since`` query to
+a window (Binance: one hour) and had no trade for longer is detected as such a
+gap (a ``since=None`` probe finds newer trades that do not reach back).
 
 Rate limits: ccxt's ``enableRateLimit`` is always on, and the feed itself
 never starts two of its requests less than ``rateLimit`` ms apart (the
@@ -32,33 +59,58 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
 from pydantic import SecretStr
 
-from tradelab.feeds.base import FeedError, Stale, parse_time, row_time
+from tradelab.engine.feed import Bar
+from tradelab.feeds.base import (
+    FeedError,
+    Stale,
+    TickBars,
+    parse_time,
+    row_time,
+    tick_values,
+)
 from tradelab.feeds.polling import PollingBase, default_stale
 from tradelab.feeds.protocol import Rejected
 
 MODES = ("auto", "websocket", "rest")
+WATCH = {"ohlcv": "watchOHLCV", "trades": "watchTrades"}
+MS = 1_000_000  # nanoseconds per millisecond
 
 
-def select_mode(mode: str, has: Mapping[str, Any]) -> str:
+class _Trail:
+    """One symbol's trade cursor: the newest trade seen and the keys of recent ones."""
+
+    def __init__(self) -> None:
+        self.floor: int | None = None    # ns: trades before it are history (not built)
+        self.newest: int | None = None   # ns of the newest trade taken
+        self.seen: dict[Any, int] = {}   # (id, timestamp) -> ns, recent trades only
+
+
+def select_mode(mode: str, has: Mapping[str, Any], kind: str = "ohlcv") -> str:
     """``"websocket"`` or ``"rest"`` for a requested mode and an exchange's ``has`` map.
+
+    ``kind`` is the data streamed: ``"ohlcv"`` (needs ``watchOHLCV``) or
+    ``"trades"`` (needs ``watchTrades``).
 
     Raises
     ------
     ValueError
-        Unknown mode.
+        Unknown mode or kind.
     FeedError
-        ``"websocket"`` asked of an exchange without ``watchOHLCV``.
+        ``"websocket"`` asked of an exchange that cannot stream ``kind``.
     """
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}: expected one of {', '.join(MODES)}")
-    streams = bool(has.get("watchOHLCV"))
+    if kind not in WATCH:
+        raise ValueError(f"kind={kind!r}: expected one of {', '.join(WATCH)}")
+    streams = bool(has.get(WATCH[kind]))
     if mode == "websocket" and not streams:
-        raise FeedError("this exchange has no watchOHLCV in ccxt.pro: use mode='rest'")
+        raise FeedError(f"this exchange has no {WATCH[kind]} in ccxt.pro: use mode='rest'")
     if mode == "rest" or not streams:
         return "rest"
     return "websocket"
@@ -106,6 +158,9 @@ class CcxtFeed(PollingBase):
         candle to close (the history before it is for :meth:`history`).
     end
         End the iteration after the candle at (or the first after) this time.
+    ticks, grace
+        Build the ``interval`` bars from the exchange's trades, accepting late
+        trades up to ``grace`` after a bar's end (see the module text).
 
     Other keywords: see :class:`~tradelab.feeds.polling.PollingBase` (backoff,
     ``stale_after``, ``max_retries``, ``seed``...).
@@ -117,7 +172,7 @@ class CcxtFeed(PollingBase):
                  secret: SecretStr | None = None, timeout_ms: int = 10_000,
                  urls: Mapping[str, Any] | None = None, ws_urls: Mapping[str, str] | None = None,
                  options: Mapping[str, Any] | None = None, stale_after: float | None = None,
-                 **kwargs: Any) -> None:
+                 ticks: bool = False, grace: Any = 0, **kwargs: Any) -> None:
         import ccxt
 
         if page_limit < 1:
@@ -142,31 +197,51 @@ class CcxtFeed(PollingBase):
         for key, value in (options or {}).items():
             client.options[key] = value
         self.client = client
-        self.mode = select_mode(mode, client.has)
-        self.label = f"ccxt feed {exchange} ({self.mode})"
+        self.ticks = ticks
+        self.mode = select_mode(mode, client.has, "trades" if ticks else "ohlcv")
+        self.label = f"ccxt feed {exchange} ({self.mode}{', trades' if ticks else ''})"
         self.rate_limit = float(client.rateLimit) / 1000.0
         self._step = float(client.parse_timeframe(interval))  # seconds per candle
         self.requests = 0
         self._next_request = 0.0
         self._pending: dict[str, tuple[datetime, Sequence[Any]]] = {}
+        self.grace = pd.Timedelta(grace)
+        self.tick_bars = TickBars(self.symbols, pd.Timedelta(seconds=self._step), self.grace)
+        self._trails = {s: _Trail() for s in self.symbols}
+        self._refill: set[str] = set()  # the next bar built comes from candles instead
+        # Trade keys kept for deduplication: anything older is in a bar closed long ago.
+        self._keep = 2 * (int(self._step * 1e9) + self.grace.value)
 
     def __repr__(self) -> str:
         keyed = "with key" if self.client.apiKey else "no key"
         return f"CcxtFeed({self.exchange_id!r}, {self.symbols!r}, {self.mode}, {keyed})"
 
     def stats(self) -> dict[str, Any]:
-        """As :class:`PollingBase`, plus ``mode`` and ``requests`` (REST requests made)."""
-        return {**super().stats(), "mode": self.mode, "requests": self.requests}
+        """As :class:`PollingBase`, plus ``mode`` and ``requests`` (REST requests made).
+
+        With ``ticks=True`` also ``ticks``: the aggregators' counts (as
+        :class:`~tradelab.feeds.websocket.WebsocketFeed`'s) and ``duplicate``
+        (trades seen twice in overlapping pages).
+        """
+        out = {**super().stats(), "mode": self.mode, "requests": self.requests}
+        if self.ticks:
+            out["ticks"] = self.tick_bars.summary("duplicate")
+        return out
 
     # -- REST -----------------------------------------------------------------------------
-    async def _request(self, symbol: str, since: int | None) -> list[Sequence[Any]]:
-        """One ``fetch_ohlcv``, started no sooner than ``rateLimit`` after the previous one ended."""
+    async def _request(self, symbol: str, since: int | None,
+                       trades: bool = False) -> list[Any]:
+        """One ``fetch_ohlcv`` (or ``fetch_trades``), started no sooner than ``rateLimit``
+        after the previous request ended."""
         loop = asyncio.get_running_loop()
         wait = self._next_request - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
         self.requests += 1
         try:
+            if trades:
+                return list(await self.client.fetch_trades(symbol, since=since,
+                                                           limit=self.page_limit))
             return list(await self.client.fetch_ohlcv(symbol, self.interval, since=since,
                                                       limit=self.page_limit))
         finally:
@@ -205,7 +280,8 @@ class CcxtFeed(PollingBase):
         async def fresh_connection() -> None:
             await self.client.close()  # a new connection (and HTTP session) next time
 
-        await self._sessions(self._watch, (ccxt.NetworkError,), fresh_connection)
+        await self._sessions(self._watch_trades if self.ticks else self._watch,
+                             (ccxt.NetworkError,), fresh_connection)
 
     async def _updates(self) -> dict[str, list[Sequence[Any]]]:
         if len(self.symbols) == 1:
@@ -267,3 +343,210 @@ class CcxtFeed(PollingBase):
             self._ingest(symbol, [closed[1]], now, hold=False)
         return (t - closed[0]).total_seconds() > self._step
 
+
+    # -- trades (ticks=True) --------------------------------------------------------------
+    async def _poll_symbol(self, symbol: str, backfill: bool) -> int:
+        if not self.ticks:
+            return await super()._poll_symbol(symbol, backfill)
+        return await self._catch_up(symbol, backfill)
+
+    async def _catch_up(self, symbol: str, backfill: bool, until: int | None = None) -> int:
+        """REST trades of ``symbol`` after the last one seen (paged); returns bars accepted.
+
+        ``until`` (ns): trades from then on come from the stream and are skipped here.
+        """
+        trail = self._trail_start(symbol)
+        if trail is None:
+            trail = await self._fresh_start(symbol)
+            if trail is None:
+                return 0
+        accepted, fresh = 0, 0
+        since = trail.newest if trail.newest is not None else trail.floor
+        while since is not None:
+            page = await self._request(symbol, since // MS, trades=True)
+            if trail.newest is not None and not _reaches(page, since):
+                if page:   # newer trades, but not back to the last one seen: a gap
+                    return await self._history_gap(symbol, page, backfill, until)
+                break
+            new, bars = self._take(symbol, page, until)
+            fresh += new
+            accepted += await self._deliver(symbol, bars, backfill)
+            newest = max((t for t in map(_trade_ns, page) if t is not None), default=None)
+            if (len(page) < self.page_limit or not new or newest is None or newest <= since
+                    or (until is not None and newest >= until)):
+                break
+            since = newest
+        if not fresh and until is None:
+            # Nothing new from ``since``: an exchange may bound such queries to a window,
+            # so ask for the newest trades too.
+            recent = await self._request(symbol, None, trades=True)
+            ref = trail.newest if trail.newest is not None else trail.floor
+            if any(t is not None and ref is not None and t > ref for t in map(_trade_ns, recent)):
+                if trail.newest is not None and not _reaches(recent, ref):
+                    return accepted + await self._history_gap(symbol, recent, backfill, None)
+                _, bars = self._take(symbol, recent, None)
+                accepted += await self._deliver(symbol, bars, backfill)
+        return accepted
+
+    def _trail_start(self, symbol: str) -> _Trail | None:
+        """The symbol's trail; ``None`` before its start is known (no ``start_after``)."""
+        trail = self._trails[symbol]
+        if trail.floor is None and self.start_after is not None:
+            trail.floor = int(pd.Timestamp(self.start_after).value) + 1
+        return trail if trail.floor is not None else None
+
+    async def _fresh_start(self, symbol: str) -> _Trail | None:
+        """No ``start_after``: delivery starts with the bar the newest trade is in."""
+        recent = await self._request(symbol, None, trades=True)
+        newest = max((t for t in map(_trade_ns, recent) if t is not None), default=None)
+        if newest is None:
+            return None
+        step = self.tick_bars.aggregators[symbol].interval
+        bucket = newest - newest % step
+        trail = self._trails[symbol]
+        trail.floor = bucket
+        self.sequencer.last[symbol] = _time(bucket - step)   # the bar before is history
+        return trail
+
+    def _take(self, symbol: str, trades: Sequence[Any],
+              until: int | None) -> tuple[int, list[Bar]]:
+        """Dedupe, validate and aggregate trades; returns (trades taken, bars completed)."""
+        trail, bars, taken = self._trails[symbol], [], 0
+        for trade in trades:
+            if not isinstance(trade, Mapping):
+                self.rejected["not_object"] += 1
+                continue
+            key = _key(trade)
+            if key in trail.seen:
+                self.tick_bars.counts["duplicate"] += 1
+                continue
+            try:
+                t = parse_time(trade.get("timestamp"))
+                price, size = tick_values(trade.get("price"), trade.get("amount"))
+            except Rejected as exc:
+                self.rejected[exc.reason] += 1
+                trail.seen[key] = trail.newest or 0   # counted once, however often re-sent
+                continue
+            ns = int(pd.Timestamp(t).value)
+            if (until is not None and ns >= until) or (trail.floor is not None
+                                                       and ns < trail.floor):
+                continue   # the stream's (``until``) or history (before the start)
+            trail.seen[key] = ns
+            taken += 1
+            if trail.newest is None or ns > trail.newest:
+                trail.newest = ns
+            bars += self.tick_bars.add(symbol, ns, price, size)
+        if trail.newest is not None and len(trail.seen) > 64:
+            horizon = trail.newest - self._keep
+            trail.seen = {k: v for k, v in trail.seen.items() if v >= horizon}
+        return taken, bars
+
+    async def _deliver(self, symbol: str, bars: Sequence[Bar], backfill: bool) -> int:
+        """Offer built bars in order; after a history gap the first comes from candles."""
+        accepted, now = 0, asyncio.get_running_loop().time()
+        for bar in bars:
+            if self.end is not None and bar.time > self.end:
+                self._past_end.add(symbol)
+            elif symbol in self._refill:
+                self._refill.discard(symbol)
+                accepted += await self._candles(symbol, bar.time)
+            else:
+                accepted += self._offer(bar, now, backfill=backfill)
+        return accepted
+
+    async def _history_gap(self, symbol: str, page: Sequence[Any], backfill: bool,
+                           until: int | None) -> int:
+        """The exchange has no trades back to the last one seen: candles bridge the gap.
+
+        The half-built bar is discarded; ``page`` starts a fresh aggregation whose
+        first bar (it may lack trades from before the page) and everything before it
+        are delivered from ``fetch_ohlcv``.
+        """
+        self.tick_bars.reset([symbol])
+        self._refill.add(symbol)
+        trail = self._trails[symbol]
+        trail.newest, trail.seen = None, {}
+        trail.floor = min((t for t in map(_trade_ns, page) if t is not None), default=None)
+        _, bars = self._take(symbol, page, until)
+        return await self._deliver(symbol, bars, backfill)
+
+    async def _candles(self, symbol: str, through: datetime) -> int:
+        """Closed candles after the last bar delivered, up to and including ``through``."""
+        after = self.cursor[symbol]
+        if after is None or after >= through:
+            return 0
+        rows = await self._fetch(symbol, after)
+        rows = [r for r in rows if (t := row_time(r)) is None or t <= through]
+        return self._ingest(symbol, rows, asyncio.get_running_loop().time(), backfill=True,
+                            hold=False)
+
+    async def _trade_updates(self) -> dict[str, list[Any]]:
+        if len(self.symbols) == 1:
+            sym = self.symbols[0]
+            return {sym: list(await self.client.watch_trades(sym))}
+        out: dict[str, list[Any]] = {}
+        for trade in await self.client.watch_trades_for_symbols(self.symbols):
+            sym = trade.get("symbol") if isinstance(trade, Mapping) else None
+            out.setdefault(sym if isinstance(sym, str) else "", []).append(trade)
+        return out
+
+    async def _watch_trades(self) -> bool:
+        """One websocket session of trades; ``True`` once ``end`` is reached."""
+        loop = asyncio.get_running_loop()
+        caught_up = False
+        while not self._closed:
+            try:
+                updates = await asyncio.wait_for(self._trade_updates(), self.stale_after)
+            except TimeoutError:
+                self.stale += 1
+                raise Stale from None
+            recovering = self._lost_at is not None
+            if not caught_up:
+                # REST up to the stream's first trade: what was missed before or while
+                # the connection was down.
+                for sym in self.symbols:
+                    first = min((t for t in map(_trade_ns, updates.get(sym, ()))
+                                 if t is not None), default=None)
+                    await self._catch_up(sym, recovering, until=first)
+                caught_up = True
+                if recovering:
+                    self._recovered()
+            for sym, trades in updates.items():
+                if sym not in self.symbols:
+                    self.rejected["unknown_symbol"] += len(trades)
+                    continue
+                if self._trail_start(sym) is None:
+                    continue   # no start yet (nothing traded before): wait for REST
+                _, bars = self._take(sym, trades, None)
+                await self._deliver(sym, bars, False)
+            await self._release(loop.time())
+            if self._finished():
+                return True
+        return False
+
+
+def _trade_ns(trade: Any) -> int | None:
+    """A trade's time in ns since the epoch, or ``None`` without a valid one."""
+    try:
+        t = parse_time(trade.get("timestamp") if isinstance(trade, Mapping) else None)
+    except Rejected:
+        return None
+    return int(pd.Timestamp(t).value)
+
+
+def _reaches(page: Sequence[Any], since: int) -> bool:
+    """Whether a page asked from ``since`` (the time of a trade seen) goes back to it."""
+    return any(t is not None and t <= since for t in map(_trade_ns, page))
+
+
+def _key(trade: Mapping[str, Any]) -> Any:
+    key = (trade.get("id"), trade.get("timestamp"))
+    try:
+        hash(key)
+    except TypeError:
+        return repr(key)
+    return key
+
+
+def _time(ns: int) -> datetime:
+    return pd.Timestamp(ns, unit="ns", tz=UTC).to_pydatetime()

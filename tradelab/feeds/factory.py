@@ -51,7 +51,7 @@ def build_feed(app: Any, spec: str | None, symbol: str, *, source: str | None = 
         return CcxtFeed(c.exchange, symbol, interval=f.ccxt_interval, mode=f.ccxt_mode,
                         poll_seconds=poll, page_limit=min(c.page_limit, 1000),
                         api_key=c.api_key, secret=c.secret, timeout_ms=c.timeout_ms, end=end,
-                        **common)
+                        ticks=f.ticks, grace=pd.Timedelta(seconds=f.grace), **common)
     if spec == "poll":
         from tradelab.feeds.polling import PollingFeed
 

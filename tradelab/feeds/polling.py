@@ -131,13 +131,17 @@ class PollingBase(ThreadFeed):
         recovering = self._lost_at is not None
         fresh = 0
         for sym in self.symbols:
-            rows = await self._fetch(sym, self.cursor[sym])
-            fresh += self._ingest(sym, rows, loop.time(), backfill=recovering or backfill)
+            fresh += await self._poll_symbol(sym, recovering or backfill)
         self.polls += 1
         await self._release(loop.time())
         if recovering:
             self._recovered()
         return fresh
+
+    async def _poll_symbol(self, symbol: str, backfill: bool) -> int:
+        """One symbol's poll: its new rows, ingested; returns the bars accepted."""
+        rows = await self._fetch(symbol, self.cursor[symbol])
+        return self._ingest(symbol, rows, asyncio.get_running_loop().time(), backfill=backfill)
 
     def _ingest(self, symbol: str, rows: Sequence[Sequence[Any]], now: float,
                 backfill: bool = False, hold: bool | None = None) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from tests.unit.feeds.exchange import Exchange, RestServer
 from tradelab.feeds.replay_server import ReplayServer
 
 
@@ -47,3 +48,11 @@ def slicer(bars: pd.DataFrame) -> Callable[[str, Any, Any], pd.DataFrame]:
 
     backfill.calls = calls  # type: ignore[attr-defined]
     return backfill
+
+
+@pytest.fixture()
+def rest(exchange: Exchange) -> Iterator[RestServer]:
+    """The loopback REST exchange serving the test's ``exchange`` (ccxt is pointed at it)."""
+    server = RestServer(exchange)
+    yield server
+    server.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -31,13 +30,6 @@ def index(bar: Bar) -> int:
 @pytest.fixture()
 def exchange() -> Exchange:
     return Exchange()
-
-
-@pytest.fixture()
-def rest(exchange: Exchange) -> Iterator[RestServer]:
-    server = RestServer(exchange)
-    yield server
-    server.stop()
 
 
 def feed(rest: RestServer, **kwargs: Any) -> CcxtFeed:
