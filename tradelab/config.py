@@ -210,6 +210,11 @@ class DashboardSettings(_Section):
     port: int = Field(default=5006, ge=0, le=65535)
     poll_ms: int = Field(default=300, ge=50, le=5000, description="store poll period (ms)")
     account: str | None = None  # default: [engine] account
+    # Signs the browser's login cookie; from TRADELAB__DASHBOARD__COOKIE_SECRET (32+ bytes).
+    # Unset: random per server start (logins then don't survive a restart).
+    cookie_secret: SecretStr | None = None
+    # Seconds a login with no open page is kept (default and cap: [auth] refresh_ttl).
+    session_idle: float | None = Field(default=None, gt=0, description="seconds")
 
 
 class LoggingSettings(_Section):

@@ -109,11 +109,21 @@ def browser() -> Iterator[Any]:
 def login(browser: Any, url: str, user: str) -> Any:
     """A new browser session (context) logged in as ``user``, on the live dashboard."""
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    return login_in(context, url, user)
+
+
+def login_in(context: Any, url: str, user: str) -> Any:
+    """A new page of ``context`` logged in as ``user`` through the form.
+
+    A login over the websocket sends the page to ``/session?ticket=...``, which sets
+    the login cookie and redirects back: the returned page is the reloaded one.
+    """
     page = context.new_page()
     page.set_default_timeout(15_000)
     page.goto(url)
     page.get_by_placeholder("user name").fill(user)
     page.get_by_placeholder("password").fill(PASSWORDS[user])
-    page.get_by_role("button", name="Log in").click()
+    with page.expect_navigation(url=url):
+        page.get_by_role("button", name="Log in").click()
     page.get_by_test_id("role").wait_for()
     return page

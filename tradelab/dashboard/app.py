@@ -10,6 +10,7 @@ by an engine in another process shows within about ``poll_ms`` plus the read.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 
 import panel as pn
@@ -44,6 +45,11 @@ class DashboardApp(pn.viewable.Viewer):
         A :class:`~tradelab.dashboard.login.UserSession` (default: a new one).
     live
         Start polling the store after login (off for a static notebook render).
+    on_login, on_logout
+        Called with the session after a login through the form or :meth:`login`, and after
+        a logout (with ``True`` when the user logged out, ``False`` when the login was
+        found revoked or expired); the server uses them to remember the login for the
+        browser and to forget it.
     """
 
     title = param.String(default="tradelab · live dashboard")
@@ -51,15 +57,19 @@ class DashboardApp(pn.viewable.Viewer):
     live = param.Boolean(default=True, doc="poll the store while logged in")
 
     def __init__(self, services: DashboardServices, *, account: str | None = None,
-                 session: UserSession | None = None, **params: Any) -> None:
+                 session: UserSession | None = None,
+                 on_login: Callable[[UserSession], None] | None = None,
+                 on_logout: Callable[[UserSession, bool], None] | None = None,
+                 **params: Any) -> None:
         super().__init__(**params)
         self.services = services
+        self.on_login, self.on_logout = on_login, on_logout
         self.session = session or UserSession(services.auth)
         self.state = DashboardState(services.store, services.control,
                                     account=account or services.default_account)
         self.views = LiveViews()
         self.controls = Controls(self.session, services.control, self.state)
-        self.login_view = LoginView(self.session, self._logged_in, title=self.title)
+        self.login_view = LoginView(self.session, self._form_login, title=self.title)
         self.account_select = pn.widgets.Select(options=[self.state.account],
                                                 value=self.state.account, width=180,
                                                 margin=(8, 10))
@@ -134,8 +144,24 @@ class DashboardApp(pn.viewable.Viewer):
     def login(self, username: str, password: str, totp_code: str | None = None) -> Principal:
         """Log in programmatically (a notebook); raises the auth errors."""
         principal = self.session.login(username, password, totp_code)
+        self._form_login(principal)
+        return principal
+
+    def resume(self) -> Principal | None:
+        """Open on the dashboard if ``session`` is still logged in (re-checked against the
+        store, an expired access token rotated); otherwise stay on the login form."""
+        try:
+            principal = self.session.current()
+        except InvalidCredentials:
+            self._show()
+            return None
         self._logged_in(principal)
         return principal
+
+    def _form_login(self, principal: Principal) -> None:
+        self._logged_in(principal)
+        if self.on_login is not None:
+            self.on_login(self.session)
 
     def _logged_in(self, _principal: Principal) -> None:
         self.state.refresh()
@@ -143,12 +169,14 @@ class DashboardApp(pn.viewable.Viewer):
         if self.live:
             self.start_polling()
 
-    def logout(self) -> None:
+    def logout(self, *, by_user: bool = True) -> None:
         """End the session (revoked in the store) and go back to the login form."""
         self.stop_polling()
         self.session.logout()
         self.controls.message.visible = False
         self._show()
+        if self.on_logout is not None:
+            self.on_logout(self.session, by_user)
 
     # -- polling ----------------------------------------------------------------------
     def poll(self) -> bool:
@@ -158,7 +186,7 @@ class DashboardApp(pn.viewable.Viewer):
             try:
                 self.session.current()
             except InvalidCredentials:
-                self.logout()
+                self.logout(by_user=False)
                 return False
         try:
             return self.state.poll()

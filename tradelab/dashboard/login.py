@@ -1,7 +1,8 @@
 """Login for one browser session: :class:`UserSession` (logic) and :class:`LoginView` (form).
 
-A browser session holds its own token pair, never shared between sessions.
-Every control action re-authenticates the access token against the store, so
+A login holds its own token pair, server-side only. Served, the pages of one
+browser (a reload, a second tab) share it through :mod:`.sessions`; pages of
+other browsers never do. Every control action re-authenticates the access token against the store, so
 a logout elsewhere, a revoked session, a disabled user or a changed role take
 effect at the next click; an expired access token is rotated with the
 refresh token like an API client would.
@@ -10,6 +11,7 @@ refresh token like an API client would.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +33,7 @@ class UserSession(param.Parameterized):
         super().__init__(**params)
         self.auth, self.ip, self.user_agent = auth, ip, user_agent
         self._tokens: TokenPair | None = None
+        self._lock = threading.RLock()  # pages sharing this login must not rotate it twice
 
     def login(self, username: str, password: str, totp_code: str | None = None) -> Principal:
         """Open a session (raises the :class:`AuthService` errors; they are audited there)."""
@@ -48,27 +51,29 @@ class UserSession(param.Parameterized):
         InvalidCredentials
             Not logged in, or the session was revoked or expired (then logged out here).
         """
-        if self._tokens is None:
-            raise InvalidCredentials("not logged in")
-        try:
-            principal = self.auth.authenticate(self._tokens.access_token, ip=self.ip)
-        except InvalidCredentials:
+        with self._lock:
+            if self._tokens is None:
+                raise InvalidCredentials("not logged in")
             try:
-                self._tokens = self.auth.refresh(self._tokens.refresh_token, ip=self.ip)
                 principal = self.auth.authenticate(self._tokens.access_token, ip=self.ip)
             except InvalidCredentials:
-                self._forget()
-                raise
-        if principal != self.principal:
-            self.principal = principal  # e.g. an admin changed the role
-        return principal
+                try:
+                    self._tokens = self.auth.refresh(self._tokens.refresh_token, ip=self.ip)
+                    principal = self.auth.authenticate(self._tokens.access_token, ip=self.ip)
+                except InvalidCredentials:
+                    self._forget()
+                    raise
+            if principal != self.principal:
+                self.principal = principal  # e.g. an admin changed the role
+            return principal
 
     def logout(self) -> None:
         """Revoke the session in the store (audited) and forget it here."""
-        if self._tokens is not None and self.principal is not None:
-            with contextlib.suppress(AuthError):  # revoked elsewhere: still logged out here
-                self.auth.logout(self.principal, ip=self.ip)
-        self._forget()
+        with self._lock:
+            if self._tokens is not None and self.principal is not None:
+                with contextlib.suppress(AuthError):  # revoked elsewhere: still logged out here
+                    self.auth.logout(self.principal, ip=self.ip)
+            self._forget()
 
     def _forget(self) -> None:
         self._tokens = None

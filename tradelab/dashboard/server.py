@@ -1,4 +1,14 @@
-"""The Panel (bokeh/tornado) server behind ``tradelab dashboard``: one app per browser session."""
+"""The Panel (bokeh/tornado) server behind ``tradelab dashboard``: one app per browser session.
+
+A login survives a reload and is shared by the tabs of one browser (see
+:mod:`.sessions`): the tokens stay in :attr:`DashboardServices.sessions`; the
+browser holds only a signed, HttpOnly, SameSite=Strict cookie naming its
+entry. After a login over the websocket the page goes to
+``/session?ticket=...`` (:class:`TicketHandler` sets the cookie, then back
+to ``/``); "Log out" goes to ``/logout`` (:class:`LogoutHandler` clears it).
+The cookie is kept out of Bokeh's session token, which is embedded in the
+page where scripts could read it.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +16,152 @@ from typing import Any
 
 import panel as pn
 import structlog
+import tornado.web
 
+from tradelab.auth.errors import InvalidCredentials
 from tradelab.dashboard.app import DashboardApp
 from tradelab.dashboard.login import UserSession
 from tradelab.dashboard.services import DashboardServices
+from tradelab.dashboard.sessions import COOKIE
 
 log = structlog.get_logger("tradelab.dashboard")
+SESSION_PATH, LOGOUT_PATH = "/session", "/logout"
+
+
+def _request() -> Any:
+    ctx = getattr(pn.state.curdoc, "session_context", None)
+    return getattr(ctx, "request", None)
 
 
 def _client() -> tuple[str | None, str | None]:
     """The browser's address and user agent (for the audit log), when served."""
-    ctx = getattr(pn.state.curdoc, "session_context", None)
-    request = getattr(ctx, "request", None)
+    request = _request()
     if request is None:
         return None, None
     headers = getattr(request, "headers", {}) or {}
     return getattr(request, "remote_ip", None), headers.get("User-Agent")
 
 
+def _session_cookie() -> str | None:
+    """The login cookie of the HTTP request that opened this Bokeh session.
+
+    Read from tornado's own request: the server keeps the cookie (and the
+    ``Cookie`` header) out of the session token Bokeh embeds in the page.
+    """
+    request = _request()
+    raw = getattr(request, "_request", None)  # bokeh's proxy → the tornado request
+    for source in (getattr(raw, "cookies", None), getattr(request, "cookies", None)):
+        if not source or COOKIE not in source:
+            continue
+        value = source[COOKIE]
+        return value if isinstance(value, str) else getattr(value, "value", None)
+    return None
+
+
+def _navigator() -> Any:
+    """A hidden widget: setting its value sends the browser to that same-site path."""
+    nav = pn.widgets.TextInput(value="", visible=False, name="navigate")
+    nav.jscallback(value="if (cb_obj.value && cb_obj.value.startsWith('/')) "
+                         "{ window.location.assign(cb_obj.value) }")
+    return nav
+
+
 def session_factory(services: DashboardServices, *, poll_ms: int = 300,
                     account: str | None = None) -> Any:
     """The per-session page builder ``pn.serve`` calls for each new browser session."""
+    registry = services.sessions
+
     def page() -> Any:
         pn.extension("tabulator")  # its JS must ship with the page: tables appear after login
         ip, agent = _client()
-        app = DashboardApp(services, account=account, poll_ms=poll_ms,
-                           session=UserSession(services.auth, ip=ip, user_agent=agent))
+        sid = services.cookies.verify(_session_cookie())
+        session = registry.attach(sid) if sid else None
+        if session is not None:
+            try:
+                session.current()  # re-checked against the store (rotated if expired)
+            except InvalidCredentials:  # revoked, expired, user disabled: log in again
+                registry.drop(sid)
+                session = None
+        attached = [sid] if session is not None else []
+        nav = _navigator()
 
-        def closed(_ctx: Any) -> None:  # tab closed or session expired: end the login too
+        def logged_in(user: UserSession) -> None:  # form login: remember it for the browser
+            new = registry.add(user)
+            registry.attach(new)
+            attached.append(new)
+            ticket = registry.issue_ticket(new, ip=user.ip)
+            nav.value = f"{SESSION_PATH}?ticket={ticket}"
+
+        def logged_out(_user: UserSession, by_user: bool) -> None:
+            for old in attached:
+                registry.drop(old)
+            attached.clear()
+            if by_user:  # revoked elsewhere: the cookie may already name a newer login
+                nav.value = LOGOUT_PATH
+
+        app = DashboardApp(services, account=account, poll_ms=poll_ms,
+                           session=session or UserSession(services.auth, ip=ip,
+                                                          user_agent=agent),
+                           on_login=logged_in, on_logout=logged_out)
+        if session is not None:
+            app.resume()
+
+        def closed(_ctx: Any) -> None:  # a reload or a closed tab: the login stays
             app.stop_polling()
-            app.session.logout()
+            for old in attached:
+                registry.detach(old)
 
         pn.state.on_session_destroyed(closed)
-        return app.root
+        return pn.Column(app.root, nav, sizing_mode="stretch_width")
 
     return page
+
+
+class _Handler(tornado.web.RequestHandler):
+    def initialize(self, services: DashboardServices) -> None:
+        self.services = services
+
+    def _back_home(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.redirect("/")
+
+
+class TicketHandler(_Handler):
+    """``GET /session?ticket=...``: trade a one-time ticket for the login cookie."""
+
+    def get(self) -> None:
+        ticket = self.get_query_argument("ticket", None)
+        sid = self.services.sessions.redeem(ticket, ip=self.request.remote_ip)
+        site = self.request.headers.get("Sec-Fetch-Site")
+        if sid is not None and site not in (None, "same-origin", "none"):
+            sid = None  # only the dashboard's own page may set its login (no login CSRF)
+        if sid is not None:
+            self.set_cookie(COOKIE, self.services.cookies.sign(sid), path="/", httponly=True,
+                            samesite="Strict", secure=self.request.protocol == "https",
+                            max_age=int(self.services.cookies.max_age))
+        else:
+            log.info("dashboard_ticket_rejected", ip=self.request.remote_ip)
+        self._back_home()
+
+
+class LogoutHandler(_Handler):
+    """``GET /logout``: end the browser's login (revoked in the store) and clear its cookie."""
+
+    def get(self) -> None:
+        sid = self.services.cookies.verify(self.get_cookie(COOKIE))
+        session = self.services.sessions.drop(sid)
+        if session is not None:
+            session.logout()  # audited by AuthService; a no-op if the page logged out already
+        self.clear_cookie(COOKIE, path="/", httponly=True, samesite="Strict",
+                          secure=self.request.protocol == "https")
+        self._back_home()
+
+
+def extra_patterns(services: DashboardServices) -> list[tuple[str, type, dict[str, Any]]]:
+    """The tornado routes next to the Panel app (for ``pn.serve(extra_patterns=...)``)."""
+    return [(SESSION_PATH, TicketHandler, {"services": services}),
+            (LOGOUT_PATH, LogoutHandler, {"services": services})]
 
 
 def serve(services: DashboardServices, *, host: str = "127.0.0.1", port: int = 5006,
@@ -56,8 +177,12 @@ def serve(services: DashboardServices, *, host: str = "127.0.0.1", port: int = 5
     return pn.serve(session_factory(services, poll_ms=poll_ms, account=account), address=host,
                     port=port, show=show, start=start, threaded=threaded,
                     title="tradelab dashboard", websocket_origin=origins,
-                    check_unused_sessions=2000, unused_session_lifetime=10000,
+                    # a closed tab's (or reloaded page's) session ends 10-12 s later
+                    check_unused_sessions_milliseconds=2000,
+                    unused_session_lifetime_milliseconds=10000,
+                    extra_patterns=extra_patterns(services),
+                    exclude_cookies=[COOKIE], exclude_headers=["Cookie"],
                     admin=False, verbose=False)
 
 
-__all__ = ["serve", "session_factory"]
+__all__ = ["LogoutHandler", "TicketHandler", "extra_patterns", "serve", "session_factory"]

@@ -7,12 +7,14 @@ trip): the same role checks and the same audit log as the REST API.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tradelab.api.control import ControlService, JobsBackend
 from tradelab.auth.service import AuthService
-from tradelab.auth.settings import AuthSettings, auth_settings
+from tradelab.auth.settings import MIN_SECRET_BYTES, AuthSettings, auth_settings
+from tradelab.dashboard.sessions import BrowserSessions, CookieSigner
+from tradelab.errors import ConfigError
 
 
 @dataclass
@@ -23,6 +25,16 @@ class DashboardServices:
     auth: AuthService
     control: ControlService
     default_account: str = "paper"
+    # Logged-in browsers (tokens stay here) and the key of their cookie: see .sessions.
+    sessions: BrowserSessions = field(default=None)  # type: ignore[assignment]
+    cookies: CookieSigner = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        ttl = self.auth.settings.refresh_ttl
+        if self.sessions is None:
+            self.sessions = BrowserSessions(idle_timeout=ttl)
+        if self.cookies is None:
+            self.cookies = CookieSigner(max_age=self.auth.settings.session_max_age)
 
     def close(self) -> None:
         """Stop the job pool (if any) and release the store's connections."""
@@ -75,8 +87,31 @@ def open_services(settings: Any = None, *, store: Any = None, registry: Any = No
         registry = build_registry(settings)
     service = AuthService(store, auth, secret=secret, clock=clock)
     account = getattr(getattr(settings, "engine", None), "account", None) or "paper"
+    section = getattr(settings, "dashboard", None)
+    idle = getattr(section, "session_idle", None) or auth.refresh_ttl
     return DashboardServices(store, service, ControlService(store, service, registry, jobs),
-                             default_account=account)
+                             default_account=account,
+                             sessions=BrowserSessions(min(idle, auth.refresh_ttl)),
+                             cookies=CookieSigner(cookie_secret(section),
+                                                  max_age=auth.session_max_age))
 
 
-__all__ = ["DashboardServices", "open_services"]
+def cookie_secret(section: Any) -> str | None:
+    """``[dashboard] cookie_secret`` (``None``: a random one per server start).
+
+    Raises
+    ------
+    tradelab.errors.ConfigError
+        A secret shorter than 32 bytes.
+    """
+    value = getattr(section, "cookie_secret", None)
+    secret = value.get_secret_value() if value is not None else ""
+    if not secret:
+        return None
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(["dashboard.cookie_secret = ********** (from "
+                           "TRADELAB__DASHBOARD__COOKIE_SECRET): must be at least 32 bytes"])
+    return secret
+
+
+__all__ = ["DashboardServices", "cookie_secret", "open_services"]
