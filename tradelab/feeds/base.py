@@ -23,6 +23,7 @@ import queue
 import random
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -181,7 +182,7 @@ def frame_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
     return [(t.to_pydatetime(), *v) for t, v in zip(stamps, values, strict=True)]
 
 
-class ThreadFeed:
+class ThreadFeed(ABC):
     """Base of the live feeds: iterate it like ``ReplayFeed``; subclasses write :meth:`_run`.
 
     Parameters
@@ -303,10 +304,11 @@ class ThreadFeed:
                 "recoveries": list(self.recoveries)}
 
     # -- the I/O thread -------------------------------------------------------------------
+    @abstractmethod
     async def _run(self) -> None:
-        raise NotImplementedError
+        """The feed's I/O, on the feed's own event loop, until the end or :meth:`close`."""
 
-    async def _cleanup(self) -> None:
+    async def _cleanup(self) -> None:  # noqa: B027  (a hook: most feeds hold nothing to release)
         """Release I/O resources; runs on the I/O loop after :meth:`_run`, even when cancelled."""
 
     def _start(self) -> None:

@@ -25,6 +25,7 @@ Conventions (shared with :class:`~tradelab.feeds.websocket.WebsocketFeed`)
 from __future__ import annotations
 
 import asyncio
+from abc import abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -91,9 +92,9 @@ class PollingBase(ThreadFeed):
         """As :meth:`ThreadFeed.stats`, plus ``polls`` and ``failed_polls``."""
         return {**super().stats(), "polls": self.polls, "failed_polls": self.failed_polls}
 
+    @abstractmethod
     async def _fetch(self, symbol: str, after: datetime | None) -> list[Sequence[Any]]:
         """Rows ``(time, open, high, low, close, volume)`` newer than ``after`` (None: recent)."""
-        raise NotImplementedError
 
     async def _run(self) -> None:
         await self._poll_loop()
