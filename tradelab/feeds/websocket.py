@@ -44,7 +44,6 @@ backfill instead of from ticks; the counts are in ``stats()["ticks"]``.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -54,8 +53,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from tradelab.engine.feed import Bar
-from tradelab.feeds.aggregate import TickAggregator
-from tradelab.feeds.base import Backfill, FeedError, Stale, ThreadFeed, frame_rows
+from tradelab.feeds.base import Backfill, FeedError, Stale, ThreadFeed, TickBars, frame_rows
 from tradelab.feeds.protocol import Rejected, parse_message, subscribe_message
 
 __all__ = ["Backfill", "FeedError", "WebsocketFeed", "market_backfill"]
@@ -112,8 +110,8 @@ class WebsocketFeed(ThreadFeed):
         Counters; see :meth:`stats`.
     recoveries
         Seconds from each lost connection to the first fresh bar after it.
-    aggregators
-        ``ticks=True``: the :class:`TickAggregator` per symbol (``counts``).
+    tick_bars
+        ``ticks=True``: the :class:`~tradelab.feeds.base.TickBars` (an aggregator per symbol).
     """
 
     label = "websocket feed"
@@ -133,9 +131,8 @@ class WebsocketFeed(ThreadFeed):
         self.label = f"websocket feed {url}"
         self.open_timeout = open_timeout
         self.ticks, self.interval, self.grace = ticks, interval, grace
-        self.aggregators: dict[str, TickAggregator] = {}
-        self.tick_counts: Counter[str] = Counter()  # aggregators discarded on reconnect
-        self._new_aggregators()
+        # ticks=True: one aggregator per symbol; counts survive the resets on reconnect
+        self.tick_bars = TickBars(self.symbols, interval, grace) if ticks else None
         self.ticks_ignored = self.bars_ignored = 0
 
     def stats(self) -> dict[str, Any]:
@@ -145,21 +142,10 @@ class WebsocketFeed(ThreadFeed):
         (``accepted``, ``late_accepted``, ``late_dropped``, ``invalid``, ``bars``).
         """
         out = {**super().stats(), "ticks_ignored": self.ticks_ignored}
-        if self.ticks:
-            counts = Counter(self.tick_counts)
-            for agg in self.aggregators.values():
-                counts.update(agg.counts)
-            out["ticks"] = {k: counts[k] for k in
-                            ("accepted", "late_accepted", "late_dropped", "invalid", "bars")}
+        if self.tick_bars is not None:
+            out["ticks"] = self.tick_bars.summary()
             out["bars_ignored"] = self.bars_ignored
         return out
-
-    def _new_aggregators(self) -> None:
-        for agg in self.aggregators.values():
-            self.tick_counts.update(agg.counts)
-        if self.ticks:
-            self.aggregators = {s: TickAggregator(s, self.interval, self.grace)
-                                for s in self.symbols}
 
     async def _run(self) -> None:
         async def session() -> bool:
@@ -181,8 +167,8 @@ class WebsocketFeed(ThreadFeed):
         await ws.send(subscribe_message(self.symbols, since, ticks=self.ticks))
         # A gap is possible before the first fresh bar after any reconnect or a resume.
         gap = self._lost_at is not None or self.start_after is not None
-        if self._lost_at is not None:
-            self._new_aggregators()  # half-built bars may miss ticks from before the drop
+        if self._lost_at is not None and self.tick_bars is not None:
+            self.tick_bars.reset(self.symbols)  # half-built bars may miss ticks from before the drop
         heard = loop.time()
         poll = max(0.01, min(self.stale_after / 2, self.reorder_hold / 2 or 0.05))
         while not self._closed:
@@ -207,14 +193,14 @@ class WebsocketFeed(ThreadFeed):
                     self.rejected["unknown_symbol"] += 1
                 else:
                     gap = await self._fresh(value, gap, loop.time())
-            elif kind == "tick" and self.ticks:
+            elif kind == "tick" and self.tick_bars is not None:
                 sym, t, price, size = value
                 if sym not in self.symbols:
                     self.rejected["unknown_symbol"] += 1
-                for bar in self.aggregators[sym].add(t, price, size) if sym in self.symbols else ():
+                for bar in self.tick_bars.add(sym, t, price, size) if sym in self.symbols else ():
                     gap = await self._fresh(bar, gap, loop.time(), built=True)
             elif kind == "end":
-                for agg in self.aggregators.values():
+                for agg in self.tick_bars.aggregators.values() if self.tick_bars is not None else ():
                     for bar in agg.flush():
                         gap = await self._fresh(bar, gap, loop.time(), built=True)
                 await self._finish(value, loop.time())
