@@ -68,8 +68,8 @@ class App:
         loop's behaviour from ``[engine]`` (keyword arguments override its fields).
         """
         from tradelab.data.quality import gate_feed, new_gate
-        from tradelab.engine.feed import ReplayFeed
         from tradelab.engine.loop import Engine, EngineConfig
+        from tradelab.feeds.replay import ReplayFeed
 
         strat = self.strategy(strategy, **(params or {})) if isinstance(strategy, str) else strategy
         symbol = symbol or self.settings.data.default_symbol

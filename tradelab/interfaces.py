@@ -7,9 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import pandas as pd
+
+
+class Bar(NamedTuple):
+    """One bar as the engine receives it (floats, as in the bar contract)."""
+
+    symbol: str
+    time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
 
 
 @runtime_checkable

@@ -18,9 +18,9 @@ import pytest
 
 from tradelab.app import App, build
 from tradelab.config import load_config
-from tradelab.engine.feed import Bar
 from tradelab.feeds.replay_server import Faults, ReplayServer
 from tradelab.feeds.websocket import WebsocketFeed, market_backfill
+from tradelab.interfaces import Bar
 
 N_BARS = 400
 

@@ -16,10 +16,10 @@ One bar at a time, synchronously::
       mark to market → drawdown / daily-loss rules → snapshot buffered by the recorder
         (EquitySnapshotted and BarReceived are built only when something subscribes,
         e.g. the monitor; the bus counts a skipped one as published)
-      progress recorded (committed in batches; see tradelab.engine.persist)
+      progress recorded (committed in batches; see tradelab.store.recorder)
 
 Latency-critical store statements (the kill-switch read and the write-ahead
-commit) run on a held DBAPI connection, see :mod:`tradelab.engine.sideconn`.
+commit) run on a held DBAPI connection, see :mod:`tradelab.store.sideconn`.
 
 SIGINT/SIGTERM stop the feed after the current bar; the engine then cancels or
 keeps open orders (``cancel_on_stop``), writes a final snapshot, commits and
@@ -40,7 +40,6 @@ import structlog
 
 from tradelab.bus import EventBus
 from tradelab.clock import LiveClock, SimClock
-from tradelab.engine.feed import Bar
 from tradelab.engine.runner import StrategyRunner
 from tradelab.events import (
     BarReceived,
@@ -57,6 +56,7 @@ from tradelab.events import (
     SignalEmitted,
 )
 from tradelab.execution import Execution
+from tradelab.interfaces import Bar
 from tradelab.money import MONEY_CONTEXT, ZERO, book
 from tradelab.orders.brokers.paper import PaperBroker
 from tradelab.orders.manager import OrderManager
@@ -81,7 +81,7 @@ class EngineConfig:
     # and other processes) within a second of a live engine, where bars are seconds or
     # minutes apart; the bar bound caps the work a restart replays. At full replay speed
     # the time bound makes commits rare. Orders never wait for either: the state an
-    # order depends on is committed before it leaves (see tradelab.engine.persist).
+    # order depends on is committed before it leaves (see tradelab.store.recorder).
     flush_every: int = 500
     flush_seconds: float = 0.5
     cancel_on_stop: bool = False   # cancel open orders on shutdown (else keep them for a restart)
@@ -132,7 +132,7 @@ class Engine:
     strategies
         ``(strategy, symbol)`` pairs, each run unchanged on a rolling window.
     feed
-        A :class:`~tradelab.engine.feed.ReplayFeed` or any ``LiveFeed``.
+        A :class:`~tradelab.feeds.replay.ReplayFeed` or any ``LiveFeed``.
     execution
         The shared execution convention.
     broker
@@ -208,7 +208,7 @@ class Engine:
     def _kill_io(self) -> tuple[Callable | None, Callable | None]:
         if self.store is None:
             return None, None
-        from tradelab.engine.sideconn import SideConnection
+        from tradelab.store.sideconn import SideConnection
 
         rec = self.recorder
         assert rec is not None and rec.account_id is not None

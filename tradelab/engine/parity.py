@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from tradelab.engine.feed import ReplayFeed
 from tradelab.engine.loop import Engine, EngineConfig
 from tradelab.execution import Execution
+from tradelab.feeds.replay import ReplayFeed
 from tradelab.strategy.base import Strategy
 
 REL_TOL = 1e-9

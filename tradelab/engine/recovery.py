@@ -22,11 +22,11 @@ from typing import Any
 
 import structlog
 
-from tradelab.engine.persist import SIZED_AT_FILL, Recorder, peak_from_curve
 from tradelab.errors import TradelabError
 from tradelab.money import MONEY_CONTEXT, ZERO
 from tradelab.orders.brokers.paper import PaperBroker
 from tradelab.orders.model import Fill, Order, OrderState
+from tradelab.store.recorder import SIZED_AT_FILL, Recorder, peak_from_curve
 
 log = structlog.get_logger("tradelab.engine.recovery")
 

@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from tradelab.data.bars import interval_timedelta
-from tradelab.engine.feed import Bar
+from tradelab.interfaces import Bar
 
 
 def _ns(t: Any) -> int:

@@ -32,11 +32,11 @@ from typing import Any
 import pandas as pd
 
 from tradelab.data.bars import utc
-from tradelab.engine.feed import Bar
 from tradelab.errors import TradelabError
 from tradelab.feeds.aggregate import TickAggregator
 from tradelab.feeds.protocol import Rejected, check_bar
 from tradelab.feeds.sequence import Sequencer
+from tradelab.interfaces import Bar
 
 Backfill = Callable[[str, Any, Any], pd.DataFrame]
 EMPTY_COLUMNS = ["open", "high", "low", "close", "volume"]

@@ -16,7 +16,6 @@ from typing import Any
 
 import pandas as pd
 
-from tradelab.engine.feed import Bar
 from tradelab.feeds.base import (
     Stale,
     parse_time,
@@ -24,6 +23,7 @@ from tradelab.feeds.base import (
     tick_values,
 )
 from tradelab.feeds.protocol import Rejected
+from tradelab.interfaces import Bar
 
 MS = 1_000_000  # nanoseconds per millisecond
 

@@ -27,7 +27,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from tradelab.engine.feed import Bar
+from tradelab.interfaces import Bar
 
 VERSION = 1
 # Why a message was rejected; the first six are about the message's form, the rest

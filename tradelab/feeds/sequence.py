@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime
 
-from tradelab.engine.feed import Bar
+from tradelab.interfaces import Bar
 
 
 class Sequencer:

@@ -52,9 +52,9 @@ import pandas as pd
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from tradelab.engine.feed import Bar
 from tradelab.feeds.base import Backfill, FeedError, Stale, ThreadFeed, TickBars, frame_rows
 from tradelab.feeds.protocol import Rejected, parse_message, subscribe_message
+from tradelab.interfaces import Bar
 
 __all__ = ["Backfill", "FeedError", "WebsocketFeed", "market_backfill"]
 

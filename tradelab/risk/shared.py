@@ -72,7 +72,7 @@ class StoreRiskView:
         The account's limits; only :data:`ACCOUNT_RULES` are used here.
     write_ahead
         ``write_ahead(tx, client_order_id)`` writes an approved order's row in
-        the approving transaction (see :meth:`tradelab.engine.persist.Recorder.write_ahead_in`).
+        the approving transaction (see :meth:`tradelab.store.recorder.Recorder.write_ahead_in`).
     """
 
     def __init__(self, store: Any, account_id: int, limits: RiskLimits,

@@ -23,9 +23,9 @@ from tradelab.data.quality import (
     QualityGatedFeed,
 )
 from tradelab.data.validate import validate_bars
-from tradelab.engine.feed import Bar
 from tradelab.errors import ConfigError, DataQualityError
 from tradelab.events import RiskAlert
+from tradelab.interfaces import Bar
 from tradelab.monitor.metrics import Metrics
 
 T0 = datetime(2024, 1, 2, tzinfo=UTC)

@@ -7,7 +7,8 @@ import time
 import pandas as pd
 import pytest
 
-from tradelab.engine.feed import Bar, ReplayFeed
+from tradelab.feeds.replay import ReplayFeed
+from tradelab.interfaces import Bar
 from tradelab.testing import make_bars
 
 

@@ -127,7 +127,7 @@ def test_bulk_snapshots_and_lean_order_writes(store_url: str) -> None:
 
 
 def test_side_connection_writes_what_the_transaction_api_writes(any_store) -> None:
-    from tradelab.engine.sideconn import SideConnection
+    from tradelab.store.sideconn import SideConnection
 
     with any_store.transaction() as tx:
         aid = tx.ensure_account("side", Decimal("1000"))

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from sqlalchemy.dialects import sqlite
 
-from tradelab.engine.bulkwrite import _AMOUNT_PROBES, SnapshotBinder
 from tradelab.money import MONEY_CONTEXT, ZERO
+from tradelab.store.bulkwrite import _AMOUNT_PROBES, SnapshotBinder
 from tradelab.store.tx import equity_bind_processors
 
 

@@ -9,10 +9,9 @@ import pandas as pd
 import pytest
 
 from tests.unit.feeds.exchange import MINUTE, T0, Exchange, KlineStream, RestServer, final
-from tradelab.engine.feed import Bar
 from tradelab.feeds.base import FeedError
 from tradelab.feeds.ccxt_feed import CcxtFeed, select_mode
-from tradelab.interfaces import LiveFeed
+from tradelab.interfaces import Bar, LiveFeed
 
 # Spot markets only, no margin pairs: the server answers what Binance spot does.
 OPTIONS = {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False}

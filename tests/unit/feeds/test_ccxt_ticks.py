@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 
 from tests.unit.feeds.exchange import MINUTE, PER_BAR, T0, Exchange, RestServer, TradeStream
-from tradelab.engine.feed import Bar
 from tradelab.feeds.aggregate import aggregate
 from tradelab.feeds.base import FeedError
 from tradelab.feeds.ccxt_feed import CcxtFeed, select_mode
+from tradelab.interfaces import Bar
 
 OPTIONS = {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False}
 BEFORE_FIRST = pd.Timestamp(T0 - 1, unit="ms", tz="UTC")

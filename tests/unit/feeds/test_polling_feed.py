@@ -12,10 +12,9 @@ import pandas as pd
 import pytest
 
 from tradelab.data.files import FileSource
-from tradelab.engine.feed import Bar
 from tradelab.feeds.base import FeedError
 from tradelab.feeds.polling import PollingFeed
-from tradelab.interfaces import LiveFeed
+from tradelab.interfaces import Bar, LiveFeed
 from tradelab.testing import GrowingSource
 
 

@@ -8,9 +8,9 @@ import math
 import pandas as pd
 import pytest
 
-from tradelab.engine.feed import Bar
 from tradelab.feeds.protocol import REASONS, Rejected, encode_bar, parse_message
 from tradelab.feeds.replay_server import MALFORMED, malformed_message
+from tradelab.interfaces import Bar
 
 
 def test_a_real_bar_round_trips_exactly(spx300: pd.DataFrame) -> None:

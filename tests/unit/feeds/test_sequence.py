@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tradelab.engine.feed import Bar
 from tradelab.feeds.sequence import Sequencer
+from tradelab.interfaces import Bar
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -10,10 +10,9 @@ import pandas as pd
 import pytest
 
 from tests.unit.feeds.conftest import slicer
-from tradelab.engine.feed import Bar
 from tradelab.feeds.replay_server import Faults, ReplayServer
 from tradelab.feeds.websocket import FeedError, WebsocketFeed, market_backfill
-from tradelab.interfaces import LiveFeed
+from tradelab.interfaces import Bar, LiveFeed
 
 
 def times(bars: list[Bar]) -> list[pd.Timestamp]:

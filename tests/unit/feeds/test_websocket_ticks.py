@@ -12,10 +12,10 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from tests.unit.feeds.conftest import slicer
-from tradelab.engine.feed import Bar
 from tradelab.feeds.protocol import encode_tick
 from tradelab.feeds.replay_server import Faults, ReplayServer
 from tradelab.feeds.websocket import WebsocketFeed
+from tradelab.interfaces import Bar
 
 
 def rows(bars: list[Bar]) -> list[tuple]:

@@ -95,7 +95,7 @@ class Recorder:
         #: Called after a routine commit every ``checkpoint_every`` commits (SQLite WAL
         #: checkpoint, see :meth:`tradelab.store.tx.Transaction.defer_wal_checkpoints`).
         self.checkpoint: Any = None
-        #: A :class:`tradelab.engine.sideconn.SideConnection` for the write-ahead commit.
+        #: A :class:`tradelab.store.sideconn.SideConnection` for the write-ahead commit.
         self.side: Any = None
         self.checkpoint_every = 20
         self._since_checkpoint = 0
@@ -111,7 +111,7 @@ class Recorder:
         # bulkwrite.SnapshotBinder) is what makes a per-bar curve cheap to keep.
         self._snaps: list[Snap] = []
         #: Write the routine flush's rows at the DBAPI level on SQLite (byte-identical;
-        #: see tradelab.engine.bulkwrite). False: always the Transaction methods.
+        #: see tradelab.store.bulkwrite). False: always the Transaction methods.
         self.use_driver = True
         self._driver: Any = None
         self._order_ids: dict[str, int] = {}        # client id → row id of orders written here
@@ -288,7 +288,7 @@ class Recorder:
             if drv is not None:
                 peak = drv.add_snapshots(cur, self.account_id, self.run_id, self.peak, snaps)
             else:
-                from tradelab.engine.bulkwrite import SnapshotBinder
+                from tradelab.store.bulkwrite import SnapshotBinder
 
                 binder = SnapshotBinder(tx._conn.dialect)
                 aid = self.account_id if self.account_id is not None else tx._account_id(self.account)
@@ -303,7 +303,7 @@ class Recorder:
 
     def _writer(self, dialect: Any) -> Any:
         if self._driver is None:
-            from tradelab.engine.bulkwrite import DriverWriter
+            from tradelab.store.bulkwrite import DriverWriter
 
             self._driver = DriverWriter(dialect)
         return self._driver
@@ -313,7 +313,7 @@ class Recorder:
         # write-ahead or an earlier flush) with the usual update fields, their fills,
         # positions and cash. Creations, risk events and kill-switch rows take the
         # Transaction path.
-        from tradelab.engine.bulkwrite import ORDER_UPDATE_FIELDS
+        from tradelab.store.bulkwrite import ORDER_UPDATE_FIELDS
 
         known = self._order_ids
         for op in ops:
@@ -369,7 +369,7 @@ class Recorder:
                 rest.append(op)
         # The common statements go through the DriverWriter (same transaction, same
         # bytes) when there is one; anything unusual through the Transaction methods.
-        from tradelab.engine.bulkwrite import ORDER_UPDATE_FIELDS
+        from tradelab.store.bulkwrite import ORDER_UPDATE_FIELDS
 
         aid = self.account_id
         for cid, (creation, updates, last_at) in orders.items():

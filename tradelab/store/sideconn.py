@@ -140,7 +140,7 @@ class SideConnection:
     def transaction(self) -> Iterator[Any]:
         """SQLite: ``BEGIN IMMEDIATE`` ... ``COMMIT`` on this connection, yielding a cursor.
 
-        For the recorder's routine flushes (see :mod:`tradelab.engine.bulkwrite`);
+        For the recorder's routine flushes (see :mod:`tradelab.store.bulkwrite`);
         rolled back if the block raises.
         """
         if not self.sqlite:

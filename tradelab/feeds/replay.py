@@ -5,22 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-
-class Bar(NamedTuple):
-    """One bar as the engine receives it (floats, as in the bar contract)."""
-
-    symbol: str
-    time: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
+from tradelab.interfaces import Bar
 
 
 class ReplayFeed:

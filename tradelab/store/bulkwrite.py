@@ -9,7 +9,7 @@ SQL, which made the flush the largest per-bar cost of the engine.
 :class:`DriverWriter` runs the same statements on the DBAPI connection of the
 :class:`~tradelab.store.tx.Transaction` the recorder opened, so they commit (or
 roll back) with everything else in it. Like
-:mod:`tradelab.engine.sideconn` it compiles each statement once with
+:mod:`tradelab.store.sideconn` it compiles each statement once with
 SQLAlchemy for the store's dialect and converts every value with the column
 types' own bind processors: the rows are byte-for-byte those the
 ``Transaction`` methods write (``tests/unit/engine/test_bulkwrite.py`` compares
@@ -28,12 +28,12 @@ import structlog
 from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import sqlite
 
-from tradelab.engine.sideconn import _Prepared
 from tradelab.money import MONEY_CONTEXT, ZERO
 from tradelab.store import models as m
 from tradelab.store.reads import OE, A, F, O, P, R, check_choice
+from tradelab.store.sideconn import _Prepared
 
-log = structlog.get_logger("tradelab.engine.bulkwrite")
+log = structlog.get_logger("tradelab.store.bulkwrite")
 
 
 #: Order fields a flush updates through :meth:`DriverWriter.update_order` (what the
