@@ -9,18 +9,17 @@ import numpy as np
 import pandas as pd
 
 from tradelab.errors import TradelabError
-from tradelab.research import metrics
-from tradelab.research.conventions import (
-    Execution,
-    from_signals_kwargs,
-)
-from tradelab.research.conventions import (
-    periods_per_year as infer_periods_per_year,
-)
+from tradelab.research.conventions import Execution
+from tradelab.research.conventions import periods_per_year as infer_periods_per_year
+from tradelab.research.result import BacktestResult
+
+# The simulation moved to :mod:`tradelab.research.simulate` (shared with results and
+# sweeps without import cycles); these names stay importable from here.
+from tradelab.research.simulate import portfolio_metrics as portfolio_metrics
+from tradelab.research.simulate import run_portfolio as run_portfolio
 from tradelab.strategy.base import Strategy
 
 if TYPE_CHECKING:  # pragma: no cover
-    from tradelab.research.result import BacktestResult
     from tradelab.strategy.registry import StrategyRegistry
 
 _EXECUTION_FIELDS = frozenset(f.name for f in fields(Execution))
@@ -82,50 +81,6 @@ def check_bars(bars: pd.DataFrame) -> pd.DataFrame:
     return bars
 
 
-#: vectorbt engine of every simulation. numba, pinned (installing ``vectorbt-rust``
-#: would otherwise switch ``engine="auto"`` to Rust): results are identical, but
-#: vectorbt-rust 1.2.0 simulates about half as fast, and the numba kernel is
-#: disk-cached and runs sweep chunks on threads (see :mod:`tradelab.research._kernels`).
-ENGINE = "numba"
-
-
-def run_portfolio(execution: Execution, bars: pd.DataFrame,
-                  entries: pd.Series | pd.DataFrame, exits: pd.Series | pd.DataFrame) -> Any:
-    """``vbt.Portfolio.from_signals`` under the convention (one or many columns)."""
-    import vectorbt as vbt
-
-    from tradelab.research._kernels import simulation_kernel
-
-    if ENGINE == "numba":
-        simulation_kernel()  # the disk-cached copy of vectorbt's kernel
-    return vbt.Portfolio.from_signals(**from_signals_kwargs(execution, bars, entries, exits),
-                                      engine=ENGINE)
-
-
-def portfolio_metrics(pf: Any, init_cash: float, ppy: float,
-                      close: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Every metric of :mod:`tradelab.research.metrics` for each column of ``pf``.
-
-    Equity is cash + units * close, which is exactly vbt's ``value()`` for bars
-    without NaN closes (``check_bars`` guarantees that); it is replayed from the
-    order records by :func:`tradelab.research._kernels.equity_metrics` rather than
-    built as ``(bars, columns)`` arrays. ``close``: the bars' close (default: the
-    portfolio's first column of close).
-    """
-    from tradelab.research._kernels import equity_metrics
-
-    if close is None:
-        close = pf.close.to_numpy()
-        close = close[:, 0] if close.ndim == 2 else close
-    out = equity_metrics(pf.order_records, pf.orders.col_mapper.col_map, close, init_cash, ppy)
-    trades = pf.trades.values
-    n_trades, win_rate = metrics.trade_stats(pf.wrapper.shape_2d[1],
-                                             trades["col"].astype(np.int64), trades["pnl"],
-                                             trades["status"] == 0)
-    return {name: n_trades if name == "n_trades" else win_rate if name == "win_rate"
-            else out[name] for name in metrics.METRICS}
-
-
 def backtest(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
              params: dict[str, Any] | None = None, *, execution: Execution | None = None,
              cash: float | None = None, fees: float | None = None,
@@ -169,8 +124,6 @@ def backtest(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
     ValueError
         An invalid execution setting.
     """
-    from tradelab.research.result import BacktestResult
-
     strat = resolve_strategy(strategy, params, registry)
     ex = resolve_execution(execution, cash=cash, fees=fees, fixed_fees=fixed_fees,
                            slippage=slippage, size=size, size_type=size_type, fill=fill,

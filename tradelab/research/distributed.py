@@ -2,8 +2,8 @@
 
 :func:`tradelab.research.sweep.sweep` with ``cluster=`` sends each chunk of
 combinations (of each symbol) to a Dask worker as one task that calls the same
-per-chunk function as the local sweep (:func:`tradelab.research.sweep.run_chunk`),
-so the table is identical. Workers import ``tradelab.research.sweep``, which
+per-chunk function as the local sweep (:func:`tradelab.research.simulate.run_chunk`),
+so the table is identical. Workers import ``tradelab.research.simulate``, which
 installs the same disk-cached numba kernels as the client.
 
 How data reaches workers:
@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from tradelab.errors import TradelabError
+from tradelab.research.simulate import run_chunk
 
 if TYPE_CHECKING:  # pragma: no cover
     from tradelab.config import Settings
@@ -209,8 +210,6 @@ def _resolve(data: _RefData) -> pd.DataFrame:
 def _run_task(payload: bytes, combos: list[dict[str, Any]], data: pd.DataFrame | _RefData,
               execution: Execution, ppy: float) -> dict[str, np.ndarray]:
     """One chunk on a worker: the local sweep's per-chunk function on the same bars."""
-    from tradelab.research.sweep import run_chunk
-
     bars = _resolve(data) if isinstance(data, _RefData) else data
     return run_chunk(_strategy_from(payload), combos, bars, execution, ppy)
 

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pandas as pd
 
-if TYPE_CHECKING:  # pragma: no cover
-    from tradelab.research.result import BacktestResult
+from tradelab.execution import Execution
 
 WIDTH, HEIGHT = 900, 260
+
+
+class Plottable(Protocol):
+    """What the plots read of a :class:`~tradelab.research.result.BacktestResult`.
+
+    A structural type rather than the class itself: ``BacktestResult.plot`` imports
+    this module, so importing the result module back (even for type checkers only)
+    would make the two depend on each other.
+    """
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def execution(self) -> Execution: ...
+    @property
+    def bars(self) -> pd.DataFrame: ...
+    @property
+    def equity(self) -> pd.Series: ...
+    @property
+    def drawdown(self) -> pd.Series: ...
+    @property
+    def orders(self) -> pd.DataFrame: ...
 
 
 def _hv() -> Any:
@@ -24,7 +45,7 @@ def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
     return index.tz_convert(None) if index.tz is not None else index
 
 
-def plot_equity(result: BacktestResult, **opts: Any) -> Any:
+def plot_equity(result: Plottable, **opts: Any) -> Any:
     """Equity (cash + position at close) over time, with the initial cash as a line."""
     hv = _hv()
     equity = result.equity.copy()
@@ -35,7 +56,7 @@ def plot_equity(result: BacktestResult, **opts: Any) -> Any:
     return (curve * start).opts(**opts) if opts else curve * start
 
 
-def plot_drawdown(result: BacktestResult, **opts: Any) -> Any:
+def plot_drawdown(result: Plottable, **opts: Any) -> Any:
     """Drawdown from the running peak, as a negative fraction."""
     _hv()
     dd = result.drawdown
@@ -45,7 +66,7 @@ def plot_drawdown(result: BacktestResult, **opts: Any) -> Any:
     return plot.opts(**opts) if opts else plot
 
 
-def plot_trades(result: BacktestResult, **opts: Any) -> Any:
+def plot_trades(result: Plottable, **opts: Any) -> Any:
     """The close with every fill marked: buys ▲ green, sells ▼ red, at the fill price."""
     hv = _hv()
     close = result.bars["close"].copy()
@@ -65,7 +86,7 @@ def plot_trades(result: BacktestResult, **opts: Any) -> Any:
     return plot.opts(**opts) if opts else plot
 
 
-def plot_result(result: BacktestResult) -> Any:
+def plot_result(result: Plottable) -> Any:
     """Equity, drawdown and trades stacked, sharing the time axis (a holoviews Layout)."""
     layout = plot_equity(result) + plot_drawdown(result) + plot_trades(result)
     return layout.cols(1)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from tradelab.research import metrics
 from tradelab.research.conventions import Execution
+from tradelab.research.simulate import portfolio_metrics
 
 TRADE_COLUMNS = ("entry_time", "exit_time", "side", "quantity", "entry_price", "exit_price",
                  "fees", "pnl", "return", "status")
@@ -94,8 +95,6 @@ class BacktestResult:
                        execution: Execution, periods_per_year: float,
                        signals: Any = None) -> BacktestResult:
         """Build from a one-column ``vbt.Portfolio``."""
-        from tradelab.research.backtest import portfolio_metrics
-
         index = bars.index
         equity = pd.Series(np.asarray(pf.value(), dtype=float), index=index, name="equity")
         position = pd.Series(np.asarray(pf.assets(), dtype=float), index=index, name="position")

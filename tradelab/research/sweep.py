@@ -29,19 +29,21 @@ from tradelab.research.backtest import (
 )
 from tradelab.research.backtest import (
     check_bars,
-    portfolio_metrics,
     resolve_execution,
-    run_portfolio,
     strategy_class,
 )
 from tradelab.research.conventions import Execution
 from tradelab.research.conventions import periods_per_year as infer_ppy
+from tradelab.research.distributed import BarsRef, ChunkRetry, connect, resolve_inputs, run_on_cluster
 from tradelab.research.metrics import METRICS
+
+# run_chunk lives in simulate (Dask workers run it without importing this module);
+# it stays importable from here.
+from tradelab.research.simulate import run_chunk as run_chunk
 from tradelab.strategy.base import Strategy
 
 if TYPE_CHECKING:  # pragma: no cover
     from tradelab.config import Settings
-    from tradelab.research.distributed import BarsRef, ChunkRetry
     from tradelab.research.result import BacktestResult
 
 __all__ = ["SweepResult", "expand_grid", "sweep"]
@@ -83,37 +85,6 @@ def expand_grid(cls: type[Strategy], grid: Mapping[str, Any],
         except ParameterError as exc:
             invalid.append((combo, str(exc)))
     return valid, invalid
-
-
-def _chunk_signals(cls: type[Strategy], combos: Sequence[dict[str, Any]],
-                   bars: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """2-D entries and exits, one column per combination (plain integer columns)."""
-    if cls.vectorized_params:
-        names = list(combos[0])
-        sig = cls.batch({n: [c[n] for c in combos] for n in names}).generate(bars)
-        entries, exits = sig.entries.to_numpy(), sig.exits.to_numpy()
-    else:
-        singles = [cls(**c).generate(bars) for c in combos]
-        entries = np.column_stack([s.entries.to_numpy() for s in singles])
-        exits = np.column_stack([s.exits.to_numpy() for s in singles])
-    columns = pd.RangeIndex(len(combos))
-    return (pd.DataFrame(entries, index=bars.index, columns=columns),
-            pd.DataFrame(exits, index=bars.index, columns=columns))
-
-
-def run_chunk(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars: pd.DataFrame,
-              execution: Execution, ppy: float,
-              close: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Metrics of one chunk of combinations: signals, one vectorbt call, metrics.
-
-    The one per-chunk function of every sweep (sequential, threaded and on Dask
-    workers), so that they all give the same values.
-    """
-    if close is None:
-        close = bars["close"].to_numpy(dtype=float)
-    entries, exits = _chunk_signals(cls, combos, bars)
-    pf = run_portfolio(execution, bars, entries, exits)
-    return portfolio_metrics(pf, execution.cash, ppy, close)
 
 
 def _run_local(cls: type[Strategy], ex: Execution, chunks: list[list[dict[str, Any]]],
@@ -253,8 +224,6 @@ def sweep(strategy: Strategy | type[Strategy] | str,
         frames: dict[str | None, pd.DataFrame] = {None: bars}
         refs: dict[str | None, BarsRef] = {}
     else:
-        from tradelab.research.distributed import resolve_inputs
-
         frames, refs = resolve_inputs(bars, symbols, settings)
     frames = {k: check_bars(v) for k, v in frames.items()}
     ppy = {k: infer_ppy(v.index, ppy_given) for k, v in frames.items()}
@@ -274,8 +243,6 @@ def sweep(strategy: Strategy | type[Strategy] | str,
             parts = {k: _run_local(cls, ex, chunks, v, ppy[k], n_threads, bar)
                      for k, v in frames.items()}
     else:
-        from tradelab.research.distributed import connect, run_on_cluster
-
         _resolve_workers(workers, 1)  # validates it (the local cluster's processes)
         with connect(cluster, workers) as client, \
                 tqdm(total=len(chunks) * len(frames), disable=not progress, unit="chunk",
