@@ -33,9 +33,10 @@ not a rate yet); before a run it is checked on the whole load.
 """
 from __future__ import annotations
 
+from tradelab.data.quality.breach import Breach
 from tradelab.data.quality.events import FeedStaleness, QualityBreached, QualityRecorded
 from tradelab.data.quality.feed import QualityGatedFeed, feed_label, gate_feed, is_live, new_gate
-from tradelab.data.quality.gate import FRACTION_MIN_SEEN, MAX_FLUSH_SECONDS, RULE, Breach, QualityGate
+from tradelab.data.quality.gate import FRACTION_MIN_SEEN, MAX_FLUSH_SECONDS, RULE, QualityGate
 
 __all__ = ["FRACTION_MIN_SEEN", "MAX_FLUSH_SECONDS", "RULE", "Breach", "FeedStaleness",
            "QualityBreached", "QualityGate", "QualityGatedFeed", "QualityRecorded", "feed_label",

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from tradelab.data.quality.breach import Breach
 from tradelab.events import Event
-
-if TYPE_CHECKING:
-    from tradelab.data.quality.gate import Breach
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
+from tradelab.data.quality.breach import Breach, number_text
 from tradelab.data.quality.events import FeedStaleness, QualityBreached, QualityRecorded
 from tradelab.errors import DataQualityError
 from tradelab.events import EngineStarted, Event, RiskAlert
@@ -24,59 +23,6 @@ FRACTION_MIN_SEEN = 100
 MAX_FLUSH_SECONDS = 1.0
 RULE = "data_quality"
 Key = tuple[str, str, str, str]  # source, symbol, kind, reason
-
-
-# -- breaches ---------------------------------------------------------------------------------
-def _num(value: float) -> str:
-    if float(value).is_integer():
-        return str(int(value))
-    return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
-
-
-@dataclass(frozen=True, slots=True)
-class Breach:
-    """One breached threshold.
-
-    Attributes
-    ----------
-    threshold
-        The setting's name, e.g. ``max_rejected`` or ``max_rejected_by_reason.not_json``.
-    limit, observed
-        The configured value and what was observed.
-    what
-        What was measured (``rejected messages``, ``gaps``...).
-    breakdown
-        ``(reason, count)`` pairs behind ``observed``, largest first.
-    note
-        Extra context (e.g. ``31 of 100`` for a fraction, the first gap).
-    """
-
-    threshold: str
-    limit: float
-    observed: float
-    source: str
-    symbol: str
-    what: str
-    op: str = ">"
-    breakdown: tuple[tuple[str, int], ...] = ()
-    note: str = ""
-    count: int | None = None  # what the stored row's count says (default: observed, rounded up)
-
-    @property
-    def stored_count(self) -> int:
-        return self.count if self.count is not None else math.ceil(self.observed)
-
-    @property
-    def reason(self) -> str:
-        """One line naming the measure, the observed value, the threshold and its limit."""
-        extra = ", ".join(f"{r} {n}" for r, n in self.breakdown)
-        if self.note:
-            extra = f"{self.note}; {extra}" if extra else self.note
-        text = f"{self.what} {_num(self.observed)} {self.op} {self.threshold} {_num(self.limit)}"
-        return f"{text} ({extra})" if extra else text
-
-    def __str__(self) -> str:
-        return f"{self.source}:{self.symbol}: {self.reason}"
 
 
 # -- the gate ---------------------------------------------------------------------------------
@@ -357,7 +303,7 @@ class QualityGate:
                 self._events.append(QualityBreached(self._now_event(), b, action))
                 if b.threshold == "max_stale_seconds":
                     self._add(b.source, b.symbol, "stale", "no_fresh_bar", 1,
-                              f"no fresh bar for {_num(b.observed)}s")
+                              f"no fresh bar for {number_text(b.observed)}s")
                     self._events.append(FeedStaleness(self._now_event(), b.source, b.symbol,
                                                       float(b.observed)))
         log.warning("data_quality_breach", action=action, when=when,
