@@ -14,7 +14,8 @@ from tradelab._lazy import lazy_exports
 _EXPORTS = {
     "Channel": "tradelab.notify.channels", "DeliveryError": "tradelab.notify.channels",
     "build_channels": "tradelab.notify.channels", "attach": "tradelab.notify.events",
-    "MemoryDeliveryLog": "tradelab.notify.notifier", "Notification": "tradelab.notify.notifier",
+    "Dropped": "tradelab.notify.notifier", "MemoryDeliveryLog": "tradelab.notify.notifier",
+    "Notification": "tradelab.notify.notifier",
     "Notifier": "tradelab.notify.notifier", "Outcome": "tradelab.notify.notifier",
     "StoreDeliveryLog": "tradelab.notify.notifier", "EVENT_SEVERITY": "tradelab.notify.settings",
     "ChannelSettings": "tradelab.notify.settings", "NotifySettings": "tradelab.notify.settings",
@@ -45,12 +46,12 @@ def build_notifier(settings: Any, store: Any = None) -> Any:
     from tradelab.notify.templates import Templates
 
     cfg = notify_settings(settings)
-    channels = build_channels(cfg.channels) if cfg.enabled else []
+    channels = build_channels(cfg.channels, cfg.delivery_timeout) if cfg.enabled else []
     folder = settings.path(cfg.templates_dir) if hasattr(settings, "path") else cfg.templates_dir
     log = StoreDeliveryLog(store) if store is not None and cfg.record else None
     return Notifier(channels, Templates(folder if folder.is_dir() else None), delivery_log=log,
                     queue_size=cfg.queue_size, retries=cfg.retries, backoff=cfg.backoff,
-                    max_backoff=cfg.max_backoff)
+                    max_backoff=cfg.max_backoff, shutdown_grace=cfg.shutdown_grace)
 
 
 __all__ = [*sorted(_EXPORTS), "build_notifier", "notify_settings"]

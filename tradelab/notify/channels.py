@@ -7,6 +7,7 @@ masked form) is ever logged, stored or printed.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -32,6 +33,7 @@ def _with_timeouts(url: str, timeout: float) -> str:
     return urlunsplit(parts._replace(query=urlencode(query, safe="@:/"))) if changed else url
 
 
+DEFAULT_TIMEOUT = 10.0
 _APPRISE_TYPE = {"info": "info", "warning": "warning", "error": "failure", "critical": "failure"}
 
 
@@ -53,13 +55,16 @@ class Channel:
     """
 
     def __init__(self, name: str, url: str, min_severity: str = "info",
-                 events: tuple[str, ...] = (), timeout: float = 10.0) -> None:
+                 events: tuple[str, ...] = (), timeout: float = DEFAULT_TIMEOUT) -> None:
+        if not timeout > 0:
+            raise ValueError(f"channel {name}: timeout must be > 0 seconds, got {timeout!r}")
         severity_rank(min_severity)  # validate early
         register_url(url)
         protect_logger("apprise")
         self.name = name
         self.min_severity = min_severity
         self.events = tuple(events)
+        self.timeout = float(timeout)
         # apprise masks what it knows is secret (passwords, known token fields); the
         # generic pass also covers tokens it treats as plain path segments.
         self.target = redact_text(mask_url(url))
@@ -71,9 +76,13 @@ class Channel:
         return f"Channel({self.name!r}, {self.target!r}, min_severity={self.min_severity!r})"
 
     @classmethod
-    def from_settings(cls, name: str, cfg: ChannelSettings) -> Channel:
-        """Build from a ``[notify.channels.<name>]`` section."""
-        return cls(name, cfg.url.get_secret_value(), cfg.min_severity, cfg.events, cfg.timeout)
+    def from_settings(cls, name: str, cfg: ChannelSettings, timeout: float = DEFAULT_TIMEOUT) -> Channel:
+        """Build from a ``[notify.channels.<name>]`` section.
+
+        ``timeout`` (``[notify] delivery_timeout``) applies unless the section sets its own.
+        """
+        return cls(name, cfg.url.get_secret_value(), cfg.min_severity, cfg.events,
+                   cfg.timeout if cfg.timeout is not None else timeout)
 
     def accepts(self, event_type: str, severity: str) -> bool:
         """Whether this channel routes ``event_type`` at ``severity``."""
@@ -99,6 +108,7 @@ class Channel:
         DeliveryError
             If apprise reports failure or raises; the message is redacted.
         """
+        started = time.monotonic()
         try:
             ok = self._client().notify(title=title, body=body,
                                        notify_type=_APPRISE_TYPE.get(severity, "info"))
@@ -107,9 +117,24 @@ class Channel:
         except Exception as exc:  # plugins raise all sorts; none may escape the worker
             raise DeliveryError(redact_text(f"channel {self.name}: {type(exc).__name__}: {exc}")) from None
         if not ok:
+            # apprise reports a timeout as a plain False; the elapsed time tells the
+            # operator it was a channel that did not answer rather than one that refused.
+            if time.monotonic() - started >= self.timeout:
+                raise DeliveryError(f"channel {self.name}: {self.target} did not answer within "
+                                    f"{self.timeout:g}s")
             raise DeliveryError(f"channel {self.name}: delivery to {self.target} failed")
 
 
-def build_channels(channels: dict[str, ChannelSettings]) -> list[Channel]:
-    """Channels for every enabled ``[notify.channels.*]`` entry, in name order."""
-    return [Channel.from_settings(name, cfg) for name, cfg in sorted(channels.items()) if cfg.enabled]
+def build_channels(channels: dict[str, ChannelSettings], timeout: float = DEFAULT_TIMEOUT) -> list[Channel]:
+    """Channels for every enabled ``[notify.channels.*]`` entry, in name order.
+
+    Parameters
+    ----------
+    channels
+        The ``[notify.channels]`` table.
+    timeout
+        Seconds per attempt for channels that do not set their own
+        (``[notify] delivery_timeout``).
+    """
+    return [Channel.from_settings(name, cfg, timeout)
+            for name, cfg in sorted(channels.items()) if cfg.enabled]

@@ -1,4 +1,4 @@
-"""The ``[notify]`` configuration section: channels, routing, queue and retries.
+"""The ``[notify]`` configuration section: channels, routing, queue, retries and timeouts.
 
 Channel URLs are apprise URLs and embed tokens or passwords, so they are
 :class:`~pydantic.SecretStr`: ``tradelab config check`` and any dump of the
@@ -40,7 +40,10 @@ class ChannelSettings(_Section):
     # Event types this channel receives; empty = all of them.
     events: tuple[str, ...] = ()
     enabled: bool = True
-    timeout: float = Field(default=10.0, gt=0, description="seconds per attempt (connect and read)")
+    # Seconds per attempt (connect and read); unset: [notify] delivery_timeout.
+    timeout: float | None = Field(default=None, gt=0,
+                                  description="seconds per attempt (connect and read), "
+                                              "overrides [notify] delivery_timeout")
 
 
 class NotifySettings(_Section):
@@ -53,6 +56,14 @@ class NotifySettings(_Section):
     retries: int = Field(default=3, ge=0, description="extra attempts after a failed delivery")
     backoff: float = Field(default=1.0, ge=0, description="first retry wait, seconds (doubles)")
     max_backoff: float = Field(default=30.0, ge=0)
+    delivery_timeout: float = Field(
+        default=10.0, gt=0,
+        description="seconds per delivery attempt: the network call's connect and read timeouts "
+                    "(apprise cto/rto); a channel's own timeout overrides it")
+    shutdown_grace: float = Field(
+        default=5.0, ge=0,
+        description="seconds close() waits for queued and in-flight deliveries before recording "
+                    "the rest as dropped")
     record: bool = True  # store each delivery in notification_deliveries
 
 

@@ -6,12 +6,12 @@ Times are always passed in (the repository never reads a clock).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 
 from tradelab.store import jobs_models as jm
 from tradelab.store.errors import StoreError
@@ -20,7 +20,8 @@ from tradelab.store.reads import check_choice
 from tradelab.store.types import to_utc
 
 JR = jm.JobRun.__table__
-ND = jm.NotificationDelivery.__table__
+# Typed as a Table (mypy sees ``__table__`` as a FromClause, which insert/update refuse).
+ND = cast(Table, jm.NotificationDelivery.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +161,30 @@ class JobsRepo:
                 status=check_choice("status", status, jm.DELIVERY_STATUSES), attempts=attempts,
                 error=_clip(error, 2000), created_at=to_utc(created_at),
                 finished_at=to_utc(finished_at) if finished_at else None))
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+            return int(result.inserted_primary_key[0])
+
+    def add_deliveries(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Insert finished delivery rows in one transaction and return how many.
+
+        Each row takes the keyword arguments of :meth:`add_delivery`. The
+        notifier records notifications it gave up on (a full queue, shutdown)
+        in batches: one transaction per row could not keep up with a flood.
+        """
+        if not rows:
+            return 0
+        values = [{
+            "event_type": r["event_type"],
+            "severity": check_choice("severity", r["severity"], SEVERITIES),
+            "channel": r["channel"], "target": _clip(r["target"], 500),
+            "title": _clip(r["title"], 500), "reference": _clip(r.get("reference"), 100),
+            "status": check_choice("status", r.get("status", "pending"), jm.DELIVERY_STATUSES),
+            "attempts": r.get("attempts", 0), "error": _clip(r.get("error"), 2000),
+            "created_at": to_utc(r["created_at"]),
+            "finished_at": to_utc(r["finished_at"]) if r.get("finished_at") else None,
+        } for r in rows]
+        with self._write() as conn:
+            conn.execute(insert(ND), values)
+        return len(values)
 
     def update_delivery(self, delivery_id: int, *, status: str, attempts: int,
                         error: str | None = None, finished_at: datetime | None = None) -> None:

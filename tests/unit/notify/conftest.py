@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.unit.notify.endpoints import HttpReceiver, SmtpReceiver
+from tests.unit.notify.endpoints import BlackHole, HttpReceiver, SmtpReceiver
 
 
 @pytest.fixture()
@@ -19,3 +19,10 @@ def smtp_receiver() -> Iterator[SmtpReceiver]:
     r = SmtpReceiver()
     yield r
     r.close()
+
+
+@pytest.fixture()
+def black_hole() -> Iterator[BlackHole]:
+    b = BlackHole()
+    yield b
+    b.close()

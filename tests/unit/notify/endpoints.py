@@ -5,6 +5,7 @@ Everything listens on 127.0.0.1 with an OS-assigned port; nothing leaves the mac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -134,6 +135,62 @@ class SmtpReceiver:
 
     def close(self) -> None:
         self.controller.stop()
+
+
+class BlackHole:
+    """A TCP server on 127.0.0.1 that accepts every connection and never answers.
+
+    What a hung webhook looks like from the client: the connection succeeds,
+    the request is sent, and no response byte ever arrives.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(128)
+        self._lock = threading.Lock()
+        self._conns: list[socket.socket] = []
+        self._connected = threading.Condition(self._lock)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # closed
+                return
+            with self._connected:
+                self._conns.append(conn)  # kept open, never read from or written to
+                self._connected.notify_all()
+
+    @property
+    def port(self) -> int:
+        return int(self._sock.getsockname()[1])
+
+    @property
+    def connections(self) -> int:
+        with self._lock:
+            return len(self._conns)
+
+    def url(self, path: str = "hook") -> str:
+        return f"json://127.0.0.1:{self.port}/{path}"
+
+    def wait_for_connections(self, n: int, timeout: float = 30.0) -> None:
+        """Bounded wait until ``n`` connections were accepted."""
+        with self._connected:
+            if not self._connected.wait_for(lambda: len(self._conns) >= n, timeout):
+                raise AssertionError(f"expected {n} connection(s) within {timeout}s, "
+                                     f"got {len(self._conns)}")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the blocked accept() on Linux
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        with self._lock:
+            for c in self._conns:
+                c.close()
+        self._thread.join(5)
 
 
 def closed_port() -> int:
