@@ -162,6 +162,10 @@ class EngineSettings(_Section):
     """The paper/live event loop (mirrors :class:`tradelab.engine.loop.EngineConfig`)."""
 
     account: str = "paper"
+    broker: str = Field(default="paper", description=(
+        "the venue orders go to, by name (tradelab.app.brokers; 'paper' is the simulator)"))
+    lease_seconds: float = Field(default=30.0, gt=0, description=(
+        "a run's lease in the store: a second engine on the run is refused until it expires"))
     flush_every: int = Field(default=500, gt=0, description="bars between routine store commits")
     flush_seconds: float = Field(default=0.5, ge=0, description=(
         "wall-clock seconds between routine commits (whichever of the two comes first)"))
@@ -293,9 +297,10 @@ def _redact(data: Any, model: Any = None, key: str = "") -> Any:
     if data is not None and is_secret_name(key):
         return "**********"
     if key.endswith("url") and isinstance(data, str) and "://" in data:
-        from sqlalchemy import make_url  # a database URL may embed a password
+        # A database URL may embed a password; the store parses URLs (only it imports sqlalchemy).
+        from tradelab.store import mask_url
 
-        return make_url(data).render_as_string(hide_password=True)
+        return mask_url(data)
     return data
 
 

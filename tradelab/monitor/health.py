@@ -91,10 +91,9 @@ class FeedWatch:
 def database_check(store: Any) -> Check:
     """Reachability of the store's database (``SELECT 1``)."""
     def check() -> tuple[bool, str]:
-        from sqlalchemy import text
-
         with store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            # Plain SQL on the store's own connection: no sqlalchemy import outside the store.
+            conn.exec_driver_sql("SELECT 1")
         return True, "reachable"
     return check
 
