@@ -311,9 +311,11 @@ class Notifier:
         with self._lock:
             stuck = [d for d in self._busy.values() if d.status is None]
         for d in stuck:
-            self._settle(d, "dropped", f"shutdown: channel {d.channel.name} did not answer "
-                                       f"within the {grace:g}s grace period "
-                                       f"(attempt {max(d.attempts, 1)} in flight)")
+            # A worker that took the item but had not reached the channel yet is as good as queued.
+            reason = (f"shutdown: channel {d.channel.name} did not answer within the {grace:g}s "
+                      f"grace period (attempt {d.attempts} in flight)" if d.attempts
+                      else _still_queued(d.channel, grace))
+            self._settle(d, "dropped", reason)
         # Bounded: only database writes remain, and each is itself bounded.
         if not self.flush(max(10.0, grace)):
             with self._lock:
