@@ -441,15 +441,15 @@ class Notifier:
         return True
 
     def _finish(self, d: _Delivery) -> None:
-        assert d.status is not None
+        status = d.status or "dropped"  # only called once settled
         try:
             title = d.title if d.title is not None else self._title(d.n)
             if d.row == "none":
                 self._record(self.delivery_log.dropped,
                              [Dropped(d.n, d.channel, title, d.error or "", d.attempts)])
             elif d.handle is not None:
-                self._record(self.delivery_log.finished, d.handle, d.status, d.attempts, d.error)
-            self._outcome(Outcome(d.channel.name, d.n.event_type, d.n.severity, d.status,
+                self._record(self.delivery_log.finished, d.handle, status, d.attempts, d.error)
+            self._outcome(Outcome(d.channel.name, d.n.event_type, d.n.severity, status,
                                   d.attempts, title, d.error))
         finally:
             self._done()
