@@ -133,6 +133,8 @@ class Strategy(ABC):
     #: numpy columns of its ring buffer instead of building a DataFrame per bar;
     #: the flags are identical (``tests/unit/engine/test_runner.py`` checks it).
     numpy_columns: ClassVar[bool] = False
+    #: The warmup of each combination; set by :meth:`batch` on batch instances only.
+    _warmups: np.ndarray
 
     def __init__(self, **params: Any) -> None:
         specs = self.param_objects()
@@ -276,7 +278,7 @@ class Strategy(ABC):
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self) or self._batch is not None:
             return NotImplemented
-        return self._values == other._values  # type: ignore[attr-defined]
+        return self._values == other._values
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, tuple(sorted(self._values.items()))))

@@ -11,11 +11,12 @@ so no signal fires during warmup.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeAlias, overload
 
 import numpy as np
 import pandas as pd
 
-ArrayLike = np.ndarray | pd.Series
+ArrayLike: TypeAlias = np.ndarray | pd.Series
 
 
 _F8 = np.dtype(float)
@@ -115,7 +116,7 @@ def _window_mean(v: np.ndarray, w: int) -> np.ndarray:
         k = _load_kernels()
     if k and 0 < w <= 128 and v.dtype == _F8:  # one compiled call, the same bits
         out = np.empty(v.shape[0])
-        k.window_mean(v, w, out)  # type: ignore[attr-defined]
+        k.window_mean(v, w, out)
         return out
     n = v.shape[0]
     out = np.empty(n)
@@ -197,8 +198,16 @@ def shift(x: np.ndarray, periods: int = 1) -> np.ndarray:
     return out
 
 
+@overload
+def _as_column(x: np.ndarray, like: np.ndarray) -> np.ndarray: ...
+@overload
+def _as_column(x: np.ndarray | float, like: np.ndarray) -> np.ndarray | float: ...
 def _as_column(x: np.ndarray | float, like: np.ndarray) -> np.ndarray | float:
-    x = np.asarray(x, dtype=float) if not np.isscalar(x) else x
+    # A bool, not the call in the ``if``: numpy types ``isscalar`` as a TypeGuard whose
+    # union would replace ``float`` in x's type.
+    scalar = np.isscalar(x)
+    if not scalar:
+        x = np.asarray(x, dtype=float)
     if (isinstance(x, np.ndarray) and x.ndim == 1 and like.ndim == 2
             and x.shape[0] == like.shape[0] and x.shape[0] != like.shape[1]):
         return x[:, None]  # a price series against per-combination indicators
@@ -210,8 +219,8 @@ def _same_1d(a: object, b: object) -> bool:
     # engine) computed with plain slices: the same comparisons on the same values
     # as the general path (shift = slice, NaN compares False, so the first bar and
     # warmup rows are False), without its ~15 µs of broadcasting and errstate calls.
-    return (type(a) is _ndarray and type(b) is _ndarray and a.ndim == 1  # type: ignore[union-attr]
-            and a.shape == b.shape and a.dtype == _F8 and b.dtype == _F8)  # type: ignore[union-attr]
+    return (type(a) is _ndarray and type(b) is _ndarray and a.ndim == 1
+            and a.shape == b.shape and a.dtype == _F8 and b.dtype == _F8)
 
 
 def crossed_above(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
@@ -227,7 +236,7 @@ def crossed_below(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
 def _cross(a: np.ndarray, b: np.ndarray | float, up: bool) -> np.ndarray:
     kernel = _CROSSED_ABOVE if up else _CROSSED_BELOW
     if (kernel is not None and type(a) is _ndarray and type(b) is _ndarray  # _same_1d, inline
-            and a.ndim == 1 and a.shape == b.shape and a.dtype == _F8 and b.dtype == _F8):  # type: ignore[union-attr]
+            and a.ndim == 1 and a.shape == b.shape and a.dtype == _F8 and b.dtype == _F8):
         out = _empty(a.shape[0], _BOOL)
         kernel(a, b, out)
         return out
@@ -235,9 +244,9 @@ def _cross(a: np.ndarray, b: np.ndarray | float, up: bool) -> np.ndarray:
         k = _NB[0]
         if k is None:
             k = _load_kernels()
-        out = np.empty(a.shape[0], bool)  # type: ignore[union-attr]
+        out = np.empty(a.shape[0], bool)
         if k:  # one compiled call: the same comparisons, element by element
-            (k.crossed_above if up else k.crossed_below)(a, b, out)  # type: ignore[attr-defined]
+            (k.crossed_above if up else k.crossed_below)(a, b, out)
             return out
         now, before = (np.greater, np.less_equal) if up else (np.less, np.greater_equal)
         out[:1] = False  # no previous bar: shift() gives NaN there, and NaN compares False
