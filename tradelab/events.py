@@ -19,15 +19,13 @@ __all__ = [
     "OrderSubmitted", "PositionChanged", "RiskAlert", "SignalEmitted",
 ]
 
-_KW = {"frozen": True, "slots": True}
 
-
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class Event:
     at: datetime
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class BarReceived(Event):
     symbol: str
     open: float
@@ -37,7 +35,7 @@ class BarReceived(Event):
     volume: float
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class SignalEmitted(Event):
     strategy: str
     symbol: str
@@ -46,7 +44,7 @@ class SignalEmitted(Event):
     action: str  # "buy", "sell" or "none" (what the flags mean given the position)
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class OrderEvent(Event):
     """Base of the order lifecycle events; ``order`` is an immutable snapshot."""
 
@@ -57,47 +55,47 @@ class OrderEvent(Event):
     order: Any  # tradelab.orders.model.OrderSnapshot
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class OrderRequested(OrderEvent):
     """A new order exists (state ``new``); risk decides next."""
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class OrderApproved(Event):
     client_order_id: str
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class OrderRejected(OrderEvent):
     by: str = "broker"  # "risk" or "broker"
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class OrderSubmitted(OrderEvent):
     latency_s: float = 0.0  # bar arrival to broker acknowledgement (wall clock)
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class OrderPartiallyFilled(OrderEvent):
     fill: Any = None  # tradelab.orders.model.Fill
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class OrderFilled(OrderEvent):
     fill: Any = None
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class OrderCancelled(OrderEvent):
     pass
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class OrderExpired(OrderEvent):
     pass
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class PositionChanged(Event):
     account: str
     symbol: str
@@ -107,7 +105,7 @@ class PositionChanged(Event):
     cash: Decimal
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class EquitySnapshotted(Event):
     account: str
     cash: Decimal
@@ -117,7 +115,7 @@ class EquitySnapshotted(Event):
     unrealized_pnl: Decimal
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class RiskAlert(Event):
     account: str
     rule: str
@@ -127,28 +125,28 @@ class RiskAlert(Event):
     client_order_id: str | None = None
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class KillSwitchEngaged(Event):
     account: str
     reason: str
     by: str
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class KillSwitchReleased(Event):
     account: str
     reason: str
     by: str
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class EngineStarted(Event):
     run_id: str
     account: str
     resumed_from: datetime | None = None
 
 
-@dataclass(**_KW)
+@dataclass(frozen=True, slots=True)
 class EngineStopped(Event):
     run_id: str
     account: str

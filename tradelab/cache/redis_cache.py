@@ -18,7 +18,7 @@ from __future__ import annotations
 import pickle
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -134,7 +134,10 @@ class RedisCache:
 
     def invalidate(self, tag: str) -> int:
         def drop() -> int:
-            keys = [k.decode() for k in self._redis.smembers(self._t(tag))]
+            # redis-py types every command of its sync client as ``Awaitable[T] | T`` (one
+            # signature for sync and asyncio clients); this client is sync.
+            members = cast("set[bytes]", self._redis.smembers(self._t(tag)))
+            keys = [k.decode() for k in members]
             pipe = self._redis.pipeline(transaction=True)
             for k in keys:
                 pipe.delete(self._e(k))
@@ -150,7 +153,7 @@ class RedisCache:
             for pattern, count in ((f"{self.prefix}e:*", True), (f"{self.prefix}t:*", False)):
                 batch = list(self._redis.scan_iter(match=pattern, count=500))
                 if batch:
-                    deleted = self._redis.delete(*batch)
+                    deleted = cast(int, self._redis.delete(*batch))  # sync client: see invalidate
                     n += deleted if count else 0
             return n
 

@@ -40,17 +40,17 @@ def _squash(name: object) -> str:
 
 def utc(ts: object) -> pd.Timestamp:
     """A timestamp in UTC; naive values are taken to be UTC already."""
-    t = pd.Timestamp(ts)  # type: ignore[arg-type]
+    t = pd.Timestamp(ts)
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 def to_utc_index(values: object) -> pd.DatetimeIndex:
     """A UTC ``DatetimeIndex`` named ``time``: naive → localized, other zones → converted."""
     try:
-        idx = pd.DatetimeIndex(pd.to_datetime(values))  # type: ignore[arg-type]
+        idx = pd.DatetimeIndex(pd.to_datetime(values))
     except (ValueError, TypeError):
         # Mixed UTC offsets (e.g. across a DST change) only parse straight to UTC.
-        idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True))  # type: ignore[arg-type]
+        idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
     idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
     return idx.rename("time")
 
@@ -124,7 +124,7 @@ def interval_timedelta(interval: str) -> pd.Timedelta | None:
         return None
     n, unit = int(m.group(1)), m.group(2)
     unit = {"m": "min", "min": "min", "h": "h", "d": "D", "w": "W", "wk": "W"}[unit]
-    return pd.Timedelta(n, unit=unit)  # type: ignore[arg-type]
+    return pd.Timedelta(n, unit=unit)
 
 
 def slice_time(bars: pd.DataFrame, start: object = None, end: object = None) -> pd.DataFrame:

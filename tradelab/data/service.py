@@ -166,11 +166,11 @@ class MarketData:
             bars, report = validate_bars(raw, spec["policy"], source=spec["source"],
                                          symbol=symbol, gap_factor=self.settings.gap_factor)
         except Exception as exc:
-            report = getattr(exc, "report", None)
-            if isinstance(report, ValidationReport):
-                self._count_issues(report)
-                self._remember(key, report)
-                log.error("bars rejected", **_log_fields(report))
+            rejected = getattr(exc, "report", None)
+            if isinstance(rejected, ValidationReport):
+                self._count_issues(rejected)
+                self._remember(key, rejected)
+                log.error("bars rejected", **_log_fields(rejected))
             raise
         self._count_issues(report)
         self._remember(key, report)

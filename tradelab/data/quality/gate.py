@@ -104,7 +104,8 @@ class QualityGate:
                 self.wall = wall.now
             self._bound = True
         feed = getattr(engine, "feed", None)
-        if getattr(feed, "gate", None) is self and feed.on_breach is None:  # a QualityGatedFeed
+        if feed is not None and getattr(feed, "gate", None) is self and feed.on_breach is None:
+            # a QualityGatedFeed of this gate that nobody stops yet
             feed.on_breach = engine.request_stop
         # Outcomes of the bars the run starts from reach the metrics when it starts
         # (monitoring is attached between building the engine and running it).
