@@ -387,6 +387,7 @@ class ThreadFeed(ABC):
         backoff after it starts from scratch.
         """
         failures = 0
+        lost: tuple[type[BaseException], ...] = (*errors, Stale)
         while not self._closed:
             fresh_before = self._accepted
             try:
@@ -395,7 +396,7 @@ class ThreadFeed(ABC):
                     # after the end must not cancel the closing handshake.
                     await self._end()
                     return
-            except (*errors, Stale):
+            except lost:
                 pass  # counted below as a failed or lost connection
             if self._closed:
                 return

@@ -10,6 +10,7 @@ for the policy). A mixin: it works on the feed's client, sequencer and counters.
 from __future__ import annotations
 
 import asyncio
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -18,10 +19,12 @@ import pandas as pd
 
 from tradelab.feeds.base import (
     Stale,
+    TickBars,
     parse_time,
     row_time,
     tick_values,
 )
+from tradelab.feeds.polling import PollingBase
 from tradelab.feeds.protocol import Rejected
 from tradelab.interfaces import Bar
 
@@ -37,15 +40,25 @@ class Trail:
         self.seen: dict[Any, int] = {}   # (id, timestamp) -> ns, recent trades only
 
 
-class TradeBars:
-    """The ``ticks=True`` behaviour of :class:`~tradelab.feeds.ccxt_feed.CcxtFeed`."""
+class TradeBars(PollingBase):
+    """The ``ticks=True`` behaviour of :class:`~tradelab.feeds.ccxt_feed.CcxtFeed`.
 
-    # Provided by the feed (PollingBase / CcxtFeed).
+    A :class:`~tradelab.feeds.polling.PollingBase` (whose sequencer, counters, cursor
+    and delivery it works on), so the feed's method order is unchanged:
+    ``CcxtFeed → TradeBars → PollingBase``.
+    """
+
+    # Set by CcxtFeed.__init__.
     client: Any
-    symbols: list[str]
-    rejected: Any
-    tick_bars: Any
-    _trails: dict[str, Any]
+    page_limit: int
+    tick_bars: TickBars
+    _trails: dict[str, Trail]
+    _refill: set[str]
+    _keep: int   # ns: how long a trade's key is remembered for de-duplication
+
+    @abstractmethod
+    async def _request(self, symbol: str, since: int | None, trades: bool = False) -> list[Any]:
+        """One REST page (``fetch_trades`` with ``trades``), rate-limited (CcxtFeed)."""
 
     async def _catch_up(self, symbol: str, backfill: bool, until: int | None = None) -> int:
         """REST trades of ``symbol`` after the last one seen (paged); returns bars accepted.
@@ -78,7 +91,7 @@ class TradeBars:
             # so ask for the newest trades too.
             recent = await self._request(symbol, None, trades=True)
             ref = trail.newest if trail.newest is not None else trail.floor
-            if any(t is not None and ref is not None and t > ref for t in map(_trade_ns, recent)):
+            if ref is not None and any(t is not None and t > ref for t in map(_trade_ns, recent)):
                 if trail.newest is not None and not _reaches(recent, ref):
                     return accepted + await self._history_gap(symbol, recent, backfill, None)
                 _, bars = self._take(symbol, recent, None)
@@ -183,8 +196,8 @@ class TradeBars:
             return {sym: list(await self.client.watch_trades(sym))}
         out: dict[str, list[Any]] = {}
         for trade in await self.client.watch_trades_for_symbols(self.symbols):
-            sym = trade.get("symbol") if isinstance(trade, Mapping) else None
-            out.setdefault(sym if isinstance(sym, str) else "", []).append(trade)
+            name = trade.get("symbol") if isinstance(trade, Mapping) else None
+            out.setdefault(name if isinstance(name, str) else "", []).append(trade)
         return out
 
     async def _watch_trades(self) -> bool:

@@ -23,7 +23,7 @@ def build_feed(app: Any, spec: str | None, symbol: str, *, source: str | None = 
     ValueError
         An unknown ``spec``.
     """
-    if spec in (None, "", "replay"):
+    if spec is None or spec in ("", "replay"):
         return None
     f = app.settings.feeds
     common: dict[str, Any] = {"backoff_base": f.backoff_base, "backoff_max": f.backoff_max,

@@ -83,8 +83,8 @@ class PollingBase(ThreadFeed):
         """Newest row handled per symbol (delivered or rejected): the next poll starts after it."""
         cursor = self._cursor
         for sym in self.symbols:
-            last = self.sequencer.last.get(sym)
-            if cursor.get(sym) is None or (last is not None and last > cursor[sym]):
+            last, current = self.sequencer.last.get(sym), cursor.get(sym)
+            if current is None or (last is not None and last > current):
                 cursor[sym] = last
         return cursor
 
