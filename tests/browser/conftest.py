@@ -3,22 +3,31 @@
 Debian's Chromium (``/usr/bin/chromium``, installed by ``.ci/system-deps``) is
 driven by Playwright's Python package; Playwright's own browser downloads are
 never used. A missing browser is a failure, not a skip.
+
+The tests must pass on a busy machine (CI is a developer's machine, maybe
+running other work): they wait for events, each bounded generously. The
+server says when it answers (its URL on the ``--ready-fd`` pipe, end-of-file
+if it dies first); pages are awaited with Playwright's auto-waiting, bounded
+by :data:`UI_TIMEOUT`.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.unit.api.helpers import FAST, PASSWORDS, SECRET, auth_settings
 
@@ -26,6 +35,12 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("TRADELAB_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 CLI = "import tradelab.cli.dashboard_cmd; from tradelab.cli import app; app()"
+# Bounds, not expectations: an idle machine takes a small fraction of each (the dashboard
+# is ready in about 3 s, a page in well under one), a loaded 2-core one several times more.
+READY_WITHIN = 120.0  # s: process start → the server answers
+UI_TIMEOUT = 60.0  # s: any one step in the browser (a page, an element, a state)
+
+expect.set_options(timeout=UI_TIMEOUT * 1000)
 
 
 @dataclass
@@ -42,18 +57,39 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_http(url: str, proc: subprocess.Popen[Any], log: Path, timeout: float = 45.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
+def _await_ready(read_fd: int, proc: subprocess.Popen[Any], log: Path) -> str:
+    """The URL the server writes on its ready pipe once it answers.
+
+    Blocks on the pipe: no polling. End-of-file means the server died before it was
+    ready (its end of the pipe closed with it).
+    """
+    data = b""
+    deadline = time.monotonic() + READY_WITHIN
+    while not data.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([read_fd], [], [], left)[0]:
+            pytest.fail(f"dashboard server not ready after {READY_WITHIN:g} s:\n{log.read_text()}")
+        chunk = os.read(read_fd, 4096)
+        if not chunk:
+            proc.wait(30)
             pytest.fail(f"dashboard server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"dashboard server not answering at {url} after {timeout} s:\n{log.read_text()}")
+        data += chunk
+    return data.decode().strip()
+
+
+def health(dashboard: Dashboard) -> dict[str, Any]:
+    """The server's ``GET /health``: ``{"status": "ok", "sessions": <open Bokeh sessions>}``."""
+    with urllib.request.urlopen(dashboard.url + "health", timeout=UI_TIMEOUT) as r:
+        return dict(json.loads(r.read()))
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = UI_TIMEOUT) -> None:
+    """Re-check a condition of the server or the store (no event to wait on) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:g} s")
+        time.sleep(0.1)  # the re-check period, not a wait for something to happen
 
 
 @pytest.fixture(scope="module")
@@ -75,16 +111,20 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
                "TRADELAB__CACHE__DIR": str(tmp / "cache"), "TRADELAB__STORE__URL": store_url,
                **{f"TRADELAB__AUTH__{k.upper()}": str(v) for k, v in FAST.items()}}
     log = tmp / "server.log"
+    read_fd, write_fd = os.pipe()
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-c", CLI, "dashboard", "--host", "127.0.0.1",
                                  "--port", str(port), "--url", store_url, "--no-jobs",
-                                 "--poll-ms", "250"],
-                                cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+                                 "--poll-ms", "250", "--ready-fd", str(write_fd)],
+                                cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT,
+                                pass_fds=(write_fd,))
+    os.close(write_fd)  # the server holds the only write end: its exit means end-of-file
     try:
-        _wait_http(url, proc, log)
+        url = _await_ready(read_fd, proc, log)
+        assert url == f"http://127.0.0.1:{port}/"
         yield Dashboard(url, store_url, environ, log)
     finally:
+        os.close(read_fd)
         proc.terminate()
         try:
             proc.wait(10)
@@ -106,6 +146,18 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+def drawn(page: Any) -> None:
+    """Return once the browser has drawn what it received (two animation frames later)."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def new_page(context: Any) -> Any:
+    """A page of ``context`` whose actions and navigations wait up to :data:`UI_TIMEOUT`."""
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT * 1000)
+    return page
+
+
 def login(browser: Any, url: str, user: str) -> Any:
     """A new browser session (context) logged in as ``user``, on the live dashboard."""
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
@@ -118,8 +170,7 @@ def login_in(context: Any, url: str, user: str) -> Any:
     A login over the websocket sends the page to ``/session?ticket=...``, which sets
     the login cookie and redirects back: the returned page is the reloaded one.
     """
-    page = context.new_page()
-    page.set_default_timeout(15_000)
+    page = new_page(context)
     page.goto(url)
     page.get_by_placeholder("user name").fill(user)
     page.get_by_placeholder("password").fill(PASSWORDS[user])

@@ -7,6 +7,7 @@ engine and a dashboard on one machine do.
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -16,11 +17,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ROOT, Dashboard, login
+from tests.browser.conftest import ROOT, Dashboard, drawn, login
 from tradelab.store import Store
 
 pytestmark = pytest.mark.slow
-SEEN_WITHIN = 10.0  # seconds: a generous bound, the measured delay is printed
+# Bounds, generous for a busy machine; the measured delay is printed. Idle, a fill shows
+# within about the poll period (250 ms here) plus a refresh.
+SEEN_WITHIN = 30.0  # s: a committed fill → on the page
+FILL_WITHIN = 120.0  # s: the engine (a thread of this process) commits its first fill
 
 
 @pytest.fixture()
@@ -40,12 +44,13 @@ def engine_run(dashboard: Dashboard) -> Iterator[Any]:
 
 
 def _first_fill(store: Store, deadline: float) -> tuple[str, float]:
+    """The first fill's id and when it was seen committed (the store has no event to wait on)."""
     while time.monotonic() < deadline:
         account = store.get_account("paper")
         fills = store.fills("paper") if account is not None else []
         if fills:
             return fills[0].fill_id, time.monotonic()
-        time.sleep(0.01)
+        time.sleep(0.01)  # the re-check period: it bounds the error of the measured delay
     pytest.fail("the engine committed no fill in time")
 
 
@@ -58,11 +63,10 @@ def test_a_trader_sees_fills_live_and_halts_trading(dashboard: Dashboard, browse
     store = Store(dashboard.store_url)
     try:
         engine_run.start()
-        fill_id, committed = _first_fill(store, time.monotonic() + 30)
-        count = page.get_by_test_id("fill-count")
-        while (count.text_content() or "0") == "0":
-            assert time.monotonic() - committed < SEEN_WITHIN, "fill not shown in time"
-            time.sleep(0.01)
+        fill_id, committed = _first_fill(store, time.monotonic() + FILL_WITHIN)
+        # Playwright re-checks a locator on every animation frame while it waits.
+        page.get_by_test_id("fill-count").filter(has_not_text=re.compile(r"^0$")).wait_for(
+            timeout=SEEN_WITHIN * 1000)
         delay = time.monotonic() - committed
         print(f"\nfill committed → visible on the page: {delay * 1000:.0f} ms")
         expect(page.get_by_text(fill_id, exact=True)).to_be_visible()
@@ -80,7 +84,9 @@ def test_a_trader_sees_fills_live_and_halts_trading(dashboard: Dashboard, browse
         assert ks.engaged and ks.by == "trader" and ks.reason == "browser test halt"
         expect(page.get_by_role("button", name="Engage kill switch")).to_be_disabled()
         expect(page.get_by_role("button", name="Resume trading")).to_be_disabled()  # admin only
-        time.sleep(0.6)  # let the equity curve catch up for the picture
+        # The curve's data came with the halted state (one refresh); let it be drawn.
+        expect(page.locator("canvas").first).to_be_visible()
+        drawn(page)
         shot = tmp_path / "dashboard.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000

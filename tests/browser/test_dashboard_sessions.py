@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import http.client
 import re
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -18,13 +17,21 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Dashboard, login_in
+from tests.browser.conftest import (
+    UI_TIMEOUT,
+    Dashboard,
+    health,
+    login_in,
+    new_page,
+    wait_until,
+)
 from tests.unit.api.helpers import PASSWORDS, SECRET, auth_settings
 from tradelab.dashboard.sessions import COOKIE, CookieSigner
 from tradelab.store import Store
 
 pytestmark = pytest.mark.slow
-DESTROYED_AFTER = 14.0  # s: the server drops an unused Bokeh session after 10 s (checked every 2)
+# The server drops a Bokeh session 10-12 s after its page went away; on a busy machine later.
+DESTROYED_WITHIN = 10.0 + UI_TIMEOUT
 
 
 @pytest.fixture()
@@ -75,7 +82,9 @@ def test_a_reload_keeps_the_login(dashboard: Dashboard, context: Any) -> None:
     page.reload()
     _logged_in(page)
     expect(page.get_by_test_id("fill-count")).to_be_visible()  # the live views, not the form
-    time.sleep(DESTROYED_AFTER)  # the Bokeh session before the reload is gone by now
+    # The Bokeh sessions of the pages before the reload end (only this page's is left)...
+    wait_until(lambda: health(dashboard)["sessions"] == 1, "earlier pages' sessions destroyed",
+               DESTROYED_WITHIN)
     assert mine <= _live_sessions(dashboard, "trader")  # ...and did not log the user out
     page.reload()
     _logged_in(page)
@@ -84,14 +93,13 @@ def test_a_reload_keeps_the_login(dashboard: Dashboard, context: Any) -> None:
 def test_a_second_tab_of_the_browser_is_logged_in(dashboard: Dashboard, context: Any,
                                                   browser: Any) -> None:
     first = login_in(context, dashboard.url, "viewer")
-    second = context.new_page()
-    second.set_default_timeout(15_000)
+    second = new_page(context)
     second.goto(dashboard.url)
     _logged_in(second, "viewer")
     _logged_in(first, "viewer")
     other = browser.new_context()  # another browser: no login of its own
     try:
-        stranger = other.new_page()
+        stranger = new_page(other)
         stranger.goto(dashboard.url)
         _login_form(stranger)
     finally:
@@ -106,10 +114,7 @@ def test_logout_ends_the_login_for_reloads(dashboard: Dashboard, context: Any) -
     page.get_by_role("button", name="Log out").click()
     _login_form(page)
     page.wait_for_url(dashboard.url)
-    deadline = time.monotonic() + 10
-    while _cookie(context) is not None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _cookie(context) is None  # cleared by /logout
+    wait_until(lambda: _cookie(context) is None, "cookie cleared by /logout")
     assert not mine & _live_sessions(dashboard, "trader")  # revoked in the store
     page.reload()
     _login_form(page)
@@ -168,7 +173,7 @@ def test_the_cookie_is_httponly_samesite_strict_and_not_in_the_page(
     # Bokeh embeds a session token (request headers and cookies) in the page: not ours.
     request = urllib.request.Request(dashboard.url,
                                      headers={"Cookie": f"{COOKIE}={cookie['value']}"})
-    with urllib.request.urlopen(request, timeout=10) as r:
+    with urllib.request.urlopen(request, timeout=UI_TIMEOUT) as r:
         html = r.read().decode()
     from bokeh.util.token import get_token_payload
 
@@ -186,7 +191,7 @@ def test_a_used_ticket_cannot_be_used_again(dashboard: Dashboard, context: Any,
     login_in(context, dashboard.url, "trader")
     assert len(tickets) == 1 and _cookie(context) is not None  # it worked once
     parts = urllib.parse.urlsplit(tickets[0])
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=UI_TIMEOUT)
     try:
         conn.request("GET", f"{parts.path}?{parts.query}")
         answer = conn.getresponse()
@@ -197,7 +202,7 @@ def test_a_used_ticket_cannot_be_used_again(dashboard: Dashboard, context: Any,
         conn.close()
     replay = browser.new_context()
     try:
-        page = replay.new_page()
+        page = new_page(replay)
         page.goto(tickets[0])  # redirected to the dashboard, not logged in
         _login_form(page)
         assert not [c for c in replay.cookies() if c["name"] == COOKIE]

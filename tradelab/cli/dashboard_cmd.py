@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Callable
+
 import typer
 
-from tradelab.cli._app import app, open_jobs, reported_errors, warn_if_exposed
+from tradelab.cli._app import app, fail, open_jobs, reported_errors, warn_if_exposed
+
+
+def _announcer(ready_fd: int | None) -> Callable[[str], None]:
+    """What the server calls once it answers: a line on stderr, the URL on ``ready_fd``."""
+    if ready_fd is not None:
+        try:
+            os.fstat(ready_fd)  # fail now, not after start-up, if it is not open
+        except OSError:
+            fail(f"--ready-fd {ready_fd}: not an open file descriptor")
+
+    def ready(url: str) -> None:
+        typer.echo(f"tradelab dashboard ready on {url}", err=True)
+        if ready_fd is not None:
+            # One line, then closed: a reader sees the URL, or end-of-file if we died first.
+            # A reader that went away already (a pipe closed) is no reason to stop serving.
+            with contextlib.suppress(OSError), os.fdopen(ready_fd, "w", closefd=True) as out:
+                out.write(url + "\n")
+
+    return ready
 
 
 @app.command("dashboard")
@@ -22,10 +45,16 @@ def dashboard(host: str | None = typer.Option(None, help="bind address (default:
                                             "ephemeral one (logins die with the process)"),
               with_jobs: bool = typer.Option(True, "--jobs/--no-jobs",
                                              help="trigger jobs through tradelab.jobs"),
-              show: bool = typer.Option(False, "--show", help="open a browser tab")) -> None:
+              show: bool = typer.Option(False, "--show", help="open a browser tab"),
+              ready_fd: int | None = typer.Option(
+                  None, "--ready-fd", min=0,
+                  help="once the server answers, write its URL and a newline to this "
+                       "inherited file descriptor and close it (for supervisors and tests)"),
+              ) -> None:
     """Serve the live dashboard (log in with a `tradelab users` account)."""
     from tradelab.cli.auth_cmd import load_settings, open_store
 
+    announce = _announcer(ready_fd)
     cfg = load_settings()
     section = getattr(cfg, "dashboard", None)  # the [dashboard] section, once config has it
     host = host or getattr(section, "host", None) or "127.0.0.1"
@@ -40,8 +69,8 @@ def dashboard(host: str | None = typer.Option(None, help="bind address (default:
 
         services = open_services(cfg, store=store, jobs=jobs, dev=dev)
     warn_if_exposed(host)
-    typer.echo(f"tradelab dashboard on http://{host}:{port}/", err=True)
     try:
-        serve(services, host=host, port=port, poll_ms=poll_ms, account=account, show=show)
+        serve(services, host=host, port=port, poll_ms=poll_ms, account=account, show=show,
+              on_ready=announce)
     finally:
         services.close()

@@ -5,13 +5,21 @@ JupyterLab, build one and display it inline. While someone is logged in a
 periodic callback (``poll_ms``, 300 ms by default) runs one cheap version
 query and re-reads the data only when the store changed, so a fill committed
 by an engine in another process shows within about ``poll_ms`` plus the read.
+
+The live part (data, views, controls) is built at the first login, not with the
+app: most pages a server builds show the login form only (a fresh visit, the
+page before the login cookie is set), and the views pull in HoloViews, hvplot
+and pandas, which the server process imports in the background once it is
+ready (:func:`preload`) rather than before it answers.
 """
 
 from __future__ import annotations
 
 import html
+import importlib
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import panel as pn
 import param
@@ -19,17 +27,40 @@ import structlog
 
 from tradelab.auth.errors import InvalidCredentials
 from tradelab.auth.roles import Principal
-from tradelab.dashboard.controls import Controls
 from tradelab.dashboard.login import LoginView, UserSession
 from tradelab.dashboard.services import DashboardServices
-from tradelab.dashboard.state import DashboardState
-from tradelab.dashboard.views import LiveViews, section
+
+if TYPE_CHECKING:
+    from tradelab.dashboard.controls import Controls
+    from tradelab.dashboard.state import DashboardState
+    from tradelab.dashboard.views import LiveViews
 
 log = structlog.get_logger("tradelab.dashboard")
 HEADER = {"background": "#111827", "color": "white", "padding": "6px 16px",
           "border-radius": "8px"}
 PAGE = {"background": "#f5f6f8", "padding": "8px"}
 RECHECK_EVERY = 20  # polls between re-checks of the login itself (revoked elsewhere, disabled)
+
+
+def preload() -> None:
+    """Import what the live views need (HoloViews, hvplot, pandas), without building any.
+
+    The server calls it in a background thread once it answers, so that neither its
+    readiness nor the first login waits for these imports.
+    """
+    # hvplot.pandas: what the equity curve renders with (it also loads HoloViews' bokeh).
+    for module in ("hvplot.pandas", "tradelab.dashboard.views", "tradelab.dashboard.controls"):
+        importlib.import_module(module)
+
+
+@dataclass
+class _Live:
+    """The part of a session that exists only once somebody logged in."""
+
+    state: DashboardState
+    views: LiveViews
+    controls: Controls
+    layout: pn.Column
 
 
 class DashboardApp(pn.viewable.Viewer):
@@ -50,6 +81,10 @@ class DashboardApp(pn.viewable.Viewer):
         a logout (with ``True`` when the user logged out, ``False`` when the login was
         found revoked or expired); the server uses them to remember the login for the
         browser and to forget it.
+    reload_after_login
+        The server sends the browser to a new page after a login through the form (to
+        set the login cookie): this page then only says so instead of building the live
+        views, which the next page builds anyway.
     """
 
     title = param.String(default="tradelab · live dashboard")
@@ -60,35 +95,64 @@ class DashboardApp(pn.viewable.Viewer):
                  session: UserSession | None = None,
                  on_login: Callable[[UserSession], None] | None = None,
                  on_logout: Callable[[UserSession, bool], None] | None = None,
-                 **params: Any) -> None:
+                 reload_after_login: bool = False, **params: Any) -> None:
         super().__init__(**params)
         self.services = services
         self.on_login, self.on_logout = on_login, on_logout
+        self.reload_after_login = reload_after_login
         self.session = session or UserSession(services.auth)
-        self.state = DashboardState(services.store, services.control,
-                                    account=account or services.default_account)
-        self.views = LiveViews()
-        self.controls = Controls(self.session, services.control, self.state)
+        self._account = account or services.default_account
         self.login_view = LoginView(self.session, self._form_login, title=self.title)
-        self.account_select = pn.widgets.Select(options=[self.state.account],
-                                                value=self.state.account, width=180,
-                                                margin=(8, 10))
+        self.account_select = pn.widgets.Select(options=[self._account], value=self._account,
+                                                width=180, margin=(8, 10))
         self.user_badge = pn.pane.HTML("", margin=(14, 10))
         self.logout_button = pn.widgets.Button(label="Log out", color="light", width=90,
                                                margin=(8, 10))
         self.logout_button.on_click(lambda _e: self.logout())
         self.account_select.param.watch(self._pick_account, "value")
-        self.state.param.watch(lambda _e: self.render(), "snapshot")
         self._callback: Any = None
         self._polls = 0
+        self._live_part: _Live | None = None
         self.root = pn.Column(sizing_mode="stretch_width", styles=PAGE, min_height=600)
-        self._dashboard = self._layout()
-        self.render()
         self._show()
 
+    # -- the live part, built on first use ----------------------------------------------
+    def _live(self) -> _Live:
+        if self._live_part is None:
+            from tradelab.dashboard.controls import Controls
+            from tradelab.dashboard.state import DashboardState
+            from tradelab.dashboard.views import LiveViews
+
+            state = DashboardState(self.services.store, self.services.control,
+                                   account=self._account)
+            views = LiveViews()
+            controls = Controls(self.session, self.services.control, state)
+            self._live_part = _Live(state, views, controls, self._layout(views, controls))
+            state.param.watch(lambda _e: self.render(), "snapshot")
+            self.render()
+        return self._live_part
+
+    @property
+    def state(self) -> DashboardState:
+        """The data shown (:class:`~tradelab.dashboard.state.DashboardState`)."""
+        return self._live().state
+
+    @property
+    def views(self) -> LiveViews:
+        return self._live().views
+
+    @property
+    def controls(self) -> Controls:
+        return self._live().controls
+
+    @property
+    def _dashboard(self) -> pn.Column:
+        return self._live().layout
+
     # -- layout -------------------------------------------------------------------------
-    def _layout(self) -> pn.Column:
-        v = self.views
+    def _layout(self, v: LiveViews, controls: Controls) -> pn.Column:
+        from tradelab.dashboard.views import section
+
         header = pn.Row(
             pn.pane.HTML(f"<div style='font-size:20px;font-weight:700;color:white;"
                          f"padding-top:4px'>{html.escape(self.title)}</div>", margin=(4, 10)),
@@ -100,7 +164,7 @@ class DashboardApp(pn.viewable.Viewer):
             header, v.kill_switch, pn.Column(v.kpis, v.status, styles=CARD_LIGHT,
                                              sizing_mode="stretch_width"),
             pn.Row(section("Equity curve", v.equity_plot),
-                   section("Controls", self.controls.panel, width=560),
+                   section("Controls", controls.panel, width=560),
                    sizing_mode="stretch_width"),
             pn.Row(section("Positions", v.positions), section("Open orders", v.orders),
                    sizing_mode="stretch_width"),
@@ -119,16 +183,17 @@ class DashboardApp(pn.viewable.Viewer):
             self.root.objects = [self._dashboard]
 
     def render(self) -> None:
-        """Push the current snapshot and role into the widgets."""
-        snap = self.state.snapshot
-        if snap is None:
+        """Push the current snapshot and role into the widgets (built yet or not)."""
+        live = self._live_part
+        snap = live.state.snapshot if live is not None else None
+        if live is None or snap is None:
             return
         principal = self.session.principal
-        options = sorted({*snap.accounts, self.state.account})
+        options = sorted({*snap.accounts, live.state.account})
         if list(self.account_select.options) != options:
             self.account_select.options = options
-        self.views.update(snap)
-        self.controls.update(snap, principal)
+        live.views.update(snap)
+        live.controls.update(snap, principal)
         if principal is not None:
             self.user_badge.object = (
                 f"<span style='color:#e5e7eb' data-testid='user'>"
@@ -159,12 +224,21 @@ class DashboardApp(pn.viewable.Viewer):
         return principal
 
     def _form_login(self, principal: Principal) -> None:
-        self._logged_in(principal)
+        if self.reload_after_login:
+            # Building the views here would cost the server a second or more (several under
+            # load) before the browser even learns where to go next.
+            self.root.objects = [pn.pane.HTML("<p data-testid='signing-in'>Signing in…</p>",
+                                              margin=(60, 0, 0, 0), align="center")]
+        else:
+            self._logged_in(principal)
         if self.on_login is not None:
             self.on_login(self.session)
 
     def _logged_in(self, _principal: Principal) -> None:
-        self.state.refresh()
+        if self._live_part is None:
+            self._live()  # reads the store as it builds
+        else:
+            self._live_part.state.refresh()
         self._show()
         if self.live:
             self.start_polling()
@@ -173,7 +247,8 @@ class DashboardApp(pn.viewable.Viewer):
         """End the session (revoked in the store) and go back to the login form."""
         self.stop_polling()
         self.session.logout()
-        self.controls.message.visible = False
+        if self._live_part is not None:
+            self._live_part.controls.message.visible = False
         self._show()
         if self.on_logout is not None:
             self.on_logout(self.session, by_user)
@@ -188,8 +263,10 @@ class DashboardApp(pn.viewable.Viewer):
             except InvalidCredentials:
                 self.logout(by_user=False)
                 return False
+        if self._live_part is None:  # nobody logged in yet: nothing shown to refresh
+            return False
         try:
-            return self.state.poll()
+            return self._live_part.state.poll()
         except Exception as exc:  # a transient database error must not kill the callback
             log.warning("dashboard_poll_failed", error=type(exc).__name__)
             return False
@@ -197,7 +274,10 @@ class DashboardApp(pn.viewable.Viewer):
     def start_polling(self) -> None:
         """Poll the store every ``poll_ms`` ms (needs a running server or notebook kernel)."""
         if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self.poll, period=self.poll_ms)
+            self._callback = pn.state.add_periodic_callback(self._tick, period=self.poll_ms)
+
+    def _tick(self) -> None:  # Panel's periodic callbacks return nothing
+        self.poll()
 
     def stop_polling(self) -> None:
         if self._callback is not None:
@@ -211,4 +291,4 @@ class DashboardApp(pn.viewable.Viewer):
 CARD_LIGHT = {"background": "white", "border": "1px solid #e3e6ea", "border-radius": "8px",
               "padding": "0 12px"}
 
-__all__ = ["DashboardApp"]
+__all__ = ["DashboardApp", "preload"]

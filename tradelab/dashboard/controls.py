@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import panel as pn
 
 from tradelab.auth.errors import AuthError
 from tradelab.auth.roles import Principal, Role
+from tradelab.dashboard.login import on_click
 from tradelab.dashboard.state import DashboardState, Snapshot
+
+AlertType = Literal["primary", "secondary", "success", "danger", "warning", "info", "light",
+                    "dark"]
 
 DEFAULT_HALT_REASON = "manual halt from the dashboard"
 
@@ -61,13 +65,13 @@ class Controls:
                                      sizing_mode="stretch_width")
         self.role_note = pn.pane.HTML("")
         self.strategy_states = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.enable.on_click(lambda _e: self.set_strategy(True))
-        self.disable.on_click(lambda _e: self.set_strategy(False))
-        self.engage.on_click(lambda _e: self.ask_engage())
-        self.confirm.on_click(lambda _e: self.confirm_engage())
-        self.cancel.on_click(lambda _e: self.cancel_engage())
-        self.resume.on_click(lambda _e: self.do_resume())
-        self.trigger.on_click(lambda _e: self.trigger_job())
+        self.enable.on_click(on_click(lambda: self.set_strategy(True)))
+        self.disable.on_click(on_click(lambda: self.set_strategy(False)))
+        self.engage.on_click(on_click(self.ask_engage))
+        self.confirm.on_click(on_click(self.confirm_engage))
+        self.cancel.on_click(on_click(self.cancel_engage))
+        self.resume.on_click(on_click(self.do_resume))
+        self.trigger.on_click(on_click(self.trigger_job))
         self.panel = pn.Column(
             self.role_note,
             pn.pane.HTML("<b>Strategies</b>"), pn.Row(self.strategy, self.enable, self.disable),
@@ -117,7 +121,7 @@ class Controls:
                "Traders switch strategies, halt trading and run jobs." if not admin else
                "Admins can also resume trading after a halt.") + "</div>")
 
-    def _say(self, text: str, kind: str = "success") -> None:
+    def _say(self, text: str, kind: AlertType = "success") -> None:
         self.message.alert_type = kind
         self.message.object = text
         self.message.visible = True
@@ -154,7 +158,7 @@ class Controls:
     def confirm_engage(self) -> bool:
         """Second step: engage the kill switch on the shown account."""
         account = self.state.account
-        reason = self.halt_reason.value.strip() or DEFAULT_HALT_REASON
+        reason = (self.halt_reason.value or "").strip() or DEFAULT_HALT_REASON
         ok = self._act(lambda p: self.control.engage_kill_switch(p, account, reason),
                        f"Kill switch engaged on {account}: trading halted.")
         if ok:
@@ -164,7 +168,7 @@ class Controls:
     def do_resume(self) -> bool:
         """Release the kill switch (the service allows admins only)."""
         account = self.state.account
-        reason = self.resume_reason.value.strip() or "resumed from the dashboard"
+        reason = (self.resume_reason.value or "").strip() or "resumed from the dashboard"
         return self._act(lambda p: self.control.resume(p, account, reason),
                          f"Trading resumed on {account}.")
 

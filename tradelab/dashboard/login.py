@@ -80,6 +80,14 @@ class UserSession(param.Parameterized):
         self.principal = None
 
 
+def on_click(action: Callable[[], object]) -> Callable[[Any], None]:
+    """A Panel click handler running ``action``; its result is for tests and notebooks."""
+    def handle(_event: Any) -> None:
+        action()
+
+    return handle
+
+
 def login_message(exc: AuthError) -> str:
     """What the form says for a failed login (one message for every bad credential)."""
     if isinstance(exc, TotpRequired):
@@ -101,7 +109,7 @@ class LoginView:
                                          width=300)
         self.button = pn.widgets.Button(label="Log in", color="primary", width=300)
         self.message = pn.pane.Alert("", alert_type="danger", visible=False, width=300)
-        self.button.on_click(lambda _e: self.submit())
+        self.button.on_click(on_click(self.submit))
         if "enter_pressed" in self.password.param:  # newer Panel: Enter submits
             self.password.param.watch(lambda _e: self.submit(), "enter_pressed")
         self.panel = pn.Column(
@@ -115,8 +123,9 @@ class LoginView:
     def submit(self) -> Principal | None:
         """Try the entered credentials; on failure show why (the password is cleared)."""
         try:
-            principal = self.session.login(self.username.value.strip(), self.password.value,
-                                           self.totp.value.strip() or None)
+            principal = self.session.login((self.username.value or "").strip(),
+                                           self.password.value or "",
+                                           (self.totp.value or "").strip() or None)
         except AuthError as exc:
             self.password.value = ""
             self.message.object = login_message(exc)
@@ -132,4 +141,4 @@ class LoginView:
         return self.panel
 
 
-__all__ = ["LoginView", "UserSession", "login_message"]
+__all__ = ["LoginView", "UserSession", "login_message", "on_click"]

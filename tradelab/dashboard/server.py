@@ -8,10 +8,20 @@ entry. After a login over the websocket the page goes to
 to ``/``); "Log out" goes to ``/logout`` (:class:`LogoutHandler` clears it).
 The cookie is kept out of Bokeh's session token, which is embedded in the
 page where scripts could read it.
+
+Start-up: the server binds its port and answers before anything only a
+logged-in page needs is imported (HoloViews, hvplot, the views); once it
+answers it calls ``on_ready`` with its URL (``tradelab dashboard --ready-fd``
+passes that on to a supervisor or a test) and imports those in a background
+thread (:func:`~tradelab.dashboard.app.preload`). ``GET /health`` answers as
+soon as the server does, without building a page.
 """
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import panel as pn
@@ -19,13 +29,13 @@ import structlog
 import tornado.web
 
 from tradelab.auth.errors import InvalidCredentials
-from tradelab.dashboard.app import DashboardApp
+from tradelab.dashboard.app import DashboardApp, preload
 from tradelab.dashboard.login import UserSession
 from tradelab.dashboard.services import DashboardServices
 from tradelab.dashboard.sessions import COOKIE
 
 log = structlog.get_logger("tradelab.dashboard")
-SESSION_PATH, LOGOUT_PATH = "/session", "/logout"
+SESSION_PATH, LOGOUT_PATH, HEALTH_PATH = "/session", "/logout", "/health"
 
 
 def _request() -> Any:
@@ -82,7 +92,7 @@ def session_factory(services: DashboardServices, *, poll_ms: int = 300,
             except InvalidCredentials:  # revoked, expired, user disabled: log in again
                 registry.drop(sid)
                 session = None
-        attached = [sid] if session is not None else []
+        attached: list[str] = [sid] if sid is not None and session is not None else []
         nav = _navigator()
 
         def logged_in(user: UserSession) -> None:  # form login: remember it for the browser
@@ -102,7 +112,7 @@ def session_factory(services: DashboardServices, *, poll_ms: int = 300,
         app = DashboardApp(services, account=account, poll_ms=poll_ms,
                            session=session or UserSession(services.auth, ip=ip,
                                                           user_agent=agent),
-                           on_login=logged_in, on_logout=logged_out)
+                           on_login=logged_in, on_logout=logged_out, reload_after_login=True)
         if session is not None:
             app.resume()
 
@@ -158,31 +168,81 @@ class LogoutHandler(_Handler):
         self._back_home()
 
 
+class HealthHandler(tornado.web.RequestHandler):
+    """``GET /health``: ``{"status": "ok", "sessions": n}`` (open Bokeh sessions).
+
+    Cheap (no page is built, nothing is read from the store): it answers as soon as
+    the server does, which is what start-up checks and tests wait for. The session
+    count lets a test wait for a closed page's session to be discarded.
+    """
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        get_sessions = getattr(self.application, "get_sessions", None)  # BokehTornado
+        sessions = len(get_sessions("/")) if get_sessions is not None else 0
+        self.finish(json.dumps({"status": "ok", "sessions": sessions}))
+
+
 def extra_patterns(services: DashboardServices) -> list[tuple[str, type, dict[str, Any]]]:
     """The tornado routes next to the Panel app (for ``pn.serve(extra_patterns=...)``)."""
     return [(SESSION_PATH, TicketHandler, {"services": services}),
-            (LOGOUT_PATH, LogoutHandler, {"services": services})]
+            (LOGOUT_PATH, LogoutHandler, {"services": services}),
+            (HEALTH_PATH, HealthHandler, {})]
+
+
+def _answering(on_ready: Callable[[str], None] | None, url: str) -> None:
+    """Runs on the server's IO loop once it is running, i.e. once requests are served."""
+    log.info("dashboard_ready", url=url)
+    # The views' imports are no part of readiness, but the first login should not pay
+    # for them either: do them now, off the IO loop, while the server already answers.
+    threading.Thread(target=preload, name="dashboard-preload", daemon=True).start()
+    if on_ready is not None:
+        on_ready(url)
 
 
 def serve(services: DashboardServices, *, host: str = "127.0.0.1", port: int = 5006,
           poll_ms: int = 300, account: str | None = None, show: bool = False,
-          threaded: bool = False, start: bool = True) -> Any:
+          threaded: bool = False, start: bool = True,
+          on_ready: Callable[[str], None] | None = None) -> Any:
     """Serve the dashboard at ``http://host:port/`` (blocks unless ``threaded``).
+
+    Parameters
+    ----------
+    on_ready
+        Called with the server's URL from its IO loop as soon as it answers requests
+        (not with ``threaded``; without ``start``, once the caller starts the loop).
 
     Returns the bokeh server (or, ``threaded``, the thread running it: call
     ``.stop()`` to end it).
     """
     origins = sorted({f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"})
     log.info("dashboard_serving", host=host, port=port)
-    return pn.serve(session_factory(services, poll_ms=poll_ms, account=account), address=host,
-                    port=port, show=show, start=start, threaded=threaded,
-                    title="tradelab dashboard", websocket_origin=origins,
-                    # a closed tab's (or reloaded page's) session ends 10-12 s later
-                    check_unused_sessions_milliseconds=2000,
-                    unused_session_lifetime_milliseconds=10000,
-                    extra_patterns=extra_patterns(services),
-                    exclude_cookies=[COOKIE], exclude_headers=["Cookie"],
-                    admin=False, verbose=False)
+    if threaded and on_ready is not None:
+        raise ValueError("on_ready needs the server's own loop: not with threaded=True")
+    # Every page calls pn.extension(); with this on, each call re-derives the signatures of
+    # all Panel classes for interactive help (~0.3 s of CPU per page), of no use to a server.
+    pn.config.apply_signatures = False
+    server = pn.serve(session_factory(services, poll_ms=poll_ms, account=account), address=host,
+                      port=port, show=show, start=start and threaded, threaded=threaded,
+                      title="tradelab dashboard", websocket_origin=origins,
+                      # a closed tab's (or reloaded page's) session ends 10-12 s later
+                      check_unused_sessions_milliseconds=2000,
+                      unused_session_lifetime_milliseconds=10000,
+                      extra_patterns=extra_patterns(services),
+                      exclude_cookies=[COOKIE], exclude_headers=["Cookie"],
+                      admin=False, verbose=False)
+    if threaded:
+        return server
+    # pn.serve(start=True) would block before we could hook in: the port is bound by
+    # now, and the callback runs once the loop below serves requests.
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 literal
+    server.io_loop.add_callback(_answering, on_ready, f"http://{shown}:{server.port}/")
+    if start:
+        server.start()
+        server.io_loop.start()
+    return server
 
 
-__all__ = ["LogoutHandler", "TicketHandler", "extra_patterns", "serve", "session_factory"]
+__all__ = ["HealthHandler", "LogoutHandler", "TicketHandler", "extra_patterns", "serve",
+           "session_factory"]

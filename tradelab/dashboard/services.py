@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tradelab.api.control import ControlService, JobsBackend
-from tradelab.auth.service import AuthService
+from tradelab.auth.service import AuthService, generate_secret
 from tradelab.auth.settings import MIN_SECRET_BYTES, AuthSettings, auth_settings
 from tradelab.dashboard.sessions import BrowserSessions, CookieSigner
 from tradelab.errors import ConfigError
@@ -71,11 +71,9 @@ def open_services(settings: Any = None, *, store: Any = None, registry: Any = No
     tradelab.errors.ConfigError
         Without a JWT secret (outside ``dev``) or with one shorter than 32 bytes.
     """
-    from tradelab.api.app import resolve_secret
-
-    auth = auth or auth_settings(settings, environ)
+    auth = auth or auth_settings(settings)
     if secret is None:
-        secret, _ = resolve_secret(auth, dev)
+        secret = jwt_secret(auth, dev)
     if store is None:
         from tradelab.app import build_store
         from tradelab.config import load_config
@@ -96,6 +94,31 @@ def open_services(settings: Any = None, *, store: Any = None, registry: Any = No
                                                   max_age=auth.session_max_age))
 
 
+def jwt_secret(auth: AuthSettings, dev: bool = False) -> str:
+    """``[auth] jwt_secret``, or with ``dev`` an ephemeral one.
+
+    The rule of :func:`tradelab.api.app.resolve_secret`, repeated here because importing
+    that module builds the whole REST API (FastAPI and every route: most of a second
+    of the dashboard's start-up, three times that on a busy machine).
+
+    Raises
+    ------
+    tradelab.errors.ConfigError
+        No secret and not ``dev``, or a secret shorter than 32 bytes.
+    """
+    value = auth.jwt_secret.get_secret_value() if auth.jwt_secret is not None else ""
+    if value:
+        if len(value.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(["auth.jwt_secret = ********** (from TRADELAB__AUTH__JWT_SECRET): "
+                               "must be at least 32 bytes"])
+        return value
+    if dev:
+        return generate_secret()
+    raise ConfigError(["auth.jwt_secret is not set: export TRADELAB__AUTH__JWT_SECRET "
+                       "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`), "
+                       "or pass --dev for an ephemeral one"])
+
+
 def cookie_secret(section: Any) -> str | None:
     """``[dashboard] cookie_secret`` (``None``: a random one per server start).
 
@@ -114,4 +137,4 @@ def cookie_secret(section: Any) -> str | None:
     return secret
 
 
-__all__ = ["DashboardServices", "cookie_secret", "open_services"]
+__all__ = ["DashboardServices", "cookie_secret", "jwt_secret", "open_services"]
