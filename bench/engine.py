@@ -55,7 +55,8 @@ def _strategy():  # type: ignore[no-untyped-def]
 
 
 def run_engine(bars, mode: str, db: Path) -> tuple[float, list[float], int]:  # type: ignore[no-untyped-def]
-    from tradelab.engine import Engine, EngineConfig, ReplayFeed
+    from tradelab.app import assemble_engine
+    from tradelab.engine import EngineConfig, ReplayFeed
     from tradelab.execution import Execution
     from tradelab.store import Store
 
@@ -64,7 +65,7 @@ def run_engine(bars, mode: str, db: Path) -> tuple[float, list[float], int]:  # 
     store.upgrade()
     gc.collect()  # see "garbage collection" above
     t0 = time.perf_counter()
-    engine = Engine([(strategy, "SPX")], ReplayFeed(bars), Execution(), store=store,
+    engine = assemble_engine([(strategy, "SPX")], ReplayFeed(bars), Execution(), store=store,
                     config=EngineConfig(account=f"bench-{mode}", signal_mode=mode))
     result = engine.run()
     elapsed = time.perf_counter() - t0

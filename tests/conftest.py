@@ -38,3 +38,11 @@ def environ(tmp_path: Path) -> dict[str, str]:
     """A clean environment for load_config(): only the project home and a private cache."""
     return {"TRADELAB_HOME": str(ROOT), "TRADELAB__CACHE__DIR": str(tmp_path / "cache"),
             "PATH": os.environ.get("PATH", "")}
+
+
+@pytest.fixture(scope="session")
+def registry(project_root: Path):
+    """The shipped strategies (``strategies/``), without entry points."""
+    from tradelab.strategy.registry import StrategyRegistry
+
+    return StrategyRegistry.discover([project_root / "strategies"], entry_points=False)

@@ -103,14 +103,9 @@ class PgServer:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", PG_USER, "-A", "trust",
                   "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
         # Durability is pointless for a throw-away cluster; speed is not.
-        opts = (f"-h 127.0.0.1 -k {self.base / 'sock'} -F -c synchronous_commit=off "
-                "-c full_page_writes=off -c max_connections=60 -c TimeZone=UTC")
         for attempt in range(3):  # the free port can be taken before we bind it
             self.port = _free_port()
-            proc = subprocess.run(self._cmd(str(self.bin / "pg_ctl"), "start", "-w", "-t", "60",
-                                            "-D", str(self.data), "-l", str(self.log),
-                                            "-o", f"{opts} -p {self.port}"),
-                                  capture_output=True, text=True, cwd=self.base, check=False)
+            proc = self._pg_ctl_start()
             if proc.returncode == 0:
                 break
             if attempt == 2:
@@ -119,6 +114,24 @@ class PgServer:
                             pytrace=False)
         self._running = True
         self.started_in = time.perf_counter() - t0
+
+    def _pg_ctl_start(self) -> subprocess.CompletedProcess:
+        opts = (f"-h 127.0.0.1 -k {self.base / 'sock'} -F -c synchronous_commit=off "
+                "-c full_page_writes=off -c max_connections=60 -c TimeZone=UTC")
+        return subprocess.run(self._cmd(str(self.bin / "pg_ctl"), "start", "-w", "-t", "60",
+                                        "-D", str(self.data), "-l", str(self.log),
+                                        "-o", f"{opts} -p {self.port}"),
+                              capture_output=True, text=True, cwd=self.base, check=False)
+
+    def halt(self) -> None:
+        """``pg_ctl stop -m fast``: the server goes away mid-work, its files stay."""
+        self._run(str(self.bin / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w")
+
+    def restart(self) -> None:
+        """Start a halted server again on the same port and data."""
+        proc = self._pg_ctl_start()
+        if proc.returncode != 0:
+            pytest.fail(f"pg_ctl restart failed:\n{proc.stdout}\n{proc.stderr}", pytrace=False)
 
     def stop(self) -> None:
         """Stop the server (fast mode, no checkpoint) and delete its files. Idempotent."""
@@ -154,6 +167,19 @@ def pg_server() -> Iterator[PgServer]:
     """A private PostgreSQL server for the whole session."""
     server = PgServer(bin=find_pg_bin(), base=Path(tempfile.mkdtemp(prefix="tradelab-pg-")))
     # atexit as well as the finalizer: an interrupted session still stops the server.
+    atexit.register(server.stop)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        atexit.unregister(server.stop)
+
+
+@pytest.fixture()
+def private_pg() -> Iterator[PgServer]:
+    """A PostgreSQL server of one test's own, which the test may stop and restart."""
+    server = PgServer(bin=find_pg_bin(), base=Path(tempfile.mkdtemp(prefix="tradelab-pg-own-")))
     atexit.register(server.stop)
     try:
         server.start()

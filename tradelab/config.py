@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from tradelab.auth.settings import ApiSettings, AuthSettings
 from tradelab.errors import ConfigError
@@ -205,6 +210,8 @@ class StoreSettings(_Section):
     """The paper/live database; a relative SQLite path hangs off ``home``."""
 
     url: str = "sqlite:///var/tradelab.db"
+    busy_timeout_ms: int = Field(default=30_000, gt=0, description=(
+        "SQLite: how long a write waits for another writer's lock; past it the run halts"))
 
 
 class DashboardSettings(_Section):
@@ -254,7 +261,9 @@ class Settings(BaseSettings):
     feeds: FeedSettings = FeedSettings()
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, *_: Any, **__: Any):  # type: ignore[no-untyped-def]
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource, *_: Any, **__: Any
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Only explicit values: load_config() has already merged files and environ,
         # so nothing here may read os.environ behind the caller's back.
         return (init_settings,)

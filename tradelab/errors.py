@@ -63,3 +63,35 @@ class DataQualityError(TradelabError):
     def __init__(self, message: str, breaches: tuple[object, ...] = ()) -> None:
         self.breaches = breaches
         super().__init__(message)
+
+
+class StoreFailure(TradelabError):
+    """A durable write did not happen (database locked, disk full, connection lost, lease lost).
+
+    ``cause`` is a short label for operators; the message says what was being written.
+    Raised by the store's writers; the engine halts the run on it (fail closed).
+    """
+
+    def __init__(self, message: str, cause: str = "") -> None:
+        self.cause = cause
+        super().__init__(message)
+
+
+class RunHalted(TradelabError):
+    """A run stopped because a guarantee could not be kept; ``--resume`` continues it."""
+
+    def __init__(self, run_id: object, reason: str) -> None:
+        self.run_id, self.reason = run_id, reason
+        super().__init__(f"run {run_id} halted: {reason} (resume with --resume {run_id} "
+                         "once the cause is fixed)")
+
+
+def halt_reason(exc: BaseException) -> str:
+    """One line naming why a step failed, from the innermost tradelab error in the chain."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, StoreFailure):
+            return str(seen)
+        nxt = getattr(seen, "cause", None)
+        seen = nxt if isinstance(nxt, BaseException) else seen.__cause__
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import pandas as pd
@@ -75,11 +76,17 @@ class Broker(Protocol):
     broker already holds returns the same broker id and creates nothing. It
     raises ``TransientBrokerError`` (retried) or ``BrokerRejectedError`` (final),
     both in :mod:`tradelab.orders.brokers`. Fills, rejects and expiries come back
-    as ``BrokerUpdate`` objects from ``poll`` (a simulated venue also reports
-    from ``on_bar``).
+    as ``BrokerUpdate`` objects from ``poll``.
+
+    ``simulated`` declares a venue whose fills are a pure function of the bars and
+    the committed state (the paper broker): the engine then works its orders with
+    ``on_bar(symbol, time, o, h, l, c, v, phase)`` at each bar's open and close, and
+    a resume rebuilds it with ``restore(cash, positions, orders)``. A real venue
+    reports through ``poll`` and is reconciled, never rebuilt.
     """
 
     name: str
+    simulated: bool
 
     def submit(self, order: Any) -> str: ...
 
@@ -88,6 +95,28 @@ class Broker(Protocol):
     def open_orders(self) -> list[str]: ...
 
     def poll(self) -> list[Any]: ...
+
+
+@runtime_checkable
+class RunRecorder(Protocol):
+    """The store side of a run, as the engine sees it (:class:`tradelab.store.recorder.Recorder`).
+
+    Every method that writes raises :class:`tradelab.errors.StoreFailure` when the
+    write did not happen.
+    """
+
+    run_id: int
+
+    def snapshot(self, at: datetime, cash: Decimal, positions_value: Decimal,
+                 equity: Decimal) -> None: ...
+
+    def end_bar(self, at: datetime) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def finish(self, status: str, summary: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @runtime_checkable

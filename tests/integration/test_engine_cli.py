@@ -177,10 +177,11 @@ def test_resume_restores_peak_equity_from_the_stored_curve(db: str, environ: dic
     app_ = build(load_config(environ=environ))
     store = Store(db)
     store.upgrade()
-    from tradelab.engine import Engine, ReplayFeed
+    from tradelab.app import assemble_engine
+    from tradelab.engine import ReplayFeed
 
     bars = app_.bars("SPX", source="sample", start="2006-01-01", end="2010-12-31")
-    probe = Engine([(app_.strategy("sma_cross"), "SPX")], ReplayFeed(bars, "SPX"), app_.execution)
+    probe = assemble_engine([(app_.strategy("sma_cross"), "SPX")], ReplayFeed(bars, "SPX"), app_.execution)
     curve = probe.run().equity_curve  # in memory: where does the run sit below its peak?
     peak, cut = 0.0, None
     for i, (_, eq) in enumerate(curve):  # a bar well below the running peak

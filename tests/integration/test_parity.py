@@ -9,8 +9,8 @@ import pytest
 _ROOT = __import__("pathlib").Path(__file__).parents[2]
 os.environ.setdefault("NUMBA_CACHE_DIR", str(_ROOT / "var/numba-cache"))
 
-from tradelab.engine.parity import compare  # noqa: E402
 from tradelab.execution import Execution  # noqa: E402
+from tradelab.parity import compare  # noqa: E402
 
 pytestmark = pytest.mark.slow
 STRATEGIES = ["sma_cross", "rsi_reversion", "donchian_breakout"]
@@ -40,7 +40,7 @@ def test_precomputed_signals_match_research(registry, spx) -> None:
 
 
 def test_divergence_is_reported(registry, spx) -> None:
-    from tradelab.engine import parity
+    from tradelab import parity
 
     report = parity.compare(registry.create("sma_cross"), spx, Execution(), "SPX", signal_mode="precomputed")
     report.differences.append("injected")

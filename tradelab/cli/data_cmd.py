@@ -137,11 +137,11 @@ def data_quality(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Recorded data-quality outcomes (rejected by reason, gaps, staleness, breaches)."""
-    from tradelab.engine.session import open_store
+    from tradelab.store import open_store
 
     tl = build_app()
     try:
-        store = open_store(tl, db)
+        store = open_store(tl.settings, db)
         rows = store.quality.events(run, limit=None if run is not None else limit)
     except Exception as exc:  # a bad URL or an unreachable server: one line, exit 2
         fail(f"store: {type(exc).__name__}: {exc}")

@@ -17,22 +17,18 @@ URL_HELP = "SQLAlchemy URL (default: [store] url, else sqlite:///var/tradelab.db
 
 def default_url(cfg: Any) -> str:
     """The configured store URL, relative SQLite paths resolved against ``home``."""
-    from tradelab.store import DEFAULT_URL, resolve_url
+    from tradelab.store import store_url
 
-    # Read defensively: the [store] config section may not exist yet.
-    store_cfg = getattr(cfg, "store", None)
-    url = getattr(store_cfg, "url", None) or DEFAULT_URL
-    url = url.get_secret_value() if hasattr(url, "get_secret_value") else str(url)
-    return resolve_url(url, cfg.home).render_as_string(hide_password=False)
+    return store_url(cfg).render_as_string(hide_password=False)
 
 
 def _open(url: str | None) -> Any:
-    from tradelab.store import Store, resolve_url
+    from tradelab.store import Store, store_url
 
     raw = url or default_url(settings())
     try:
         # A relative SQLite path on the command line means relative to the cwd.
-        return Store(resolve_url(raw))
+        return Store(store_url(None, raw))
     except Exception as exc:  # bad URL or missing driver
         fail(_safe(exc, raw))
 

@@ -23,10 +23,10 @@ FEED_HELP = ("replay (the --source bars, default), ws://HOST:PORT (websocket; ga
 
 
 def _store(app_: Any, db: str | None) -> Any:
-    from tradelab.engine.session import open_store
+    from tradelab.store import open_store
 
     try:
-        return open_store(app_, db)
+        return open_store(app_.settings, db)
     except Exception as exc:  # a bad URL or unreachable server: one line, exit 2
         from tradelab.engine.session import store_url
 
@@ -71,24 +71,17 @@ def paper(
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
     # Metrics, health endpoints ([monitor] port) and notifications ([notify]) ride
-    # on the engine's bus; a slow or dead channel never blocks the loop.
-    from tradelab.monitor import monitor_engine
-
-    notifier = a.notifier(store)
-    monitoring = monitor_engine(engine, a.settings, notifier, cache=a.cache)
-    if monitoring.server is not None:
-        typer.echo(f"monitoring on {monitoring.server.url}/metrics", err=True)
+    # on the engine's bus as observers; a slow or dead channel never blocks the loop.
+    session = a.session(engine, store=store)
+    if session.monitoring.server is not None:
+        typer.echo(f"monitoring on {session.monitoring.server.url}/metrics", err=True)
     try:
         label = f"{strategy} {symbol or a.settings.data.default_symbol}"
-        with tqdm(total=None if live is not None else len(engine.feed), unit="bar", desc=label,
-                  leave=False,
-                  disable=not progress, mininterval=0.2) as bar:
+        with session, tqdm(total=None if live is not None else len(engine.feed), unit="bar", desc=label,
+                           leave=False, disable=not progress, mininterval=0.2) as bar:
             result = engine.run(on_bar=lambda _b: bar.update())
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
-    finally:
-        monitoring.close()
-        notifier.close()
     critical = sum(1 for e in result.risk_alerts if e.severity == "critical")
     typer.echo(f"run {result.run_id} ({result.stopped}) on account {result.account}: {result.bars} bars"
                + (f", resumed after {result.resumed_from:%Y-%m-%d}" if result.resumed_from else ""))
@@ -128,7 +121,7 @@ def parity(
     """Backtest and engine replay on the same bars: exit 1 on any divergence."""
     from dataclasses import replace
 
-    from tradelab.engine.parity import compare
+    from tradelab.parity import compare
 
     a = build_app()
     sym = symbol or a.settings.data.default_symbol

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from tradelab.engine.session import PaperArgs, build_paper
+from tradelab.errors import RunHalted, TradelabError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,9 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     app = build()
     args = PaperArgs(a.strategy, a.source, a.symbol, params, a.speed, a.account, a.db, a.resume,
                      a.start, a.end, a.flush_every, a.signal_mode)
-    engine = build_paper(app, args)
+    try:
+        engine = build_paper(app, args)
+    except TradelabError as exc:  # e.g. the run is owned by another live engine
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
     print(f"run_id={engine.run_id}", flush=True)
-    result = engine.run()
+    try:
+        result = engine.run()
+    except RunHalted as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 3
     print(f"status={result.stopped} bars={result.bars} equity={result.equity} fills={len(result.fills)}",
           flush=True)
     return 0

@@ -38,9 +38,10 @@ from typing import Any
 
 import structlog
 
-from tradelab.bus import EventBus
-from tradelab.clock import LiveClock, SimClock
+from tradelab.bus import STAGE_BOOK, STAGE_SEND, EventBus, StepFailed
+from tradelab.clock import SimClock
 from tradelab.engine.runner import StrategyRunner
+from tradelab.errors import RunHalted, StoreFailure, halt_reason
 from tradelab.events import (
     BarReceived,
     EngineStarted,
@@ -56,14 +57,12 @@ from tradelab.events import (
     SignalEmitted,
 )
 from tradelab.execution import Execution
-from tradelab.interfaces import Bar
+from tradelab.interfaces import Bar, Broker, RunRecorder
 from tradelab.money import MONEY_CONTEXT, ZERO, book
-from tradelab.orders.brokers.paper import PaperBroker
 from tradelab.orders.manager import OrderManager
 from tradelab.orders.model import Order, client_order_id
 from tradelab.portfolio import Portfolio
 from tradelab.risk.manager import KillSwitch, RiskManager
-from tradelab.risk.rules import RiskLimits
 from tradelab.strategy.base import Strategy
 
 log = structlog.get_logger("tradelab.engine")
@@ -95,6 +94,9 @@ class EngineConfig:
     retry_attempts: int = 5
     retry_max_wait: float = 2.0
     volume_fraction: float | None = None
+    # A run has one owner: its lease in the store is renewed with every commit (at least
+    # every flush_seconds) and a second engine is refused until it expires.
+    lease_seconds: float = 30.0
     # Several engines trade this account: gross exposure, daily loss, drawdown and the
     # kill switch are judged on the whole account in the store, under its lock
     # (tradelab.risk.shared); entries are sized when decided, so that what risk
@@ -124,8 +126,45 @@ class EngineResult:
         return float(self.equity / self.initial_cash - 1)
 
 
+@dataclass
+class RunState:
+    """Where a run stands when the engine starts (new: id only; resumed: what came before)."""
+
+    run_id: int | str = "memory"
+    resumed_from: datetime | None = None
+    fills: list = field(default_factory=list)
+    bars: int = 0
+    alerts: int = 0
+
+
+@dataclass
+class EngineParts:
+    """Everything an engine is handed by the composition root (:mod:`tradelab.app`).
+
+    The engine constructs none of these and never asks which class they are:
+    what differs between a simulated and a real venue is ``broker.simulated``.
+    """
+
+    broker: Broker
+    orders: OrderManager
+    portfolio: Portfolio
+    risk: RiskManager
+    kill_switch: KillSwitch
+    #: The run's store writer; ``None`` runs in memory (tests, parity).
+    recorder: RunRecorder | None = None
+    #: The shared-account risk view (``[engine] shared_account``), else ``None``.
+    shared: Any = None
+    #: Names of strategies switched off from the API/dashboard (re-read with the kill switch).
+    disabled: Callable[[], frozenset[str]] | None = None
+    #: What a resume restored: run id, last processed bar, the run's earlier fills and bars.
+    run: RunState | None = None
+
+
 class Engine:
-    """A paper (or live) trading engine for one account.
+    """A paper (or live) trading engine for one account: the loop only.
+
+    Built by :meth:`tradelab.app.App.engine` (or :func:`tradelab.app.assemble_engine`),
+    which chooses every concrete part.
 
     Parameters
     ----------
@@ -135,105 +174,60 @@ class Engine:
         A :class:`~tradelab.feeds.replay.ReplayFeed` or any ``LiveFeed``.
     execution
         The shared execution convention.
-    broker
-        Default: a :class:`PaperBroker` on ``execution``.
-    store
-        A :class:`tradelab.store.Store` (persistence and recovery) or ``None``.
-    resume
-        A run id to resume: state is restored from the store and the feed
-        skips bars up to the run's last processed bar.
+    parts
+        Broker, order manager, portfolio, risk manager, kill switch, recorder.
     """
 
-    def __init__(self, strategies: Sequence[tuple[Strategy, str]], feed: Any,
-                 execution: Execution | None = None, *, broker: Any = None, store: Any = None,
-                 config: EngineConfig | None = None, limits: RiskLimits | None = None,
-                 per_strategy: dict[str, RiskLimits] | None = None, clock: Any = None,
-                 bus: EventBus | None = None, resume: int | None = None, wall_clock: Any = None,
-                 run_info: dict | None = None) -> None:
-        self.execution = execution or Execution()
-        self.config = config or EngineConfig()
-        self.feed, self.store = feed, store
-        self.bus = bus or EventBus()
-        self.clock = clock or SimClock()
+    def __init__(self, strategies: Sequence[tuple[Strategy, str]], feed: Any, execution: Execution,
+                 parts: EngineParts, *, config: EngineConfig, bus: EventBus, clock: Any,
+                 wall_clock: Any) -> None:
+        self.execution, self.config = execution, config
+        self.feed = feed
+        self.bus, self.clock = bus, clock
         # When a run started and ended is operational metadata (what an operator reads
         # in the runs table), so it is wall-clock time even when the bars are replayed.
-        self.wall_clock = wall_clock or LiveClock()
-        self.account = self.config.account
-        self.portfolio = Portfolio(self.execution.cash, self.account)
-        symbols = {sym for _, sym in strategies}
-        self.broker = broker or PaperBroker(self.execution, self.execution.cash, symbols=symbols,
-                                            volume_fraction=self.config.volume_fraction)
-        self.orders = OrderManager(self.broker, self.bus, self.clock, self.config.retry_attempts,
-                                   self.config.retry_max_wait)
+        self.wall_clock = wall_clock
+        self.account = config.account
+        self.broker, self.orders, self.portfolio = parts.broker, parts.orders, parts.portfolio
+        self.risk, self.kill_switch, self.shared = parts.risk, parts.kill_switch, parts.shared
+        self.recorder = parts.recorder
+        self.store_backed = parts.recorder is not None
+        #: Set by the composition root for observers (health checks, the data-quality gate).
+        self.store: Any = None
+        self.quality: Any = None
+        self._disabled_reader = parts.disabled
         self.runners: dict[str, list[StrategyRunner]] = {}
         for strat, sym in strategies:
             self.runners.setdefault(sym, []).append(StrategyRunner(strat, sym))
-        self._paper = isinstance(self.broker, PaperBroker)
+        # A simulated venue works its orders against each bar (its fills are replayable);
+        # a real one reports through poll(). A property the broker declares, not a type test.
+        self._simulated = bool(getattr(self.broker, "simulated", False))
         self._next_kill_poll = 0.0
         # Strategies switched off from the API/dashboard (strategy_flags in the store):
         # they keep their window warm and may still exit, but open nothing new.
         self._disabled: frozenset[str] = frozenset()
-        self.recorder = None
-        self._side: Any = None
-        self.restored_risk: tuple | None = None  # (peak, day, day-start equity, last equity)
-        self.run_id: int | str = "memory"
-        self.resumed_from: datetime | None = None
+        run = parts.run or RunState()
+        self.run_id: int | str = run.run_id
+        self.resumed_from: datetime | None = run.resumed_from
+        self._earlier_bars, self._earlier_alerts = run.bars, run.alerts
         self._stop_reason: str | None = None
+        #: Why the run must halt (a failed durable write, a lost lease), set mid-bar.
+        self.halt_reason: str | None = None
         self._flatten = False
         self.bars = 0
         self.latencies: list[float] = []
-        self.fills: list = []
+        self.fills: list = list(run.fills)  # the whole run's fills (a resume's earlier ones first)
         self.alerts: list = []
         self.curve: list[tuple[datetime, float]] = []
         self._t0 = 0.0
         self._timer = self.clock.monotonic if hasattr(self.clock, "monotonic") else SimClock.monotonic
-        if store is not None:
-            from tradelab.engine import recovery
-
-            recovery.attach(self, store, resume, run_info or {})
-        self.kill_switch = KillSwitch(self.account, self.bus, self.clock, *self._kill_io())
-        self.shared = self._shared_view(limits)
-        self.risk = RiskManager(self.account, self.portfolio, self.bus, self.clock, self.kill_switch,
-                                self.orders.reject, limits, per_strategy, shared=self.shared)
-        self.bus.subscribe(KillSwitchEngaged, self._on_halt)
-        self.bus.subscribe(OrderApproved, self._on_approved)
-        self.bus.subscribe(OrderFilled, self._on_fill)
-        self.bus.subscribe(OrderPartiallyFilled, self._on_fill)
-        self.bus.subscribe(OrderSubmitted, self._on_submitted)
-        self.bus.subscribe(RiskAlert, self.alerts.append)
-        if self.restored_risk is not None:  # resumed: drawdown and daily loss continue
-            self.risk.restore(*self.restored_risk)
-        self.kill_switch.refresh()
-
-    def _kill_io(self) -> tuple[Callable | None, Callable | None]:
-        if self.store is None:
-            return None, None
-        from tradelab.store.sideconn import SideConnection
-
-        rec = self.recorder
-        assert rec is not None and rec.account_id is not None
-        side = self._side = SideConnection(self.store, rec.account_id)
-        read = side.kill_switch
-        rec.side = side
-        if side.sqlite:  # WAL checkpoints from the side connection, in routine flushes only
-            rec.checkpoint = side.checkpoint
-
-        def write(engaged: bool, reason: str, by: str) -> None:
-            rec.write_kill_switch(engaged, reason, by, self.clock.now())
-
-        return read, write
-
-    def _shared_view(self, limits: RiskLimits | None) -> Any:
-        if not self.config.shared_account:
-            return None
-        if self.store is None or self.recorder is None:
-            raise ValueError("engine.shared_account needs a store: the account's risk view lives there")
-        from tradelab.risk.shared import StoreRiskView
-
-        rec = self.recorder
-        assert rec.account_id is not None
-        rec.shared, rec.replayable_fills = True, False  # others must see fills at once
-        return StoreRiskView(self.store, rec.account_id, limits or RiskLimits(), rec.write_ahead_in)
+        bus.subscribe(KillSwitchEngaged, self._on_halt)
+        # Steps: sending (after the write-ahead step) and booking fills carry guarantees.
+        bus.step(OrderApproved, self._on_approved, stage=STAGE_SEND)
+        bus.step(OrderFilled, self._on_fill, stage=STAGE_BOOK)
+        bus.step(OrderPartiallyFilled, self._on_fill, stage=STAGE_BOOK)
+        bus.subscribe(OrderSubmitted, self._on_submitted)
+        bus.subscribe(RiskAlert, self.alerts.append)
 
     # -- handlers -------------------------------------------------------------------
     def _on_halt(self, ev: KillSwitchEngaged) -> None:
@@ -279,7 +273,16 @@ class Engine:
 
     # -- the loop -------------------------------------------------------------------
     def run(self, on_bar: Callable[[Bar], None] | None = None) -> EngineResult:
-        """Consume the feed until it ends or a stop is requested; return the result."""
+        """Consume the feed until it ends or a stop is requested; return the result.
+
+        Raises
+        ------
+        RunHalted
+            A guarantee-carrying step failed (an order's write-ahead commit, a routine
+            commit, the run's lease): the order concerned did not leave, the run was
+            marked ``failed`` where the store still answered, and ``--resume`` continues
+            from the last committed state.
+        """
         self._prime()
         self.bus.publish(EngineStarted(self.clock.now(), str(self.run_id), self.account, self.resumed_from))
         saved = self._install_signals()
@@ -289,20 +292,34 @@ class Engine:
                 self.step(bar)
                 if on_bar is not None:
                     on_bar(bar)
-                if self._stop_reason is not None:
+                if self.halt_reason is not None or self._stop_reason is not None:
                     break
-            if self._stop_reason is not None:
+            if self.halt_reason is not None:
+                status = "failed"
+            elif self._stop_reason is not None:
                 status = "stopped"
-        except BaseException:
+        except BaseException as exc:
             status = "failed"
-            raise
+            if self.halt_reason is None:
+                self.halt_reason = halt_reason(exc)
+            if not isinstance(exc, StepFailed | StoreFailure):
+                raise
         finally:
             for sig, handler in saved:
                 signal.signal(sig, handler)
             self._shutdown(status)
+        if self.halt_reason is not None:
+            raise RunHalted(self.run_id, self.halt_reason)
         return self.result(status)
 
     def _prime(self) -> None:
+        # Orders committed but maybe never sent (a crash between the write-ahead commit
+        # and the broker): same client id, the broker dedupes. After every part is
+        # attached, so their transitions are recorded like any other.
+        try:
+            self.orders.resubmit_pending()
+        except StepFailed as exc:
+            self.halt_reason = halt_reason(exc)
         for sym, runners in self.runners.items():
             for r in runners:
                 history = self.feed.history(sym, self.resumed_from, r.warmup - 1) \
@@ -321,7 +338,7 @@ class Engine:
         bus, broker, manager = self.bus, self.broker, self.orders
         if bus.wants(BarReceived):  # usually no subscriber: skip building the event
             bus.publish(BarReceived(t, sym, o, h, low, c, v))
-        paper = self._paper
+        paper = self._simulated
         for update in (broker.on_bar(sym, t, o, h, low, c, v, "open") if paper else broker.poll()):
             manager.apply(update)
         if self._flatten and self.kill_switch.engaged:
@@ -329,7 +346,13 @@ class Engine:
         for runner in self.runners.get(sym, ()):
             entry, exit_ = runner.update(t, o, h, low, c, v)
             if entry != exit_ and not (entry and runner.strategy.name in self._disabled):
-                self._act(runner, t, c, entry)
+                try:
+                    self._act(runner, t, c, entry)
+                except StepFailed as exc:
+                    # The order's pipeline stopped at the failed step (it was not sent);
+                    # finish this bar's bookkeeping, then the run halts.
+                    if self.halt_reason is None:
+                        self.halt_reason = halt_reason(exc)
         if paper:
             for update in broker.on_bar(sym, t, o, h, low, c, v, "close"):
                 manager.apply(update)
@@ -338,7 +361,7 @@ class Engine:
         # The periodic re-read runs after the strategies, off the bar → order path
         # (orders re-read the switch themselves); a flatten request is acted on at
         # once: the closing order is decided on this bar's close.
-        if (self.store is not None and t0 >= self._next_kill_poll
+        if (self.store_backed and t0 >= self._next_kill_poll
                 and self.bars % self.config.kill_poll_every == 0):
             self._next_kill_poll = self._timer() + self.config.kill_poll_seconds
             self._disabled = self._read_disabled()
@@ -375,9 +398,7 @@ class Engine:
             self._do_flatten(sym, t, close)
 
     def _read_disabled(self) -> frozenset[str]:
-        from tradelab.store.auth_repo import disabled_strategies
-
-        return disabled_strategies(self.store, self.account)
+        return self._disabled_reader() if self._disabled_reader is not None else frozenset()
 
     def _act(self, runner: StrategyRunner, t: datetime, close: float, entry: bool) -> None:
         sym = runner.symbol
@@ -428,24 +449,40 @@ class Engine:
         self.orders.add(order)  # the RiskManager lets flatten orders through a halt
 
     def _shutdown(self, status: str) -> None:
-        reason = self._stop_reason or status
-        if self.config.cancel_on_stop:
+        reason = self.halt_reason or self._stop_reason or status
+        if self.config.cancel_on_stop and self.halt_reason is None:
             for order in self.orders.open_orders():
-                self.orders.cancel(order.client_order_id, f"engine stopped: {reason}")
-        if self.recorder is not None:
-            self.recorder.flush()
-            from tradelab.engine import recovery
+                try:
+                    self.orders.cancel(order.client_order_id, f"engine stopped: {reason}")
+                except StepFailed as exc:
+                    self.halt_reason = halt_reason(exc)
+                    break
+        rec = self.recorder
+        if rec is not None:
+            try:
+                rec.flush()
+                rec.finish(status, self.summary())
+            except Exception as exc:  # the store is gone: the lease expires, resume continues
+                status = "failed"
+                if self.halt_reason is None:
+                    self.halt_reason = halt_reason(exc)
+                log.error("run_not_closed", run_id=self.run_id, reason=halt_reason(exc))
+            finally:
+                rec.close()
+                self.kill_switch.detach()  # stopped: nothing left to guard
+        self.bus.publish(EngineStopped(self.clock.now(), str(self.run_id), self.account,
+                                       self.halt_reason or reason, self.bars))
 
-            recovery.finish(self, status)
-        if self._side is not None:
-            self._side.checkpoint()  # leave the database file complete
-            self._side.close()
-            self._side = None
-            if self.recorder is not None:
-                self.recorder.side = self.recorder.checkpoint = None
-            self.kill_switch._read = None  # stopped: nothing left to guard
-        self.bus.publish(EngineStopped(self.clock.now(), str(self.run_id), self.account, reason,
-                                       self.bars))
+    def summary(self) -> dict[str, Any]:
+        """What the run record keeps: the whole run, earlier processes' bars and fills included."""
+        pf = self.portfolio
+        out: dict[str, Any] = {"bars": self._earlier_bars + self.bars, "equity": str(pf.equity),
+                               "cash": str(pf.cash), "fills": len(self.fills),
+                               "risk_alerts": self._earlier_alerts + len(self.alerts)}
+        reason = self.halt_reason or self._stop_reason
+        if reason is not None:  # why it stopped: a signal, an operator, a failed commit...
+            out["stop_reason"] = reason
+        return out
 
     def result(self, status: str = "finished") -> EngineResult:
         pf = self.portfolio

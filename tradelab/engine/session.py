@@ -44,27 +44,12 @@ def parse_speed(speed: str | float) -> str | float:
     return value
 
 
-def open_store(app: Any, db: str | None = None) -> Any:
-    """The app's store (``[store] url``), or the one at ``db`` (an override), migrated to head."""
-    if db is None:
-        return app.store
-    from pathlib import Path
-
-    from tradelab.store import Store, resolve_url
-
-    url = resolve_url(db, app.settings.home)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    store = Store(url)
-    store.upgrade()
-    return store
-
-
 def store_url(app: Any, db: str | None = None) -> str:
     """The URL a run is stored at, password masked (safe to print)."""
-    from tradelab.store import mask_url, resolve_url
+    from tradelab.store import mask_url
+    from tradelab.store import store_url as resolve
 
-    return mask_url(resolve_url(db or app.settings.store.url, app.settings.home))
+    return mask_url(resolve(app.settings, db))
 
 
 def build_paper(app: Any, args: PaperArgs, store: Any = None) -> Engine:
@@ -74,6 +59,5 @@ def build_paper(app: Any, args: PaperArgs, store: Any = None) -> Engine:
     engine: Engine = app.engine(args.strategy, args.symbol, source=args.source,
                                 params=dict(args.params), start=args.start, end=args.end,
                                 speed=parse_speed(args.speed), resume=args.resume,
-                                store=store if store is not None else open_store(app, args.db),
-                                **overrides)
+                                store=store, db=args.db, **overrides)
     return engine

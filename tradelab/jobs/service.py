@@ -36,12 +36,9 @@ class JobsService:
 
 def store_url(settings: Any, override: str | None = None) -> str:
     """The store URL (``--db`` beats ``[store] url``), relative SQLite paths against ``home``."""
-    from tradelab.store import DEFAULT_URL, resolve_url
+    from tradelab.store import store_url as resolve
 
-    raw = override or getattr(getattr(settings, "store", None), "url", None) or DEFAULT_URL
-    raw = raw.get_secret_value() if hasattr(raw, "get_secret_value") else str(raw)
-    home = None if override else settings.home
-    return resolve_url(raw, home).render_as_string(hide_password=False)
+    return resolve(settings, override).render_as_string(hide_password=False)
 
 
 def open_jobs(settings: Any, db: str | None = None, jobs_file: Path | str | None = None,
@@ -62,12 +59,11 @@ def open_jobs(settings: Any, db: str | None = None, jobs_file: Path | str | None
     """
     from tradelab.monitor.metrics import Metrics
     from tradelab.notify import build_notifier
-    from tradelab.store import Store
+    from tradelab.store import open_store
 
     cfg = jobs_settings(settings)
     url = store_url(settings, db)
-    store = Store(url)
-    store.upgrade()
+    store = open_store(settings, db)
     metrics = Metrics()
     notifier = build_notifier(settings, store)
     notifier.listeners.append(metrics.on_notification)

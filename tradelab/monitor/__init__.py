@@ -75,7 +75,7 @@ def start_monitoring(settings: Any, checks: Any, metrics: Any = None, notifier: 
 
 
 def monitor_engine(engine: Any, settings: Any, notifier: Any = None, metrics: Any = None,
-                   cache: Any = None) -> Monitoring:
+                   cache: Any = None, store: Any = None) -> Monitoring:
     """Attach metrics, event logging, notifications and health checks to ``engine``.
 
     Parameters
@@ -89,6 +89,8 @@ def monitor_engine(engine: Any, settings: Any, notifier: Any = None, metrics: An
         and failing checks raise ``health_alert``.
     cache
         When given, its ``stats()`` are exposed as cache hit/miss metrics.
+    store
+        The run's store, checked by the ``database`` health check.
     """
     from tradelab.monitor.health import FeedWatch, HealthChecks, broker_check, database_check
     from tradelab.monitor.logging import log_engine_events
@@ -105,8 +107,8 @@ def monitor_engine(engine: Any, settings: Any, notifier: Any = None, metrics: An
     feed.attach(engine.bus)
     checks = HealthChecks()
     checks.add("feed", feed)
-    if getattr(engine, "store", None) is not None:
-        checks.add("database", database_check(engine.store))
+    if store is not None:
+        checks.add("database", database_check(store))
     checks.add("broker", broker_check(engine.broker))
     if notifier is not None:
         from tradelab.notify import attach

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import structlog
 
-from tradelab.bus import EventBus
+from tradelab.bus import STAGE_RISK, EventBus
 from tradelab.events import KillSwitchEngaged, KillSwitchReleased, OrderApproved, OrderRequested, RiskAlert
 from tradelab.interfaces import Clock
 from tradelab.money import ZERO, to_decimal
@@ -53,6 +53,10 @@ class KillSwitch:
         self.engaged, self.reason, self.by = False, "", ""
         #: Whether the last change came from outside this engine (read from the store).
         self.external = False
+
+    def detach(self) -> None:
+        """Stop reading the stored state (the engine stopped; nothing left to guard)."""
+        self._read = None
 
     def refresh(self) -> bool:
         """Re-read the stored state; publish an event when another process changed it."""
@@ -131,7 +135,7 @@ class RiskManager:
         self._day: object = None
         self._recent: deque[datetime] = deque()
         self.denials = 0
-        bus.subscribe(OrderRequested, self.on_order_requested)
+        bus.step(OrderRequested, self.on_order_requested, stage=STAGE_RISK)  # a failure: no order
 
     def limits_for(self, strategy: str) -> RiskLimits:
         return self.per_strategy.get(strategy, self.limits)

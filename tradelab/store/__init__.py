@@ -29,7 +29,15 @@ from tradelab.store.records import (
     RiskEventRecord,
     RunRecord,
 )
-from tradelab.store.store import DEFAULT_URL, Store, create_store_engine, mask_url, resolve_url
+from tradelab.store.store import (
+    DEFAULT_URL,
+    Store,
+    create_store_engine,
+    mask_url,
+    open_store,
+    resolve_url,
+    store_url,
+)
 from tradelab.store.tx import Transaction
 
 __all__ = [
@@ -52,5 +60,7 @@ __all__ = [
     "UnknownOrderError",
     "create_store_engine",
     "mask_url",
+    "open_store",
     "resolve_url",
+    "store_url",
 ]

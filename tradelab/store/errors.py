@@ -25,3 +25,32 @@ class UnknownOrderError(StoreError, KeyError):
 
 class OrderConflictError(StoreError):
     """A client order id reused for a different order (account, symbol or side differ)."""
+
+
+class LeaseHeldError(StoreError):
+    """Another engine owns the run (its lease has not expired); ``owner`` names it."""
+
+    def __init__(self, owner: str, message: str) -> None:
+        self.owner = owner
+        super().__init__(message)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short label for a failed write: ``database locked``, ``disk full``, ``connection lost``...
+
+    Works on the DBAPI's own exceptions (sqlite3, psycopg) and SQLAlchemy's wrappers,
+    by their class and message, since each driver words these differently.
+    """
+    text = f"{type(exc).__name__}: {exc}".lower()
+    inner = getattr(exc, "orig", None)
+    if inner is not None:
+        text += f" {type(inner).__name__}: {inner}".lower()
+    if "locked" in text or "busy" in text:
+        return "database locked"
+    if "full" in text or "no space" in text or "file too large" in text or "disk i/o" in text:
+        return "disk full"
+    if any(w in text for w in ("connection", "server closed", "terminating", "shutdown",
+                                "could not connect", "operationalerror: consuming input failed",
+                                "admin_shutdown", "the connection is closed")):
+        return "connection lost"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()

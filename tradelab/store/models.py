@@ -96,6 +96,9 @@ class Run(Base):
     finished_at: Mapped[datetime | None]
     last_bar_time: Mapped[datetime | None]
     summary: Mapped[dict[str, Any] | None]
+    # Who runs it now and until when: renewed with every commit, cleared when it ends.
+    owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None]
 
 
 class Order(Base):

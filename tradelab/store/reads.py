@@ -8,6 +8,7 @@ session-bound ever leaves this module.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -53,6 +54,11 @@ def _order(row: Any) -> OrderRecord:
 def _run(row: Any) -> RunRecord:
     d = dict(row._mapping)
     d["params"] = d["params"] or {}
+    # A run whose engine stopped renewing its lease (killed, or its database went away)
+    # is no longer running: say so rather than show `running` forever.
+    if d["status"] == "running" and d.get("lease_expires_at") is not None \
+            and d["lease_expires_at"] < datetime.now(UTC):
+        d["status"] = "interrupted"
     return RunRecord(**d)
 
 

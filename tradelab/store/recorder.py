@@ -33,11 +33,13 @@ those only ever travel together with the progress mark.
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tradelab.bus import EventBus
+from tradelab.bus import STAGE_DURABLE, STAGE_RECORD, EventBus
+from tradelab.errors import StoreFailure
 from tradelab.events import (
     EquitySnapshotted,
     OrderApproved,
@@ -48,6 +50,8 @@ from tradelab.events import (
     RiskAlert,
 )
 from tradelab.money import ZERO
+from tradelab.store.errors import describe_failure
+from tradelab.store.sideconn import LeaseLost
 
 SIZED_AT_FILL = "sized at fill"  # marker in the order's reason while it waits (see recovery)
 Snap = tuple[datetime, Decimal, Decimal, Decimal]  # at, cash, positions value, equity
@@ -84,8 +88,14 @@ class Recorder:
     def __init__(self, store: Any, account: str, run_id: int, bus: EventBus,
                  flush_every: int = 50, account_id: int | None = None,
                  replayable_fills: bool = False, equity_events: bool = True,
-                 flush_seconds: float = 0.0, timer: Any = time.monotonic) -> None:
+                 flush_seconds: float = 0.0, timer: Any = time.monotonic,
+                 owner: str | None = None, lease_seconds: float = 30.0,
+                 wall: Callable[[], datetime] | None = None) -> None:
         self.store, self.account, self.run_id = store, account, run_id
+        #: The run's lease holder (see Transaction.acquire_lease); every commit extends
+        #: the lease and fails closed when another engine has taken the run over.
+        self.owner, self.lease_seconds = owner, float(lease_seconds)
+        self._wall = wall or (lambda: datetime.now(UTC))
         self.account_id = account_id
         self.replayable_fills = replayable_fills
         #: Shared account (several engines): fills are booked onto the stored cash and
@@ -121,11 +131,15 @@ class Recorder:
         self.commits = 0
         self.snapshots_written = 0
         self.peak = ZERO
+        # Steps: what they buffer is what a restart recovers; a failure stops the order.
+        # Buffering comes first (a shared account's risk approval writes the buffered
+        # order row inside its own transaction); the write-ahead commit after risk.
         for kind, handler in ((OrderEvent, self._on_order), (PositionChanged, self._on_position),
-                              (RiskAlert, self._on_risk), (OrderApproved, self._on_approved)):
-            bus.subscribe(kind, handler)
+                              (RiskAlert, self._on_risk)):
+            bus.step(kind, handler, stage=STAGE_RECORD)
+        bus.step(OrderApproved, self._on_approved, stage=STAGE_DURABLE)
         if equity_events:
-            bus.subscribe(EquitySnapshotted, self._on_equity)
+            bus.step(EquitySnapshotted, self._on_equity, stage=STAGE_RECORD)
 
     @property
     def pending_snapshots(self) -> int:
@@ -184,6 +198,23 @@ class Recorder:
         self._ops.append(("kill", engaged, reason, by, at))
         self.flush()
 
+    def finish(self, status: str, summary: dict[str, Any]) -> None:
+        """Close the run record (status, summary, end time) and release its lease."""
+        try:
+            with self.store.transaction() as tx:
+                tx.finish_run(self.run_id, status, summary, finished_at=self._wall())
+        except Exception as exc:
+            raise failure(f"closing run {self.run_id} failed", exc) from exc
+
+    def close(self) -> None:
+        """Leave the database file complete and return the side connection (idempotent)."""
+        side, self.side, self.checkpoint = self.side, None, None
+        if side is not None:
+            try:
+                side.checkpoint()
+            finally:
+                side.close()
+
     def _creation(self, cid: str) -> int | None:
         # Index of the order's unwritten creation op (None: restored or already written).
         ops = self._ops
@@ -194,23 +225,41 @@ class Recorder:
         return None
 
     def _written(self, i: int, oid: int) -> None:
-        _, cid, at, _, event, event_at = self._ops[i]
+        cid = self._ops[i][1]
         self._order_ids[cid] = oid
-        self._ops[i] = ("order", cid, at, {}, event, event_at)  # the audit row goes with the next flush
+        self._ops[i] = ("written", cid)  # row and its `new` audit row are committed
         self.write_ahead_commits += 1
 
+    def _lease_until(self) -> datetime:
+        return self._wall() + timedelta(seconds=self.lease_seconds)
+
+    def _renew(self, tx: Any) -> None:
+        if self.owner is not None and not tx.renew_lease(self.run_id, self.owner, self._lease_until()):
+            raise LeaseLost(f"run {self.run_id} is no longer this engine's "
+                            "(another engine took its lease over)")
+
     def _on_approved(self, ev: OrderApproved) -> None:
-        """Write-ahead: the order's row is durable before the broker sees it."""
+        """Write-ahead: the order's row is durable before the broker sees it (a step).
+
+        Any failure raises :class:`~tradelab.errors.StoreFailure`: the bus stops the
+        order's pipeline there, so it is never sent, and the engine halts the run.
+        """
         cid = ev.client_order_id
         i = self._creation(cid)
         if i is None:
             return  # restored from the store or already written: durable
         _, _, at, fields, _, _ = self._ops[i]
-        oid = self.side.insert_order(cid, at, fields) if self.side is not None else None
-        if oid is None:  # no side connection, or the id exists already: the checked path
-            with self.store.transaction() as tx:
-                self._prepare(tx)
-                oid = tx.upsert_order_id(cid, at=at, **fields)
+        try:
+            oid = self.side.insert_order(cid, at, fields, self._lease_until()) \
+                if self.side is not None else None
+            if oid is None:  # no side connection, or the id exists already: the checked path
+                with self.store.transaction() as tx:
+                    self._prepare(tx)
+                    self._renew(tx)
+                    oid = tx.upsert_order_id(cid, at=at, **fields)
+                    tx.add_order_events_by_id([(oid, None, fields.get("status") or "new", at, None)])
+        except Exception as exc:
+            raise failure(f"write-ahead commit of order {cid} failed", exc) from exc
         self._written(i, oid)
 
     def write_ahead_in(self, tx: Any, client_order_id: str) -> None:
@@ -224,7 +273,9 @@ class Recorder:
             return
         _, cid, at, fields, _, _ = self._ops[i]
         self._prepare(tx)
-        self._written(i, tx.upsert_order_id(cid, at=at, **fields))
+        oid = tx.upsert_order_id(cid, at=at, **fields)
+        tx.add_order_events_by_id([(oid, None, fields.get("status") or "new", at, None)])
+        self._written(i, oid)
 
     # -- commits --------------------------------------------------------------------
     def end_bar(self, at: datetime) -> None:
@@ -236,9 +287,19 @@ class Recorder:
             self.flush()
 
     def flush(self) -> None:
-        """Commit everything buffered (rows, snapshots, progress) in one transaction."""
+        """Commit everything buffered (rows, snapshots, progress) in one transaction.
+
+        Raises :class:`~tradelab.errors.StoreFailure` when the commit fails; the
+        buffer is kept, so a later flush (or a resume from the last commit) loses nothing.
+        """
         if not self._ops and not self._snaps and self._progress is None:
             return
+        try:
+            self._flush()
+        except Exception as exc:
+            raise failure(f"commit of run {self.run_id}'s state failed", exc) from exc
+
+    def _flush(self) -> None:
         ops, snaps, progress = self._ops, self._snaps, self._progress
         self._since_checkpoint += 1
         if self.checkpoint is not None and self._since_checkpoint >= self.checkpoint_every:
@@ -257,10 +318,14 @@ class Recorder:
             # connection, none of SQLAlchemy's per-transaction machinery (~0.4 ms).
             drv = self._writer(side.dialect)
             with side.transaction() as cur:
+                if not side.renew_lease(cur, self._lease_until()):
+                    raise LeaseLost(f"run {self.run_id} is no longer this engine's "
+                                    "(another engine took its lease over)")
                 peak = self._write_all(None, cur, drv, ops, snaps, progress, new_ids)
         else:
             with self.store.transaction() as tx:
                 self._prepare(tx)
+                self._renew(tx)
                 dialect = tx._conn.dialect
                 drv = self._writer(dialect) if self.use_driver and self.account_id is not None \
                     and dialect.name == "sqlite" and not self.shared else None
@@ -325,7 +390,7 @@ class Recorder:
             elif kind == "fill":
                 if op[2] not in known:
                     return False
-            elif kind not in ("position", "cash"):
+            elif kind not in ("position", "cash", "written"):
                 return False
         return True
 
@@ -361,6 +426,8 @@ class Recorder:
                     entry[1].update(fields)
                     entry[2] = at
                 events.append((cid, event, event_at))
+            elif kind == "written":
+                continue  # committed by the write-ahead (row and `new` audit row)
             elif kind == "position":
                 positions[op[1]] = op
             elif kind == "cash":
@@ -427,6 +494,14 @@ class Recorder:
             tx.set_kill_switch(self.account, engaged, reason, by, at)
         else:  # pragma: no cover - a programming error, not a runtime condition
             raise ValueError(f"unknown op {kind!r}")
+
+
+def failure(what: str, exc: BaseException) -> StoreFailure:
+    """``exc`` as a :class:`StoreFailure` naming ``what`` and the cause (locked, disk full, ...)."""
+    if isinstance(exc, StoreFailure):
+        return exc
+    cause = "lease lost" if isinstance(exc, LeaseLost) else describe_failure(exc)
+    return StoreFailure(f"{what}: {cause}", cause)
 
 
 def peak_from_curve(curve: list[Any]) -> Decimal | None:

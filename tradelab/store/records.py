@@ -43,6 +43,8 @@ class RunRecord:
     finished_at: datetime | None
     last_bar_time: datetime | None
     summary: dict[str, Any] | None
+    owner: str | None = None
+    lease_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

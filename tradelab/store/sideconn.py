@@ -24,12 +24,18 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
+from tradelab.errors import StoreFailure
 from tradelab.store import models as m
-from tradelab.store.reads import KS, O, check_choice
+from tradelab.store.errors import describe_failure
+from tradelab.store.reads import KS, OE, O, R, check_choice
 
 _ORDER_COLUMNS = ("client_order_id", "account_id", "run_id", "symbol", "side", "type", "quantity",
                   "limit_price", "stop_price", "status", "filled_quantity", "time_in_force", "reason",
                   "created_at", "updated_at")
+
+
+class LeaseLost(Exception):
+    """The run's lease belongs to another engine now: this one must stop writing."""
 
 
 class _Prepared:
@@ -61,9 +67,13 @@ class SideConnection:
         A :class:`tradelab.store.Store`.
     account_id
         The engine's account (row id).
+    run_id, owner
+        The run and its lease holder: every write-ahead commit first extends the lease
+        and fails when the run is no longer ``owner``'s (another engine took it over).
     """
 
-    def __init__(self, store: Any, account_id: int) -> None:
+    def __init__(self, store: Any, account_id: int, run_id: int | None = None,
+                 owner: str | None = None) -> None:
         from sqlalchemy.dialects import postgresql, sqlite
 
         engine = store.engine
@@ -77,6 +87,14 @@ class SideConnection:
             {c: bindparam(c) for c in _ORDER_COLUMNS}).on_conflict_do_nothing(
             index_elements=["client_order_id"]).returning(O.c.id)
         self._ins = _Prepared(ins, dialect, {c: O.c[c].type for c in _ORDER_COLUMNS})
+        oe_cols = ("order_id", "from_state", "to_state", "at", "reason")
+        self._oe = _Prepared(OE.insert().values({c: bindparam(c) for c in oe_cols}), dialect,
+                             {c: OE.c[c].type for c in oe_cols})
+        self.run_id, self.owner = run_id, owner
+        lease = R.update().where(R.c.id == bindparam("rid"), R.c.owner == bindparam("p_owner")).values(
+            lease_expires_at=bindparam("p_until"))
+        self._lease = _Prepared(lease, dialect, {"rid": R.c.id.type, "p_owner": R.c.owner.type,
+                                                 "p_until": R.c.lease_expires_at.type})
         self._conn = engine.raw_connection()
         if self.sqlite:  # this connection never checkpoints inside a commit either
             self._conn.cursor().execute("PRAGMA wal_autocheckpoint=0").close()
@@ -84,24 +102,32 @@ class SideConnection:
     # -- kill switch ----------------------------------------------------------------
     def kill_switch(self) -> tuple[bool, str, str]:
         """``(engaged, reason, by)`` as committed now (each read is its own transaction)."""
-        cur = self._conn.cursor()
         try:
-            cur.execute(self._ks.sql, self._ks.params({"aid": self.account_id}))
-            row = cur.fetchone()
-        finally:
-            cur.close()
-        if not self.sqlite:
-            self._conn.rollback()  # end the read transaction: the next read sees new commits
+            cur = self._conn.cursor()
+            try:
+                cur.execute(self._ks.sql, self._ks.params({"aid": self.account_id}))
+                row = cur.fetchone()
+            finally:
+                cur.close()
+            if not self.sqlite:
+                self._conn.rollback()  # end the read transaction: the next read sees new commits
+        except Exception as exc:  # no order may leave on a switch that could not be read
+            raise StoreFailure(f"reading the kill switch failed: {describe_failure(exc)}",
+                               describe_failure(exc)) from exc
         if row is None:
             return False, "", ""
         return bool(row[0]), row[1] or "", row[2] or ""
 
     # -- write-ahead ----------------------------------------------------------------
-    def insert_order(self, client_order_id: str, at: Any, fields: Mapping[str, Any]) -> int | None:
-        """Commit a new order row (state ``new``); its id, or ``None`` if the id already exists.
+    def insert_order(self, client_order_id: str, at: Any, fields: Mapping[str, Any],
+                     lease_until: Any = None) -> int | None:
+        """Commit a new order row (state ``new``) and its ``new`` audit row; the order's id.
 
-        ``fields`` are the creation fields the engine's recorder produces
-        (``account`` is this connection's account). On ``None`` the caller uses
+        ``None`` if the id already exists (nothing written). ``fields`` are the
+        creation fields the engine's recorder produces (``account`` is this
+        connection's account). With ``lease_until`` the run's lease is extended in the
+        same transaction, and :class:`LeaseLost` is raised (nothing written) when the
+        run is no longer this engine's. On ``None`` the caller uses
         :meth:`Transaction.upsert_order_id`, which checks and updates.
         """
         values = {c: fields.get(c) for c in _ORDER_COLUMNS}
@@ -116,11 +142,22 @@ class SideConnection:
         params = self._ins.params(values)
         conn = self._conn
         cur = conn.cursor()
+        row = None
         try:
             if self.sqlite:
                 cur.execute("BEGIN IMMEDIATE")
+            if lease_until is not None and self.owner is not None:
+                cur.execute(self._lease.sql, self._lease.params(
+                    {"rid": self.run_id, "p_owner": self.owner, "p_until": lease_until}))
+                if cur.rowcount != 1:
+                    raise LeaseLost(f"run {self.run_id} is no longer this engine's "
+                                    "(another engine took its lease over)")
             cur.execute(self._ins.sql, params)
             row = cur.fetchone()
+            if row is not None:  # the audit trail's first row commits with the order
+                cur.execute(self._oe.sql, self._oe.params(
+                    {"order_id": int(row[0]), "from_state": None, "to_state": values["status"],
+                     "at": at, "reason": None}))
             if self.sqlite:
                 cur.execute("COMMIT")
             else:
@@ -157,6 +194,14 @@ class SideConnection:
             raise
         finally:
             cur.close()
+
+    def renew_lease(self, cur: Any, until: Any) -> bool:
+        """Extend the run's lease inside the transaction of ``cur``; False if it is not ours."""
+        if self.owner is None:
+            return True
+        cur.execute(self._lease.sql, self._lease.params(
+            {"rid": self.run_id, "p_owner": self.owner, "p_until": until}))
+        return bool(cur.rowcount == 1)
 
     # -- maintenance ----------------------------------------------------------------
     def checkpoint(self) -> None:

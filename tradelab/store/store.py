@@ -48,12 +48,41 @@ def resolve_url(url: str | URL, home: Path | str | None = None) -> URL:
     return parsed
 
 
+def store_url(settings: Any = None, override: str | URL | None = None) -> URL:
+    """The one way a store URL is chosen: ``override`` (``--db``, a job's ``db``) or ``[store] url``.
+
+    A relative SQLite path in ``[store] url`` hangs off the project's ``home``; one given
+    on a command line or as a job parameter is relative to the current directory, as
+    any path typed there. Without settings the default is ``var/tradelab.db``.
+    """
+    if override:
+        return resolve_url(override, Path.cwd())
+    raw: Any = getattr(getattr(settings, "store", None), "url", None) or DEFAULT_URL
+    raw = raw.get_secret_value() if hasattr(raw, "get_secret_value") else str(raw)
+    return resolve_url(raw, getattr(settings, "home", None))
+
+
+def open_store(settings: Any = None, override: str | URL | None = None, *,
+               upgrade: bool = True) -> Store:
+    """The :class:`Store` at :func:`store_url`, its SQLite folder created, migrated to head."""
+    url = store_url(settings, override)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+            and not url.database.startswith("file:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    timeout = getattr(getattr(settings, "store", None), "busy_timeout_ms", None) or SQLITE_BUSY_TIMEOUT_MS
+    store = Store(url, busy_timeout_ms=timeout)
+    if upgrade:
+        store.upgrade()
+    return store
+
+
 def mask_url(url: str | URL) -> str:
     """The URL as text with any password replaced by ``***`` (safe to print or log)."""
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any,
+                       busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
     # Take transaction control away from the sqlite3 module (it would BEGIN
     # lazily and DEFERRED); our "begin" listener below decides the mode.
     dbapi_conn.isolation_level = None
@@ -61,7 +90,7 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     # WAL: readers never block the writer; busy_timeout: writers queue instead
     # of failing with "database is locked"; foreign keys are off by default.
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")  # durable across crashes in WAL mode
     cur.close()
@@ -74,12 +103,15 @@ def _sqlite_on_begin(conn: Any) -> None:
     conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get(_BEGIN, 'DEFERRED')}")
 
 
-def create_store_engine(url: str | URL, *, echo: bool = False) -> Engine:
+def create_store_engine(url: str | URL, *, echo: bool = False,
+                        busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
     """A SQLAlchemy engine configured for the store (pragmas, JSON, pooling).
 
     SQLite files get WAL, ``foreign_keys=ON`` and a busy timeout on every
     connection, and their parent folder is created. Other backends get
     ``pool_pre_ping`` so a restarted database server does not break the engine.
+    ``busy_timeout_ms`` is how long a SQLite writer waits for another one's lock
+    before its statement fails ("database is locked").
     """
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo, "json_serializer": json_dumps}
@@ -91,10 +123,11 @@ def create_store_engine(url: str | URL, *, echo: bool = False) -> Engine:
         else:
             if not db.startswith("file:"):
                 Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+            kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000,
                                       "check_same_thread": False}
         engine = create_engine(parsed, **kwargs)
-        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "connect",
+                     lambda conn, rec: _sqlite_on_connect(conn, rec, busy_timeout_ms))
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     return create_engine(parsed, pool_pre_ping=True, **kwargs)
@@ -110,6 +143,9 @@ class Store:
         ``postgresql+psycopg://user:pw@host/db``.
     echo
         Log every SQL statement (debugging).
+    busy_timeout_ms
+        SQLite: how long a write waits for another writer's lock before it fails
+        (``[store] busy_timeout_ms``); the engine then halts the run (fail closed).
 
     Notes
     -----
@@ -120,9 +156,10 @@ class Store:
     :meth:`upgrade` once at start-up to create or migrate the schema.
     """
 
-    def __init__(self, url: str | URL, *, echo: bool = False) -> None:
+    def __init__(self, url: str | URL, *, echo: bool = False,
+                 busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
         self.url = make_url(url)
-        self.engine = create_store_engine(self.url, echo=echo)
+        self.engine = create_store_engine(self.url, echo=echo, busy_timeout_ms=busy_timeout_ms)
         self._write = self.engine.execution_options(**{_BEGIN: "IMMEDIATE"})
 
     def __repr__(self) -> str:

@@ -25,7 +25,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tradelab.store import models as m
-from tradelab.store.errors import OrderConflictError, StoreError, UnknownOrderError
+from tradelab.store.errors import LeaseHeldError, OrderConflictError, StoreError, UnknownOrderError
 from tradelab.store.reads import EQ, KS, OE, RE, A, AccountRef, F, O, P, R, Reader, check_choice
 from tradelab.store.records import AccountRecord, OrderRecord
 from tradelab.store.types import to_amount, to_utc
@@ -121,7 +121,37 @@ class Transaction(Reader):
         """Close a run with a final ``status`` (not ``running``) and an optional summary."""
         check_choice("status", status, [s for s in m.RUN_STATUSES if s != "running"])
         self._update_run(run_id, status=status, finished_at=to_utc(finished_at),
-                         summary=dict(summary) if summary is not None else None)
+                         summary=dict(summary) if summary is not None else None,
+                         owner=None, lease_expires_at=None)
+
+    def acquire_lease(self, run_id: int, owner: str, now: datetime, until: datetime,
+                      dead_owner: str | None = None) -> None:
+        """Make ``owner`` the run's only engine until ``until`` (status back to ``running``).
+
+        Refused with :class:`LeaseHeldError` while another owner's lease has not expired;
+        an expired lease is taken over, and so is ``dead_owner``'s (the caller has seen
+        that process is gone). The row is locked for the check.
+        """
+        stmt = select(R.c.owner, R.c.lease_expires_at, R.c.status).where(R.c.id == run_id)
+        if self._conn.dialect.name != "sqlite":  # SQLite: the transaction began IMMEDIATE
+            stmt = stmt.with_for_update()
+        row = self._conn.execute(stmt).first()
+        if row is None:
+            raise StoreError(f"unknown run id {run_id!r}")
+        now_utc = to_utc(now)
+        if row.owner and row.owner not in (owner, dead_owner) and row.lease_expires_at is not None \
+                and row.lease_expires_at > now_utc:
+            raise LeaseHeldError(row.owner,
+                f"run {run_id} is being run by another engine ({row.owner}, lease until "
+                f"{row.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC); stop it first, or wait for its "
+                "lease to expire if it died")
+        self._update_run(run_id, owner=owner, lease_expires_at=to_utc(until), status="running",
+                         finished_at=None)
+
+    def renew_lease(self, run_id: int, owner: str, until: datetime) -> bool:
+        """Extend ``owner``'s lease; False when the run is no longer ``owner``'s."""
+        return bool(self._conn.execute(
+            _RENEW_LEASE, {"rid": run_id, "p_owner": owner, "p_until": to_utc(until)}).rowcount == 1)
 
     def set_run_progress(self, run_id: int, last_bar_time: datetime) -> None:
         """Remember the last bar the run fully processed (where a restart resumes)."""
@@ -447,6 +477,8 @@ class Transaction(Reader):
 _INSERT_EQ = insert(EQ)
 _INSERT_OE = insert(OE)
 _UPDATE_CASH = update(A).where(A.c.id == bindparam("aid")).values(cash=bindparam("cash"))
+_RENEW_LEASE = update(R).where(R.c.id == bindparam("rid"), R.c.owner == bindparam("p_owner")).values(
+    lease_expires_at=bindparam("p_until"))
 _UPDATE_RUN_PROGRESS = update(R).where(R.c.id == bindparam("rid")).values(last_bar_time=bindparam("t"))
 _UPDATE_ORDER_BY_ID = update(O).where(O.c.id == bindparam("oid"))
 _INSERT_ORDER: dict[str, Any] = {}

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tradelab.engine import Engine, EngineConfig, ReplayFeed
+from tradelab.app import assemble_engine
+from tradelab.engine import EngineConfig, ReplayFeed
 from tradelab.execution import Execution
 from tradelab.store import Store
 from tradelab.testing import make_bars
@@ -18,7 +19,7 @@ TABLES = ("accounts", "orders", "order_events", "fills", "positions", "equity_sn
 def _run(registry, db: Path, driver: bool, flush_every: int, side: bool = True) -> dict[str, list[tuple]]:
     store = Store(f"sqlite:///{db}")
     store.upgrade()
-    engine = Engine([(registry.create("sma_cross", fast=3, slow=8), "X")],
+    engine = assemble_engine([(registry.create("sma_cross", fast=3, slow=8), "X")],
                     ReplayFeed(make_bars(400, seed=5), "X"), Execution(), store=store,
                     config=EngineConfig(account="bulk", flush_every=flush_every))
     assert engine.recorder is not None

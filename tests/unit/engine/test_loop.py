@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tradelab.engine import Engine, EngineConfig, ReplayFeed
+from tradelab.app import assemble_engine
+from tradelab.engine import EngineConfig, ReplayFeed
+from tradelab.engine.loop import Engine
 from tradelab.events import BarReceived, EngineStopped, EquitySnapshotted, OrderCancelled, RiskAlert
 from tradelab.execution import Execution
 from tradelab.orders.brokers.paper import PaperBroker
@@ -23,7 +25,7 @@ def strategy(registry):
 
 
 def _engine(strategy, bars, broker=None, **config) -> Engine:
-    return Engine([(strategy, "X")], ReplayFeed(bars, "X"), Execution(), broker=broker,
+    return assemble_engine([(strategy, "X")], ReplayFeed(bars, "X"), Execution(), broker=broker,
                   config=EngineConfig(**config))
 
 
@@ -97,7 +99,7 @@ def test_lost_replies_are_retried_without_sending_twice(strategy, bars) -> None:
 def test_risk_alerts_are_collected(strategy, bars) -> None:
     from tradelab.risk.rules import RiskLimits
 
-    engine = Engine([(strategy, "X")], ReplayFeed(bars, "X"), Execution(), broker=RecordingBroker(),
+    engine = assemble_engine([(strategy, "X")], ReplayFeed(bars, "X"), Execution(), broker=RecordingBroker(),
                     limits=RiskLimits(allowed_symbols=frozenset({"Y"})))
     alerts: list[RiskAlert] = []
     engine.bus.subscribe(RiskAlert, alerts.append)

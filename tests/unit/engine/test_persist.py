@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tradelab.engine import Engine, EngineConfig, ReplayFeed
+from tradelab.app import assemble_engine
+from tradelab.engine import EngineConfig, ReplayFeed
 from tradelab.execution import Execution
 from tradelab.store import Store
 from tradelab.testing import RecordingBroker, make_bars
@@ -48,7 +49,7 @@ def any_store(store_url: str):
 def test_an_order_is_durable_before_the_broker_sees_it(registry, any_store) -> None:
     sqlite_store = any_store
     broker = StoreCheckingBroker(sqlite_store)
-    engine = Engine([(registry.create("sma_cross", fast=3, slow=8), "X")],
+    engine = assemble_engine([(registry.create("sma_cross", fast=3, slow=8), "X")],
                     ReplayFeed(make_bars(200, seed=2), "X"), Execution(), broker=broker,
                     store=sqlite_store, config=EngineConfig(account="wal", flush_every=1000))
     engine.run()
@@ -62,7 +63,7 @@ def test_an_order_is_durable_before_the_broker_sees_it(registry, any_store) -> N
 
 def test_snapshots_are_buffered_then_written_in_one_commit(registry, sqlite_store) -> None:
     bars = make_bars(30, seed=4)
-    engine = Engine([(registry.create("sma_cross"), "X")], ReplayFeed(bars, "X"), Execution(),
+    engine = assemble_engine([(registry.create("sma_cross"), "X")], ReplayFeed(bars, "X"), Execution(),
                     store=sqlite_store, config=EngineConfig(account="snap", flush_every=10))
     run_id = engine.run_id
     for i, bar in enumerate(engine.feed):

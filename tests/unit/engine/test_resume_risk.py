@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tradelab.engine import Engine, EngineConfig, ReplayFeed
+from tradelab.app import assemble_engine
+from tradelab.engine import EngineConfig, ReplayFeed
 from tradelab.execution import Execution
 from tradelab.store import Store
 from tradelab.testing import make_bars
@@ -11,11 +12,11 @@ from tradelab.testing import make_bars
 def test_resume_restores_peak_day_start_and_last_equity(registry, store: Store) -> None:
     bars = make_bars(200, seed=3)
     strat = registry.create("sma_cross", fast=3, slow=8)
-    first = Engine([(strat, "X")], ReplayFeed(bars.iloc[:120], "X"), Execution(), store=store,
+    first = assemble_engine([(strat, "X")], ReplayFeed(bars.iloc[:120], "X"), Execution(), store=store,
                    config=EngineConfig(account="acct"))
     first.run()
     curve = store.equity_curve("acct", int(first.run_id))
-    resumed = Engine([(strat, "X")], ReplayFeed(bars, "X"), Execution(), store=store,
+    resumed = assemble_engine([(strat, "X")], ReplayFeed(bars, "X"), Execution(), store=store,
                      config=EngineConfig(account="acct"), resume=int(first.run_id))
     risk = resumed.risk
     assert risk.peak_equity == max(p.equity for p in curve)

@@ -6,7 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from tradelab.engine import Engine, EngineConfig, ReplayFeed
+from tradelab.app import assemble_engine
+from tradelab.engine import EngineConfig, ReplayFeed
+from tradelab.engine.loop import Engine
 from tradelab.execution import Execution
 from tradelab.risk.rules import RiskLimits
 from tradelab.store import Store
@@ -25,7 +27,7 @@ def bars():
 def make_engine(registry, store: Store, bars, symbol: str, account: str, *, shared: bool = True,
                 limits: RiskLimits | None = None, resume: int | None = None, n: int = 240) -> Engine:
     strat = registry.create("sma_cross", fast=3, slow=8)
-    return Engine([(strat, symbol)], ReplayFeed(bars[symbol].iloc[:n], symbol), EX, store=store,
+    return assemble_engine([(strat, symbol)], ReplayFeed(bars[symbol].iloc[:n], symbol), EX, store=store,
                   config=EngineConfig(account=account, shared_account=shared, flush_every=1),
                   limits=limits, resume=resume)
 
@@ -93,5 +95,5 @@ def test_resume_rebuilds_this_engines_book_from_its_own_fills_only(registry, sto
 def test_shared_mode_needs_a_store(registry, bars) -> None:
     strat = registry.create("sma_cross", fast=3, slow=8)
     with pytest.raises(ValueError, match="shared_account needs a store"):
-        Engine([(strat, "X")], ReplayFeed(bars["X"], "X"), EX,
+        assemble_engine([(strat, "X")], ReplayFeed(bars["X"], "X"), EX,
                config=EngineConfig(shared_account=True))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tradelab.engine import Engine, EngineConfig, ReplayFeed
+from tradelab.app import assemble_engine
+from tradelab.engine import EngineConfig, ReplayFeed
 from tradelab.execution import Execution
 from tradelab.store import Store
 from tradelab.store.auth_repo import AuthRepo
@@ -16,7 +17,7 @@ def _run(tmp_path: Path, registry, disabled: bool) -> list:
     store = Store(f"sqlite:///{tmp_path / ('off.db' if disabled else 'on.db')}")
     store.upgrade()
     bars = make_bars(300, seed=5)
-    engine = Engine([(registry.create("sma_cross", fast=3, slow=8), "X")], ReplayFeed(bars, "X"),
+    engine = assemble_engine([(registry.create("sma_cross", fast=3, slow=8), "X")], ReplayFeed(bars, "X"),
                     Execution(), store=store,
                     config=EngineConfig(account="acct", kill_poll_seconds=0.0),
                     run_info={"strategy": "sma_cross", "symbol": "X", "source": "test",

@@ -158,11 +158,11 @@ def test_tcp_resets_lose_nothing_with_backfill(serve: Callable[..., ReplayServer
 
 def test_engine_stop_request_closes_the_feed(serve: Callable[..., ReplayServer],
                                              spx300: pd.DataFrame) -> None:
-    from tradelab.engine.loop import Engine
+    from tradelab.app import assemble_engine
 
     server = serve({"SPX": spx300}, speed=200)
     feed = WebsocketFeed(server.url, "SPX")
-    engine = Engine([], feed)   # no strategies, no store: only the loop and its stop path
+    engine = assemble_engine([], feed)   # no strategies, no store: only the loop and its stop path
     seen: list[Bar] = []
 
     def on_bar(bar: Bar) -> None:

@@ -7,7 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from tradelab.engine import Engine, EngineConfig, ReplayFeed
+from tradelab.app import assemble_engine
+from tradelab.engine import EngineConfig, ReplayFeed
+from tradelab.engine.loop import Engine
 from tradelab.execution import Execution
 from tradelab.risk.rules import RiskLimits
 
@@ -21,7 +23,7 @@ def make_engine(spx: pd.DataFrame, *, max_position: str | None = None, max_drawd
     limits = RiskLimits(max_position=Decimal(max_position) if max_position else None,
                         max_drawdown=max_drawdown)
     bars = spx.loc[year]
-    return Engine([(strategy, "SPX")], ReplayFeed(bars, "SPX"), Execution(),
+    return assemble_engine([(strategy, "SPX")], ReplayFeed(bars, "SPX"), Execution(),
                   config=EngineConfig(account="paper"), limits=limits)
 
 

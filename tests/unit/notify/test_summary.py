@@ -10,8 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.unit.notify.endpoints import HttpReceiver
+from tradelab.app import assemble_engine
 from tradelab.cli import app
-from tradelab.engine import Engine, EngineConfig, ReplayFeed
+from tradelab.engine import EngineConfig, ReplayFeed
 from tradelab.execution import Execution
 from tradelab.notify.summary import daily_summary
 from tradelab.store import Store
@@ -25,7 +26,7 @@ def traded(tmp_path: Path, spx, project_root: Path) -> tuple[str, Store]:
     store.upgrade()
     reg = StrategyRegistry.discover([project_root / "strategies"], entry_points=False)
     bars = spx.loc["2018-01-01":"2018-12-31"]
-    Engine([(reg.create("sma_cross", fast=5, slow=20), "SPX")], ReplayFeed(bars, "SPX"),
+    assemble_engine([(reg.create("sma_cross", fast=5, slow=20), "SPX")], ReplayFeed(bars, "SPX"),
            Execution(), store=store, config=EngineConfig(account="acct"),
            run_info={"strategy": "sma_cross", "symbol": "SPX", "source": "sample",
                      "mode": "replay", "params": {}}).run()

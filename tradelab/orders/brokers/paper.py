@@ -11,7 +11,7 @@ the bar's range and fill at the stop (or the open after a gap) plus slippage.
 ``day`` orders expire at the close of their first eligible bar; ``gtc`` stay.
 
 The broker keeps its own ledger (cash, positions), like a venue would; after a
-restart :meth:`PaperBroker.load_state` rebuilds it and the open orders from
+restart :meth:`PaperBroker.restore` rebuilds it and the open orders from
 the store, which is how reconciliation works for a simulated venue.
 """
 
@@ -55,6 +55,9 @@ class PaperBroker:
     """
 
     name = "paper"
+    #: Fills are a pure function of bars and committed state: the engine works this
+    #: venue's orders against each bar, and a resume rebuilds it from the store.
+    simulated = True
 
     def __init__(self, execution: Execution, cash: Decimal | float = 0.0,
                  symbols: set[str] | None = None, volume_fraction: float | None = None,
@@ -210,7 +213,7 @@ class PaperBroker:
         return BrokerUpdate("fill", order.client_order_id, fill=fill)
 
     # -- recovery -------------------------------------------------------------------
-    def load_state(self, cash: Decimal, positions: dict[str, Decimal], orders: list[Order]) -> None:
+    def restore(self, cash: Decimal, positions: dict[str, Decimal], orders: list[Order]) -> None:
         """Rebuild the venue from the store: ledger plus the orders it had accepted."""
         self.cash = to_decimal(cash)
         self.positions = {k: to_decimal(v) for k, v in positions.items()}

@@ -8,15 +8,40 @@ CLI, jobs and the API all start here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from tradelab.app.parts import build_cache, build_registry, build_sources, build_store, risk_limits
 from tradelab.config import Settings, load_config
 from tradelab.execution import Execution
 from tradelab.strategy.base import Strategy
 from tradelab.strategy.registry import StrategyRegistry
+
+if TYPE_CHECKING:
+    from tradelab.engine.loop import Engine
+
+
+@dataclass
+class Session:
+    """An engine with its observers attached (see :meth:`App.session`)."""
+
+    engine: Engine
+    monitoring: Any
+    notifier: Any
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the monitoring server and deliver (or record as dropped) queued notifications."""
+        try:
+            self.monitoring.close()
+        finally:
+            self.notifier.close()
 
 
 @dataclass
@@ -49,6 +74,10 @@ class App:
             self._store = build_store(self.settings)
         return self._store
 
+    def open_store(self, db: str | None = None) -> Any:
+        """:attr:`store`, or the store at ``db`` (a ``--db`` / job override), migrated to head."""
+        return self.store if db is None else build_store(self.settings, db)
+
     def notifier(self, store: Any = None) -> Any:
         """Notification channels from ``[notify]`` (apprise), delivering off the trading path."""
         from tradelab.notify import build_notifier
@@ -59,16 +88,21 @@ class App:
                source: str | None = None, params: dict[str, Any] | None = None,
                start: Any = None, end: Any = None, speed: str | float = "max",
                feed: Any = None, resume: int | None = None, execution: Execution | None = None,
-               store: Any = None, broker: Any = None, **engine_overrides: Any) -> Any:
-        """A paper engine for one strategy on one symbol, wired from configuration.
+               store: Any = None, broker: Any = None, db: str | None = None,
+               bars: pd.DataFrame | None = None, **engine_overrides: Any) -> Engine:
+        """A paper (or live) engine for one strategy on one symbol, wired from configuration.
 
         By default the feed replays the symbol's bars from ``source`` (through the
-        cache); pass ``feed`` for a live feed. Orders, fills, positions and equity go
-        to :attr:`store` (or ``store``); risk limits come from ``[risk]`` and the
-        loop's behaviour from ``[engine]`` (keyword arguments override its fields).
+        cache); pass ``feed`` for a live feed. The broker is ``[engine] broker`` (by
+        name), orders, fills, positions and equity go to :attr:`store` (or ``store``,
+        or the store at ``db``); risk limits come from ``[risk]``, the data-quality
+        gate from ``[data.quality]`` and the loop's behaviour from ``[engine]``
+        (keyword arguments override its fields). ``broker`` may name a registered
+        broker or be one; ``bars`` replays exactly these bars (a job's window).
         """
+        from tradelab.app.wiring import assemble_engine
         from tradelab.data.quality import gate_feed, new_gate
-        from tradelab.engine.loop import Engine, EngineConfig
+        from tradelab.engine.loop import EngineConfig
         from tradelab.feeds.replay import ReplayFeed
 
         strat = self.strategy(strategy, **(params or {})) if isinstance(strategy, str) else strategy
@@ -77,93 +111,46 @@ class App:
         engine_fields = {f.name for f in fields(EngineConfig)}
         config = EngineConfig(**{**self.settings.engine.model_dump(include=engine_fields),
                                  **engine_overrides})
-        run_store = self.store if store is None else store
+        run_store = store if store is not None else self.open_store(db)
+        broker_name = broker if isinstance(broker, str) else self.settings.engine.broker
+        broker_obj = None if isinstance(broker, str) else broker
         # [data.quality]: the bars a run starts from are gated (DataQualityError on a
         # breach), a live feed is watched during the run (halt after the current bar).
         gate = new_gate(self.settings, run_store, config.account, config.flush_seconds)
         mode = "paper"  # a paper broker on a live feed
         if feed is None:
             mode = "replay"  # history played as if live
-            bars = self.bars(symbol, source=source, start=start, end=end)
+            if bars is None:
+                bars = self.bars(symbol, source=source, start=start, end=end)
             gate.check_start(self.data.last_report)
             feed = ReplayFeed(bars, symbol, speed=speed)
         else:
             feed = gate_feed(feed, gate, self.data)
         limits, per_strategy = risk_limits(self.settings)
-        engine = Engine([(strat, symbol)], feed, execution or self.execution,
-                        store=run_store, broker=broker, config=config,
-                        limits=limits, per_strategy=per_strategy, resume=resume,
-                        run_info={"strategy": strat.name, "symbol": symbol, "source": source,
-                                  "mode": mode, "params": strat.params})
+        engine = assemble_engine([(strat, symbol)], feed, execution or self.execution,
+                                 store=run_store, broker=broker_obj, broker_name=broker_name,
+                                 config=config,
+                                 limits=limits, per_strategy=per_strategy, resume=resume,
+                                 run_info={"strategy": strat.name, "symbol": symbol, "source": source,
+                                           "mode": mode, "params": strat.params})
+        engine.store = run_store
         gate.bind(engine)
         engine.quality = gate
         return engine
 
+    def session(self, engine: Engine, *, store: Any = None) -> Session:
+        """Observers for a run: metrics, health endpoints (``[monitor] port``), event logs
+        and notifications (``[notify]``), attached to ``engine``'s bus.
 
-def build_cache(settings: Settings) -> Any:
-    from tradelab.cache.disk import DiskCache
-    from tradelab.cache.memory import MemoryCache
-    from tradelab.cache.tiered import TieredCache
+        Use as a context manager around ``engine.run()``; leaving it delivers what is
+        queued (bounded) and closes the monitoring server.
+        """
+        from tradelab.monitor import monitor_engine
 
-    c = settings.cache
-    if not c.enabled:
-        return TieredCache([])
-    levels: list[Any] = [
-        MemoryCache(max_items=c.memory_max_items, ttl=c.memory_ttl),
-        DiskCache(settings.path(c.dir), ttl=c.disk_ttl, size_limit=c.disk_size_limit),
-    ]
-    if c.redis_url:
-        from tradelab.cache.redis_cache import RedisCache
-
-        levels.append(RedisCache(c.redis_url, ttl=c.redis_ttl, prefix=c.redis_prefix))
-    return TieredCache(levels)
-
-
-def build_sources(settings: Settings) -> dict[str, Any]:
-    from tradelab.data.ccxt_source import CcxtSource
-    from tradelab.data.files import FileSource
-    from tradelab.data.sample import SampleSource
-    from tradelab.data.yahoo import YFinanceSource
-
-    d = settings.data
-    return {
-        "sample": SampleSource(),
-        "file": FileSource(settings.path(d.file.root), adjust=d.file.adjust),
-        "yfinance": YFinanceSource(adjust=d.yfinance.adjust, timeout=d.yfinance.timeout),
-        "ccxt": CcxtSource(exchange=d.ccxt.exchange, api_key=d.ccxt.api_key,
-                           secret=d.ccxt.secret, timeout_ms=d.ccxt.timeout_ms,
-                           page_limit=d.ccxt.page_limit),
-    }
-
-
-def build_registry(settings: Settings) -> StrategyRegistry:
-    paths = [settings.path(p) for p in settings.strategies.paths]
-    return StrategyRegistry.discover([p for p in paths if p.exists()],
-                                     entry_points=settings.strategies.entry_points)
-
-
-def build_store(settings: Settings) -> Any:
-    """The store at ``[store] url`` (relative SQLite paths under ``home``), migrated to head."""
-    from tradelab.store import Store, resolve_url
-
-    url = resolve_url(settings.store.url, settings.home)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    store = Store(url)
-    store.upgrade()
-    return store
-
-
-def risk_limits(settings: Settings) -> tuple[Any, dict[str, Any]]:
-    """``[risk]`` as :class:`tradelab.risk.rules.RiskLimits`: account-wide and per strategy."""
-    from tradelab.risk.rules import RiskLimits
-
-    names = [f.name for f in fields(RiskLimits)]
-    account = RiskLimits(**{n: getattr(settings.risk, n) for n in names})
-    per = {name: RiskLimits(**{n: getattr(lim, n) for n in names})
-           for name, lim in settings.risk.per_strategy.items()}
-    return account, per
-
+        run_store = store if store is not None else getattr(engine, "store", None)
+        notifier = self.notifier(run_store)
+        monitoring = monitor_engine(engine, self.settings, notifier, cache=self.cache, store=run_store)
+        return Session(engine, monitoring, notifier)
 
 def build(settings: Settings | None = None, **sources: Any) -> App:
     """Wire an :class:`App` from settings (default: :func:`tradelab.config.load_config`).

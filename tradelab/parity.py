@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from tradelab.engine.loop import Engine, EngineConfig
+from tradelab.engine.loop import EngineConfig
 from tradelab.execution import Execution
 from tradelab.feeds.replay import ReplayFeed
 from tradelab.strategy.base import Strategy
@@ -56,11 +56,12 @@ def _close(a: float, b: float, rel: float) -> bool:
 def compare(strategy: Strategy, bars: pd.DataFrame, execution: Execution, symbol: str = "SPX",
             signal_mode: str = "window") -> ParityReport:
     """Run both engines on ``bars`` and list every difference."""
+    from tradelab.app.wiring import assemble_engine
     from tradelab.research.backtest import backtest
 
     research = backtest(strategy, bars, execution=execution)
-    engine = Engine([(strategy, symbol)], ReplayFeed(bars, symbol), execution,
-                    config=EngineConfig(signal_mode=signal_mode))
+    engine = assemble_engine([(strategy, symbol)], ReplayFeed(bars, symbol), execution,
+                             config=EngineConfig(signal_mode=signal_mode))
     result = engine.run()
     r = research.orders.reset_index(drop=True)
     e = result.fills

@@ -1,0 +1,122 @@
+"""Assembling an engine: every concrete part of a run is chosen here.
+
+:func:`assemble_engine` is what :meth:`tradelab.app.App.engine` calls once it
+has resolved settings into arguments; tests and benchmarks call it directly
+with explicit parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tradelab.bus import EventBus
+from tradelab.clock import LiveClock, SimClock
+from tradelab.engine.loop import Engine, EngineConfig, EngineParts
+from tradelab.execution import Execution
+from tradelab.interfaces import Broker
+from tradelab.money import MONEY_CONTEXT
+from tradelab.orders.manager import OrderManager
+from tradelab.portfolio import Portfolio
+from tradelab.risk.manager import KillSwitch, RiskManager
+from tradelab.risk.rules import RiskLimits
+from tradelab.strategy.base import Strategy
+
+
+def assemble_engine(strategies: Sequence[tuple[Strategy, str]], feed: Any,
+                    execution: Execution | None = None, *, broker: Broker | None = None,
+                    broker_name: str = "paper", store: Any = None, config: EngineConfig | None = None,
+                    limits: RiskLimits | None = None, per_strategy: dict[str, RiskLimits] | None = None,
+                    clock: Any = None, bus: EventBus | None = None, resume: int | None = None,
+                    wall_clock: Any = None, run_info: dict | None = None) -> Engine:
+    """A ready :class:`Engine`: broker, orders, portfolio, risk, kill switch and, with a
+    ``store``, the run record (new or resumed, under a lease) and its recorder.
+
+    Parameters
+    ----------
+    strategies, feed, execution
+        What to trade, on which bars, under which convention.
+    broker
+        An explicit broker; default: ``broker_name`` from the registry
+        (:mod:`tradelab.app.brokers`).
+    store
+        A :class:`tradelab.store.Store` (persistence, recovery, kill switch) or ``None``.
+    resume
+        A run id to resume.
+    """
+    from tradelab.app.brokers import make_broker
+
+    execution = execution or Execution()
+    config = config or EngineConfig()
+    bus = bus or EventBus()
+    clock = clock or SimClock()
+    wall = wall_clock or LiveClock()
+    account = config.account
+    symbols = {sym for _, sym in strategies}
+    broker = broker if broker is not None else make_broker(broker_name, execution, symbols, config)
+    orders = OrderManager(broker, bus, clock, config.retry_attempts, config.retry_max_wait)
+    portfolio = Portfolio(execution.cash, account)
+    recorder: Any = None
+    run = opened = None
+    read: Callable[[], Any] | None = None
+    write: Callable[[bool, str, str], None] | None = None
+    disabled: Callable[[], frozenset[str]] | None = None
+    if store is not None:
+        from tradelab.app.recovery import open_run
+        from tradelab.store.auth_repo import disabled_strategies
+        from tradelab.store.recorder import Recorder, failure
+        from tradelab.store.sideconn import SideConnection
+
+        names = ",".join(s.name for s, _ in strategies)
+        opened = open_run(store, account=account, cash=MONEY_CONTEXT.create_decimal(repr(execution.cash)),
+                          portfolio=portfolio, orders=orders, broker=broker, feed=feed,
+                          shared=config.shared_account, resume=resume, info=run_info or {},
+                          names=names, symbols=",".join(dict.fromkeys(s for _, s in strategies)),
+                          wall=wall, lease_seconds=config.lease_seconds)
+        run = opened.state
+        assert isinstance(run.run_id, int)
+        recorder = Recorder(store, account, run.run_id, bus, config.flush_every,
+                            account_id=opened.account_id, flush_seconds=config.flush_seconds,
+                            replayable_fills=bool(getattr(broker, "simulated", False)),
+                            equity_events=False,  # the engine calls Recorder.snapshot
+                            owner=opened.owner, lease_seconds=config.lease_seconds, wall=wall.now)
+        # The kill-switch read and the write-ahead commit sit on the bar → order path:
+        # one held DBAPI connection for both (see tradelab.store.sideconn).
+        side = SideConnection(store, opened.account_id, run.run_id, opened.owner)
+        recorder.side = side
+        if side.sqlite:  # WAL checkpoints from the side connection, in routine flushes only
+            recorder.checkpoint = side.checkpoint
+        read = side.kill_switch
+        rec = recorder
+
+        def write(engaged: bool, reason: str, by: str) -> None:
+            rec.write_kill_switch(engaged, reason, by, clock.now())
+
+        def disabled() -> frozenset[str]:
+            try:
+                return disabled_strategies(store, account)
+            except Exception as exc:
+                raise failure("reading the strategy switches failed", exc) from exc
+
+    kill_switch = KillSwitch(account, bus, clock, read, write)
+    shared = None
+    if config.shared_account:
+        if recorder is None:
+            raise ValueError("engine.shared_account needs a store: the account's risk view lives there")
+        from tradelab.risk.shared import StoreRiskView
+
+        recorder.shared, recorder.replayable_fills = True, False  # others must see fills at once
+        assert recorder.account_id is not None
+        shared = StoreRiskView(store, recorder.account_id, limits or RiskLimits(), recorder.write_ahead_in)
+    risk = RiskManager(account, portfolio, bus, clock, kill_switch, orders.reject, limits, per_strategy,
+                       shared=shared)
+    parts = EngineParts(broker, orders, portfolio, risk, kill_switch, recorder, shared, disabled, run)
+    engine = Engine(strategies, feed, execution, parts, config=config, bus=bus, clock=clock,
+                    wall_clock=wall)
+    if opened is not None and opened.restored_risk is not None:
+        # Drawdown and daily loss continue from the run's stored curve.
+        if recorder is not None:
+            recorder.peak = opened.restored_risk[0]
+        risk.restore(*opened.restored_risk)
+    kill_switch.refresh()
+    return engine
