@@ -183,12 +183,16 @@ class JobRunner:
                   cancel: threading.Event) -> tuple[Attempt, int]:
         count = 0
         last = Attempt("failed", "not started")
+
+        def pause(seconds: float) -> None:
+            cancel.wait(seconds)  # the backoff ends early when the run is cancelled
+
         retrying = Retrying(
             stop=stop_after_attempt(req.retries + 1) | stop_when_event_set(cancel),
             wait=wait_exp(multiplier=req.retry_backoff, max=max(req.retry_backoff * 8, 1)),
             retry=retry_if_result(lambda a: a.status in RETRYABLE and not cancel.is_set()),
             # Out of attempts: end the loop and keep the last outcome (no RetryError).
-            sleep=cancel.wait, retry_error_callback=lambda _state: None)
+            sleep=pause, retry_error_callback=lambda _state: None)
         for attempt in retrying:
             with attempt:
                 count += 1

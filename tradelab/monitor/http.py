@@ -57,7 +57,9 @@ class MonitorServer:
 
     @property
     def url(self) -> str:
-        host = self._server.server_address[0]
+        # str() changes nothing here: a TCP server's host is a str (typeshed also allows
+        # the bytes of AF_UNIX addresses).
+        host = str(self._server.server_address[0])
         return f"http://{host}:{self.port}"
 
     def start(self) -> MonitorServer:

@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -68,7 +68,9 @@ def configure_logging(level: str = "INFO", json_logs: bool = False, stream: Any 
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(stream or _CurrentStderr()),
+        # structlog annotates the file as TextIO but only calls write() and flush(),
+        # which is all _CurrentStderr has.
+        logger_factory=structlog.PrintLoggerFactory(stream or cast(TextIO, _CurrentStderr())),
         cache_logger_on_first_use=False,
     )
     # apprise logs through the standard library; its messages may quote URLs.

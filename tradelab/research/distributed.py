@@ -117,7 +117,7 @@ def resolve_inputs(bars: pd.DataFrame | BarsRef | Mapping[str, pd.DataFrame | Ba
     elif isinstance(bars, Mapping):
         if not bars:
             raise ValueError("bars: empty mapping of symbols")
-        given = dict(bars)
+        given = {k: v for k, v in bars.items()}  # a copy, keyed str | None like the others
     else:
         given = {None: bars}
     refs = {k: v for k, v in given.items() if isinstance(v, BarsRef)}

@@ -343,7 +343,8 @@ class SweepResult:
         if self.strategy_cls is None or self.bars is None:
             raise ValueError("this SweepResult does not hold its strategy and bars")
         chosen = {**self.fixed, **(dict(params) if params is not None else self.best_params())}
-        bars, ppy = self.bars, self.periods_per_year
+        bars = self.bars
+        ppy: float | None = self.periods_per_year
         if isinstance(bars, dict):
             symbol = symbol if symbol is not None else str(self.best()["symbol"])
             if symbol not in bars:
