@@ -36,6 +36,7 @@ from tradelab.data.bars import interval_timedelta, utc
 from tradelab.errors import DataSourceError
 from tradelab.feeds.base import ThreadFeed, frame_rows, parse_time, row_bar, row_time
 from tradelab.feeds.protocol import Rejected
+from tradelab.interfaces import DataSource
 
 
 def default_stale(interval: str, poll_seconds: float) -> float:
@@ -234,7 +235,7 @@ class PollingFeed(PollingBase):
 
     label = "polling feed"
 
-    def __init__(self, source: Any, symbols: str | Sequence[str], *, interval: str = "1d",
+    def __init__(self, source: DataSource, symbols: str | Sequence[str], *, interval: str = "1d",
                  poll_seconds: float = 60.0, stale_after: float | None = None,
                  deliver_history: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("transient", (OSError, TimeoutError, DataSourceError))

@@ -13,11 +13,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from tradelab.monitor.redact import redact_text
+
+if TYPE_CHECKING:  # pragma: no cover - interfaces imports pandas, which monitoring does not need
+    from tradelab.interfaces import Broker
 
 log = structlog.get_logger("tradelab.monitor")
 Check = Callable[[], "tuple[bool, str] | bool"]
@@ -98,7 +101,7 @@ def database_check(store: Any) -> Check:
     return check
 
 
-def broker_check(broker: Any) -> Check:
+def broker_check(broker: Broker) -> Check:
     """The broker's ``connected`` flag or ``is_connected()`` (a paper broker is always connected)."""
     def check() -> tuple[bool, str]:
         probe = getattr(broker, "is_connected", None)

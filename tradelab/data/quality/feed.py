@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import structlog
 
 from tradelab.data.quality.gate import MAX_FLUSH_SECONDS, QualityGate
 
+if TYPE_CHECKING:  # pragma: no cover
+    from tradelab.interfaces import LiveFeed
+
 log = structlog.get_logger("tradelab.data.quality")
 
 
-def feed_label(feed: Any) -> str:
+@runtime_checkable
+class Backfilling(Protocol):
+    """A feed that loads missed history through a replaceable ``backfill(symbol, start, end)``
+    (``None``: it has none), like :class:`~tradelab.feeds.base.ThreadFeed`."""
+
+    backfill: Callable[[str, Any, Any], Any] | None
+
+
+def feed_label(feed: LiveFeed) -> str:
     """A short, secret-free name of a feed: ``ws://host:port`` or its class name."""
     url = getattr(feed, "url", None)
     if isinstance(url, str) and "://" in url:
@@ -24,7 +35,7 @@ def feed_label(feed: Any) -> str:
     return type(feed).__name__
 
 
-def is_live(feed: Any) -> bool:
+def is_live(feed: LiveFeed) -> bool:
     """Whether ``feed`` reports live outcomes (``stats()``, like ``WebsocketFeed``)."""
     return callable(getattr(feed, "stats", None))
 
@@ -44,7 +55,7 @@ class QualityGatedFeed:
     attribute is the inner feed's (``history``, ``start_after``, ``close``...).
     """
 
-    def __init__(self, feed: Any, gate: QualityGate,
+    def __init__(self, feed: LiveFeed, gate: QualityGate,
                  on_breach: Callable[[str], None] | None = None, poll: float | None = None) -> None:
         object.__setattr__(self, "feed", feed)
         object.__setattr__(self, "gate", gate)
@@ -146,7 +157,7 @@ def new_gate(settings: Any, store: Any = None, account: str | None = None,
                        gap_factor=settings.data.gap_factor, flush_seconds=flush_seconds)
 
 
-def gate_feed(feed: Any, gate: QualityGate, data: Any = None) -> Any:
+def gate_feed(feed: LiveFeed, gate: QualityGate, data: Any = None) -> LiveFeed:
     """Wrap a live feed in a :class:`QualityGatedFeed`; other feeds are returned as they are.
 
     When ``data`` (a ``MarketData``) is given and the feed backfills, the validation
@@ -154,8 +165,7 @@ def gate_feed(feed: Any, gate: QualityGate, data: Any = None) -> Any:
     """
     if not is_live(feed) or isinstance(feed, QualityGatedFeed):
         return feed
-    backfill = getattr(feed, "backfill", None)
-    if data is not None and callable(backfill):
+    if data is not None and isinstance(feed, Backfilling) and callable(backfill := feed.backfill):
         def gated_backfill(symbol: str, start: Any, end: Any) -> Any:
             before = data.last_report
             frame = backfill(symbol, start, end)
@@ -168,4 +178,4 @@ def gate_feed(feed: Any, gate: QualityGate, data: Any = None) -> Any:
     return QualityGatedFeed(feed, gate)
 
 
-__all__ = ["QualityGatedFeed", "feed_label", "gate_feed", "is_live", "new_gate"]
+__all__ = ["Backfilling", "QualityGatedFeed", "feed_label", "gate_feed", "is_live", "new_gate"]
