@@ -486,7 +486,8 @@ class Engine:
 
     def result(self, status: str = "finished") -> EngineResult:
         pf = self.portfolio
-        return EngineResult(self.run_id, self.account, self.bars, pf.cash, pf.equity,
+        # The whole run: a resumed engine counts the bars and fills of earlier processes too.
+        return EngineResult(self.run_id, self.account, self._earlier_bars + self.bars, pf.cash, pf.equity,
                             Decimal(repr(self.execution.cash)), list(self.fills), list(self.alerts),
                             list(self.curve), list(self.latencies), status, self.resumed_from)
 
