@@ -20,6 +20,7 @@ parents).
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,16 +34,11 @@ PACKAGE = "tradelab"
 # the set of modules of one cycle. A cycle found in the source passes only if all its
 # modules are in one entry; shrink or delete an entry when its cycle is broken.
 KNOWN_CYCLES_OUTSIDE_SCOPE: tuple[frozenset[str], ...] = (
-    # The ORM models: models.py re-exports the per-area model modules, and each of them
-    # imports Base from models.py. Moving Base into its own module breaks it.
+    # The ORM models: models.py imports the per-area model modules (so that Base.metadata
+    # holds every table), and each of them imports Base from models.py. Moving Base (and
+    # what the area modules share) into a module of its own breaks it.
     frozenset({"tradelab.store.models", "tradelab.store.auth_models", "tradelab.store.jobs_models",
                "tradelab.store.quality_models", "tradelab.store.shared_models"}),
-    # auth.admin and auth.service import each other.
-    frozenset({"tradelab.auth.admin", "tradelab.auth.service"}),
-    # config composes AuthSettings/ApiSettings from auth.settings, whose
-    # without_sections() imports config.Settings back (lazily); the edge to remove is
-    # the one in auth/settings.py.
-    frozenset({"tradelab.auth.settings", "tradelab.config"}),
 )
 
 
@@ -106,7 +102,8 @@ def _resolve_base(module: str, is_package: bool, node: ast.ImportFrom) -> str:
     return ".".join([*parts, *([node.module] if node.module else [])])
 
 
-def imports(root: Path = ROOT, package: str = PACKAGE) -> list[Import]:
+@functools.cache  # parsed once for all the tests of a session
+def imports(root: Path = ROOT, package: str = PACKAGE) -> tuple[Import, ...]:
     """Every import of every module of ``package`` under ``root``, resolved."""
     modules = discover(root, package)
     found: list[Import] = []
@@ -124,10 +121,10 @@ def imports(root: Path = ROOT, package: str = PACKAGE) -> list[Import]:
             targets = submodules + ([base] if len(submodules) < len(names) else [])
             for target in targets:
                 found.append(Import(module, target, names, node.lineno, in_function, type_only))
-    return found
+    return tuple(found)
 
 
-def import_graph(found: list[Import], modules: Mapping[str, tuple[Path, bool]]
+def import_graph(found: Iterable[Import], modules: Mapping[str, tuple[Path, bool]]
                  ) -> dict[str, dict[str, Import]]:
     """Module → imported project module → the first import making that edge.
 
