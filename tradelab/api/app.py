@@ -7,11 +7,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from tradelab.api import errors
 from tradelab.api.control import ControlService, JobsBackend
-from tradelab.api.deps import Services, limit_address
+from tradelab.api.deps import Services
+from tradelab.api.guard import RequestGuard
 from tradelab.api.observe import HttpMetrics, ObserveMiddleware
 from tradelab.api.ratelimit import RateLimiter
 from tradelab.api.routes import admin as admin_routes
@@ -19,6 +20,7 @@ from tradelab.api.routes import auth as auth_routes
 from tradelab.api.routes import control as control_routes
 from tradelab.api.routes import system as system_routes
 from tradelab.api.routes import trading as trading_routes
+from tradelab.api.routes._common import GUARDED, R413
 from tradelab.auth.service import AuthService, generate_secret
 from tradelab.auth.settings import ApiSettings, AuthSettings, api_settings, auth_settings
 from tradelab.errors import ConfigError
@@ -38,7 +40,8 @@ kill switch and triggers jobs; `admin` also manages users and keys and
 resumes trading after a halt.
 
 **Limits.** Requests are rate limited per user/key and per client address
-(429 with `Retry-After`).
+(429 with `Retry-After`), before their body is read. A body larger than
+`[api] max_body_bytes` (default 1 MiB) is refused with 413 without being read.
 """
 
 TAGS = [
@@ -77,15 +80,14 @@ def resolve_secret(auth: AuthSettings, dev: bool = False) -> tuple[str, bool]:
 def create_app(settings: Any = None, *, store: Any = None, registry: Any = None,
                auth: AuthSettings | None = None, api: ApiSettings | None = None,
                jobs: JobsBackend | None = None, metrics: Any = None, clock: Any = None,
-               dev: bool = False, environ: Any = None, timer: Any = None,
-               access_log: bool = True) -> FastAPI:
+               dev: bool = False, timer: Any = None, access_log: bool = True) -> FastAPI:
     """Build the REST API.
 
     Parameters
     ----------
     settings
-        A :class:`tradelab.config.Settings` (its ``auth``/``api`` sections when
-        present, else ``TRADELAB__AUTH__*``/``TRADELAB__API__*`` from ``environ``).
+        A :class:`tradelab.config.Settings`: its ``[auth]`` and ``[api]`` sections
+        (defaults without one; nothing is read from the environment here).
     store
         A migrated :class:`~tradelab.store.Store` (default: ``[store] url``).
     registry
@@ -110,8 +112,8 @@ def create_app(settings: Any = None, *, store: Any = None, registry: Any = None,
     ConfigError
         Without a JWT secret outside dev mode.
     """
-    auth = auth or auth_settings(settings, environ)
-    api = api or api_settings(settings, environ)
+    auth = auth or auth_settings(settings)
+    api = api or api_settings(settings)
     secret, ephemeral = resolve_secret(auth, dev)
     from tradelab.monitor.redact import protect_logger, register_secret
 
@@ -156,11 +158,14 @@ def create_app(settings: Any = None, *, store: Any = None, registry: Any = None,
                   lifespan=lifespan)
     app.state.services = svc
     errors.install(app)
-    app.include_router(system_routes.router)
-    limited = [Depends(limit_address)]
+    app.include_router(system_routes.router, responses=R413)
     for router in (auth_routes.router, admin_routes.router, trading_routes.router,
                    control_routes.router):
-        app.include_router(router, dependencies=limited)
+        app.include_router(router, responses=GUARDED)
+    _serve_policy_bounds(app, auth)
+    # Innermost first: the guard sees every request before the app reads a byte of
+    # its body; the observer outside it counts and logs the guard's 413s and 429s.
+    app.add_middleware(RequestGuard, services=svc)
     app.add_middleware(ObserveMiddleware, metrics=http_metrics, access_log=access_log)
     if api.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -169,6 +174,27 @@ def create_app(settings: Any = None, *, store: Any = None, registry: Any = None,
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "X-API-Key"])
     return app
+
+
+def _serve_policy_bounds(app: FastAPI, auth: AuthSettings) -> None:
+    """Write the configured ``[auth]`` bounds into the served OpenAPI schema.
+
+    The request models declare the hard ceilings; the service enforces the
+    configured ones (422 beyond them). The schema must promise exactly what is
+    enforced, so the configured values replace the ceilings in the document.
+    """
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            models = schema["components"]["schemas"]
+            for branch in models["ApiKeyCreate"]["properties"]["ttl_days"]["anyOf"]:
+                if branch.get("type") == "integer":
+                    branch["maximum"] = auth.api_key_max_ttl_days
+            models["UserCreate"]["properties"]["password"]["minLength"] = auth.password_min_length
+            return schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 __all__ = ["create_app", "resolve_secret"]

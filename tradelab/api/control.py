@@ -55,7 +55,8 @@ class StoreJobs:
     def jobs(self) -> list[dict[str, Any]]:
         t = self._table()
         with self.store.engine.connect() as conn:
-            names = conn.execute(select(t.c.job).distinct().order_by(t.c.job)).scalars().all()
+            names: list[str] = list(conn.execute(select(t.c.job).distinct().order_by(t.c.job))
+                                    .scalars().all())
         return [{"name": n, "detail": {}} for n in names]
 
     def runs(self, job: str | None = None, limit: int = 100) -> list[dict[str, Any]]:

@@ -1,9 +1,12 @@
-"""FastAPI dependencies: services, client address, authentication, roles, rate limits.
+"""FastAPI dependencies: services, client address, authentication, roles.
 
 Dependencies that touch the database are plain ``def`` functions: FastAPI runs
 them in its thread pool, so the synchronous store never blocks the event loop.
 The others are ``async def`` on purpose: each thread-pool hop costs more than
 the work they do (measured with ``bench/api.py``).
+
+Rate limits are not dependencies: FastAPI reads the request body before it
+resolves them, so :class:`tradelab.api.guard.RequestGuard` applies them first.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from tradelab.api.control import ControlService
+from tradelab.api.guard import client_address
 from tradelab.api.ratelimit import RateLimiter
 from tradelab.auth.errors import InvalidCredentials
 from tradelab.auth.roles import Principal, Role
@@ -39,7 +43,7 @@ class Services:
 
 async def services(request: Request) -> Services:
     """The app's :class:`Services`."""
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 Svc = Annotated[Services, Depends(services)]
@@ -48,26 +52,10 @@ Svc = Annotated[Services, Depends(services)]
 async def client_ip(request: Request) -> str:
     """The caller's address (``X-Forwarded-For`` only when configured as trusted)."""
     svc: Services = request.app.state.services
-    if svc.settings.trust_forwarded:
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
-    return request.client.host if request.client else "unknown"
+    return client_address(request.scope, svc.settings.trust_forwarded)
 
 
 Ip = Annotated[str, Depends(client_ip)]
-
-
-async def limit_address(request: Request, ip: Ip) -> None:
-    """Per-address token bucket, applied to every non-probe route."""
-    s: ApiSettings = request.app.state.services.settings
-    request.app.state.services.limiter.check(f"ip:{ip}", s.ip_rate, s.ip_burst, "client address")
-
-
-async def limit_login(request: Request, ip: Ip) -> None:
-    """A much smaller bucket for login and refresh attempts per address (password spraying)."""
-    s: ApiSettings = request.app.state.services.settings
-    request.app.state.services.limiter.check(f"login:{ip}", s.login_rate, s.login_burst, "login")
 
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from /auth/login, or an API key")
@@ -77,14 +65,12 @@ _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API 
 def principal(request: Request, svc: Svc, ip: Ip,
               bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
               api_key: Annotated[str | None, Depends(_api_key)]) -> Principal:
-    """The authenticated caller; 401 without valid credentials, 429 over its rate."""
+    """The authenticated caller; 401 without valid credentials (its rate: see the guard)."""
     credential = api_key or (bearer.credentials if bearer is not None else None)
     if not credential:
         raise InvalidCredentials("not authenticated: send Authorization: Bearer <token> or X-API-Key")
     who = svc.auth.authenticate(credential, ip=ip)
     request.state.principal = who
-    s = svc.settings
-    svc.limiter.check(who.limit_key, s.user_rate, s.user_burst, "user")
     return who
 
 
@@ -110,4 +96,4 @@ Admin = Annotated[Principal, Depends(require(Role.admin))]
 AnyUser = Annotated[Principal, Depends(principal)]
 
 __all__ = ["Admin", "AnyUser", "Ip", "Services", "Svc", "Trader", "Viewer", "client_ip",
-           "limit_address", "limit_login", "principal", "require", "services"]
+           "principal", "require", "services"]

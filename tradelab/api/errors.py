@@ -5,6 +5,8 @@
   offending value is echoed unless the field names a secret (password,
   token, code, key...), which is masked; a body that is not a JSON object is
   described by its type only;
+* 405 ``{"detail"}`` with ``Allow`` listing every method of the path;
+* 413 ``{"detail"}`` with ``Connection: close`` (body over ``[api] max_body_bytes``);
 * 429 ``{"detail"}`` with ``Retry-After`` (rate limit or login lockout);
 * 500 ``{"detail": "internal error"}``; the exception type is logged, not its
   arguments (they could hold request data).
@@ -19,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from tradelab.api.ratelimit import RateLimited
 from tradelab.auth.errors import AuthError, Invalid, InvalidCredentials, LockedOut
@@ -26,6 +29,7 @@ from tradelab.config import is_secret_name
 from tradelab.store.errors import UnknownAccountError
 
 log = structlog.get_logger("tradelab.api")
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 MASK = "**********"
 _SECRET_FIELDS = ("code", "key", "credential")
 
@@ -92,8 +96,27 @@ async def _unknown_account(_: Request, exc: UnknownAccountError) -> JSONResponse
     return _problem(404, str(exc).split(";")[0])
 
 
-async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return _problem(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+def allowed_methods(request: Request) -> str:
+    """Every method the requested path supports, for ``Allow``.
+
+    Starlette's 405 names only the methods of the first route whose path
+    matched, but FastAPI makes one route per method (``GET /users`` and
+    ``POST /users`` are two): the union over all routes is the true answer.
+    """
+    # Asking the router itself (rather than reading route paths) also covers
+    # included routers and path converters.
+    routes = request.app.router.routes
+    allowed = [method for method in _METHODS
+               if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+                      for route in routes)]
+    return ", ".join(allowed)
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": allowed_methods(request)}
+    return _problem(exc.status_code, str(exc.detail), headers)
 
 
 async def _crash(request: Request, exc: Exception) -> JSONResponse:
@@ -113,4 +136,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _crash)
 
 
-__all__ = ["install"]
+__all__ = ["allowed_methods", "install"]

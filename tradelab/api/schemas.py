@@ -1,7 +1,12 @@
 """Request and response models of the REST API (documented in the OpenAPI schema).
 
 Money and quantities are decimal *strings* (exact, as stored); times are
-ISO-8601 UTC. Requests forbid unknown fields so typos fail loudly (422).
+ISO-8601 UTC. Requests forbid unknown fields so typos fail loudly (422), and
+accept exactly what their schema says: booleans are JSON booleans (not ``0``
+or ``"yes"``), integers JSON numbers (not ``"90"``), and every bound the server
+enforces is declared (``maximum``, ``minLength``...). Bounds that come from
+the configuration are written into the served schema by
+:func:`tradelab.api.app.create_app`.
 """
 
 from __future__ import annotations
@@ -10,16 +15,28 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, StrictBool
+from pydantic_core import PydanticCustomError
 
 RoleName = Literal["viewer", "trader", "admin"]
 # Exact decimals as fixed-point strings ("0.0000000000", never "0E-10").
 Money = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")]
 _EX_TIME = "2026-01-02T14:30:00Z"
+MAX_TTL_DAYS = 3650  # the ceiling of [auth] api_key_max_ttl_days
+
+
+def _json_number(value: Any) -> Any:
+    # JSON Schema's "integer" admits 90 and 90.0 but not "90" or true; pydantic's
+    # lax mode admits all four, strict mode only the first.
+    if isinstance(value, str | bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    # Python's re, like the JSON Schema validators clients use in Python (and the
+    # password policy's notion of white space): one meaning for every pattern.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, regex_engine="python-re")
 
 
 class _Out(BaseModel):
@@ -63,8 +80,8 @@ class Readiness(_Out):
 class LoginRequest(_In):
     username: str = Field(min_length=1, max_length=64, examples=["alice"])
     password: str = Field(min_length=1, max_length=1024, examples=["correct horse battery staple"])
-    totp_code: str | None = Field(None, pattern=r"^\d{6}$", description="6-digit code when TOTP is on",
-                                  examples=["123456"])
+    totp_code: str | None = Field(default=None, pattern=r"^\d{6}$",
+                                  description="6-digit code when TOTP is on", examples=["123456"])
 
 
 class RefreshRequest(_In):
@@ -117,7 +134,10 @@ class TotpVerifyRequest(_In):
 class UserCreate(_In):
     username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$",
                           examples=["bob"])
-    password: str = Field(min_length=1, max_length=1024, examples=["a long passphrase here"])
+    # minLength is the configured [auth] password_min_length in the served schema.
+    password: str = Field(min_length=1, max_length=1024, pattern=r"\S",
+                          description="at least one character that is not white space",
+                          examples=["a long passphrase here"])
     role: RoleName = "viewer"
 
 
@@ -129,11 +149,17 @@ class UserOut(_Out):
     created_at: datetime
 
 
+# Bounds before the validator, or pydantic cannot write them into the JSON schema.
+TtlDays = Annotated[int, Field(ge=1, le=MAX_TTL_DAYS), BeforeValidator(_json_number)]
+
+
 class ApiKeyCreate(_In):
     name: str = Field(min_length=1, max_length=100, examples=["grafana"])
     role: RoleName = "viewer"
-    owner: str | None = Field(None, max_length=64, description="default: the caller")
-    ttl_days: int | None = Field(None, ge=1, le=3650, examples=[90])
+    owner: str | None = Field(default=None, max_length=64, description="default: the caller")
+    # maximum is the configured [auth] api_key_max_ttl_days in the served schema.
+    ttl_days: TtlDays | None = Field(default=None, examples=[90],
+                                     description="lifetime (default: [auth] api_key_ttl_days)")
 
 
 class ApiKeyOut(_Out):
@@ -254,8 +280,8 @@ class StrategyOut(_Out):
 
 
 class StrategyToggle(_In):
-    account: str = Field("paper", min_length=1, max_length=100)
-    reason: str | None = Field(None, max_length=500)
+    account: str = Field(default="paper", min_length=1, max_length=100)
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class RiskEventOut(_Out):
@@ -273,9 +299,10 @@ class RiskStatus(_Out):
 
 
 class KillSwitchRequest(_In):
-    account: str = Field("paper", min_length=1, max_length=100)
+    account: str = Field(default="paper", min_length=1, max_length=100)
     reason: str = Field(min_length=1, max_length=400, examples=["manual halt: data feed stale"])
-    flatten: bool = Field(False, description="also close every position at the next bar (engage only)")
+    flatten: StrictBool = Field(default=False,
+                                description="also close every position at the next bar (engage only)")
 
 
 class RunOut(_Out):
@@ -306,4 +333,7 @@ class JobRunOut(_Out):
 
 
 class JobTrigger(_In):
-    parameters: dict[str, Any] = Field(default_factory=dict, examples=[{"symbol": "SPX"}])
+    # Reserved: the runner does not take per-trigger parameters yet, so the schema
+    # admits only the empty object rather than promising what would be refused.
+    parameters: dict[str, Any] = Field(default_factory=dict, max_length=0, examples=[{}],
+                                       description="reserved; must be empty for now")

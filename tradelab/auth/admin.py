@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from tradelab.auth import audit as ev
-from tradelab.auth.errors import Conflict, Invalid, NotFound
+from tradelab.auth.errors import Conflict, Forbidden, Invalid, NotFound
+from tradelab.auth.names import USERNAME_RE, normalize_username
 from tradelab.auth.roles import Principal, Role
 from tradelab.auth.tokens import digest, new_api_key
 from tradelab.store.auth_repo import ApiKeyRecord, DuplicateError, UserRecord
@@ -45,8 +46,6 @@ class AdminMixin:
         return actor, Role.admin
 
     def _user(self, username: str) -> UserRecord:
-        from tradelab.auth.service import normalize_username
-
         user = self.repo.get_user(normalize_username(username))
         if user is None:
             raise NotFound(f"no user {username!r}")
@@ -64,8 +63,6 @@ class AdminMixin:
         Conflict
             The name is taken.
         """
-        from tradelab.auth.service import USERNAME_RE, normalize_username
-
         who, _ = self._admin(actor, "add users", ip)
         name = normalize_username(username)
         if not USERNAME_RE.match(name):
@@ -90,11 +87,20 @@ class AdminMixin:
 
     def set_disabled(self, username: str, disabled: bool = True, *, actor: Actor,
                      ip: str | None = None) -> UserRecord:
-        """Disable (or re-enable) a user; disabling revokes their sessions at once."""
+        """Disable (or re-enable) a user; disabling revokes their sessions at once.
+
+        Raises
+        ------
+        NotFound
+            No such user.
+        Conflict
+            An admin tried to disable themself (the last way back in).
+        """
         who, _ = self._admin(actor, "disable users", ip)
         user = self._user(username)
         if disabled and isinstance(actor, Principal) and actor.user_id == user.id:
-            raise Invalid("you cannot disable yourself", "path.username")
+            # A state conflict, not a malformed request: the same call is fine from another admin.
+            raise Conflict("you cannot disable yourself")
         now = self.now()
         self.repo.update_user(user.id, now, disabled=disabled)
         if disabled:
@@ -113,8 +119,12 @@ class AdminMixin:
 
         Raises
         ------
+        Forbidden
+            The role is above the creator's or the owner's.
         Invalid
-            Role too high, or lifetime out of range.
+            Unknown role, or lifetime out of range.
+        NotFound
+            No such owner.
         """
         who, creator_role = self._admin(actor, "create API keys", ip)
         user = self._user(owner)
@@ -126,8 +136,7 @@ class AdminMixin:
         if parsed > ceiling:
             self.audit.record(ev.KEY_CREATED, "denied", actor=who, subject=user.username, ip=ip,
                               role=parsed.name, ceiling=ceiling.name)
-            raise Invalid(f"role {parsed.name} is above {ceiling.name}, the most this key may have",
-                          "body.role")
+            raise Forbidden(f"role {parsed.name} is above {ceiling.name}, the most this key may have")
         days = ttl_days or self.settings.api_key_ttl_days
         if not 1 <= days <= self.settings.api_key_max_ttl_days:
             raise Invalid(f"ttl_days={days}: expected 1 to {self.settings.api_key_max_ttl_days}",

@@ -50,11 +50,6 @@ class Principal:
         """How the audit log names this caller."""
         return f"{self.username} (key {self.api_key})" if self.api_key else self.username
 
-    @property
-    def limit_key(self) -> str:
-        """The rate-limit bucket of this caller."""
-        return f"key:{self.api_key}" if self.api_key else f"user:{self.user_id}"
-
     def can(self, role: Role) -> bool:
         """Whether this caller has at least ``role``."""
         return self.role >= role

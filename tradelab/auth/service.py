@@ -10,7 +10,6 @@ disabled user or a changed role take effect at once, not at token expiry.
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from tradelab.auth.errors import (
     TotpRequired,
 )
 from tradelab.auth.lockout import Lockout
+from tradelab.auth.names import USERNAME_RE, marker_key, normalize_username, unknown_marker
 from tradelab.auth.passwords import Passwords
 from tradelab.auth.roles import Principal, Role
 from tradelab.auth.settings import AuthSettings
@@ -46,7 +46,6 @@ from tradelab.clock import LiveClock
 from tradelab.store.auth_repo import AuthRepo, SessionRecord
 from tradelab.store.store import Store
 
-USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}$")
 _TOUCH_EVERY = timedelta(seconds=60)  # last-used writes are throttled: one per key per minute
 
 
@@ -74,11 +73,6 @@ class TotpEnrollment:
 
     def __repr__(self) -> str:
         return "TotpEnrollment(<secret hidden>)"
-
-
-def normalize_username(name: str) -> str:
-    """User names are case-insensitive: stored and compared in lower case."""
-    return name.strip().lower()
 
 
 def generate_secret() -> str:
@@ -116,6 +110,7 @@ class AuthService(AdminMixin):
                                    s.password_min_length)
         self.tokens = AccessTokens(key, s.jwt_issuer, s.access_ttl)
         self.cipher = TotpCipher(key)
+        self._marker_key = marker_key(key)
         self.lockout = Lockout(self.repo, self.audit, s.lockout_threshold, s.lockout_window,
                                s.lockout_duration)
 
@@ -140,18 +135,25 @@ class AuthService(AdminMixin):
             Right password, TOTP enabled, no code given.
         InvalidCredentials
             Anything else: unknown user, wrong password or code, disabled.
+
+        Notes
+        -----
+        An unknown name is recorded (audit row, log line, lockout count) as
+        :meth:`unknown_actor` of it, never as typed: it is often a password
+        entered into the wrong field.
         """
         name = normalize_username(username)[:64]
         now = self.now()
-        wait = self.lockout.remaining(name, now)
-        if wait > 0:
-            self.audit.record(ev.LOGIN_LOCKED, "denied", actor=name, ip=ip)
-            raise LockedOut(wait)
         user = self.repo.get_user(name)
+        actor = user.username if user is not None else self.unknown_actor(name)
+        wait = self.lockout.remaining(actor, now)
+        if wait > 0:
+            self.audit.record(ev.LOGIN_LOCKED, "denied", actor=actor, ip=ip)
+            raise LockedOut(wait)
         ok, new_hash = self.passwords.verify(user.password_hash if user else None, password)
         if not ok or user is None or user.disabled:
             reason = "unknown user" if user is None else ("disabled" if ok else "bad password")
-            self._fail(ev.LOGIN_FAILED, name, now, ip, reason)
+            self._fail(ev.LOGIN_FAILED, actor, now, ip, reason)
         assert user is not None
         if user.totp_enabled:
             if not totp_code:
@@ -159,12 +161,21 @@ class AuthService(AdminMixin):
             seed = self.cipher.decrypt(user.totp_secret or "", user.id)
             step = matching_step(seed, totp_code, now) if seed else None
             if step is None or not self.repo.accept_totp_step(user.id, step):
-                self._fail(ev.TOTP_FAILED, name, now, ip, "bad or replayed code")
+                self._fail(ev.TOTP_FAILED, actor, now, ip, "bad or replayed code")
         if new_hash is not None:  # the cost parameters changed since this hash was made
             self.repo.update_user(user.id, now, password_hash=new_hash)
         pair = self._open_session(user.id, user.username, user.role, now, ip, user_agent)
-        self.audit.record(ev.LOGIN, "ok", actor=name, subject=pair.session_id, ip=ip)
+        self.audit.record(ev.LOGIN, "ok", actor=actor, subject=pair.session_id, ip=ip)
         return pair
+
+    def unknown_actor(self, username: str) -> str:
+        """How the audit log and the logs name a login attempt for an unknown ``username``.
+
+        ``unknown:`` and 12 hex digits of a keyed HMAC of the normalized name
+        (see :func:`tradelab.auth.names.unknown_marker`): repeated attempts with
+        the same name correlate, but the name itself is never stored.
+        """
+        return unknown_marker(username, self._marker_key)
 
     def _fail(self, event: str, name: str, now: datetime, ip: str | None, reason: str) -> None:
         self.audit.record(event, "failed", actor=name, ip=ip, reason=reason)
@@ -224,9 +235,16 @@ class AuthService(AdminMixin):
         raise InvalidCredentials("refresh token reuse detected; session revoked")
 
     def logout(self, principal: Principal, *, ip: str | None = None) -> None:
-        """End the caller's session (its access and refresh tokens stop working)."""
+        """End the caller's session (its access and refresh tokens stop working).
+
+        Raises
+        ------
+        Conflict
+            Called with an API key, which has no session to end.
+        """
         if principal.session_id is None:
-            raise AuthError("API keys have no session: revoke the key instead")
+            # The request is well formed; the credential's state is what rules it out.
+            raise Conflict("API keys have no session: revoke the key instead")
         self.repo.revoke_session(principal.session_id, self.now(), "logout")
         self.audit.record(ev.LOGOUT, "ok", actor=principal.actor, subject=principal.session_id,
                           ip=ip)
@@ -307,7 +325,17 @@ class AuthService(AdminMixin):
         return TotpEnrollment(seed, provisioning_uri(seed, user.username, self.settings.totp_issuer))
 
     def totp_confirm(self, principal: Principal, code: str, *, ip: str | None = None) -> None:
-        """Turn TOTP on once the user proves their authenticator produces valid codes."""
+        """Turn TOTP on once the user proves their authenticator produces valid codes.
+
+        Raises
+        ------
+        Conflict
+            No enrolment started, or TOTP already on.
+        Forbidden
+            A wrong or replayed code.
+        LockedOut
+            Too many wrong codes.
+        """
         now = self.now()
         user = self.repo.get_user(principal.user_id)
         if user is None or user.totp_secret is None:
@@ -321,7 +349,8 @@ class AuthService(AdminMixin):
                               reason="enrolment code")
             if self.lockout.failed(user.username, now, ip):
                 raise LockedOut(self.settings.lockout_duration)
-            raise AuthError("invalid TOTP code")
+            # 403, not 422: the code is well formed, it just does not prove the seed.
+            raise Forbidden("invalid TOTP code")
         self.repo.update_user(user.id, now, totp_enabled=True)
         self.audit.record(ev.TOTP_ENABLED, "ok", actor=principal.actor, ip=ip)
 

@@ -1,24 +1,22 @@
 """``[auth]`` and ``[api]`` settings: token lifetimes, lockout, rate limits, the JWT secret.
 
-Once :class:`tradelab.config.Settings` grows ``auth`` and ``api`` sections
-these models are used from there; until then :func:`auth_settings` and
-:func:`api_settings` read the same ``TRADELAB__AUTH__*`` / ``TRADELAB__API__*``
-variables themselves, so configuration written today keeps working tomorrow.
+Both are sections of :class:`tradelab.config.Settings` (``[auth]``/``[api]`` in
+the TOML files, ``TRADELAB__AUTH__*``/``TRADELAB__API__*`` in the environment,
+merged by :func:`tradelab.config.load_config`). Code that needs them is given
+the settings object; nothing here reads the environment.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from tradelab.errors import ConfigError
+if TYPE_CHECKING:
+    from tradelab.config import Settings
 
-AUTH_PREFIX = "TRADELAB__AUTH__"
-API_PREFIX = "TRADELAB__API__"
 MIN_SECRET_BYTES = 32
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 
 class AuthSettings(BaseModel):
@@ -37,13 +35,22 @@ class AuthSettings(BaseModel):
     lockout_window: float = Field(default=15 * 60.0, gt=0, description="seconds")
     lockout_duration: float = Field(default=15 * 60.0, gt=0, description="seconds")
     api_key_ttl_days: int = Field(default=90, ge=1, description="default key lifetime")
-    api_key_max_ttl_days: int = Field(default=365, ge=1)
-    password_min_length: int = Field(default=12, ge=8)
+    # Ceilings match the request schema (3650 days; 1024-character passwords).
+    api_key_max_ttl_days: int = Field(default=365, ge=1, le=3650)
+    password_min_length: int = Field(default=12, ge=8, le=1024)
     totp_issuer: str = "tradelab"
     # argon2id cost; raising them makes the next successful login rehash.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost: int = Field(default=65536, ge=8, description="KiB")
     argon2_parallelism: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _default_ttl_within_max(self) -> AuthSettings:
+        # Otherwise every key created without ttl_days would be refused.
+        if self.api_key_ttl_days > self.api_key_max_ttl_days:
+            raise ValueError(f"api_key_ttl_days={self.api_key_ttl_days} is above "
+                             f"api_key_max_ttl_days={self.api_key_max_ttl_days}")
+        return self
 
 
 class ApiSettings(BaseModel):
@@ -67,56 +74,28 @@ class ApiSettings(BaseModel):
     # Worker threads for the (synchronous) database work of handlers.
     threads: int = Field(default=8, ge=1, le=200)
     cors_origins: tuple[str, ...] = ()
+    # Larger request bodies are refused with 413 before a byte of them is read
+    # (by Content-Length, or counted as a chunked body streams in).
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024,
+                                description="largest request body accepted, bytes")
 
 
-def _from_environ(prefix: str, environ: Mapping[str, str]) -> dict[str, Any]:
-    return {k[len(prefix):].lower(): v for k, v in environ.items()
-            if k.upper().startswith(prefix) and len(k) > len(prefix)}
+def auth_settings(settings: Settings | None) -> AuthSettings:
+    """The ``[auth]`` section of the collected configuration (defaults without one).
 
-
-def _section(model: type[BaseModel], name: str, settings: Any,
-             environ: Mapping[str, str] | None, prefix: str) -> Any:
-    found = getattr(settings, name, None) if settings is not None else None
-    if isinstance(found, model):
-        return found
-    if found is not None:  # a config-owned section of the same shape
-        return model.model_validate(found.model_dump())
-    env = os.environ if environ is None else environ
-    values = _from_environ(prefix, env)
-    if "cors_origins" in values and isinstance(values["cors_origins"], str):
-        values["cors_origins"] = tuple(o for o in values["cors_origins"].split(",") if o)
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"])
-            shown = "**********" if "secret" in field else repr(err.get("input"))
-            problems.append(f"{name}.{field} = {shown} (from {prefix}{field.upper()}): {err['msg']}")
-        raise ConfigError(problems) from None
-
-
-def auth_settings(settings: Any = None, environ: Mapping[str, str] | None = None) -> AuthSettings:
-    """``settings.auth`` if the configuration has it, else ``TRADELAB__AUTH__*`` from ``environ``."""
-    return _section(AuthSettings, "auth", settings, environ, AUTH_PREFIX)
-
-
-def api_settings(settings: Any = None, environ: Mapping[str, str] | None = None) -> ApiSettings:
-    """``settings.api`` if the configuration has it, else ``TRADELAB__API__*`` from ``environ``."""
-    return _section(ApiSettings, "api", settings, environ, API_PREFIX)
-
-
-def without_sections(environ: Mapping[str, str]) -> dict[str, str]:
-    """``environ`` minus ``TRADELAB__AUTH__*``/``TRADELAB__API__*``.
-
-    For :func:`tradelab.config.load_config` while ``Settings`` has no such
-    sections yet (it forbids unknown ones).
+    Nothing is read from the environment here: :func:`tradelab.config.load_config`
+    has already merged ``TRADELAB__AUTH__*`` into ``settings``.
     """
-    from tradelab.config import Settings
-
-    drop = [p for p, name in ((AUTH_PREFIX, "auth"), (API_PREFIX, "api"))
-            if name not in Settings.model_fields]
-    return {k: v for k, v in environ.items() if not any(k.upper().startswith(p) for p in drop)}
+    return settings.auth if settings is not None else AuthSettings()
 
 
-__all__ = ["ApiSettings", "AuthSettings", "api_settings", "auth_settings", "without_sections"]
+def api_settings(settings: Settings | None) -> ApiSettings:
+    """The ``[api]`` section of the collected configuration (defaults without one).
+
+    Nothing is read from the environment here: :func:`tradelab.config.load_config`
+    has already merged ``TRADELAB__API__*`` into ``settings``.
+    """
+    return settings.api if settings is not None else ApiSettings()
+
+
+__all__ = ["MIN_SECRET_BYTES", "ApiSettings", "AuthSettings", "api_settings", "auth_settings"]

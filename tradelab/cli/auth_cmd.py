@@ -8,7 +8,6 @@ history would see them. A new API key is printed once, to stdout only.
 from __future__ import annotations
 
 import getpass
-import os
 import sys
 from typing import Any
 
@@ -25,13 +24,12 @@ URL_HELP = "SQLAlchemy URL of the store (default: store.url)"
 
 
 def load_settings() -> Any:
-    """Settings, tolerating ``TRADELAB__AUTH__*``/``__API__*`` before config knows them."""
-    from tradelab.auth.settings import without_sections
+    """Settings (files and ``TRADELAB__*`` from the environment), or exit 2 naming each problem."""
     from tradelab.config import load_config
     from tradelab.errors import ConfigError
 
     try:
-        return load_config(environ=without_sections(os.environ))
+        return load_config()
     except ConfigError as exc:
         for line in exc.problems:
             typer.echo(f"config error: {line}", err=True)

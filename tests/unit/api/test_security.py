@@ -171,7 +171,7 @@ def test_api_keys_authenticate_with_their_own_role(h: Harness) -> None:
     assert h.client.get("/positions", headers={"X-API-Key": key}).status_code == 401
     too_high = h.client.post("/apikeys", json={"name": "x", "role": "admin", "owner": "trader"},
                              headers=h.headers("admin"))
-    assert too_high.status_code == 422
+    assert too_high.status_code == 403
 
 
 def test_disabled_user_is_cut_off_immediately(h: Harness) -> None:
@@ -180,7 +180,7 @@ def test_disabled_user_is_cut_off_immediately(h: Harness) -> None:
     assert r.status_code == 200 and r.json()["disabled"] is True
     assert h.client.get("/positions", headers=headers).status_code == 401
     assert h.login("trader").status_code == 401
-    assert h.client.post("/users/admin/disable", headers=h.headers("admin")).status_code == 422
+    assert h.client.post("/users/admin/disable", headers=h.headers("admin")).status_code == 409
 
 
 def test_passwords_never_leave_the_server(h: Harness) -> None:

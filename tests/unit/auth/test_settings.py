@@ -1,39 +1,58 @@
-"""``[auth]``/``[api]`` settings from the environment and the JWT-secret start-up rule."""
+"""``[auth]``/``[api]`` settings come from the collected configuration only; the JWT-secret rule."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from tradelab.api.app import create_app, resolve_secret
-from tradelab.auth.settings import AuthSettings, api_settings, auth_settings, without_sections
-from tradelab.config import Settings
+from tradelab.auth.settings import ApiSettings, AuthSettings, api_settings, auth_settings
+from tradelab.config import load_config
 from tradelab.errors import ConfigError
 from tradelab.store import Store
 
 
-def test_sections_come_from_the_environment() -> None:
+def test_sections_come_from_the_collected_configuration(tmp_path: Path) -> None:
     env = {"TRADELAB__AUTH__JWT_SECRET": "s" * 40, "TRADELAB__AUTH__ACCESS_TTL": "60",
-           "TRADELAB__API__PORT": "9001", "TRADELAB__API__CORS_ORIGINS": "https://a,https://b"}
-    auth, api = auth_settings(None, env), api_settings(None, env)
+           "TRADELAB__API__PORT": "9001", "TRADELAB__API__MAX_BODY_BYTES": "65536",
+           "TRADELAB__API__CORS_ORIGINS": '["https://a", "https://b"]'}
+    cfg = load_config(paths=[], environ=env, home=tmp_path)
+    auth, api = auth_settings(cfg), api_settings(cfg)
+    assert auth is cfg.auth and api is cfg.api
     assert auth.jwt_secret is not None and auth.jwt_secret.get_secret_value() == "s" * 40
     assert (auth.access_ttl, auth.refresh_ttl, auth.lockout_threshold) == (60, 7 * 86400, 5)
-    assert (api.port, api.cors_origins) == (9001, ("https://a", "https://b"))
+    assert (api.port, api.max_body_bytes, api.cors_origins) == (9001, 65536, ("https://a", "https://b"))
     assert "s" * 40 not in repr(auth)
 
 
-def test_bad_values_name_the_variable_and_hide_secrets() -> None:
+def test_the_environment_is_never_read_behind_the_callers_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADELAB__AUTH__ACCESS_TTL", "60")
+    monkeypatch.setenv("TRADELAB__API__PORT", "9001")
+    monkeypatch.setenv("TRADELAB__API__MAX_BODY_BYTES", "2048")
+    assert auth_settings(None) == AuthSettings()
+    assert api_settings(None) == ApiSettings()
+    assert api_settings(None).max_body_bytes == 1024 * 1024
+    app = create_app(store=Store("sqlite://"), dev=True)
+    assert app.state.services.settings == ApiSettings()
+    assert app.state.services.auth.settings.access_ttl == AuthSettings().access_ttl
+
+
+def test_bad_values_name_the_variable_and_hide_secrets(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        auth_settings(None, {"TRADELAB__AUTH__LOCKOUT_THRESHOLD": "0",
-                             "TRADELAB__AUTH__JWT_SECRET": ["not", "a", "string"]})  # type: ignore[dict-item]
+        load_config(paths=[], home=tmp_path,
+                    environ={"TRADELAB__AUTH__LOCKOUT_THRESHOLD": "0",
+                             "TRADELAB__AUTH__JWT_SECRET": '["not", "a", "string"]'})
     text = str(info.value)
     assert "TRADELAB__AUTH__LOCKOUT_THRESHOLD" in text and "'not'" not in text
 
 
-def test_sections_unknown_to_config_are_set_aside_for_load_config() -> None:
-    env = {"TRADELAB__AUTH__JWT_SECRET": "x", "TRADELAB__DATA__POLICY": "drop", "PATH": "/bin"}
-    kept = without_sections(env)
-    assert kept["TRADELAB__DATA__POLICY"] == "drop" and kept["PATH"] == "/bin"
-    assert ("TRADELAB__AUTH__JWT_SECRET" in kept) == ("auth" in Settings.model_fields)
+def test_a_default_key_lifetime_above_the_maximum_is_refused() -> None:
+    with pytest.raises(ValueError, match="api_key_ttl_days=400"):
+        AuthSettings(api_key_ttl_days=400, api_key_max_ttl_days=365)
+    with pytest.raises(ValueError):
+        ApiSettings(max_body_bytes=10)
 
 
 def test_the_api_needs_a_secret_unless_in_dev_mode() -> None:

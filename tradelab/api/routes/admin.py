@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from tradelab.api.deps import Admin, Ip, Svc
-from tradelab.api.routes._common import AUTHED, R404, R409
+from tradelab.api.routes._common import AUTHED, BODY, R404, R409
 from tradelab.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, AuditOut, UserCreate, UserOut
 from tradelab.store.auth_repo import ApiKeyRecord, UserRecord
 
@@ -31,14 +31,15 @@ def list_users(svc: Svc, who: Admin) -> list[UserOut]:
 
 
 @router.post("/users", response_model=UserOut, status_code=201, summary="Add a user",
-             responses={**AUTHED, **R409})
+             responses={**AUTHED, **BODY, **R409})
 def add_user(body: UserCreate, svc: Svc, ip: Ip, who: Admin) -> UserOut:
     return _user(svc.auth.add_user(body.username, body.password, body.role, actor=who, ip=ip))
 
 
 @router.post("/users/{username}/disable", response_model=UserOut, summary="Disable a user",
-             description="Revokes the user's sessions at once; their API keys stop working.",
-             responses={**AUTHED, **R404})
+             description="Revokes the user's sessions at once; their API keys stop working. "
+                         "Admins cannot disable themselves (409).",
+             responses={**AUTHED, **R404, **R409})
 def disable_user(username: str, svc: Svc, ip: Ip, who: Admin) -> UserOut:
     return _user(svc.auth.set_disabled(username, True, actor=who, ip=ip))
 
@@ -58,7 +59,7 @@ def list_keys(svc: Svc, who: Admin,
 
 @router.post("/apikeys", response_model=ApiKeyCreated, status_code=201, summary="Create an API key",
              description="The key is in this response only; store it now. Its role may not "
-                         "exceed yours or its owner's.", responses={**AUTHED, **R404})
+                         "exceed yours or its owner's (403).", responses={**AUTHED, **BODY, **R404})
 def create_key(body: ApiKeyCreate, svc: Svc, ip: Ip, who: Admin) -> ApiKeyCreated:
     key, rec = svc.auth.create_api_key(body.owner or who.username, body.name, body.role, actor=who,
                                        ttl_days=body.ttl_days, ip=ip)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from tradelab.api.deps import AnyUser, Ip, Svc, limit_login
-from tradelab.api.routes._common import AUTHED, R401, R404, R409, R422, R429
+from tradelab.api.deps import AnyUser, Ip, Svc
+from tradelab.api.routes._common import AUTHED, BODY, R401, R404, R409, R429
 from tradelab.api.schemas import (
     LoginRequest,
     Me,
@@ -30,10 +30,10 @@ def _tokens(pair: TokenPair, ttl: float) -> TokenResponse:
 
 
 @router.post("/login", response_model=TokenResponse, summary="Log in: access + refresh token",
-             dependencies=[Depends(limit_login)],
-             responses={**R401, **R422, **R429},
+             responses={**R401, **BODY, **R429},
              description="Password (and TOTP code when enabled). Repeated failures lock the "
-                         "name for a while (429 with Retry-After).")
+                         "name for a while (429 with Retry-After); so does the per-address "
+                         "login rate limit.")
 def login(body: LoginRequest, request: Request, svc: Svc, ip: Ip) -> TokenResponse:
     pair = svc.auth.login(body.username, body.password, body.totp_code, ip=ip,
                           user_agent=request.headers.get("user-agent"))
@@ -41,7 +41,7 @@ def login(body: LoginRequest, request: Request, svc: Svc, ip: Ip) -> TokenRespon
 
 
 @router.post("/refresh", response_model=TokenResponse, summary="Rotate the refresh token",
-             dependencies=[Depends(limit_login)], responses={**R401, **R422, **R429},
+             responses={**R401, **BODY, **R429},
              description="Each refresh token works once. Presenting a used one again revokes "
                          "the whole session (token theft detection).")
 def refresh(body: RefreshRequest, svc: Svc, ip: Ip) -> TokenResponse:
@@ -49,7 +49,8 @@ def refresh(body: RefreshRequest, svc: Svc, ip: Ip) -> TokenResponse:
 
 
 @router.post("/logout", status_code=204, summary="End the current session", response_class=Response,
-             responses={**AUTHED, 400: {"model": Problem, "description": "called with an API key"}})
+             responses={**AUTHED, 409: {"model": Problem, "description": "called with an API key: "
+                                                                        "keys have no session"}})
 def logout(svc: Svc, ip: Ip, who: AnyUser) -> Response:
     svc.auth.logout(who, ip=ip)
     return Response(status_code=204)
@@ -90,7 +91,8 @@ def totp_enroll(svc: Svc, ip: Ip, who: AnyUser) -> TotpEnrollResponse:
 
 @router.post("/totp/verify", status_code=204, response_class=Response,
              summary="Confirm TOTP enrolment with a code",
-             responses={**AUTHED, **R409, 400: {"model": Problem, "description": "wrong code"}})
+             responses={**AUTHED, **BODY, **R409,
+                        403: {"model": Problem, "description": "wrong or replayed code (or role)"}})
 def totp_verify(body: TotpVerifyRequest, svc: Svc, ip: Ip, who: AnyUser) -> Response:
     svc.auth.totp_confirm(who, body.code, ip=ip)
     return Response(status_code=204)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 
 from tradelab.api.deps import Admin, Ip, Svc, Trader, Viewer
-from tradelab.api.routes._common import AUTHED, R404, R503
+from tradelab.api.routes._common import AUTHED, BODY, R404, R503
 from tradelab.api.schemas import (
     JobOut,
     JobRunOut,
@@ -38,7 +38,7 @@ def strategies(svc: Svc, _: Viewer,
 
 
 @router.post("/strategies/{name}/enable", response_model=StrategyOut, tags=["strategies"],
-             summary="Let a strategy trade on an account (trader)",
+             summary="Let a strategy trade on an account (trader)", responses=BODY,
              description="Persisted; a running engine picks it up at its next bar.")
 def enable(name: str, svc: Svc, ip: Ip, who: Trader,
            body: Annotated[StrategyToggle | None, Body()] = None) -> StrategyOut:
@@ -47,7 +47,7 @@ def enable(name: str, svc: Svc, ip: Ip, who: Trader,
 
 
 @router.post("/strategies/{name}/disable", response_model=StrategyOut, tags=["strategies"],
-             summary="Stop a strategy from opening orders on an account (trader)")
+             summary="Stop a strategy from opening orders on an account (trader)", responses=BODY)
 def disable(name: str, svc: Svc, ip: Ip, who: Trader,
             body: Annotated[StrategyToggle | None, Body()] = None) -> StrategyOut:
     body = body or StrategyToggle()
@@ -66,7 +66,7 @@ def risk(svc: Svc, _: Viewer, account: Account = "paper",
 
 
 @router.post("/risk/kill-switch/engage", response_model=KillSwitchOut, tags=["risk"],
-             summary="Halt trading on an account (trader)",
+             summary="Halt trading on an account (trader)", responses=BODY,
              description="Engines re-read the switch each bar; `flatten` also closes positions.")
 def engage(body: KillSwitchRequest, svc: Svc, ip: Ip, who: Trader) -> KillSwitchOut:
     ks = svc.control.engage_kill_switch(who, body.account, body.reason, body.flatten, ip=ip)
@@ -74,7 +74,7 @@ def engage(body: KillSwitchRequest, svc: Svc, ip: Ip, who: Trader) -> KillSwitch
 
 
 @router.post("/risk/kill-switch/resume", response_model=KillSwitchOut, tags=["risk"],
-             summary="Release the kill switch (admin)")
+             summary="Release the kill switch (admin)", responses=BODY)
 def resume(body: KillSwitchRequest, svc: Svc, ip: Ip, who: Admin) -> KillSwitchOut:
     ks = svc.control.resume(who, body.account, body.reason, ip=ip)
     return KillSwitchOut.model_validate(ks, from_attributes=True)
@@ -111,7 +111,7 @@ def job_runs(svc: Svc, _: Viewer, job: Annotated[str | None, Query(max_length=10
 
 
 @router.post("/jobs/{name}/trigger", response_model=JobRunOut, status_code=202, tags=["jobs"],
-             summary="Run a job now (trader)", responses=R503)
+             summary="Run a job now (trader)", responses={**BODY, **R503})
 def trigger(name: str, svc: Svc, ip: Ip, who: Trader,
             body: Annotated[JobTrigger | None, Body()] = None) -> JobRunOut:
     body = body or JobTrigger()
