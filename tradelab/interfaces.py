@@ -98,6 +98,16 @@ class Broker(Protocol):
 
 
 @runtime_checkable
+class SimulatedVenue(Broker, Protocol):
+    """A broker that declares ``simulated = True``: worked against each bar, rebuilt on resume."""
+
+    def on_bar(self, symbol: str, at: datetime, o: float, h: float, low: float, c: float,
+               v: float, phase: str) -> list[Any]: ...
+
+    def restore(self, cash: Decimal, positions: dict[str, Decimal], orders: list[Any]) -> None: ...
+
+
+@runtime_checkable
 class RunRecorder(Protocol):
     """The store side of a run, as the engine sees it (:class:`tradelab.store.recorder.Recorder`).
 

@@ -218,7 +218,9 @@ def sweep_cmd(
         emit_json({"symbol": symbol, "source": source, **result.to_dict(top=top),
                    **({"report": str(written)} if written else {})})
         return
-    n_bars = sum(map(len, result.bars.values())) if result.symbols else len(result.bars)
+    bars = result.bars
+    n_bars = (sum(len(b) for b in bars.values()) if isinstance(bars, dict)
+              else len(bars) if bars is not None else 0)
     typer.echo(f"{strategy} sweep on {symbol} ({source}), {n_bars} bars: "
                f"{result.n_valid} combinations, {result.n_invalid} invalid skipped, "
                f"{result.elapsed:.2f} s ({result.n_valid / max(result.elapsed, 1e-9):,.0f}/s)")

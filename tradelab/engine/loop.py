@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -57,7 +57,7 @@ from tradelab.events import (
     SignalEmitted,
 )
 from tradelab.execution import Execution
-from tradelab.interfaces import Bar, Broker, RunRecorder
+from tradelab.interfaces import Bar, Broker, RunRecorder, SimulatedVenue
 from tradelab.money import MONEY_CONTEXT, ZERO, book
 from tradelab.orders.manager import OrderManager
 from tradelab.orders.model import Order, client_order_id
@@ -202,6 +202,7 @@ class Engine:
         # A simulated venue works its orders against each bar (its fills are replayable);
         # a real one reports through poll(). A property the broker declares, not a type test.
         self._simulated = bool(getattr(self.broker, "simulated", False))
+        self._venue = cast(SimulatedVenue, self.broker)  # used only when _simulated
         self._next_kill_poll = 0.0
         # Strategies switched off from the API/dashboard (strategy_flags in the store):
         # they keep their window warm and may still exit, but open nothing new.
@@ -265,7 +266,7 @@ class Engine:
     def _install_signals(self) -> list[tuple[int, Any]]:
         if threading.current_thread() is not threading.main_thread():
             return []
-        saved = []
+        saved: list[tuple[int, Any]] = []
         for sig in (signal.SIGINT, signal.SIGTERM):
             saved.append((sig, signal.getsignal(sig)))
             signal.signal(sig, lambda s, _f: self.request_stop(signal.Signals(s).name))
@@ -335,11 +336,11 @@ class Engine:
         sym, t, o, h, low, c, v = bar
         self.clock.advance(t)
         self.bars += 1
-        bus, broker, manager = self.bus, self.broker, self.orders
+        bus, broker, manager, venue = self.bus, self.broker, self.orders, self._venue
         if bus.wants(BarReceived):  # usually no subscriber: skip building the event
             bus.publish(BarReceived(t, sym, o, h, low, c, v))
         paper = self._simulated
-        for update in (broker.on_bar(sym, t, o, h, low, c, v, "open") if paper else broker.poll()):
+        for update in (venue.on_bar(sym, t, o, h, low, c, v, "open") if paper else broker.poll()):
             manager.apply(update)
         if self._flatten and self.kill_switch.engaged:
             self._do_flatten(sym, t, c)
@@ -354,7 +355,7 @@ class Engine:
                     if self.halt_reason is None:
                         self.halt_reason = halt_reason(exc)
         if paper:
-            for update in broker.on_bar(sym, t, o, h, low, c, v, "close"):
+            for update in venue.on_bar(sym, t, o, h, low, c, v, "close"):
                 manager.apply(update)
         if self.shared is not None:
             self._sync_account(sym, t, c)

@@ -13,9 +13,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tradelab.store import auth_models as am
@@ -25,12 +25,12 @@ from tradelab.store.records import AccountRecord
 from tradelab.store.store import Store
 from tradelab.store.types import to_utc
 
-U = am.User.__table__
-S = am.AuthSession.__table__
-RT = am.RefreshToken.__table__
-K = am.ApiKey.__table__
-AU = am.AuditEntry.__table__
-SF = am.StrategyFlag.__table__
+U = cast(Table, am.User.__table__)
+S = cast(Table, am.AuthSession.__table__)
+RT = cast(Table, am.RefreshToken.__table__)
+K = cast(Table, am.ApiKey.__table__)
+AU = cast(Table, am.AuditEntry.__table__)
+SF = cast(Table, am.StrategyFlag.__table__)
 
 
 class DuplicateError(StoreError):

@@ -195,7 +195,7 @@ class SnapshotBinder:
         # costs about as much as converting it.) Any zero drawdown has one text.
         conv = amount if amount is not None else _same
         zero_b = conv(ZERO) if amount is not None else None
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         append = rows.append
         last_equity: Decimal | None = None  # equity and peak of the previous drawdown
         last_peak: Decimal | None = None

@@ -19,7 +19,7 @@ from tradelab.store.models import SEVERITIES
 from tradelab.store.reads import check_choice
 from tradelab.store.types import to_utc
 
-JR = jm.JobRun.__table__
+JR = cast(Table, jm.JobRun.__table__)
 # Typed as a Table (mypy sees ``__table__`` as a FromClause, which insert/update refuse).
 ND = cast(Table, jm.NotificationDelivery.__table__)
 
@@ -110,7 +110,7 @@ class JobsRepo:
                 code_version=code_version, git_commit=git_commit, notebook_sha256=notebook_sha256,
                 strategy_sha256=strategy_sha256, started_at=to_utc(started_at),
                 replay_of=replay_of))
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+            return int(result.inserted_primary_key[0])
 
     def update_run(self, run_id: int, **values: Any) -> None:
         """Update columns of a run (``status``, ``attempts``, ``output_path``, ``summary``...)."""

@@ -12,17 +12,17 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 
 from tradelab.store import quality_models as qm
 from tradelab.store.models import Account
 from tradelab.store.reads import check_choice
 from tradelab.store.types import to_utc
 
-DQ = qm.DataQualityEvent.__table__
-ACCOUNTS = Account.__table__
+DQ = cast(Table, qm.DataQualityEvent.__table__)
+ACCOUNTS = cast(Table, Account.__table__)
 
 
 @dataclass(frozen=True, slots=True)

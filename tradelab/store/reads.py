@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Select, Table, select
 
 from tradelab.store import models as m
 from tradelab.store.errors import UnknownAccountError
@@ -32,15 +32,15 @@ from tradelab.store.records import (
 AccountRef = str | int
 """An account by name (``str``) or by the id ``ensure_account`` returned (``int``)."""
 
-A = m.Account.__table__
-R = m.Run.__table__
-O = m.Order.__table__  # noqa: E741
-OE = m.OrderEvent.__table__
-F = m.Fill.__table__
-P = m.Position.__table__
-EQ = m.EquitySnapshot.__table__
-RE = m.RiskEvent.__table__
-KS = m.KillSwitch.__table__
+A = cast(Table, m.Account.__table__)
+R = cast(Table, m.Run.__table__)
+O = cast(Table, m.Order.__table__)  # noqa: E741
+OE = cast(Table, m.OrderEvent.__table__)
+F = cast(Table, m.Fill.__table__)
+P = cast(Table, m.Position.__table__)
+EQ = cast(Table, m.EquitySnapshot.__table__)
+RE = cast(Table, m.RiskEvent.__table__)
+KS = cast(Table, m.KillSwitch.__table__)
 
 _ORDER_COLUMNS = [c for c in O.c if c.name not in ("id", "account_id")]
 _RUN_COLUMNS = [c for c in R.c if c.name != "account_id"]

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 
 from tradelab.money import MONEY_CONTEXT, ZERO
 from tradelab.portfolio import Portfolio
@@ -26,8 +26,8 @@ from tradelab.store import shared_models as sm
 from tradelab.store.reads import KS, A, O, P
 from tradelab.store.types import to_amount, to_utc
 
-MK = sm.Mark.__table__
-AR = sm.AccountRisk.__table__
+MK = cast(Table, sm.Mark.__table__)
+AR = cast(Table, sm.AccountRisk.__table__)
 _CTX = MONEY_CONTEXT
 
 
@@ -106,9 +106,9 @@ def read_view(tx: Any, account_id: int) -> AccountView:
                         .where(AR.c.account_id == account_id)).one_or_none()
     ks = conn.execute(select(KS.c.engaged, KS.c.reason, KS.c.changed_by)
                       .where(KS.c.account_id == account_id)).one_or_none()
+    day, day_start, peak, last = tuple(risk) if risk is not None else (None, None, None, None)
     return AccountView(
-        account_id, cash, positions, avg, pending, marks,
-        *(tuple(risk) if risk is not None else (None, None, None, None)),
+        account_id, cash, positions, avg, pending, marks, day, day_start, peak, last,
         kill=(bool(ks[0]), ks[1] or "", ks[2] or "") if ks is not None else (False, "", ""),
         symbols=frozenset(positions) | frozenset(pending))
 
