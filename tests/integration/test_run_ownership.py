@@ -64,7 +64,7 @@ def test_two_concurrent_resumes_one_runs_the_other_is_refused(reference: tuple[s
     proc.wait(timeout=60)
     a = _engine_cmd(url, "twice", "--resume", str(run_id))
     b = _engine_cmd(url, "twice", "--resume", str(run_id))
-    (code_a, out_a, err_a), (code_b, out_b, err_b) = _finish(a), _finish(b)
+    (code_a, _, err_a), (code_b, _, err_b) = _finish(a), _finish(b)
     assert sorted([code_a, code_b]) == [0, 2], (err_a, err_b)
     refused = err_a if code_a == 2 else err_b
     assert f"run {run_id} is being run by another engine" in refused
