@@ -124,10 +124,9 @@ def create_app(settings: Any = None, *, store: Any = None, registry: Any = None,
         log.warning("dev mode: generated an ephemeral JWT secret; tokens die with this process "
                     "and TOTP enrolments cannot be read after a restart")
     if store is None:
-        from tradelab.store import DEFAULT_URL, Store, resolve_url
+        from tradelab.store import Store, store_url
 
-        url = getattr(getattr(settings, "store", None), "url", None) or DEFAULT_URL
-        store = Store(resolve_url(url, getattr(settings, "home", None)))
+        store = Store(store_url(settings))
     if registry is None and settings is not None:
         from tradelab.app import build_registry
 

@@ -38,16 +38,14 @@ def load_settings() -> Any:
 
 def open_store(url: str | None, cfg: Any) -> Any:
     """The store at ``url`` (or the configured one), migrated to head."""
-    from tradelab.cli.db_cmd import _safe, default_url
-    from tradelab.store import Store, resolve_url
+    from tradelab.cli.db_cmd import _safe
+    from tradelab.store import open_store as open_at
+    from tradelab.store import store_url
 
-    raw = url or default_url(cfg)
     try:
-        store = Store(resolve_url(raw))
-        store.upgrade()
+        return open_at(cfg, url)
     except Exception as exc:
-        fail(_safe(exc, raw))
-    return store
+        fail(_safe(exc, store_url(cfg, url).render_as_string(hide_password=False)))
 
 
 def service(url: str | None) -> Any:
