@@ -63,9 +63,9 @@ def strategy_file(name: str | None, settings: Any) -> Path | None:
     if not name:
         return None
     try:
-        from tradelab.app import build_registry
+        from tradelab.strategy.registry import StrategyRegistry
 
-        registry = build_registry(settings)
+        registry = StrategyRegistry.from_settings(settings)
         origin = registry.origin(name)
         if Path(origin).is_file():
             return Path(origin)

@@ -45,10 +45,10 @@ def strategy_class(strategy: Strategy | type[Strategy] | str,
         return strategy
     if isinstance(strategy, str):
         if registry is None:
-            from tradelab.app import build_registry
             from tradelab.config import load_config
+            from tradelab.strategy.registry import StrategyRegistry
 
-            registry = build_registry(load_config())
+            registry = StrategyRegistry.from_settings(load_config())
         return registry.get(strategy)
     raise TypeError(f"strategy must be a Strategy, a Strategy subclass or a name, not {strategy!r}")
 

@@ -14,10 +14,13 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradelab.errors import DuplicateStrategyError, TradelabError, UnknownStrategyError
 from tradelab.strategy.base import Strategy
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tradelab.config import Settings
 
 ENTRY_POINT_GROUP = "tradelab.strategies"
 _PLUGIN_PACKAGE = "tradelab_plugins"
@@ -87,6 +90,18 @@ class StrategyRegistry:
                     ) from exc
                 registry.register(klass, f"entry point {ep.name} ({ep.value})")
         return registry
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StrategyRegistry:
+        """The registry ``[strategies]`` configures: its ``paths`` that exist, and the
+        installed entry points unless ``entry_points = false``.
+
+        Here rather than only in the composition root so that the packages below it
+        (jobs, research) can resolve a strategy name without importing :mod:`tradelab.app`.
+        """
+        paths = [settings.path(p) for p in settings.strategies.paths]
+        return cls.discover([p for p in paths if p.exists()],
+                            entry_points=settings.strategies.entry_points)
 
     def names(self) -> list[str]:
         return sorted(self._classes)
