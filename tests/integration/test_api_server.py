@@ -1,7 +1,8 @@
 """The API behind a real uvicorn server: secrets never reach a log line.
 
-Everything secret the test handles (passwords right and wrong, access and
-refresh tokens, an API key, a TOTP seed, the JWT secret) is collected, then
+Everything secret the test handles (passwords right and wrong, one typed into
+the user-name field, access and refresh tokens, an API key, a TOTP seed, the
+JWT secret) is collected, then
 searched for in every structlog JSON line and every stdlib/uvicorn log
 record written while the server ran at DEBUG level.
 """
@@ -92,6 +93,10 @@ def test_no_secret_reaches_any_log(server: tuple[str, Harness], logs: Any) -> No
         wrong = "wrong-but-plausible-password-77"
         secrets_seen.append(wrong)
         assert c.post("/auth/login", json={"username": "viewer", "password": wrong}).status_code == 401
+        # A password typed into the name field: an unknown name is recorded as a marker.
+        typed = "tr0ub4dor&3-correct-staple"
+        secrets_seen.append(typed)
+        assert c.post("/auth/login", json={"username": typed, "password": wrong}).status_code == 401
         long_pw = "Z" * 1500
         secrets_seen.append(long_pw[:40])
         assert c.post("/auth/login", json={"username": "viewer", "password": long_pw}).status_code == 422

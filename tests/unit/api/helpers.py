@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from tradelab.api.app import create_app
 from tradelab.auth import ApiSettings, AuthSettings
 from tradelab.clock import SimClock
+from tradelab.monitor.metrics import Metrics
 from tradelab.store import Store
 from tradelab.strategy.registry import StrategyRegistry
 
@@ -103,7 +104,7 @@ def build(store_url: str, *, api: ApiSettings = UNLIMITED, auth: AuthSettings | 
         seed_trading(store)
     clock, timer = SimClock(start), FakeTimer()
     registry = StrategyRegistry.discover([ROOT / "strategies"], entry_points=False)
-    app = create_app(store=store, registry=registry, auth=auth or auth_settings(), api=api,
+    app = create_app(store=store, registry=registry, metrics=Metrics(), auth=auth or auth_settings(), api=api,
                      clock=clock, timer=timer, **kw)
     if users:
         for name, pw in PASSWORDS.items():

@@ -10,7 +10,9 @@ from tradelab.api.app import create_app, resolve_secret
 from tradelab.auth.settings import ApiSettings, AuthSettings, api_settings, auth_settings
 from tradelab.config import load_config
 from tradelab.errors import ConfigError
+from tradelab.monitor.metrics import Metrics
 from tradelab.store import Store
+from tradelab.strategy.registry import StrategyRegistry
 
 
 def test_sections_come_from_the_collected_configuration(tmp_path: Path) -> None:
@@ -34,7 +36,7 @@ def test_the_environment_is_never_read_behind_the_callers_back(
     assert auth_settings(None) == AuthSettings()
     assert api_settings(None) == ApiSettings()
     assert api_settings(None).max_body_bytes == 1024 * 1024
-    app = create_app(store=Store("sqlite://"), dev=True)
+    app = create_app(store=Store("sqlite://"), registry=StrategyRegistry(), metrics=Metrics(), dev=True)
     assert app.state.services.settings == ApiSettings()
     assert app.state.services.auth.settings.access_ttl == AuthSettings().access_ttl
 
@@ -65,5 +67,6 @@ def test_the_api_needs_a_secret_unless_in_dev_mode() -> None:
     assert resolve_secret(AuthSettings(jwt_secret="k" * 32)) == ("k" * 32, False)
     store = Store("sqlite://")
     with pytest.raises(ConfigError):
-        create_app(store=store, auth=AuthSettings())
-    assert create_app(store=store, auth=AuthSettings(), dev=True).title == "tradelab API"
+        create_app(store=store, registry=StrategyRegistry(), metrics=Metrics(), auth=AuthSettings())
+    assert create_app(store=store, registry=StrategyRegistry(), metrics=Metrics(), auth=AuthSettings(),
+                      dev=True).title == "tradelab API"
