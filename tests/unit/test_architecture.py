@@ -25,8 +25,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "tradelab"
 
@@ -252,7 +250,6 @@ def test_research_and_data_have_no_cycles_even_through_type_only_imports() -> No
     assert not found, "\n".join(_describe(c, graph) for c in sorted(found, key=sorted))
 
 
-@pytest.mark.xfail(strict=True, reason="engine/store restructure in progress")
 def test_only_the_store_touches_the_database_layer() -> None:
     """sqlalchemy and alembic are imported in ``tradelab/store/`` only, and nothing
     outside it imports a private (``_name``) module or name of ``tradelab.store``."""

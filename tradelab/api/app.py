@@ -123,18 +123,9 @@ def create_app(settings: Any = None, *, store: Any = None, registry: Any = None,
     if ephemeral:
         log.warning("dev mode: generated an ephemeral JWT secret; tokens die with this process "
                     "and TOTP enrolments cannot be read after a restart")
-    if store is None:
-        from tradelab.store import Store, store_url
-
-        store = Store(store_url(settings))
-    if registry is None and settings is not None:
-        from tradelab.app import build_registry
-
-        registry = build_registry(settings)
-    if metrics is None:
-        from tradelab.monitor.metrics import Metrics
-
-        metrics = Metrics()
+    if store is None or registry is None or metrics is None:
+        # Chosen by the composition root (tradelab.app.build_api), never here.
+        raise TypeError("create_app needs store, registry and metrics (see tradelab.app.build_api)")
     http_metrics = HttpMetrics(metrics)
     auth_service = AuthService(store, auth, secret=secret, clock=clock)
     auth_service.audit.listeners.append(http_metrics.on_audit)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sqlalchemy import select
-
 from tradelab.auth import audit as ev
 from tradelab.auth.errors import AuthError, NotFound
 from tradelab.auth.roles import Principal, Role
@@ -47,32 +45,20 @@ class StoreJobs:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def _table(self) -> Any:
-        from tradelab.store.jobs_models import JobRun
-
-        return JobRun.__table__
-
     def jobs(self) -> list[dict[str, Any]]:
-        t = self._table()
-        with self.store.engine.connect() as conn:
-            names: list[str] = list(conn.execute(select(t.c.job).distinct().order_by(t.c.job))
-                                    .scalars().all())
-        return [{"name": n, "detail": {}} for n in names]
+        from tradelab.store.jobs_repo import JobsRepo
+
+        return [{"name": n, "detail": {}} for n in JobsRepo(self.store).job_names()]
 
     def runs(self, job: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        t = self._table()
-        q = select(t.c.id, t.c.job, t.c.status, t.c.trigger, t.c.attempts, t.c.started_at,
-                   t.c.finished_at, t.c.code_version, t.c.output_path)
-        if job is not None:
-            q = q.where(t.c.job == job)
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(q.order_by(t.c.started_at.desc(), t.c.id.desc()).limit(limit)).all()
+        from tradelab.store.jobs_repo import JobsRepo
+
+        detail = ("trigger", "attempts", "started_at", "finished_at", "code_version", "output_path")
         out = []
-        for r in rows:
-            d = dict(r._mapping)
-            out.append({"id": d.pop("id"), "job": d.pop("job"), "status": d.pop("status"),
+        for r in JobsRepo(self.store).runs(job, limit):
+            out.append({"id": r.id, "job": r.job, "status": r.status,
                         "detail": {k: (v.isoformat() if hasattr(v, "isoformat") else v)
-                                   for k, v in d.items()}})
+                                   for k in detail for v in [getattr(r, k)]}})
         return out
 
     def trigger(self, name: str, parameters: dict[str, Any], by: str) -> dict[str, Any]:

@@ -83,25 +83,4 @@ class RunnerJobs(StoreJobs):
         self._pool.shutdown(wait=wait)
 
 
-def open_runner_jobs(settings: Any, store: Any) -> RunnerJobs | None:
-    """Wire :class:`RunnerJobs` from ``tradelab.jobs`` when it is installed and configured.
-
-    Returns ``None`` (the API then serves read-only job history) when the
-    job package is missing or fails to build.
-    """
-    try:
-        from tradelab.jobs.scheduler import JobScheduler
-        from tradelab.jobs.service import open_jobs
-
-        # Same database as the API, whatever --url said.
-        svc = open_jobs(settings, db=store.url.render_as_string(hide_password=False))
-        scheduler = JobScheduler(svc.specs, svc.runner, svc.store, home=settings.home,
-                                 scheduler_id="tradelab-api")
-    except Exception as exc:
-        log.warning("job runner unavailable; serving job history only", error=type(exc).__name__)
-        return None
-    return RunnerJobs(store, svc.specs,
-                      lambda name, on_start: scheduler.run_job(name, "manual", on_start))
-
-
-__all__ = ["RunnerJobs", "open_runner_jobs"]
+__all__ = ["RunnerJobs"]

@@ -12,7 +12,18 @@ dashboard all start here.
 from tradelab.app.brokers import BROKERS, make_broker, register_broker
 from tradelab.app.parts import build_cache, build_registry, build_sources, build_store, risk_limits
 from tradelab.app.root import App, Session, build
+from tradelab.app.services import (
+    build_api,
+    build_dashboard_services,
+    build_gate,
+    build_jobs,
+    build_metrics,
+    build_notifier,
+    runner_jobs,
+)
 from tradelab.app.wiring import assemble_engine
 
-__all__ = ["BROKERS", "App", "Session", "assemble_engine", "build", "build_cache", "build_registry",
-           "build_sources", "build_store", "make_broker", "register_broker", "risk_limits"]
+__all__ = ["BROKERS", "App", "Session", "assemble_engine", "build", "build_api", "build_cache",
+           "build_dashboard_services", "build_gate", "build_jobs", "build_metrics", "build_notifier",
+           "build_registry", "build_sources", "build_store", "make_broker", "register_broker",
+           "risk_limits", "runner_jobs"]

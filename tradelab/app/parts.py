@@ -49,9 +49,7 @@ def build_sources(settings: Settings) -> dict[str, Any]:
 
 def build_registry(settings: Settings) -> StrategyRegistry:
     """Strategies from ``[strategies] paths`` and entry points."""
-    paths = [settings.path(p) for p in settings.strategies.paths]
-    return StrategyRegistry.discover([p for p in paths if p.exists()],
-                                     entry_points=settings.strategies.entry_points)
+    return StrategyRegistry.from_settings(settings)
 
 
 def build_store(settings: Settings, override: str | None = None) -> Any:

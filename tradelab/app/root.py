@@ -80,7 +80,7 @@ class App:
 
     def notifier(self, store: Any = None) -> Any:
         """Notification channels from ``[notify]`` (apprise), delivering off the trading path."""
-        from tradelab.notify import build_notifier
+        from tradelab.app.services import build_notifier
 
         return build_notifier(self.settings, self.store if store is None else store)
 
@@ -100,8 +100,9 @@ class App:
         (keyword arguments override its fields). ``broker`` may name a registered
         broker or be one; ``bars`` replays exactly these bars (a job's window).
         """
+        from tradelab.app.services import build_gate
         from tradelab.app.wiring import assemble_engine
-        from tradelab.data.quality import gate_feed, new_gate
+        from tradelab.data.quality import gate_feed
         from tradelab.engine.loop import EngineConfig
         from tradelab.feeds.replay import ReplayFeed
 
@@ -116,7 +117,7 @@ class App:
         broker_obj = None if isinstance(broker, str) else broker
         # [data.quality]: the bars a run starts from are gated (DataQualityError on a
         # breach), a live feed is watched during the run (halt after the current bar).
-        gate = new_gate(self.settings, run_store, config.account, config.flush_seconds)
+        gate = build_gate(self.settings, run_store, config.account, config.flush_seconds)
         mode = "paper"  # a paper broker on a live feed
         if feed is None:
             mode = "replay"  # history played as if live
@@ -145,12 +146,51 @@ class App:
         Use as a context manager around ``engine.run()``; leaving it delivers what is
         queued (bounded) and closes the monitoring server.
         """
+        from tradelab.app.services import build_metrics
         from tradelab.monitor import monitor_engine
 
         run_store = store if store is not None else getattr(engine, "store", None)
         notifier = self.notifier(run_store)
-        monitoring = monitor_engine(engine, self.settings, notifier, cache=self.cache, store=run_store)
+        monitoring = monitor_engine(engine, self.settings, build_metrics(), notifier, cache=self.cache,
+                                    store=run_store)
         return Session(engine, monitoring, notifier)
+
+    def feed(self, spec: str | None, symbol: str, *, source: str | None = None, start: Any = None,
+             end: Any = None, **overrides: Any) -> Any:
+        """The live feed ``spec`` names (``ws://...``, ``ccxt``, ``poll``); ``None`` for replay.
+
+        ``overrides`` replace ``[feeds]`` values for this feed (``backoff_base``, ...).
+        """
+        from tradelab.app.feeds import build_feed
+
+        return build_feed(self, spec, symbol, source=source, start=start, end=end, **overrides)
+
+    def jobs(self, db: str | None = None, jobs_file: Any = None, env: dict[str, str] | None = None) -> Any:
+        """The job tools (runner, scheduler specs, notifier, metrics) on this configuration."""
+        from tradelab.app.services import build_jobs
+
+        return build_jobs(self.settings, db, jobs_file, env)
+
+    def api(self, *, store: Any = None, jobs: Any = None, dev: bool = False, **options: Any) -> Any:
+        """The REST API (FastAPI app) on :attr:`store` (or ``store``)."""
+        from tradelab.app.services import build_api
+
+        return build_api(self.settings, store if store is not None else self.store, self.strategies,
+                         jobs=jobs, dev=dev, **options)
+
+    def dashboard_services(self, *, store: Any = None, jobs: Any = None, dev: bool = False,
+                           secret: str | None = None) -> Any:
+        """The dashboard's services on :attr:`store` (or ``store``)."""
+        from tradelab.app.services import build_dashboard_services
+
+        return build_dashboard_services(self.settings, store if store is not None else self.store,
+                                        self.strategies, jobs=jobs, dev=dev, secret=secret)
+
+    def runner_jobs(self, store: Any = None) -> Any:
+        """Job triggers for the API and dashboard, or ``None`` (job history only)."""
+        from tradelab.app.services import runner_jobs
+
+        return runner_jobs(self.settings, store if store is not None else self.store)
 
 def build(settings: Settings | None = None, **sources: Any) -> App:
     """Wire an :class:`App` from settings (default: :func:`tradelab.config.load_config`).

@@ -59,9 +59,9 @@ def open_jobs(cfg: Any, store: Any, enabled: bool) -> Any:
     """The job runner that the API and dashboard trigger jobs through (``None`` if off)."""
     if not enabled:
         return None
-    from tradelab.api.jobs import open_runner_jobs
+    from tradelab.app.services import runner_jobs
 
-    return open_runner_jobs(cfg, store)
+    return runner_jobs(cfg, store)
 
 
 def settings() -> Any:

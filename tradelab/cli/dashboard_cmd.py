@@ -64,10 +64,10 @@ def dashboard(host: str | None = typer.Option(None, help="bind address (default:
     store = open_store(url, cfg)
     jobs = open_jobs(cfg, store, with_jobs)
     with reported_errors():
+        from tradelab.app import build_dashboard_services, build_registry
         from tradelab.dashboard.server import serve
-        from tradelab.dashboard.services import open_services
 
-        services = open_services(cfg, store=store, jobs=jobs, dev=dev)
+        services = build_dashboard_services(cfg, store, build_registry(cfg), jobs=jobs, dev=dev)
     warn_if_exposed(host)
     try:
         serve(services, host=host, port=port, poll_ms=poll_ms, account=account, show=show,

@@ -23,27 +23,24 @@ def default_url(cfg: Any) -> str:
 
 
 def _open(url: str | None) -> Any:
-    from tradelab.store import Store, store_url
+    from tradelab.store import open_store
 
     raw = url or default_url(settings())
     try:
-        # A relative SQLite path on the command line means relative to the cwd.
-        return Store(store_url(None, raw))
+        # A relative SQLite path on the command line means relative to the cwd. Not
+        # migrated here: `db upgrade|current|downgrade` are what manage the schema.
+        return open_store(None, raw, upgrade=False)
     except Exception as exc:  # bad URL or missing driver
         fail(_safe(exc, raw))
 
 
 def _safe(exc: BaseException, url: str) -> str:
     """An error message that cannot leak the URL's password."""
-    from sqlalchemy import make_url
-
     from tradelab.store import mask_url
+    from tradelab.store.store import url_password
 
     text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    try:
-        password = make_url(url).password
-    except Exception:
-        password = None
+    password = url_password(url)
     if password:
         text = text.replace(str(password), "***")
     return f"{mask_url(url) if password is not None else url}: {text}"

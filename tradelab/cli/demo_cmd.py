@@ -78,16 +78,13 @@ def live_session(tl: Any, bars: Any, source: str, symbol: str, speed: float = LI
 
     The store is ``var/demo/live.db`` (recreated each time); returns the run result.
     """
-    from tradelab.feeds.factory import describe
+    from tradelab.app.feeds import describe
     from tradelab.feeds.replay_server import Faults, ReplayServer
-    from tradelab.feeds.websocket import WebsocketFeed, market_backfill
-    from tradelab.store import Store
 
     db = tl.settings.path("var/demo/live.db")
     db.parent.mkdir(parents=True, exist_ok=True)
     db.unlink(missing_ok=True)
-    store = Store(f"sqlite:///{db}")
-    store.upgrade()
+    store = tl.open_store(f"sqlite:///{db}")
     n = len(bars)
     faults = Faults(seed=11, drop_after=(n // 3, n // 3), gap_on_drop=8, duplicate=0.02,
                     reorder=0.02, malformed=0.03)
@@ -97,8 +94,7 @@ def live_session(tl: Any, bars: Any, source: str, symbol: str, speed: float = LI
                    f"({bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d}) at {speed:g} bars/s, "
                    "dropping the connection twice and sending duplicates, swaps and "
                    "malformed messages")
-        feed = WebsocketFeed(server.url, symbol, backfill=market_backfill(tl, source=source),
-                             backoff_base=0.05, stale_after=2.0, seed=11)
+        feed = tl.feed(server.url, symbol, source=source, backoff_base=0.05, stale_after=2.0, seed=11)
         result = tl.engine("sma_cross", symbol, source=source, feed=feed, store=store,
                            account="demo-live", flush_seconds=0.5).run()
         injected = sum(v for k, v in server.injected.items() if k.startswith("malformed:"))

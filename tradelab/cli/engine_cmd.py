@@ -28,7 +28,7 @@ def _store(app_: Any, db: str | None) -> Any:
     try:
         return open_store(app_.settings, db)
     except Exception as exc:  # a bad URL or unreachable server: one line, exit 2
-        from tradelab.engine.session import store_url
+        from tradelab.app.session import store_url
 
         fail(f"store {store_url(app_, db)}: {type(exc).__name__}: {exc}")
 
@@ -52,7 +52,7 @@ def paper(
     """Paper-trade a strategy on a replayed or live feed, persisting orders, fills and equity."""
     from tqdm import tqdm
 
-    from tradelab.engine.session import PaperArgs, build_paper, parse_speed, store_url
+    from tradelab.app.session import PaperArgs, build_paper, parse_speed, store_url
 
     try:
         parse_speed(speed)
@@ -63,7 +63,7 @@ def paper(
                      end, signal_mode=signal_mode)
     store = _store(a, db)
     try:
-        from tradelab.feeds.factory import build_feed
+        from tradelab.app.feeds import build_feed
 
         live = build_feed(a, feed, symbol or a.settings.data.default_symbol, source=source,
                           start=start, end=end)
@@ -92,7 +92,7 @@ def paper(
                f"trades {len(result.fills)}, risk events {len(result.risk_alerts)} "
                f"({critical} critical)")
     if live is not None:
-        from tradelab.feeds.factory import describe
+        from tradelab.app.feeds import describe
 
         typer.echo(f"  {describe(live.stats())}")
     typer.echo(f"  stored in {store_url(a, db)} (run id {result.run_id})")

@@ -20,10 +20,10 @@ FINAL = {"succeeded": 0, "skipped": 0}
 
 
 def _service(db: str | None, jobs_file: Path | None = None) -> Any:
-    from tradelab.jobs.service import open_jobs
+    from tradelab.app.services import build_jobs
 
     try:
-        return open_jobs(settings(), db, jobs_file)
+        return build_jobs(settings(), db, jobs_file)
     except ConfigError as exc:
         for line in exc.problems:
             typer.echo(f"config error: {line}", err=True)
@@ -111,15 +111,14 @@ def schedule(
     db: str = typer.Option(None, help=DB_HELP),
 ) -> None:
     """Run the configured jobs on their schedules until SIGTERM or Ctrl-C."""
-    from tradelab.jobs.scheduler import JobScheduler
+    from tradelab.app.services import build_scheduler
     from tradelab.monitor import HealthChecks, database_check, start_monitoring
 
     svc = _service(db, jobs_file)
     if not svc.specs:
         svc.close()
         fail(f"no jobs defined in {svc.settings.path(jobs_file or svc.config.file)}")
-    sched = JobScheduler(svc.specs, svc.runner, svc.store, home=svc.settings.home,
-                         scheduler_id=svc.config.scheduler_id, threads=svc.config.threads)
+    sched = build_scheduler(svc, scheduler_id=svc.config.scheduler_id, threads=svc.config.threads)
     checks = HealthChecks()
     checks.add("database", database_check(svc.store))
     checks.add("scheduler", lambda: (sched.scheduler.running, "running"))
@@ -206,9 +205,9 @@ def trigger(name: str = typer.Argument(..., help="configured job name"),
     if busy and spec.overlap == "skip":
         svc.close()
         fail(f"job {name} is already running (run {busy[0].id}) and its overlap policy is skip", 1)
-    from tradelab.jobs.scheduler import JobScheduler
+    from tradelab.app.services import build_scheduler
 
-    sched = JobScheduler(svc.specs, svc.runner, svc.store, home=svc.settings.home)
+    sched = build_scheduler(svc)
     cancel_all = threading.Event()
     _cancel_on_signals(cancel_all)
     try:

@@ -76,10 +76,26 @@ def _navigator() -> Any:
     return nav
 
 
+class _Preload:
+    """Runs :func:`~tradelab.dashboard.app.preload` once, in a background thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._started = False
+
+    def start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=preload, name="dashboard-preload", daemon=True).start()
+
+
 def session_factory(services: DashboardServices, *, poll_ms: int = 300,
                     account: str | None = None) -> Any:
     """The per-session page builder ``pn.serve`` calls for each new browser session."""
     registry = services.sessions
+    warm = _Preload()
 
     def page() -> Any:
         pn.extension("tabulator")  # its JS must ship with the page: tables appear after login
@@ -122,6 +138,9 @@ def session_factory(services: DashboardServices, *, poll_ms: int = 300,
                 registry.detach(old)
 
         pn.state.on_session_destroyed(closed)
+        import os
+        if os.environ.get("XPRE", "onload") == "onload":
+            pn.state.onload(warm.start)
         return pn.Column(app.root, nav, sizing_mode="stretch_width")
 
     return page
@@ -196,7 +215,9 @@ def _answering(on_ready: Callable[[str], None] | None, url: str) -> None:
     log.info("dashboard_ready", url=url)
     # The views' imports are no part of readiness, but the first login should not pay
     # for them either: do them now, off the IO loop, while the server already answers.
-    threading.Thread(target=preload, name="dashboard-preload", daemon=True).start()
+    import os
+    if os.environ.get("XPRE", "onload") == "ready":
+        threading.Thread(target=preload, name="dashboard-preload", daemon=True).start()
     if on_ready is not None:
         on_ready(url)
 

@@ -56,9 +56,9 @@ def open_services(settings: Any = None, *, store: Any = None, registry: Any = No
         :class:`tradelab.config.Settings` (``[auth]``, ``[store]``, ``[engine] account``,
         strategy paths).
     store
-        A migrated store (default: ``[store] url`` of ``settings``).
+        A migrated store.
     registry
-        The strategy registry (default: discovered from ``settings``).
+        The strategy registry.
     auth
         An explicit ``[auth]`` section.
     jobs
@@ -74,15 +74,10 @@ def open_services(settings: Any = None, *, store: Any = None, registry: Any = No
     auth = auth or auth_settings(settings)
     if secret is None:
         secret = jwt_secret(auth, dev)
-    if store is None:
-        from tradelab.app import build_store
-        from tradelab.config import load_config
-
-        store = build_store(settings or load_config())
-    if registry is None and settings is not None:
-        from tradelab.app import build_registry
-
-        registry = build_registry(settings)
+    if store is None or registry is None:
+        # Chosen by the composition root (tradelab.app.build_dashboard_services), never here.
+        raise TypeError("open_services needs store and registry "
+                        "(see tradelab.app.build_dashboard_services)")
     service = AuthService(store, auth, secret=secret, clock=clock)
     account = getattr(getattr(settings, "engine", None), "account", None) or "paper"
     section = getattr(settings, "dashboard", None)

@@ -15,41 +15,19 @@ from typing import Any
 
 import pandas as pd
 import param
-from sqlalchemy import func, select
 
-from tradelab.store import models as m
-from tradelab.store.auth_models import StrategyFlag
 from tradelab.store.auth_repo import accounts as list_accounts
-from tradelab.store.jobs_models import JobRun
 
 FILLS_SHOWN = 100
 EVENTS_SHOWN = 50
 RUNS_SHOWN = 20
 EQUITY_POINTS = 5000
 
-_F, _O, _OE = m.Fill.__table__, m.Order.__table__, m.OrderEvent.__table__
-_EQ, _RE, _KS = m.EquitySnapshot.__table__, m.RiskEvent.__table__, m.KillSwitch.__table__
-_R, _A, _SF, _JR = m.Run.__table__, m.Account.__table__, StrategyFlag.__table__, JobRun.__table__
-
-
 def store_version(store: Any) -> tuple[Any, ...]:
-    """A value that changes whenever anything the dashboard shows changes.
+    """A value that changes whenever anything the dashboard shows changes (one round trip)."""
+    from tradelab.store.reads import change_marker
 
-    One round trip: new fills, order transitions, equity snapshots, risk events,
-    kill-switch changes, strategy flags, engine runs and job runs (started or
-    finished), accounts.
-    """
-    def mx(col: Any) -> Any:
-        return select(func.max(col)).scalar_subquery()
-
-    def count(col: Any) -> Any:
-        return select(func.count(col)).scalar_subquery()
-
-    q = select(mx(_F.c.id), mx(_OE.c.id), mx(_O.c.id), mx(_EQ.c.id), mx(_RE.c.id),
-               mx(_KS.c.at), count(_KS.c.account_id), mx(_SF.c.at), mx(_R.c.id),
-               count(_R.c.finished_at), mx(_JR.c.id), count(_JR.c.finished_at), mx(_A.c.id))
-    with store.engine.connect() as conn:
-        return tuple(conn.execute(q).one())
+    return change_marker(store)
 
 
 COLUMNS = {

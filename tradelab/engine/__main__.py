@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tradelab.engine.session import PaperArgs, build_paper
+from tradelab.app.session import PaperArgs, build_paper
 from tradelab.errors import RunHalted, TradelabError
 
 

@@ -1,6 +1,6 @@
 """Notebooks as jobs: the papermill runner, run records, and the trading-aware scheduler.
 
->>> svc = open_jobs(load_config())                                   # doctest: +SKIP
+>>> svc = tradelab.app.build_jobs(load_config())                                   # doctest: +SKIP
 >>> svc.runner.run(RunRequest("spx", Path("notebooks/03_live_job.ipynb"), {"duration": "90D"}))
 """
 
@@ -10,7 +10,7 @@ from tradelab._lazy import lazy_exports
 
 _EXPORTS = {
     "JobRunner": "tradelab.jobs.runner", "RunRequest": "tradelab.jobs.runner",
-    "JobsService": "tradelab.jobs.service", "open_jobs": "tradelab.jobs.service",
+    "JobsService": "tradelab.jobs.service",
     "JobSpec": "tradelab.jobs.settings", "JobsSettings": "tradelab.jobs.settings",
     "load_jobs": "tradelab.jobs.settings", "JobScheduler": "tradelab.jobs.scheduler",
 }

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from tradelab.jobs.runner import JobRunner
-from tradelab.jobs.settings import JobSpec, JobsSettings, jobs_settings, load_jobs
+from tradelab.jobs.settings import JobSpec, JobsSettings
 
 
 @dataclass
@@ -39,40 +38,6 @@ def store_url(settings: Any, override: str | None = None) -> str:
     from tradelab.store import store_url as resolve
 
     return resolve(settings, override).render_as_string(hide_password=False)
-
-
-def open_jobs(settings: Any, db: str | None = None, jobs_file: Path | str | None = None,
-              env: dict[str, str] | None = None) -> JobsService:
-    """Build the job tools for ``settings``.
-
-    Parameters
-    ----------
-    settings
-        :class:`tradelab.config.Settings`.
-    db
-        Store URL overriding ``[store] url``; notebooks get it too
-        (``TRADELAB__STORE__URL``) so engine runs land in the same database.
-    jobs_file
-        Overrides ``[jobs] file``.
-    env
-        Extra environment for notebook kernels.
-    """
-    from tradelab.monitor.metrics import Metrics
-    from tradelab.notify import build_notifier
-    from tradelab.store import open_store
-
-    cfg = jobs_settings(settings)
-    url = store_url(settings, db)
-    store = open_store(settings, db)
-    metrics = Metrics()
-    notifier = build_notifier(settings, store)
-    notifier.listeners.append(metrics.on_notification)
-    kernel_env = {"TRADELAB_HOME": str(settings.home), "TRADELAB__STORE__URL": url, **(env or {})}
-    runner = JobRunner(store, settings.path(cfg.runs_dir), settings=settings, notifier=notifier,
-                       metrics=metrics, kernel_name=cfg.kernel_name, start_timeout=cfg.start_timeout,
-                       html=cfg.html, env=kernel_env)
-    specs = load_jobs(settings.path(jobs_file or cfg.file))
-    return JobsService(settings, cfg, store, notifier, metrics, runner, specs)
 
 
 def parse_value(text: str) -> Any:

@@ -4,7 +4,7 @@
 bus (no engine code changes)::
 
     engine = build_paper(args, store)
-    mon = monitor_engine(engine, settings, notifier)   # metrics, logs, checks, /metrics
+    mon = monitor_engine(engine, settings, Metrics(), notifier)   # metrics, logs, checks
     try:
         engine.run()
     finally:
@@ -43,7 +43,7 @@ class Monitoring:
             self.server.stop()
 
 
-def start_monitoring(settings: Any, checks: Any, metrics: Any = None, notifier: Any = None,
+def start_monitoring(settings: Any, checks: Any, metrics: Any, notifier: Any = None,
                      component: str = "tradelab") -> Monitoring:
     """Start periodic checks (alerting through ``notifier``) and, if configured, the HTTP server.
 
@@ -54,16 +54,14 @@ def start_monitoring(settings: Any, checks: Any, metrics: Any = None, notifier: 
     checks
         The readiness checks to serve and poll.
     metrics
-        Default: a new :class:`Metrics` on a private registry.
+        The :class:`Metrics` to serve (the composition root creates one per process).
     notifier
         Receives ``health_alert`` notifications (``[monitor] alert``).
     """
     from tradelab.monitor.health import HealthMonitor
-    from tradelab.monitor.metrics import Metrics
     from tradelab.monitor.settings import monitor_settings
 
     cfg = monitor_settings(settings)
-    metrics = metrics or Metrics()
     health = HealthMonitor(checks, notifier if cfg.alert else None, cfg.check_interval, component)
     health.start()
     server = None
@@ -74,7 +72,7 @@ def start_monitoring(settings: Any, checks: Any, metrics: Any = None, notifier: 
     return Monitoring(metrics, checks, health, server)
 
 
-def monitor_engine(engine: Any, settings: Any, notifier: Any = None, metrics: Any = None,
+def monitor_engine(engine: Any, settings: Any, metrics: Any, notifier: Any = None,
                    cache: Any = None, store: Any = None) -> Monitoring:
     """Attach metrics, event logging, notifications and health checks to ``engine``.
 
@@ -94,11 +92,9 @@ def monitor_engine(engine: Any, settings: Any, notifier: Any = None, metrics: An
     """
     from tradelab.monitor.health import FeedWatch, HealthChecks, broker_check, database_check
     from tradelab.monitor.logging import log_engine_events
-    from tradelab.monitor.metrics import Metrics
     from tradelab.monitor.settings import monitor_settings
 
     cfg = monitor_settings(settings)
-    metrics = metrics or Metrics()
     metrics.attach(engine.bus)
     log_engine_events(engine.bus)
     if cache is not None:

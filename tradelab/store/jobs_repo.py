@@ -137,6 +137,11 @@ class JobsRepo:
             row = conn.execute(select(JR).where(JR.c.id == run_id)).one_or_none()
         return JobRunRecord(**row._mapping) if row is not None else None
 
+    def job_names(self) -> list[str]:
+        """The names of every job that has run, sorted."""
+        with self.store.engine.connect() as conn:
+            return list(conn.execute(select(JR.c.job).distinct().order_by(JR.c.job)).scalars().all())
+
     def runs(self, job: str | None = None, limit: int | None = None) -> list[JobRunRecord]:
         """Runs (of one job, or all), newest first."""
         q = select(JR).order_by(JR.c.started_at.desc(), JR.c.id.desc())

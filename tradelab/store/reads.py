@@ -226,3 +226,30 @@ def check_choice(name: str, value: str, allowed: Sequence[str]) -> str:
     if value not in allowed:
         raise ValueError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
     return value
+
+
+def change_marker(store: Any) -> tuple[Any, ...]:
+    """A value that changes whenever anything a live view shows changes.
+
+    One round trip: new fills, order transitions, equity snapshots, risk events,
+    kill-switch changes, strategy flags, engine runs and job runs (started or
+    finished), accounts.
+    """
+    from sqlalchemy import func
+
+    from tradelab.store.auth_models import StrategyFlag
+    from tradelab.store.jobs_models import JobRun
+
+    sf, jr = cast(Table, StrategyFlag.__table__), cast(Table, JobRun.__table__)
+
+    def mx(col: Any) -> Any:
+        return select(func.max(col)).scalar_subquery()
+
+    def count(col: Any) -> Any:
+        return select(func.count(col)).scalar_subquery()
+
+    q = select(mx(F.c.id), mx(OE.c.id), mx(O.c.id), mx(EQ.c.id), mx(RE.c.id),
+               mx(KS.c.at), count(KS.c.account_id), mx(sf.c.at), mx(R.c.id),
+               count(R.c.finished_at), mx(jr.c.id), count(jr.c.finished_at), mx(A.c.id))
+    with store.engine.connect() as conn:
+        return tuple(conn.execute(q).one())

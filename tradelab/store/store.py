@@ -76,6 +76,15 @@ def open_store(settings: Any = None, override: str | URL | None = None, *,
     return store
 
 
+def url_password(url: str | URL) -> str | None:
+    """The password in ``url`` (``None`` when it has none or is not a URL): to scrub messages."""
+    try:
+        password = make_url(url).password
+    except Exception:
+        return None
+    return None if password is None else str(password)
+
+
 def mask_url(url: str | URL) -> str:
     """The URL as text with any password replaced by ``***`` (safe to print or log)."""
     return make_url(url).render_as_string(hide_password=True)

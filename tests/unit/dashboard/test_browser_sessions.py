@@ -15,6 +15,7 @@ from tradelab.dashboard.login import UserSession
 from tradelab.dashboard.services import DashboardServices, open_services
 from tradelab.dashboard.sessions import BrowserSessions, CookieSigner
 from tradelab.errors import ConfigError
+from tradelab.strategy.registry import StrategyRegistry
 
 
 class Clock:
@@ -113,15 +114,15 @@ def test_open_services_caps_the_idle_time_and_checks_the_cookie_secret(store: ob
     from tradelab.config import Settings
 
     auth = auth_settings(refresh_ttl=600)
-    svc = open_services(store=store, auth=auth, secret=SECRET)
+    svc = open_services(store=store, registry=StrategyRegistry(), auth=auth, secret=SECRET)
     assert svc.sessions.idle_timeout == 600
     settings = Settings(dashboard={"session_idle": 10**6, "cookie_secret": "c" * 40})
-    svc = open_services(settings, store=store, auth=auth, secret=SECRET)
+    svc = open_services(settings, store=store, registry=StrategyRegistry(), auth=auth, secret=SECRET)
     assert svc.sessions.idle_timeout == 600
     assert svc.cookies.verify(CookieSigner("c" * 40).sign("sid")) == "sid"
     short = Settings(dashboard={"cookie_secret": "too-short"})
     with pytest.raises(ConfigError):
-        open_services(short, store=store, auth=auth, secret=SECRET)
+        open_services(short, store=store, registry=StrategyRegistry(), auth=auth, secret=SECRET)
 
 
 def test_a_page_resumes_a_shared_login_and_reports_login_and_logout(

@@ -69,9 +69,9 @@ def test_frame_rows_keep_naive_times_naive_for_rejection(spx300: pd.DataFrame) -
 
 def test_feeds_from_configuration(tmp_path: Path, environ: dict[str, str]) -> None:
     from tradelab.app import build
+    from tradelab.app.feeds import build_feed
     from tradelab.config import load_config
     from tradelab.feeds.ccxt_feed import CcxtFeed
-    from tradelab.feeds.factory import build_feed
     from tradelab.feeds.polling import PollingFeed
     from tradelab.feeds.websocket import WebsocketFeed
 

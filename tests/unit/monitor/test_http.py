@@ -58,7 +58,7 @@ def test_a_running_engine_serves_its_metrics(spx: pd.DataFrame, tmp_path: Path) 
         monitor = MonitorSettings(port=_free_port(), check_interval=3600)
         home = load_config(environ={}).home
 
-    mon = monitor_engine(engine, Settings())
+    mon = monitor_engine(engine, Settings(), Metrics())
     mon.checks.add("database", database_check(store))
     try:
         assert mon.server is not None

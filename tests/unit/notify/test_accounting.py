@@ -14,6 +14,7 @@ import pytest
 
 from tests.unit.monitor.logcapture import json_log_records
 from tests.unit.notify.endpoints import BlackHole, HttpReceiver
+from tradelab.app import build_notifier
 from tradelab.notify import (
     Channel,
     Notifier,
@@ -22,7 +23,6 @@ from tradelab.notify import (
     StoreDeliveryLog,
     Templates,
     build_channels,
-    build_notifier,
 )
 from tradelab.store import Store
 from tradelab.store.jobs_repo import DeliveryRecord, JobsRepo

@@ -35,9 +35,9 @@ from __future__ import annotations
 
 from tradelab.data.quality.breach import Breach
 from tradelab.data.quality.events import FeedStaleness, QualityBreached, QualityRecorded
-from tradelab.data.quality.feed import QualityGatedFeed, feed_label, gate_feed, is_live, new_gate
+from tradelab.data.quality.feed import QualityGatedFeed, feed_label, gate_feed, is_live
 from tradelab.data.quality.gate import FRACTION_MIN_SEEN, MAX_FLUSH_SECONDS, RULE, QualityGate
 
 __all__ = ["FRACTION_MIN_SEEN", "MAX_FLUSH_SECONDS", "RULE", "Breach", "FeedStaleness",
            "QualityBreached", "QualityGate", "QualityGatedFeed", "QualityRecorded", "feed_label",
-           "gate_feed", "is_live", "new_gate"]
+           "gate_feed", "is_live"]

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from tradelab.data.quality.gate import MAX_FLUSH_SECONDS, QualityGate
+from tradelab.data.quality.gate import QualityGate
 
 if TYPE_CHECKING:  # pragma: no cover
     from tradelab.interfaces import LiveFeed
@@ -149,14 +149,6 @@ class QualityGatedFeed:
 
 
 
-# -- composition helpers (used by tradelab.app.App.engine) -----------------------------------
-def new_gate(settings: Any, store: Any = None, account: str | None = None,
-             flush_seconds: float = MAX_FLUSH_SECONDS) -> QualityGate:
-    """A gate from :class:`tradelab.config.Settings` (``[data.quality]``, ``gap_factor``)."""
-    return QualityGate(settings.data.quality, store=store, account=account,
-                       gap_factor=settings.data.gap_factor, flush_seconds=flush_seconds)
-
-
 def gate_feed(feed: LiveFeed, gate: QualityGate, data: Any = None) -> LiveFeed:
     """Wrap a live feed in a :class:`QualityGatedFeed`; other feeds are returned as they are.
 
@@ -178,4 +170,4 @@ def gate_feed(feed: LiveFeed, gate: QualityGate, data: Any = None) -> LiveFeed:
     return QualityGatedFeed(feed, gate)
 
 
-__all__ = ["Backfilling", "QualityGatedFeed", "feed_label", "gate_feed", "is_live", "new_gate"]
+__all__ = ["Backfilling", "QualityGatedFeed", "feed_label", "gate_feed", "is_live"]

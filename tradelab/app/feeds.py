@@ -1,4 +1,4 @@
-"""Live feeds from configuration (``[feeds]``, ``[data.ccxt]``) for ``tradelab paper --feed``."""
+"""Live feeds from configuration (``[feeds]``, ``[data.ccxt]``): ``tradelab paper --feed``, notebooks."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ SPECS = "replay, ws://HOST:PORT, ccxt or poll"
 
 
 def build_feed(app: Any, spec: str | None, symbol: str, *, source: str | None = None,
-               start: Any = None, end: Any = None) -> Any | None:
+               start: Any = None, end: Any = None, **overrides: Any) -> Any | None:
     """The live feed ``spec`` names, or ``None`` for ``replay`` (the engine's default).
 
     ``start`` (first bar) and ``end`` (last bar) bound what polling feeds deliver;
     a websocket feed given ``start`` backfills from there to its first live bar.
+    ``overrides`` replace ``[feeds]`` values (``backoff_base``, ``stale_after``, ``seed``...).
 
     Raises
     ------
@@ -32,6 +33,7 @@ def build_feed(app: Any, spec: str | None, symbol: str, *, source: str | None = 
         common["stale_after"] = f.stale_after
     if start is not None:
         common["start_after"] = utc(start) - pd.Timedelta(1, "us")
+    common.update(overrides)
     source = source or app.settings.data.default_source
     from tradelab.feeds.websocket import WebsocketFeed, market_backfill
 
