@@ -27,15 +27,20 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
 from tradelab.engine.loop import RunState
 from tradelab.errors import TradelabError
+from tradelab.interfaces import SimulatedVenue
 from tradelab.money import MONEY_CONTEXT, ZERO
 from tradelab.orders.model import Fill, Order, OrderState
 from tradelab.store.recorder import SIZED_AT_FILL, peak_from_curve
+
+if TYPE_CHECKING:
+    from tradelab.interfaces import Broker, LiveFeed
+    from tradelab.store import Store
 
 log = structlog.get_logger("tradelab.app.recovery")
 
@@ -89,8 +94,8 @@ def owner_is_dead(owner: str) -> bool:
         return False
 
 
-def open_run(store: Any, *, account: str, cash: Decimal, portfolio: Any, orders: Any, broker: Any,
-             feed: Any, shared: bool, resume: int | None, info: dict[str, Any], names: str,
+def open_run(store: Store, *, account: str, cash: Decimal, portfolio: Any, orders: Any, broker: Broker,
+             feed: LiveFeed, shared: bool, resume: int | None, info: dict[str, Any], names: str,
              symbols: str, wall: Any, lease_seconds: float) -> OpenedRun:
     """Start a new run (or resume ``resume``) for ``account`` and take its lease."""
     from tradelab.store.errors import LeaseHeldError
@@ -134,13 +139,13 @@ def open_run(store: Any, *, account: str, cash: Decimal, portfolio: Any, orders:
         log.warning("run_lease_taken_over", run_id=resume, dead_owner=exc.owner)
         with store.transaction() as tx:
             tx.acquire_lease(resume, owner, now, until, dead_owner=exc.owner)
-    state = _resume(store, run, account=account, portfolio=portfolio, orders=orders, broker=broker,
-                    feed=feed, shared=shared)
-    opened = OpenedRun(state, account_id, owner)
+    resumed = _resume(store, run, account=account, portfolio=portfolio, orders=orders, broker=broker,
+                      feed=feed, shared=shared)
+    opened = OpenedRun(resumed, account_id, owner)
     # Drawdown is measured from the run's peak and the day's loss from the previous
     # close, not from where the restart found them.
     curve = store.equity_curve(account, resume)
-    state.bars = len(curve)
+    resumed.bars = len(curve)
     peak = peak_from_curve(curve)
     if peak is not None:
         last = curve[-1]
@@ -150,8 +155,8 @@ def open_run(store: Any, *, account: str, cash: Decimal, portfolio: Any, orders:
     return opened
 
 
-def _resume(store: Any, run: Any, *, account: str, portfolio: Any, orders: Any, broker: Any,
-            feed: Any, shared: bool) -> RunState:
+def _resume(store: Store, run: Any, *, account: str, portfolio: Any, orders: Any, broker: Broker,
+            feed: LiveFeed, shared: bool) -> RunState:
     run_id = run.id
     state = store.account_state(account)
     fills: dict[str, list[Fill]] = defaultdict(list)
@@ -178,7 +183,7 @@ def _resume(store: Any, run: Any, *, account: str, portfolio: Any, orders: Any, 
     orders.restore(book)
     accepted = [o for o in book if o.state is not OrderState.NEW]
     if getattr(broker, "simulated", False):
-        broker.restore(pf.cash, positions, accepted)
+        cast(SimulatedVenue, broker).restore(pf.cash, positions, accepted)
     else:
         known = set(broker.open_orders())
         for o in accepted:

@@ -20,6 +20,8 @@ from tradelab.strategy.registry import StrategyRegistry
 
 if TYPE_CHECKING:
     from tradelab.engine.loop import Engine
+    from tradelab.interfaces import Broker, LiveFeed
+    from tradelab.store import Store
 
 
 @dataclass
@@ -78,7 +80,7 @@ class App:
         """:attr:`store`, or the store at ``db`` (a ``--db`` / job override), migrated to head."""
         return self.store if db is None else build_store(self.settings, db)
 
-    def notifier(self, store: Any = None) -> Any:
+    def notifier(self, store: Store | None = None) -> Any:
         """Notification channels from ``[notify]`` (apprise), delivering off the trading path."""
         from tradelab.app.services import build_notifier
 
@@ -87,8 +89,8 @@ class App:
     def engine(self, strategy: str | Strategy, symbol: str | None = None, *,
                source: str | None = None, params: dict[str, Any] | None = None,
                start: Any = None, end: Any = None, speed: str | float = "max",
-               feed: Any = None, resume: int | None = None, execution: Execution | None = None,
-               store: Any = None, broker: Any = None, db: str | None = None,
+               feed: LiveFeed | None = None, resume: int | None = None, execution: Execution | None = None,
+               store: Store | None = None, broker: Broker | str | None = None, db: str | None = None,
                bars: pd.DataFrame | None = None, **engine_overrides: Any) -> Engine:
         """A paper (or live) engine for one strategy on one symbol, wired from configuration.
 
@@ -139,7 +141,7 @@ class App:
         engine.quality = gate
         return engine
 
-    def session(self, engine: Engine, *, store: Any = None) -> Session:
+    def session(self, engine: Engine, *, store: Store | None = None) -> Session:
         """Observers for a run: metrics, health endpoints (``[monitor] port``), event logs
         and notifications (``[notify]``), attached to ``engine``'s bus.
 
@@ -171,14 +173,14 @@ class App:
 
         return build_jobs(self.settings, db, jobs_file, env)
 
-    def api(self, *, store: Any = None, jobs: Any = None, dev: bool = False, **options: Any) -> Any:
+    def api(self, *, store: Store | None = None, jobs: Any = None, dev: bool = False, **options: Any) -> Any:
         """The REST API (FastAPI app) on :attr:`store` (or ``store``)."""
         from tradelab.app.services import build_api
 
         return build_api(self.settings, store if store is not None else self.store, self.strategies,
                          jobs=jobs, dev=dev, **options)
 
-    def dashboard_services(self, *, store: Any = None, jobs: Any = None, dev: bool = False,
+    def dashboard_services(self, *, store: Store | None = None, jobs: Any = None, dev: bool = False,
                            secret: str | None = None) -> Any:
         """The dashboard's services on :attr:`store` (or ``store``)."""
         from tradelab.app.services import build_dashboard_services
@@ -186,7 +188,7 @@ class App:
         return build_dashboard_services(self.settings, store if store is not None else self.store,
                                         self.strategies, jobs=jobs, dev=dev, secret=secret)
 
-    def runner_jobs(self, store: Any = None) -> Any:
+    def runner_jobs(self, store: Store | None = None) -> Any:
         """Job triggers for the API and dashboard, or ``None`` (job history only)."""
         from tradelab.app.services import runner_jobs
 

@@ -7,12 +7,15 @@ parts are chosen; the packages themselves take them as arguments.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradelab.config import Settings
 
+if TYPE_CHECKING:
+    from tradelab.store import Store
 
-def build_notifier(settings: Settings, store: Any = None) -> Any:
+
+def build_notifier(settings: Settings, store: Store | None = None) -> Any:
     """A :class:`tradelab.notify.Notifier` for the configured channels (none when disabled).
 
     With a ``store`` (and ``[notify] record``), every delivery is recorded in it.
@@ -31,7 +34,7 @@ def build_notifier(settings: Settings, store: Any = None) -> Any:
                     max_backoff=cfg.max_backoff, shutdown_grace=cfg.shutdown_grace)
 
 
-def build_gate(settings: Settings, store: Any = None, account: str | None = None,
+def build_gate(settings: Settings, store: Store | None = None, account: str | None = None,
                flush_seconds: float | None = None) -> Any:
     """The data-quality gate of ``[data.quality]`` (and ``[data] gap_factor``)."""
     from tradelab.data.quality.gate import MAX_FLUSH_SECONDS, QualityGate
@@ -87,7 +90,7 @@ def build_scheduler(jobs: Any, *, scheduler_id: str | None = None, threads: int 
     return JobScheduler(jobs.specs, jobs.runner, jobs.store, home=jobs.settings.home, **options)
 
 
-def runner_jobs(settings: Settings, store: Any) -> Any:
+def runner_jobs(settings: Settings, store: Store) -> Any:
     """Job triggers for the API and dashboard (``None``: they serve job history only).
 
     ``None`` too when the job tools fail to build (logged): a server without a
@@ -109,7 +112,7 @@ def runner_jobs(settings: Settings, store: Any) -> Any:
                       lambda name, on_start: scheduler.run_job(name, "manual", on_start))
 
 
-def build_api(settings: Settings, store: Any, registry: Any, *, jobs: Any = None, dev: bool = False,
+def build_api(settings: Settings, store: Store, registry: Any, *, jobs: Any = None, dev: bool = False,
               **options: Any) -> Any:
     """The REST API application (FastAPI) on ``store``, with the process's metrics."""
     from tradelab.api.app import create_app
@@ -118,7 +121,7 @@ def build_api(settings: Settings, store: Any, registry: Any, *, jobs: Any = None
                       dev=dev, **options)
 
 
-def build_dashboard_services(settings: Settings, store: Any, registry: Any, *, jobs: Any = None,
+def build_dashboard_services(settings: Settings, store: Store, registry: Any, *, jobs: Any = None,
                              dev: bool = False, secret: str | None = None) -> Any:
     """The dashboard's services (auth, control, sessions) on ``store``."""
     from tradelab.dashboard.services import open_services

@@ -11,9 +11,12 @@ overrides are the ones a command line names explicitly (``--db``,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradelab.engine.loop import Engine
+
+if TYPE_CHECKING:
+    from tradelab.store import Store
 
 
 @dataclass
@@ -52,7 +55,7 @@ def store_url(app: Any, db: str | None = None) -> str:
     return mask_url(resolve(app.settings, db))
 
 
-def build_paper(app: Any, args: PaperArgs, store: Any = None) -> Engine:
+def build_paper(app: Any, args: PaperArgs, store: Store | None = None) -> Engine:
     """The engine for a persisted paper run (new, or resumed when ``args.resume`` is set)."""
     overrides = {k: v for k, v in {"account": args.account, "flush_every": args.flush_every,
                                     "signal_mode": args.signal_mode}.items() if v is not None}

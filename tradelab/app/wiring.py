@@ -8,7 +8,7 @@ with explicit parts.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradelab.bus import EventBus
 from tradelab.clock import LiveClock, SimClock
@@ -22,10 +22,15 @@ from tradelab.risk.manager import KillSwitch, RiskManager
 from tradelab.risk.rules import RiskLimits
 from tradelab.strategy.base import Strategy
 
+if TYPE_CHECKING:
+    from tradelab.interfaces import LiveFeed
+    from tradelab.store import Store
 
-def assemble_engine(strategies: Sequence[tuple[Strategy, str]], feed: Any,
+
+def assemble_engine(strategies: Sequence[tuple[Strategy, str]], feed: LiveFeed,
                     execution: Execution | None = None, *, broker: Broker | None = None,
-                    broker_name: str = "paper", store: Any = None, config: EngineConfig | None = None,
+                    broker_name: str = "paper", store: Store | None = None,
+                    config: EngineConfig | None = None,
                     limits: RiskLimits | None = None, per_strategy: dict[str, RiskLimits] | None = None,
                     clock: Any = None, bus: EventBus | None = None, resume: int | None = None,
                     wall_clock: Any = None, run_info: dict | None = None) -> Engine:

@@ -7,7 +7,7 @@ configuration; ``--db URL`` overrides ``[store] url`` for one command.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import typer
 
@@ -77,8 +77,9 @@ def paper(
         typer.echo(f"monitoring on {session.monitoring.server.url}/metrics", err=True)
     try:
         label = f"{strategy} {symbol or a.settings.data.default_symbol}"
-        with session, tqdm(total=None if live is not None else len(engine.feed), unit="bar", desc=label,
-                           leave=False, disable=not progress, mininterval=0.2) as bar:
+        total = None if live is not None else len(cast(Any, engine.feed))  # a replay knows its length
+        with session, tqdm(total=total, unit="bar", desc=label, leave=False, disable=not progress,
+                           mininterval=0.2) as bar:
             result = engine.run(on_bar=lambda _b: bar.update())
     except (TradelabError, ValueError) as exc:
         fail(str(exc))

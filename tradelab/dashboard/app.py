@@ -9,8 +9,8 @@ by an engine in another process shows within about ``poll_ms`` plus the read.
 The live part (data, views, controls) is built at the first login, not with the
 app: most pages a server builds show the login form only (a fresh visit, the
 page before the login cookie is set), and the views pull in HoloViews, hvplot
-and pandas, which the server process imports in the background once it is
-ready (:func:`preload`) rather than before it answers.
+and pandas, which the server process imports in the background after it
+answers (:func:`preload`) rather than before.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ RECHECK_EVERY = 20  # polls between re-checks of the login itself (revoked elsew
 def preload() -> None:
     """Import what the live views need (HoloViews, hvplot, pandas), without building any.
 
-    The server calls it in a background thread once it answers, so that neither its
-    readiness nor the first login waits for these imports.
+    The server calls it in a background thread once its first page is shown, so that
+    neither its readiness nor, usually, the first page after a login waits for them.
     """
     # hvplot.pandas: what the equity curve renders with (it also loads HoloViews' bokeh).
     for module in ("hvplot.pandas", "tradelab.dashboard.views", "tradelab.dashboard.controls"):
@@ -236,9 +236,9 @@ class DashboardApp(pn.viewable.Viewer):
 
     def _logged_in(self, _principal: Principal) -> None:
         if self._live_part is None:
-            self._live()  # reads the store as it builds
-        else:
-            self._live_part.state.refresh()
+            self._live()  # reads the store and renders as it builds
+        elif not self._live_part.state.poll():  # re-read only if the store changed (it was
+            self.render()                       # read at build); the user may be another one
         self._show()
         if self.live:
             self.start_polling()

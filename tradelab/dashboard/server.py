@@ -12,9 +12,10 @@ page where scripts could read it.
 Start-up: the server binds its port and answers before anything only a
 logged-in page needs is imported (HoloViews, hvplot, the views); once it
 answers it calls ``on_ready`` with its URL (``tradelab dashboard --ready-fd``
-passes that on to a supervisor or a test) and imports those in a background
-thread (:func:`~tradelab.dashboard.app.preload`). ``GET /health`` answers as
-soon as the server does, without building a page.
+passes that on to a supervisor or a test). Those imports then happen in a
+background thread once the first page is shown in a browser
+(:func:`~tradelab.dashboard.app.preload`), while its user types a password.
+``GET /health`` answers as soon as the server does, without building a page.
 """
 
 from __future__ import annotations
@@ -77,7 +78,13 @@ def _navigator() -> Any:
 
 
 class _Preload:
-    """Runs :func:`~tradelab.dashboard.app.preload` once, in a background thread."""
+    """Runs :func:`~tradelab.dashboard.app.preload` once, in a background thread.
+
+    Started when the first page has loaded in a browser, not when the server becomes
+    ready: the imports take the GIL (and import locks a page needs too) for a second or
+    two, which would delay that first page; after it, they overlap the typing of a
+    password instead of delaying the first page after login.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -138,9 +145,7 @@ def session_factory(services: DashboardServices, *, poll_ms: int = 300,
                 registry.detach(old)
 
         pn.state.on_session_destroyed(closed)
-        import os
-        if os.environ.get("XPRE", "onload") == "onload":
-            pn.state.onload(warm.start)
+        pn.state.onload(warm.start)
         return pn.Column(app.root, nav, sizing_mode="stretch_width")
 
     return page
@@ -213,11 +218,6 @@ def extra_patterns(services: DashboardServices) -> list[tuple[str, type, dict[st
 def _answering(on_ready: Callable[[str], None] | None, url: str) -> None:
     """Runs on the server's IO loop once it is running, i.e. once requests are served."""
     log.info("dashboard_ready", url=url)
-    # The views' imports are no part of readiness, but the first login should not pay
-    # for them either: do them now, off the IO loop, while the server already answers.
-    import os
-    if os.environ.get("XPRE", "onload") == "ready":
-        threading.Thread(target=preload, name="dashboard-preload", daemon=True).start()
     if on_ready is not None:
         on_ready(url)
 

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
@@ -64,6 +64,10 @@ from tradelab.orders.model import Order, client_order_id
 from tradelab.portfolio import Portfolio
 from tradelab.risk.manager import KillSwitch, RiskManager
 from tradelab.strategy.base import Strategy
+
+if TYPE_CHECKING:
+    from tradelab.interfaces import LiveFeed
+    from tradelab.store import Store
 
 log = structlog.get_logger("tradelab.engine")
 FLATTEN = "flatten"
@@ -178,7 +182,7 @@ class Engine:
         Broker, order manager, portfolio, risk manager, kill switch, recorder.
     """
 
-    def __init__(self, strategies: Sequence[tuple[Strategy, str]], feed: Any, execution: Execution,
+    def __init__(self, strategies: Sequence[tuple[Strategy, str]], feed: LiveFeed, execution: Execution,
                  parts: EngineParts, *, config: EngineConfig, bus: EventBus, clock: Any,
                  wall_clock: Any) -> None:
         self.execution, self.config = execution, config
@@ -193,7 +197,7 @@ class Engine:
         self.recorder = parts.recorder
         self.store_backed = parts.recorder is not None
         #: Set by the composition root for observers (health checks, the data-quality gate).
-        self.store: Any = None
+        self.store: Store | None = None
         self.quality: Any = None
         self._disabled_reader = parts.disabled
         self.runners: dict[str, list[StrategyRunner]] = {}
@@ -326,7 +330,8 @@ class Engine:
                 history = self.feed.history(sym, self.resumed_from, r.warmup - 1) \
                     if self.resumed_from is not None else None
                 if self.config.signal_mode == "precomputed":
-                    r.precompute(self.feed.future(sym), history)
+                    # Replays only: the feed knows its future bars (see ReplayFeed.future).
+                    r.precompute(cast(Any, self.feed).future(sym), history)
                 elif history is not None:
                     r.prime(history)
 

@@ -14,9 +14,12 @@ bus (no engine code changes)::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradelab._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from tradelab.store import Store
 
 _EXPORTS = {
     "FeedWatch": "tradelab.monitor.health", "HealthChecks": "tradelab.monitor.health",
@@ -73,7 +76,7 @@ def start_monitoring(settings: Any, checks: Any, metrics: Any, notifier: Any = N
 
 
 def monitor_engine(engine: Any, settings: Any, metrics: Any, notifier: Any = None,
-                   cache: Any = None, store: Any = None) -> Monitoring:
+                   cache: Any = None, store: Store | None = None) -> Monitoring:
     """Attach metrics, event logging, notifications and health checks to ``engine``.
 
     Parameters
