@@ -35,6 +35,8 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from tradelab.testing import cpu_seconds, stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 PASSWORD = "bench-passphrase-0123"
@@ -119,15 +121,6 @@ async def load(base: str, headers: dict[str, str], clients: int, seconds: float,
     return counts["ok"], counts["err"], latencies, seconds
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux ``/proc``; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 def report(label: str, ok: int, err: int, lat: list[float], seconds: float) -> None:
     lat.sort()
     p = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000) if lat else (lambda q: float("nan"))
@@ -179,11 +172,7 @@ def main() -> None:
         if lat:
             print(f"(mean {statistics.fmean(lat) * 1000:.1f} ms over {len(lat)} requests)")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
 
 

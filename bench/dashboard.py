@@ -45,6 +45,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from tradelab.testing import cpu_seconds, stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CHROMIUM = os.environ.get("TRADELAB_CHROMIUM", "/usr/bin/chromium")
@@ -89,15 +91,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux ``/proc``; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def await_ready(read_fd: int, proc: subprocess.Popen[Any], log: Path) -> str:
@@ -158,12 +151,7 @@ def one_run(browser: Any, url: str, env: dict[str, str], tmp: Path,
         if context is not None:
             context.close()
         os.close(read_fd)
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
 
 
 def main() -> None:

@@ -162,10 +162,8 @@ class PgServer:
         self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    """A private PostgreSQL server for the whole session."""
-    server = PgServer(bin=find_pg_bin(), base=Path(tempfile.mkdtemp(prefix="tradelab-pg-")))
+def _running(prefix: str) -> Iterator[PgServer]:
+    server = PgServer(bin=find_pg_bin(), base=Path(tempfile.mkdtemp(prefix=prefix)))
     # atexit as well as the finalizer: an interrupted session still stops the server.
     atexit.register(server.stop)
     try:
@@ -176,17 +174,16 @@ def pg_server() -> Iterator[PgServer]:
         atexit.unregister(server.stop)
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A private PostgreSQL server for the whole session."""
+    yield from _running("tradelab-pg-")
+
+
 @pytest.fixture()
 def private_pg() -> Iterator[PgServer]:
     """A PostgreSQL server of one test's own, which the test may stop and restart."""
-    server = PgServer(bin=find_pg_bin(), base=Path(tempfile.mkdtemp(prefix="tradelab-pg-own-")))
-    atexit.register(server.stop)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        atexit.unregister(server.stop)
+    yield from _running("tradelab-pg-own-")
 
 
 @pytest.fixture(scope="session")

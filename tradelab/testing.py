@@ -5,6 +5,8 @@ Sections are owned by the package area they serve; append, don't reorder.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -175,3 +177,27 @@ class GrowingSource:
                 raise DataSourceError("growing: 503 Service Unavailable")
             rows = self.frame.iloc[:self.visible].copy()
         return slice_time(rows, start, end)
+
+
+def stop_process(proc: Any, grace: float = 10.0) -> None:
+    """Stop a server started for a test or benchmark: SIGTERM, then SIGKILL after ``grace`` s."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(grace)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux ``/proc``; 0 elsewhere)."""
+    import os
+    from pathlib import Path
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0

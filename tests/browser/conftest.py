@@ -30,6 +30,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.unit.api.helpers import FAST, PASSWORDS, SECRET, auth_settings
+from tradelab.testing import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("TRADELAB_CHROMIUM", "/usr/bin/chromium"))
@@ -125,12 +126,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         yield Dashboard(url, store_url, environ, log)
     finally:
         os.close(read_fd)
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,7 @@ from tradelab.monitor.logging import configure_logging
 from tradelab.monitor.metrics import Metrics
 from tradelab.store import Store
 from tradelab.strategy.registry import StrategyRegistry
+from tradelab.testing import stop_process
 
 
 @dataclass
@@ -80,12 +81,7 @@ def serve(store_url: str, log: Path, *args: str, timeout: float = 60) -> Iterato
         info = json.loads(line)
         yield ApiProcess(info["url"], info["api_key"], info["pid"], log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(15)
+        stop_process(proc, 15)
         if proc.stdout is not None:
             proc.stdout.close()
 
