@@ -10,18 +10,22 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from pydantic_settings.exceptions import SettingsError
 
 from tradelab.auth.settings import ApiSettings, AuthSettings
 from tradelab.errors import ConfigError
@@ -288,6 +292,33 @@ class _EnvironSource(EnvSettingsSource):
     def _load_env_vars(self) -> Mapping[str, str | None]:
         return {k.lower(): v for k, v in self._environ.items()}
 
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        """JSON, or for a list-valued field also ``a,b,c`` (``["a", "b"]`` keeps working)."""
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            if isinstance(value, str) and _is_list_field(field):
+                return [part.strip() for part in value.split(",") if part.strip()]
+            raise
+
+
+_LIST_TYPES = (list, tuple, set, frozenset, Sequence, AbstractSet)
+
+
+def _is_list_field(field: FieldInfo | None) -> bool:
+    """Whether a field holds a list, tuple or set (possibly optional)."""
+    if field is None:
+        return False
+    kinds = [field.annotation]
+    while kinds:
+        kind = kinds.pop()
+        origin = get_origin(kind)
+        if kind in _LIST_TYPES or origin in _LIST_TYPES:
+            return True
+        if origin in (Union, UnionType):
+            kinds.extend(get_args(kind))
+    return False
+
 
 SECRET_WORDS = ("secret", "password", "token", "api_key", "apikey", "passphrase", "private")
 
@@ -303,7 +334,9 @@ def _redact(data: Any, model: Any = None, key: str = "") -> Any:
         return {k: _redact(v, None, k) for k, v in data.items()}
     if isinstance(data, list):
         return [_redact(v, None, key) for v in data]
-    if data is not None and is_secret_name(key):
+    if isinstance(data, str) and is_secret_name(key):
+        # Secrets are strings (SecretStr already dumps masked); a secret-sounding
+        # number such as ``api_key_ttl_days`` or ``password_min_length`` is a setting.
         return "**********"
     if key.endswith("url") and isinstance(data, str) and "://" in data:
         # A database URL may embed a password; the store parses URLs (only it imports sqlalchemy).
@@ -383,12 +416,24 @@ def load_config(
     for p in paths:
         file = Path(p) if Path(p).is_absolute() else root / p
         _deep_merge(merged, _read_toml(file), origin, str(file))
-    env_values = _EnvironSource(Settings, env)()
+    try:
+        env_values = _EnvironSource(Settings, env)()
+    except SettingsError as exc:  # a complex value that is not JSON: one line, no traceback
+        raise ConfigError([_describe_env_error(exc, env)]) from None
     _deep_merge(merged, env_values, origin, "environment")
     try:
         return Settings(**merged)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, origin)) from None
+
+
+def _describe_env_error(exc: SettingsError, env: Mapping[str, str]) -> str:
+    section = str(exc).split('"')[1] if str(exc).count('"') >= 2 else ""
+    names = sorted(k for k in env if k.upper().startswith(f"{ENV_PREFIX}{section.upper()}__"))
+    shown = ", ".join(f"{k}={'**********' if is_secret_name(k) else repr(env[k])}" for k in names)
+    cause = exc.__cause__ or exc
+    return (f"{section}: {shown or 'an environment override'}: not valid JSON "
+            f"(lists may also be comma-separated): {cause}")
 
 
 def _describe(exc: ValidationError, origin: Mapping[str, str]) -> list[str]:

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tradelab.auth.settings import AuthSettings
 from tradelab.cli import app
 from tradelab.config import load_config
 from tradelab.errors import ConfigError
@@ -102,3 +103,31 @@ def test_database_password_is_masked_in_the_effective_config(tmp_path: Path) -> 
     s = load_config(paths=[], environ=env, home=tmp_path)
     shown = s.redacted()["store"]["url"]
     assert "s3cr3t-pw" not in shown and "trader" in shown and "db.local" in shown
+
+
+def test_config_check_masks_secrets_only(tmp_path: Path) -> None:
+    env = {"TRADELAB__DATA__CCXT__SECRET": "hunter2-very-secret"}
+    shown = load_config(paths=[], environ=env, home=tmp_path).redacted()
+    assert shown["data"]["ccxt"]["secret"] == "**********"
+    assert shown["auth"]["api_key_ttl_days"] == AuthSettings().api_key_ttl_days
+    assert shown["auth"]["password_min_length"] == AuthSettings().password_min_length
+
+
+@pytest.mark.parametrize("value", ["SPX,IXIC", " SPX , IXIC ", '["SPX", "IXIC"]'])
+def test_list_overrides_are_comma_separated_or_json(tmp_path: Path, value: str) -> None:
+    env = {"TRADELAB__RISK__ALLOWED_SYMBOLS": value,
+           "TRADELAB__API__CORS_ORIGINS": value.replace("SPX", "http://a").replace("IXIC", "http://b"),
+           "TRADELAB__STRATEGIES__PATHS": value.replace("SPX", "strategies").replace("IXIC", "more")}
+    s = load_config(paths=[], environ=env, home=tmp_path)
+    assert s.risk.allowed_symbols == frozenset({"SPX", "IXIC"})
+    assert s.api.cors_origins == ("http://a", "http://b")
+    assert s.strategies.paths == (Path("strategies"), Path("more"))
+    assert load_config(paths=[], environ={"TRADELAB__RISK__ALLOWED_SYMBOLS": "SPX"},
+                       home=tmp_path).risk.allowed_symbols == frozenset({"SPX"})
+
+
+def test_an_unparseable_complex_override_is_one_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(paths=[], environ={"TRADELAB__DATA__POLICIES": "file=drop"}, home=tmp_path)
+    assert err.value.problems == [err.value.problems[0]]
+    assert "TRADELAB__DATA__POLICIES='file=drop'" in err.value.problems[0]
