@@ -18,6 +18,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Help text names config sections as ``[data]``, ``[store]``, ...: no Rich markup,
+    # which would take them for style tags and drop them (the whole command tree inherits this).
+    rich_markup_mode=None,
 )
 
 
