@@ -96,3 +96,9 @@ def test_secrets_a_notebook_prints_are_masked_in_its_archive(tmp_path: Path) -> 
     printed = "".join("".join(o.get("text", "")) for c in out["cells"] for o in c.get("outputs", []))
     assert "token ****" in printed                    # the print happened, masked
     assert all(secret not in text for text in archive.values())
+
+
+def test_an_unknown_parameter_fails_the_run(runner: JobRunner) -> None:
+    rec = runner.run(RunRequest("tiny", TINY, {"valeu": 5}))
+    assert rec.status == "failed" and rec.attempts == 1
+    assert rec.error == "unknown parameter(s) valeu; the notebook takes: mode, sleep, value"

@@ -25,13 +25,38 @@ def _on_term(signum: int, _frame: Any) -> None:
     raise Terminated(f"terminated by signal {signal.Signals(signum).name}")
 
 
+def unknown_parameters(notebook: str | Path, parameters: dict[str, Any]) -> list[str]:
+    """Names in ``parameters`` that the notebook's ``parameters`` cell does not define.
+
+    A notebook without a ``parameters`` cell takes whatever it is given (papermill
+    injects it at the top), so nothing is unknown there.
+    """
+    import papermill as pm
+
+    known = pm.inspect_notebook(str(notebook))
+    if not known and not _has_parameters_cell(notebook):
+        return []
+    return sorted(set(parameters) - set(known))
+
+
+def _has_parameters_cell(notebook: str | Path) -> bool:
+    cells = json.loads(Path(notebook).read_text()).get("cells", [])
+    return any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells)
+
+
 def execute(spec: dict[str, Any]) -> dict[str, Any]:
     """Run papermill as ``spec`` says and describe the outcome."""
     import papermill as pm
 
+    parameters = spec.get("parameters") or {}
+    unknown = unknown_parameters(spec["input"], parameters)
+    if unknown:
+        known = ", ".join(pm.inspect_notebook(spec["input"])) or "(none)"
+        return {"ok": False, "error_type": "UnknownParameter",
+                "error": f"unknown parameter(s) {', '.join(unknown)}; the notebook takes: {known}"}
     try:
         pm.execute_notebook(
-            spec["input"], spec["output"], parameters=spec.get("parameters") or {},
+            spec["input"], spec["output"], parameters=parameters,
             kernel_name=spec.get("kernel_name", "python3"),
             execution_timeout=spec.get("cell_timeout"), start_timeout=spec.get("start_timeout", 60),
             cwd=spec.get("cwd"), progress_bar=False, log_output=False,
