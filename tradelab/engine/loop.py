@@ -67,7 +67,6 @@ from tradelab.strategy.base import Strategy
 
 if TYPE_CHECKING:
     from tradelab.interfaces import LiveFeed
-    from tradelab.store import Store
 
 log = structlog.get_logger("tradelab.engine")
 FLATTEN = "flatten"
@@ -197,7 +196,8 @@ class Engine:
         self.recorder = parts.recorder
         self.store_backed = parts.recorder is not None
         #: Set by the composition root for observers (health checks, the data-quality gate).
-        self.store: Store | None = None
+        # (Opaque here: the engine itself never touches the store.)
+        self.store: object | None = None
         self.quality: Any = None
         self._disabled_reader = parts.disabled
         self.runners: dict[str, list[StrategyRunner]] = {}
