@@ -9,8 +9,8 @@ by an engine in another process shows within about ``poll_ms`` plus the read.
 The live part (data, views, controls) is built at the first login, not with the
 app: most pages a server builds show the login form only (a fresh visit, the
 page before the login cookie is set), and the views pull in HoloViews, hvplot
-and pandas, which the server process imports in the background after it
-answers (:func:`preload`) rather than before.
+and pandas, which the server process imports after it answers (:func:`preload`)
+rather than before.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ RECHECK_EVERY = 20  # polls between re-checks of the login itself (revoked elsew
 def preload() -> None:
     """Import what the live views need (HoloViews, hvplot, pandas), without building any.
 
-    The server calls it in a background thread once its first page is shown, so that
-    neither its readiness nor, usually, the first page after a login waits for them.
+    The server calls it once its first page is shown, so that neither its readiness
+    nor, usually, the first page after a login waits for them.
     """
     # hvplot.pandas: what the equity curve renders with (it also loads HoloViews' bokeh).
     for module in ("hvplot.pandas", "tradelab.dashboard.views", "tradelab.dashboard.controls"):

@@ -12,22 +12,22 @@ page where scripts could read it.
 Start-up: the server binds its port and answers before anything only a
 logged-in page needs is imported (HoloViews, hvplot, the views); once it
 answers it calls ``on_ready`` with its URL (``tradelab dashboard --ready-fd``
-passes that on to a supervisor or a test). Those imports then happen in a
-background thread once the first page is shown in a browser
-(:func:`~tradelab.dashboard.app.preload`), while its user types a password.
-``GET /health`` answers as soon as the server does, without building a page.
+passes that on to a supervisor or a test). Those imports happen once the
+first page is shown in a browser (:func:`~tradelab.dashboard.app.preload`), while
+its user types a password. ``GET /health`` answers as soon as the server does,
+without building a page.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import panel as pn
 import structlog
 import tornado.web
+from tornado.ioloop import IOLoop
 
 from tradelab.auth.errors import InvalidCredentials
 from tradelab.dashboard.app import DashboardApp, preload
@@ -78,24 +78,24 @@ def _navigator() -> Any:
 
 
 class _Preload:
-    """Runs :func:`~tradelab.dashboard.app.preload` once, in a background thread.
+    """Runs :func:`~tradelab.dashboard.app.preload` once, on the server's IO loop.
 
-    Started when the first page has loaded in a browser, not when the server becomes
-    ready: the imports take the GIL (and import locks a page needs too) for a second or
-    two, which would delay that first page; after it, they overlap the typing of a
-    password instead of delaying the first page after login.
+    Started when the first page has loaded in a browser: the imports then overlap the
+    typing of a password instead of delaying the first page after login, and neither
+    readiness nor that first page waits for them. Not in a thread of its own: Panel
+    imports HoloViews modules on the IO loop as soon as ``holoviews`` is in
+    ``sys.modules``, and two threads importing HoloViews at once fail ("partially
+    initialized module").
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._started = False
 
     def start(self) -> None:
-        with self._lock:
-            if self._started:
-                return
+        if not self._started:  # only ever called on the IO loop: no lock needed
             self._started = True
-        threading.Thread(target=preload, name="dashboard-preload", daemon=True).start()
+            # Outside the page's own callback, so that page's messages go out first.
+            IOLoop.current().add_callback(preload)
 
 
 def session_factory(services: DashboardServices, *, poll_ms: int = 300,
