@@ -10,7 +10,7 @@ imports vectorbt (through research); the engine itself never does.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
@@ -29,18 +29,31 @@ class ParityReport:
     execution: Execution
     research_equity: float
     engine_equity: float
-    research_trades: int
-    engine_trades: int
+    research_fills: int
+    engine_fills: int
+    research_round_trips: int = 0
+    engine_round_trips: int = 0
     differences: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.differences
 
+    def to_dict(self) -> dict:
+        """JSON-able: round trips and fills of each side, equities and every difference."""
+        return {"strategy": self.strategy, "params": self.params, "execution": asdict(self.execution),
+                "ok": self.ok,
+                "round_trips": {"research": self.research_round_trips,
+                                "engine": self.engine_round_trips},
+                "fills": {"research": self.research_fills, "engine": self.engine_fills},
+                "equity": {"research": self.research_equity, "engine": self.engine_equity},
+                "differences": list(self.differences)}
+
     def __str__(self) -> str:
         head = (f"parity {self.strategy} {self.params} fill={self.execution.fill} "
-                f"fractional={self.execution.fractional}: research {self.research_trades} trades, "
-                f"equity {self.research_equity:,.6f}; engine {self.engine_trades} trades, "
+                f"fractional={self.execution.fractional}: research {self.research_round_trips} "
+                f"round trips, {self.research_fills} fills, equity {self.research_equity:,.6f}; "
+                f"engine {self.engine_round_trips} round trips, {self.engine_fills} fills, "
                 f"equity {self.engine_equity:,.6f}")
         if self.ok:
             return head + ": OK"
@@ -67,7 +80,7 @@ def compare(strategy: Strategy, bars: pd.DataFrame, execution: Execution, symbol
     e = result.fills
     diffs: list[str] = []
     if len(r) != len(e):
-        diffs.append(f"trade count: research {len(r)}, engine {len(e)}")
+        diffs.append(f"fill count: research {len(r)}, engine {len(e)}")
     qty_tol = REL_TOL if execution.fractional else 0.0
     for i, (row, fill) in enumerate(zip(r.itertuples(index=False), e, strict=False)):
         problems = []
@@ -80,9 +93,22 @@ def compare(strategy: Strategy, bars: pd.DataFrame, execution: Execution, symbol
         if not _close(float(row.price), float(fill.price), 1e-12):
             problems.append(f"price {row.price!r} vs {fill.price}")
         if problems:
-            diffs.append(f"trade {i}: " + ", ".join(problems))
+            diffs.append(f"fill {i}: " + ", ".join(problems))
     re_eq, en_eq = float(research.final_equity), float(result.equity)
     if not _close(re_eq, en_eq, REL_TOL):
         diffs.append(f"final equity: research {re_eq!r}, engine {en_eq!r} "
                      f"(relative difference {abs(re_eq - en_eq) / abs(re_eq):.3e})")
-    return ParityReport(strategy.name, strategy.params, execution, re_eq, en_eq, len(r), len(e), diffs)
+    return ParityReport(strategy.name, strategy.params, execution, re_eq, en_eq, len(r), len(e),
+                        int(research.stats["n_trades"]), _entries(e), diffs)
+
+
+def _entries(fills: list) -> int:
+    """Round trips entered (long-only): buys from a flat position, as research counts them."""
+    held, count = 0.0, 0
+    for f in fills:
+        if f.side == "buy":
+            count += held <= 0
+            held += float(f.quantity)
+        else:
+            held = max(held - float(f.quantity), 0.0)
+    return count

@@ -82,8 +82,64 @@ def test_paper_stores_the_run_where_the_configuration_says(cli, tmp_path: Path) 
     fills = store.fills("configured", run.id)
     assert len(fills) > 10
     assert f"run id {run.id}" in res.stdout and url in res.stdout
-    assert f"trades {len(fills)}" in res.stdout
+    assert f"fills {len(fills)}" in res.stdout and "round trips " in res.stdout
+    assert "trades" not in res.stdout
     assert run.summary["bars"] == len(store.equity_curve("configured", run.id))
+
+
+SHARED = ["-p", "fast=5", "-p", "slow=20", "--size", "10", "--size-type", "amount", "--fees", "0.001",
+          "--fixed-fees", "1", "--slippage", "0.0005", "--fill", "close", "--cash", "50000", "--whole",
+          "--policy", "raise"]
+
+
+@pytest.fixture()
+def csv(tmp_path: Path, spx) -> list[str]:
+    """Real SPX bars 2012-2015 as a Yahoo-style CSV file, with the shared options."""
+    frame = spx.loc["2012-01-01":"2015-12-31"].rename(columns=str.title)
+    frame.index = frame.index.strftime("%Y-%m-%d")
+    path = tmp_path / "spx.csv"
+    frame.assign(**{"Adj Close": frame["Close"]}).to_csv(path, index_label="Date")
+    return ["--csv", str(path), *SHARED]
+
+
+def test_paper_takes_the_backtest_options_and_prints_the_same_json(cli, db: str, csv: list[str]) -> None:
+    import tradelab.cli.research_cmd  # noqa: F401  (registers backtest)
+
+    paper = cli("paper", "sma_cross", *csv, "--json", "--db", db, "--no-progress")
+    assert paper.exit_code == 0, paper.output
+    research = cli("backtest", "sma_cross", *csv, "--json")
+    assert research.exit_code == 0, research.output
+    p, b = json.loads(paper.stdout), json.loads(research.stdout)
+    assert set(p) == set(b) | {"run_id"}
+    assert p["execution"] == b["execution"] == {"cash": 50000.0, "fees": 0.001, "fixed_fees": 1.0,
+                                                 "slippage": 0.0005, "size": 10.0,
+                                                 "size_type": "amount", "fill": "close",
+                                                 "fractional": False}
+    assert (p["symbol"], p["source"], p["bars"]) == (b["symbol"], b["source"], b["bars"])
+    assert (p["round_trips"], p["fills"]) == (b["round_trips"], b["fills"]) and b["fills"] > 20
+    assert p["final_equity"] == pytest.approx(b["final_equity"], rel=1e-9)
+    assert [t["entry_time"] for t in p["trades"]] == [t["entry_time"] for t in b["trades"]]
+    assert len(Store(db).fills("paper", p["run_id"])) == p["fills"]
+
+
+def test_parity_takes_the_backtest_options(cli, csv: list[str]) -> None:
+    res = cli("parity", "sma_cross", *csv, "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["ok"] and out["execution"]["size_type"] == "amount" and out["symbol"] == "spx"
+    assert out["round_trips"]["research"] == out["round_trips"]["engine"] > 10
+    assert out["fills"]["research"] == out["fills"]["engine"] > 20
+    text = cli("parity", "sma_cross", *csv)
+    assert "round trips" in text.stdout and "fills" in text.stdout and " trades" not in text.stdout
+
+
+def test_paper_says_why_a_range_is_empty(cli, db: str) -> None:
+    later = cli("paper", "sma_cross", "--start", "2016-01-01", "--end", "2015-01-01", "--db", db)
+    assert later.exit_code == 2
+    assert later.stderr.strip() == "error: --start 2016-01-01 is after --end 2015-01-01"
+    empty = cli("parity", "sma_cross", "--start", "2030-01-01")
+    assert empty.exit_code == 2
+    assert empty.stderr.strip() == "error: no bars for SPX from sample within --start 2030-01-01"
 
 
 def test_paper_refuses_a_bad_speed_and_an_unknown_strategy(cli, db: str) -> None:

@@ -59,7 +59,7 @@ def server(source: pd.DataFrame) -> Iterator[ReplayServer]:
 def summary(output: str) -> tuple[int, str, str]:
     bars = int(re.search(r": (\d+) bars", output).group(1))   # type: ignore[union-attr]
     equity = re.search(r"equity ([\d,.]+)", output).group(1)  # type: ignore[union-attr]
-    trades = re.search(r"trades (\d+)", output).group(1)      # type: ignore[union-attr]
+    trades = re.search(r"fills (\d+)", output).group(1)       # type: ignore[union-attr]
     return bars, equity, trades
 
 

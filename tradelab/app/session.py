@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 from tradelab.engine.loop import Engine
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from tradelab.execution import Execution
     from tradelab.store import Store
 
 
@@ -35,6 +38,10 @@ class PaperArgs:
     end: str | None = None
     flush_every: int | None = None
     signal_mode: str | None = None
+    #: The execution convention (default: ``[research]``) and the bars to replay
+    #: (default: ``source``/``symbol`` from ``start`` to ``end``), e.g. from ``--csv``.
+    execution: Execution | None = None
+    bars: pd.DataFrame | None = None
 
 
 def parse_speed(speed: str | float) -> str | float:
@@ -62,5 +69,6 @@ def build_paper(app: Any, args: PaperArgs, store: Store | None = None) -> Engine
     engine: Engine = app.engine(args.strategy, args.symbol, source=args.source,
                                 params=dict(args.params), start=args.start, end=args.end,
                                 speed=parse_speed(args.speed), resume=args.resume,
-                                store=store, db=args.db, **overrides)
+                                store=store, db=args.db, execution=args.execution,
+                                bars=args.bars, **overrides)
     return engine

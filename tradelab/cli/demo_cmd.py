@@ -51,7 +51,8 @@ def demo(
             continue
         res = backtest(tl.strategy(name), bars, execution=ex, registry=tl.strategies)
         results.append(res)
-        rows.append({"strategy": f"{name} {res.params}", **{k: res.stats[k] for k in SHOWN}})
+        shown = {("round_trips" if k == "n_trades" else k): res.stats[k] for k in SHOWN}
+        rows.append({"strategy": f"{name} {res.params}", **shown, "fills": len(res.orders)})
     table = pd.DataFrame(rows).set_index("strategy")
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.float_format", "{:,.4f}".format):
@@ -63,7 +64,7 @@ def demo(
                       progress=True)
         typer.echo(f"\nSweep sma_cross: {swept.n_valid} combinations "
                    f"({swept.n_invalid} invalid skipped) in {swept.elapsed:.2f} s; top 5 by sharpe")
-        typer.echo(swept.top(5).to_string())
+        typer.echo(swept.top(5).rename(columns={"n_trades": "round_trips"}).to_string())
 
     path = report or settings.path(settings.research.reports_dir) / "demo.html"
     written = write_report([*results, swept], path, title=f"tradelab demo: {source}:{symbol}")
@@ -102,7 +103,7 @@ def live_session(tl: Any, bars: Any, source: str, symbol: str, speed: float = LI
     typer.echo(f"  {describe(stats)}; the server injected {injected} malformed messages")
     typer.echo(f"  run {result.run_id} ({result.stopped}) on account {result.account}: "
                f"{result.bars} bars, equity {float(result.equity):,.2f} "
-               f"(return {result.total_return:+.2%}), trades {len(result.fills)}")
+               f"(return {result.total_return:+.2%}), fills {len(result.fills)}")
     typer.echo(f"  stored in {db}")
     store.close()
     return result

@@ -7,11 +7,13 @@ configuration; ``--db URL`` overrides ``[store] url`` for one command.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, cast
 
 import typer
 
 from tradelab.cli._app import app, build_app, emit_json, fail, parse_params
+from tradelab.cli._options import DATA, EXEC, JSON, DataOptions, ExecOptions, convention, with_options
 from tradelab.errors import TradelabError
 
 risk_app = typer.Typer(help="Kill switch: halt or resume trading on an account.", no_args_is_help=True)
@@ -34,20 +36,20 @@ def _store(app_: Any, db: str | None) -> Any:
 
 
 @app.command("paper")
+@with_options
 def paper(
     strategy: str = typer.Argument(..., help="strategy name"),
-    source: str = typer.Option(None, help="data source replayed as a live feed (default [data])"),
-    symbol: str = typer.Option(None, help="symbol (default [data] default_symbol)"),
+    data: DataOptions = DATA,
     param: list[str] = typer.Option(None, "--param", "-p", help="NAME=VALUE, repeatable"),
+    ex: ExecOptions = EXEC,
     speed: str = typer.Option("max", help="'max' or bars per second"),
     feed: str = typer.Option("replay", "--feed", help=FEED_HELP),
     account: str = typer.Option(None, help="paper account (default [engine] account)"),
     db: str = typer.Option(None, help=DB_HELP),
     resume: int = typer.Option(None, help="resume this run id after a crash"),
-    start: str = typer.Option(None, help="first bar date"),
-    end: str = typer.Option(None, help="last bar date"),
     signal_mode: str = typer.Option(None, help="window or precomputed (default [engine])"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
+    as_json: bool = JSON,
 ) -> None:
     """Paper-trade a strategy on a replayed or live feed, persisting orders, fills and equity."""
     from tqdm import tqdm
@@ -59,14 +61,30 @@ def paper(
     except ValueError:
         fail(f"--speed {speed!r}: expected 'max' or a positive number of bars per second")
     a = build_app()
-    args = PaperArgs(strategy, source, symbol, parse_params(param), speed, account, db, resume, start,
-                     end, signal_mode=signal_mode)
+    try:
+        strat = a.strategy(strategy, **parse_params(param))
+        execution = ex.apply(a.execution)
+        data.check()
+    except (TradelabError, ValueError) as exc:
+        fail(str(exc))
     store = _store(a, db)
+    loaded = None
+    symbol = data.symbol or a.settings.data.default_symbol
+    source = data.source or a.settings.data.default_source
     try:
         from tradelab.app.feeds import build_feed
 
-        live = build_feed(a, feed, symbol or a.settings.data.default_symbol, source=source,
-                          start=start, end=end)
+        if data.csv is not None and feed != "replay":
+            raise ValueError("--csv replays a file; it cannot be combined with --feed")
+        live = build_feed(a, feed, symbol, source=data.source, start=data.start, end=data.end)
+        if live is None:
+            loaded = data.load(a)
+            symbol, source = loaded.symbol, loaded.source
+            # The data-quality gate judges the bars the run starts from (a CSV's too).
+            a.data.last_report = loaded.report
+        args = PaperArgs(strategy, source, symbol, parse_params(param), speed, account, db, resume,
+                         data.start, data.end, signal_mode=signal_mode, execution=execution,
+                         bars=None if loaded is None else loaded.bars)
         engine = build_paper(a, args, store) if live is None else _live_engine(a, args, store, live)
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
@@ -76,13 +94,26 @@ def paper(
     if session.monitoring.server is not None:
         typer.echo(f"monitoring on {session.monitoring.server.url}/metrics", err=True)
     try:
-        label = f"{strategy} {symbol or a.settings.data.default_symbol}"
         total = None if live is not None else len(cast(Any, engine.feed))  # a replay knows its length
-        with session, tqdm(total=total, unit="bar", desc=label, leave=False, disable=not progress,
-                           mininterval=0.2) as bar:
+        with session, tqdm(total=total, unit="bar", desc=f"{strategy} {symbol}", leave=False,
+                           disable=not progress or as_json, mininterval=0.2) as bar:
             result = engine.run(on_bar=lambda _b: bar.update())
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
+    from tradelab.cli._summary import engine_stats
+    from tradelab.cli.research_cmd import json_safe, named_counts, print_stats
+
+    last_price = float(loaded.bars["close"].iloc[-1]) if loaded is not None else None
+    stats, trades, ppy = engine_stats(result, execution, a.settings.research.periods_per_year,
+                                      last_price)
+    shown = named_counts(stats, fills=len(result.fills))
+    if as_json:
+        emit_json(json_safe({"symbol": symbol, "source": source, "strategy": strat.name,
+                             "params": strat.params, **shown, "execution": asdict(execution),
+                             "periods_per_year": ppy, "trades": trades,
+                             "data_quality": loaded.quality() if loaded is not None else {},
+                             "run_id": result.run_id}))
+        return
     critical = sum(1 for e in result.risk_alerts if e.severity == "critical")
     typer.echo(f"run {result.run_id} ({result.stopped}) on account {result.account}: {result.bars} bars"
                + (f", resumed after {result.resumed_from:%Y-%m-%d}" if result.resumed_from else ""))
@@ -90,12 +121,14 @@ def paper(
     if result.stopped == "stopped" and stop_reason:  # e.g. "data quality: ..." or SIGINT
         typer.echo(f"  stopped: {stop_reason}")
     typer.echo(f"  equity {float(result.equity):,.2f} (return {result.total_return:+.2%}), "
-               f"trades {len(result.fills)}, risk events {len(result.risk_alerts)} "
-               f"({critical} critical)")
+               f"round trips {shown['round_trips']}, fills {len(result.fills)}, "
+               f"risk events {len(result.risk_alerts)} ({critical} critical)")
+    typer.echo(f"  {convention(execution)}")
     if live is not None:
         from tradelab.app.feeds import describe
 
         typer.echo(f"  {describe(live.stats())}")
+    print_stats({k: v for k, v in shown.items() if k not in ("round_trips", "fills")})
     typer.echo(f"  stored in {store_url(a, db)} (run id {result.run_id})")
 
 
@@ -104,37 +137,36 @@ def _live_engine(app_: Any, args: Any, store: Any, feed: Any) -> Any:
     overrides = {k: v for k, v in {"account": args.account, "flush_every": args.flush_every,
                                     "signal_mode": args.signal_mode}.items() if v is not None}
     return app_.engine(args.strategy, args.symbol, source=args.source, params=dict(args.params),
-                       feed=feed, resume=args.resume, store=store, **overrides)
+                       feed=feed, resume=args.resume, store=store, execution=args.execution,
+                       **overrides)
 
 
 @app.command("parity")
+@with_options
 def parity(
     strategy: str = typer.Argument(..., help="strategy name"),
-    source: str = typer.Option(None, help="data source (default [data])"),
-    symbol: str = typer.Option(None, help="symbol (default [data] default_symbol)"),
+    data: DataOptions = DATA,
     param: list[str] = typer.Option(None, "--param", "-p", help="NAME=VALUE, repeatable"),
-    start: str = typer.Option(None, help="first bar date"),
-    end: str = typer.Option(None, help="last bar date"),
-    fill: str = typer.Option(None, help="next_open or close (default [research] fill)"),
-    fractional: bool = typer.Option(None, "--fractional/--whole", help="unit rounding"),
+    ex: ExecOptions = EXEC,
     signal_mode: str = typer.Option("window", help="window (per bar) or precomputed"),
+    as_json: bool = JSON,
 ) -> None:
     """Backtest and engine replay on the same bars: exit 1 on any divergence."""
-    from dataclasses import replace
-
     from tradelab.parity import compare
 
     a = build_app()
-    sym = symbol or a.settings.data.default_symbol
     try:
         strat = a.strategy(strategy, **parse_params(param))
-        bars = a.bars(sym, source=source, start=start, end=end)
-        given = {k: v for k, v in {"fill": fill, "fractional": fractional}.items() if v is not None}
-        execution = replace(a.execution, **given) if given else a.execution
-        report = compare(strat, bars, execution, sym, signal_mode=signal_mode)
+        execution = ex.apply(a.execution)
+        loaded = data.load(a)
+        report = compare(strat, loaded.bars, execution, loaded.symbol, signal_mode=signal_mode)
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
-    typer.echo(str(report))
+    if as_json:
+        emit_json({"symbol": loaded.symbol, "source": loaded.source, **report.to_dict(),
+                   "data_quality": loaded.quality()})
+    else:
+        typer.echo(str(report))
     if not report.ok:
         raise typer.Exit(1)
 

@@ -14,31 +14,8 @@ from typing import Any
 import typer
 
 from tradelab.cli._app import app, build_app, emit_json, fail, parse_params
+from tradelab.cli._options import DATA, EXEC, JSON, DataOptions, ExecOptions, convention, with_options
 from tradelab.errors import TradelabError
-
-
-def _exec_options(cash: float | None, fees: float | None, fixed_fees: float | None,
-                  slippage: float | None, size: float | None, size_type: str | None,
-                  fill: str | None, fractional: bool | None) -> dict[str, Any]:
-    return dict(cash=cash, fees=fees, fixed_fees=fixed_fees, slippage=slippage, size=size,
-                size_type=size_type, fill=fill, fractional=fractional)
-
-
-def load_bars(tl: Any, symbol: str | None, source: str | None, start: str | None,
-              end: str | None, csv: Path | None) -> tuple[Any, str, str]:
-    """Bars plus the symbol and source names shown in the output."""
-    if csv is not None:
-        from tradelab.data.files import FileSource
-        from tradelab.data.validate import validate_bars
-
-        raw = FileSource(Path.cwd(), adjust="raw").load(str(csv), start=start, end=end)
-        policy = tl.settings.data.policy_for("file")
-        bars, _report = validate_bars(raw, policy, source="file", symbol=str(csv),
-                                      gap_factor=tl.settings.data.gap_factor)
-        return bars, str(csv), "file"
-    symbol = symbol or tl.settings.data.default_symbol
-    source = source or tl.settings.data.default_source
-    return tl.bars(symbol, source=source, start=start, end=end), symbol, source
 
 
 def parse_grid(items: list[str] | None) -> dict[str, list[Any]]:
@@ -87,88 +64,84 @@ def _fmt(name: str, value: Any) -> str:
     return format_stat(name, value)
 
 
-def _print_stats(stats: dict[str, Any]) -> None:
+def print_stats(stats: dict[str, Any]) -> None:
+    """Aligned ``name  value`` lines (shared with ``paper``)."""
     width = max(len(k) for k in stats)
     for key, value in stats.items():
         shown = value.isoformat() if hasattr(value, "isoformat") else _fmt(key, value)
         typer.echo(f"  {key:<{width}}  {shown:>14}")
 
 
-def _convention(ex: Any) -> str:
-    return (f"cash {ex.cash:,.2f}, fees {ex.fees:g} + {ex.fixed_fees:g}/order, "
-            f"slippage {ex.slippage:g}, size {ex.size:g} {ex.size_type}, fill {ex.fill}, "
-            f"{'fractional' if ex.fractional else 'whole'} units")
+def named_counts(stats: dict[str, Any], fills: int | None = None) -> dict[str, Any]:
+    """``n_trades`` shown as ``round_trips`` (and the fills next to it, when known):
+    every command says "round trips" and "fills", never an ambiguous "trades" count."""
+    out: dict[str, Any] = {}
+    for key, value in stats.items():
+        if key == "n_trades":
+            out["round_trips"] = value
+            if fills is not None:
+                out["fills"] = fills
+        else:
+            out[key] = value
+    return out
 
 
-_SYMBOL = typer.Option(None, help="symbol (default from config)")
-_SOURCE = typer.Option(None, help="data source: sample, file, yfinance, ccxt (default from config)")
-_START = typer.Option(None, help="first bar (date/time, inclusive)")
-_END = typer.Option(None, help="last bar (date/time, inclusive)")
-_CSV = typer.Option(None, "--csv", help="read bars from this CSV file instead of a source")
+def json_safe(value: Any) -> Any:
+    from tradelab.research.metrics import json_safe as safe
+
+    return safe(value)
+
+
 _PARAM = typer.Option(None, "--param", "-p", help="NAME=VALUE, repeatable")
-_CASH = typer.Option(None, help="initial cash")
-_FEES = typer.Option(None, help="fees as a fraction of notional per order")
-_FIXED = typer.Option(None, "--fixed-fees", help="fixed fee per order, in cash")
-_SLIP = typer.Option(None, help="slippage as a fraction of price, against the trader")
-_SIZE = typer.Option(None, help="entry size (meaning depends on --size-type)")
-_SIZE_TYPE = typer.Option(None, "--size-type", help="amount | value | percent")
-_FILL = typer.Option(None, help="next_open | close")
-_FRACTIONAL = typer.Option(None, "--fractional/--whole", help="fractional or whole units")
 _PPY = typer.Option(None, "--periods-per-year", help="bars per year (default inferred)")
-_JSON = typer.Option(False, "--json", help="print one JSON object")
 _REPORT = typer.Option(None, "--report", help="also write a standalone HTML report here")
 
 
 @app.command("backtest")
+@with_options
 def backtest_cmd(
     strategy: str = typer.Argument(..., help="strategy name (see `tradelab strategies`)"),
-    source: str = _SOURCE, symbol: str = _SYMBOL, start: str = _START, end: str = _END,
-    csv: Path = _CSV, param: list[str] = _PARAM,
-    cash: float = _CASH, fees: float = _FEES, fixed_fees: float = _FIXED,
-    slippage: float = _SLIP, size: float = _SIZE, size_type: str = _SIZE_TYPE,
-    fill: str = _FILL, fractional: bool = _FRACTIONAL, periods_per_year: float = _PPY,
-    as_json: bool = _JSON, report: Path = _REPORT,
+    data: DataOptions = DATA, param: list[str] = _PARAM, ex: ExecOptions = EXEC,
+    periods_per_year: float = _PPY, as_json: bool = JSON, report: Path = _REPORT,
 ) -> None:
     """Backtest one parameter set on vectorbt and print stats (or JSON)."""
-    from tradelab.research.backtest import backtest, resolve_execution
+    from tradelab.research.backtest import backtest
 
     tl = build_app()
     try:
         strat = tl.strategy(strategy, **parse_params(param))
-        ex = resolve_execution(tl.execution, **_exec_options(
-            cash, fees, fixed_fees, slippage, size, size_type, fill, fractional))
-        bars, symbol, source = load_bars(tl, symbol, source, start, end, csv)
-        result = backtest(strat, bars, execution=ex,
+        execution = ex.apply(tl.execution)
+        loaded = data.load(tl)
+        result = backtest(strat, loaded.bars, execution=execution,
                           periods_per_year=periods_per_year
                           or tl.settings.research.periods_per_year)
         written = _report(result, report)
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
+    stats = named_counts(result.stats, fills=len(result.orders))
     if as_json:
         out = result.to_dict()
-        emit_json({"symbol": symbol, "source": source, "strategy": out["strategy"],
-                   "params": out["params"], **out["stats"], "execution": out["execution"],
+        emit_json({"symbol": loaded.symbol, "source": loaded.source, "strategy": out["strategy"],
+                   "params": out["params"], **json_safe(stats), "execution": out["execution"],
                    "periods_per_year": out["periods_per_year"], "trades": out["trades"],
+                   "data_quality": loaded.quality(),
                    **({"report": str(written)} if written else {})})
         return
-    typer.echo(f"{result.title} on {symbol} ({source}), {len(bars)} bars")
-    typer.echo(f"  {_convention(ex)}")
-    _print_stats(result.stats)
+    typer.echo(f"{result.title} on {loaded.symbol} ({loaded.source}), {len(loaded.bars)} bars")
+    typer.echo(f"  {convention(execution)}")
+    print_stats(stats)
     if written:
         typer.echo(f"report: {written}")
 
 
 @app.command("sweep")
+@with_options
 def sweep_cmd(
     strategy: str = typer.Argument(..., help="strategy name (see `tradelab strategies`)"),
     grid: list[str] = typer.Option(None, "--grid", "-g",
                                    help="NAME=START:STOP:STEP (inclusive) or NAME=V1,V2,..."),
-    param: list[str] = _PARAM,
-    source: str = _SOURCE, symbol: str = _SYMBOL, start: str = _START, end: str = _END,
-    csv: Path = _CSV,
-    cash: float = _CASH, fees: float = _FEES, fixed_fees: float = _FIXED,
-    slippage: float = _SLIP, size: float = _SIZE, size_type: str = _SIZE_TYPE,
-    fill: str = _FILL, fractional: bool = _FRACTIONAL, periods_per_year: float = _PPY,
+    param: list[str] = _PARAM, data: DataOptions = DATA, ex: ExecOptions = EXEC,
+    periods_per_year: float = _PPY,
     metric: str = typer.Option("sharpe", help="rank by this metric (higher is better)"),
     top: int = typer.Option(10, help="rows to show"),
     chunk_size: int = typer.Option(None, "--chunk-size", help="combinations per vectorbt call"),
@@ -178,35 +151,37 @@ def sweep_cmd(
     symbols: str = typer.Option(None, "--symbols",
                                 help="comma-separated symbols swept into one table (not with --csv)"),
     retries: int = typer.Option(2, "--retries", help="resubmissions of a failed chunk (--cluster)"),
-    as_json: bool = _JSON, report: Path = _REPORT,
+    as_json: bool = JSON, report: Path = _REPORT,
 ) -> None:
     """Backtest every combination of a parameter grid and rank them."""
-    from tradelab.research.backtest import resolve_execution
     from tradelab.research.distributed import BarsRef
     from tradelab.research.sweep import sweep
 
     values = parse_grid(grid)
     names = [s.strip() for s in (symbols or "").split(",") if s.strip()]
-    if names and (csv is not None or symbol is not None):
+    if names and (data.csv is not None or data.symbol is not None):
         fail("--symbols replaces --symbol and cannot be used with --csv")
+    if metric == "round_trips":
+        metric = "n_trades"
     tl = build_app()
     try:
         cls = tl.strategies.get(strategy)
         fixed = cls(**parse_params(param))  # validates the fixed parameters
-        ex = resolve_execution(tl.execution, **_exec_options(
-            cash, fees, fixed_fees, slippage, size, size_type, fill, fractional))
+        execution = ex.apply(tl.execution)
         if names:
-            source = source or tl.settings.data.default_source
-            bars: Any = BarsRef(source, names[0], start=start, end=end)
+            data.check()
+            source = data.source or tl.settings.data.default_source
+            bars: Any = BarsRef(source, names[0], start=data.start, end=data.end)
             symbol = ",".join(names)
         else:
-            bars, symbol, source = load_bars(tl, symbol, source, start, end, csv)
-            if cluster is not None and csv is None and (cluster == "local"
-                                                        or tl.settings.cache.redis_url):
+            loaded = data.load(tl)
+            bars, symbol, source = loaded.bars, loaded.symbol, loaded.source
+            if cluster is not None and data.csv is None and (cluster == "local"
+                                                             or tl.settings.cache.redis_url):
                 # Workers share this machine's disk cache or the Redis tier: send a
                 # reference and let each worker read the cache (the client just warmed it).
-                bars = BarsRef(source, symbol, start=start, end=end)
-        result = sweep(fixed, bars, values, execution=ex, metric=metric,
+                bars = BarsRef(source, symbol, start=data.start, end=data.end)
+        result = sweep(fixed, bars, values, execution=execution, metric=metric,
                        chunk_size=chunk_size or tl.settings.research.sweep_chunk_size,
                        progress=progress and not as_json, cluster=cluster,
                        symbols=names or None, retries=retries, settings=tl.settings,
@@ -215,20 +190,22 @@ def sweep_cmd(
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
     if as_json:
-        emit_json({"symbol": symbol, "source": source, **result.to_dict(top=top),
+        out = result.to_dict(top=top)
+        out["rows"] = [named_counts(row) for row in out["rows"]]
+        emit_json({"symbol": symbol, "source": source, **out,
                    **({"report": str(written)} if written else {})})
         return
-    bars = result.bars
-    n_bars = (sum(len(b) for b in bars.values()) if isinstance(bars, dict)
-              else len(bars) if bars is not None else 0)
+    result_bars = result.bars
+    n_bars = (sum(len(b) for b in result_bars.values()) if isinstance(result_bars, dict)
+              else len(result_bars) if result_bars is not None else 0)
     typer.echo(f"{strategy} sweep on {symbol} ({source}), {n_bars} bars: "
                f"{result.n_valid} combinations, {result.n_invalid} invalid skipped, "
                f"{result.elapsed:.2f} s ({result.n_valid / max(result.elapsed, 1e-9):,.0f}/s)")
-    typer.echo(f"  {_convention(ex)}")
+    typer.echo(f"  {convention(execution)}")
     for r in result.retried:
         typer.echo(f"  retried chunk {r.chunk} (first {r.first}): {r.attempts} attempts; "
                    f"{'; '.join(r.errors)}")
-    table = result.top(top)
+    table = result.top(top).rename(columns={"n_trades": "round_trips"})
     formatters = {c: (lambda v, c=c: _fmt(c, v)) for c in table.columns
                   if c not in values and c != "symbol"}
     typer.echo(table.to_string(index=False, formatters=formatters))

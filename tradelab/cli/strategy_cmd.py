@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tradelab.cli._app import app, build_app, emit_json, fail, parse_params
+from tradelab.cli._options import DATA, DataOptions, with_options
 from tradelab.errors import TradelabError
 
 
@@ -29,10 +30,10 @@ def strategies(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 @app.command("check")
+@with_options
 def check(
     strategy: str = typer.Argument(..., help="strategy name"),
-    source: str = typer.Option(None, help="data source (default from config)"),
-    symbol: str = typer.Option(None, help="symbol (default from config)"),
+    data: DataOptions = DATA,
     param: list[str] = typer.Option(None, "--param", "-p", help="NAME=VALUE, repeatable"),
     samples: int = typer.Option(40, help="prefixes and windows to compare"),
 ) -> None:
@@ -42,8 +43,8 @@ def check(
     tl = build_app()
     try:
         strat = tl.strategy(strategy, **parse_params(param))
-        bars = tl.bars(symbol, source=source)
-    except TradelabError as exc:
+        bars = data.load(tl).bars
+    except (TradelabError, ValueError) as exc:
         fail(str(exc))
     report = check_lookahead(strat, bars, samples=samples)
     typer.echo(str(report))

@@ -35,8 +35,11 @@ def test_backtest_json_matches_library(run, spx: pd.DataFrame, registry) -> None
     out = json.loads(res.stdout)
     lib = backtest(registry.create("sma_cross", fast=10, slow=30), spx.loc["2010-01-01":],
                    fees=0.001, fixed_fees=1.0)
-    for key in ("final_equity", "total_return", "n_trades", "sharpe", "max_drawdown"):
+    for key in ("final_equity", "total_return", "sharpe", "max_drawdown"):
         assert out[key] == pytest.approx(lib.stats[key], rel=1e-12)
+    # one meaning of "trades": round trips and fills are counted under their own names
+    assert "n_trades" not in out
+    assert (out["round_trips"], out["fills"]) == (lib.stats["n_trades"], len(lib.orders))
     assert len(out["trades"]) == len(lib.trades)
     assert out["trades"][0]["entry_price"] == lib.trades["entry_price"].iloc[0]
 
@@ -56,6 +59,46 @@ def test_backtest_from_csv(run) -> None:
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["source"] == "file" and out["bars"] > 20
+    assert out["symbol"] == "orcl-2014-yahoo" and out["data_quality"]["dropped"] == 0
+
+
+def _broken_csv(tmp_path: Path) -> Path:
+    """The ORCL fixture with one row whose high is below its low."""
+    lines = (FIXTURES / "orcl-2014-yahoo.csv").read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[2], cells[3] = cells[3], cells[2]  # High <-> Low
+    lines[5] = ",".join(cells)
+    bad = tmp_path / "orcl.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    return bad
+
+
+def test_policy_drop_reports_the_dropped_rows(run, tmp_path: Path) -> None:
+    bad = _broken_csv(tmp_path)
+    refused = run("backtest", "sma_cross", "--csv", str(bad), "-p", "fast=3", "-p", "slow=8")
+    assert refused.exit_code == 2 and "high" in refused.stderr.lower()
+    res = run("backtest", "sma_cross", "--csv", str(bad), "-p", "fast=3", "-p", "slow=8",
+              "--policy", "drop", "--json")
+    assert res.exit_code == 0, res.output
+    assert "1 row(s) dropped" in res.stderr  # never silent
+    out = json.loads(res.stdout)
+    assert out["data_quality"]["dropped"] == 1 and out["data_quality"]["policy"] == "drop"
+    text = run("backtest", "sma_cross", "--csv", str(bad), "-p", "fast=3", "-p", "slow=8",
+               "--policy", "drop")
+    assert text.exit_code == 0 and "1 row(s) dropped" in text.stderr
+    assert "round_trips" in text.stdout and "fills" in text.stdout and "n_trades" not in text.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--start", "2016-01-01", "--end", "2015-01-01"], "error: --start 2016-01-01 is after --end 2015-01-01"),
+    (["--start", "2030-01-01"], "error: no bars for SPX from sample within --start 2030-01-01"),
+    (["--policy", "skip"], "error: --policy 'skip': expected raise, drop or fill"),
+])
+def test_bad_ranges_and_policies_say_so_in_one_line(run, args: list[str], message: str) -> None:
+    for command in (["backtest", "sma_cross"], ["sweep", "sma_cross", "-g", "fast=5,10"]):
+        res = run(*command, *args)
+        assert res.exit_code == 2, res.output
+        assert res.stderr.strip() == message
 
 
 def test_sweep_json_matches_library(run, spx: pd.DataFrame, registry) -> None:
@@ -71,6 +114,8 @@ def test_sweep_json_matches_library(run, spx: pd.DataFrame, registry) -> None:
     assert (out["rows"][0]["fast"], out["rows"][0]["slow"]) == (best["fast"], best["slow"])
     human = run("sweep", "sma_cross", "-g", "fast=5,10", "-g", "slow=30", "--no-progress")
     assert human.exit_code == 0 and "final_equity" in human.stdout
+    assert "round_trips" in human.stdout and "n_trades" not in human.stdout
+    assert all("n_trades" not in row and "round_trips" in row for row in out["rows"])
 
 
 @pytest.mark.parametrize("args", [

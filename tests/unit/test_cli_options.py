@@ -1,0 +1,56 @@
+"""One definition of the data and execution options, taken by every command that loads bars."""
+
+from __future__ import annotations
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from tradelab.cli import app
+from tradelab.cli._options import DataOptions, ExecOptions
+from tradelab.execution import Execution
+
+DATA = {"--source", "--symbol", "--start", "--end", "--csv", "--policy"}
+EXECUTION = {"--cash", "--fees", "--fixed-fees", "--slippage", "--size", "--size-type", "--fill",
+             "--fractional", "--whole", "--json"}
+
+
+def _options(name: str) -> set[str]:
+    group = typer.main.get_command(app)
+    params = group.commands[name].params  # type: ignore[attr-defined]
+    return {o for p in params for o in (*p.opts, *p.secondary_opts)}
+
+
+@pytest.mark.parametrize("command", ["backtest", "sweep", "paper", "parity"])
+def test_research_and_engine_commands_take_the_same_options(command: str) -> None:
+    assert _options(command) >= DATA | EXECUTION
+
+
+def test_check_takes_the_data_options() -> None:
+    assert _options("check") >= DATA
+
+
+def test_options_override_the_configured_convention_only_where_given() -> None:
+    base = Execution(cash=1_000.0, fees=0.001)
+    assert ExecOptions().apply(base) is base
+    assert ExecOptions(size=5.0, size_type="amount").apply(base) == Execution(
+        cash=1_000.0, fees=0.001, size=5.0, size_type="amount")
+    with pytest.raises(ValueError, match="size_type"):
+        ExecOptions(size_type="lots").apply(base)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (DataOptions(start="2016-01-01", end="2015-01-01"), "--start 2016-01-01 is after --end 2015-01-01"),
+    (DataOptions(policy="skip"), "--policy 'skip': expected raise, drop or fill"),
+])
+def test_bad_ranges_and_policies_are_refused(options: DataOptions, message: str) -> None:
+    with pytest.raises(ValueError) as err:
+        options.check()
+    assert str(err.value) == message
+
+
+def test_check_says_why_a_range_is_empty(environ: dict[str, str]) -> None:
+    res = CliRunner().invoke(app, ["check", "sma_cross", "--start", "2016-01-01", "--end", "2015-01-01"],
+                             env=environ)
+    assert res.exit_code == 2
+    assert res.stderr.strip() == "error: --start 2016-01-01 is after --end 2015-01-01"
