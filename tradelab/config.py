@@ -436,12 +436,29 @@ def _describe_env_error(exc: SettingsError, env: Mapping[str, str]) -> str:
             f"(lists may also be comma-separated): {cause}")
 
 
+def _is_secret_setting(loc: Sequence[int | str]) -> bool:
+    """Whether the setting at ``loc`` holds a secret: a ``SecretStr`` field, or (where the
+    model cannot say) a secret-sounding name."""
+    annotation: Any = Settings
+    for part in loc:
+        options = (annotation, *get_args(annotation))
+        model = next((a for a in options if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        mapping = next((a for a in options if get_origin(a) in (dict, Mapping)), None)
+        if model is not None and isinstance(part, str) and part in model.model_fields:
+            annotation = model.model_fields[part].annotation
+        elif mapping is not None:
+            annotation = get_args(mapping)[-1]  # the value type; ``part`` is a key
+        else:
+            return any(is_secret_name(str(p)) for p in loc)
+    return SecretStr in (annotation, *get_args(annotation))
+
+
 def _describe(exc: ValidationError, origin: Mapping[str, str]) -> list[str]:
     lines = []
     for err in exc.errors():
         path = ".".join(str(part) for part in err["loc"])
         value = err.get("input")
-        shown = "**********" if is_secret_name(path) else repr(value)
+        shown = "**********" if _is_secret_setting(err["loc"]) else repr(value)
         source = origin.get(path)
         if source is None:  # a parent section came whole from one place
             parents = [k for k in origin if path.startswith(k + ".")]

@@ -131,3 +131,14 @@ def test_an_unparseable_complex_override_is_one_config_error(tmp_path: Path) -> 
         load_config(paths=[], environ={"TRADELAB__DATA__POLICIES": "file=drop"}, home=tmp_path)
     assert err.value.problems == [err.value.problems[0]]
     assert "TRADELAB__DATA__POLICIES='file=drop'" in err.value.problems[0]
+
+
+def test_a_bad_secret_sounding_number_is_shown_but_a_bad_secret_is_not(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(paths=[], environ={"TRADELAB__AUTH__PASSWORD_MIN_LENGTH": "twelve"}, home=tmp_path)
+    assert "auth.password_min_length = 'twelve'" in err.value.problems[0]
+    f = tmp_path / "notify.toml"
+    f.write_text("[notify.channels.ops]\nurl = 12345678\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(paths=[f], environ={}, home=tmp_path)
+    assert "notify.channels.ops.url" in str(err.value) and "12345678" not in str(err.value)
