@@ -241,7 +241,9 @@ class Engine:
         # A halt engaged elsewhere (an operator, another engine's rule): say when and
         # where this engine saw it; the alert is stored and notified like any other.
         names = ",".join(sorted({r.name for rs in self.runners.values() for r in rs}))
-        self.bus.publish(RiskAlert(self.clock.now(), self.account, "kill_switch",
+        # When the engine saw it is operational time: the wall clock (a replay's simulated
+        # clock has no time at all before its first bar, which stamped these 1970-01-01).
+        self.bus.publish(RiskAlert(self.wall_clock.now(), self.account, "kill_switch",
                                    f"run {self.run_id} halted: {ev.reason} (by {ev.by})", "critical",
                                    names, None))
 

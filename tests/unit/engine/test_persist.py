@@ -153,3 +153,21 @@ def test_side_connection_writes_what_the_transaction_api_writes(any_store) -> No
     from dataclasses import asdict
 
     assert {**asdict(ref), "client_order_id": "-"} == {**asdict(fast), "client_order_id": "-"}
+
+
+def test_an_external_halt_is_stamped_with_the_time_the_engine_saw_it(registry, sqlite_store) -> None:
+    from tradelab.clock import LiveClock
+
+    with sqlite_store.transaction() as tx:
+        tx.ensure_account("halted", Decimal("100000"))
+        tx.set_kill_switch("halted", True, "operator halt", "operator:test", LiveClock().now())
+    before = LiveClock().now()
+    engine = assemble_engine([(registry.create("sma_cross", fast=3, slow=8), "X")],
+                             ReplayFeed(make_bars(50, seed=3), "X"), Execution(), store=sqlite_store,
+                             config=EngineConfig(account="halted"))
+    engine.run()
+    alerts = [e for e in sqlite_store.risk_events("halted") if e.rule == "kill_switch"]
+    seen = [e for e in alerts if e.severity == "critical"]  # "run N halted: ..." when it noticed
+    assert seen and all(e.at >= before - timedelta(seconds=1) for e in seen)
+    # Denials are stamped with the bar they denied; nothing with the epoch.
+    assert all(e.at.year >= 2020 for e in alerts)
