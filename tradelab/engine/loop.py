@@ -241,9 +241,10 @@ class Engine:
         # A halt engaged elsewhere (an operator, another engine's rule): say when and
         # where this engine saw it; the alert is stored and notified like any other.
         names = ",".join(sorted({r.name for rs in self.runners.values() for r in rs}))
-        # When the engine saw it is operational time: the wall clock (a replay's simulated
-        # clock has no time at all before its first bar, which stamped these 1970-01-01).
-        self.bus.publish(RiskAlert(self.wall_clock.now(), self.account, "kill_switch",
+        # Stamped with the bar the engine saw it at; before the first bar a replay's clock
+        # has no time at all (it stamped these 1970-01-01), so then with the wall clock.
+        seen = self.clock.now() if self.bars or self.resumed_from is not None else self.wall_clock.now()
+        self.bus.publish(RiskAlert(seen, self.account, "kill_switch",
                                    f"run {self.run_id} halted: {ev.reason} (by {ev.by})", "critical",
                                    names, None))
 

@@ -7,6 +7,7 @@ processes share accounts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.pool import StaticPool
 
 from tradelab.store import migrate
+from tradelab.store.errors import describe_failure
 from tradelab.store.reads import AccountRef, Reader
 from tradelab.store.records import (
     AccountRecord,
@@ -74,6 +76,27 @@ def open_store(settings: Any = None, override: str | URL | None = None, *,
     if upgrade:
         store.upgrade()
     return store
+
+
+class _PoolErrors(logging.Filter):
+    """SQLAlchemy's pool logs a traceback when it cannot reset a connection whose server is
+    gone. The run already stops with one line naming the cause ("connection lost"), so
+    those are dropped; any other pool error is kept, as one line without a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            if describe_failure(exc) == "connection lost":
+                return False
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            record.msg, record.args = f"{record.getMessage()}: {type(exc).__name__}: {first}", None
+            record.exc_info = record.exc_text = None
+        return True
+
+
+for _name in ("QueuePool", "NullPool", "StaticPool", "SingletonThreadPool", "AsyncAdaptedQueuePool"):
+    logging.getLogger(f"sqlalchemy.pool.impl.{_name}").addFilter(_PoolErrors())
+logging.getLogger("sqlalchemy.pool.base").addFilter(_PoolErrors())
 
 
 def url_password(url: str | URL) -> str | None:
