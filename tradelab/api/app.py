@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi import FastAPI
@@ -24,6 +24,9 @@ from tradelab.api.routes._common import GUARDED, R413
 from tradelab.auth.service import AuthService, generate_secret
 from tradelab.auth.settings import ApiSettings, AuthSettings, api_settings, auth_settings
 from tradelab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tradelab.store import Store
 
 log = structlog.get_logger("tradelab.api")
 
@@ -77,7 +80,7 @@ def resolve_secret(auth: AuthSettings, dev: bool = False) -> tuple[str, bool]:
                        "or pass --dev for an ephemeral one"])
 
 
-def create_app(settings: Any = None, *, store: Any = None, registry: Any = None,
+def create_app(settings: Any = None, *, store: Store | None = None, registry: Any = None,
                auth: AuthSettings | None = None, api: ApiSettings | None = None,
                jobs: JobsBackend | None = None, metrics: Any = None, clock: Any = None,
                dev: bool = False, timer: Any = None, access_log: bool = True) -> FastAPI:

@@ -14,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from tradelab.api.control import StoreJobs
 from tradelab.auth.errors import Invalid, NotFound
+
+if TYPE_CHECKING:
+    from tradelab.store import Store
 
 log = structlog.get_logger("tradelab.api")
 
@@ -43,7 +46,7 @@ class RunnerJobs(StoreJobs):
         Seconds a trigger waits for the run's id before answering ``queued``.
     """
 
-    def __init__(self, store: Any, specs: Mapping[str, Any],
+    def __init__(self, store: Store, specs: Mapping[str, Any],
                  run: Callable[[str, Callable[[int], None]], Any], workers: int = 2,
                  start_wait: float = 5.0) -> None:
         super().__init__(store)

@@ -67,7 +67,7 @@ class App:
         """A strategy instance by registry name with validated parameters."""
         return self.strategies.create(name, **params)
 
-    _store: Any = field(default=None, repr=False)
+    _store: Store | None = field(default=None, repr=False)
 
     @property
     def store(self) -> Any:

@@ -106,7 +106,7 @@ def assemble_engine(strategies: Sequence[tuple[Strategy, str]], feed: LiveFeed,
     kill_switch = KillSwitch(account, bus, clock, read, write)
     shared = None
     if config.shared_account:
-        if recorder is None:
+        if recorder is None or store is None:
             raise ValueError("engine.shared_account needs a store: the account's risk view lives there")
         from tradelab.risk.shared import StoreRiskView
 

@@ -6,11 +6,14 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
 from tradelab.errors import ConfigError, TradelabError
+
+if TYPE_CHECKING:
+    from tradelab.store import Store
 
 app = typer.Typer(
     name="tradelab",
@@ -58,7 +61,7 @@ def warn_if_exposed(host: str) -> None:
         typer.echo(f"warning: listening on {host}: put TLS (a reverse proxy) in front", err=True)
 
 
-def open_jobs(cfg: Any, store: Any, enabled: bool) -> Any:
+def open_jobs(cfg: Any, store: Store, enabled: bool) -> Any:
     """The job runner that the API and dashboard trigger jobs through (``None`` if off)."""
     if not enabled:
         return None

@@ -8,13 +8,17 @@ configuration; ``--db URL`` overrides ``[store] url`` for one command.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
 from tradelab.cli._app import app, build_app, emit_json, fail, parse_params
 from tradelab.cli._options import DATA, EXEC, JSON, DataOptions, ExecOptions, convention, with_options
 from tradelab.errors import TradelabError
+
+if TYPE_CHECKING:
+    from tradelab.interfaces import LiveFeed
+    from tradelab.store import Store
 
 risk_app = typer.Typer(help="Kill switch: halt or resume trading on an account.", no_args_is_help=True)
 app.add_typer(risk_app, name="risk")
@@ -132,7 +136,7 @@ def paper(
     typer.echo(f"  stored in {store_url(a, db)} (run id {result.run_id})")
 
 
-def _live_engine(app_: Any, args: Any, store: Any, feed: Any) -> Any:
+def _live_engine(app_: Any, args: Any, store: Store, feed: LiveFeed) -> Any:
     """``build_paper`` with a live feed instead of the replayed source."""
     overrides = {k: v for k, v in {"account": args.account, "flush_every": args.flush_every,
                                     "signal_mode": args.signal_mode}.items() if v is not None}

@@ -8,7 +8,7 @@ trip): the same role checks and the same audit log as the REST API.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradelab.api.control import ControlService, JobsBackend
 from tradelab.auth.service import AuthService, generate_secret
@@ -16,12 +16,15 @@ from tradelab.auth.settings import MIN_SECRET_BYTES, AuthSettings, auth_settings
 from tradelab.dashboard.sessions import BrowserSessions, CookieSigner
 from tradelab.errors import ConfigError
 
+if TYPE_CHECKING:
+    from tradelab.store import Store
+
 
 @dataclass
 class DashboardServices:
     """Shared by every browser session of one dashboard process."""
 
-    store: Any                 # tradelab.store.Store
+    store: Store
     auth: AuthService
     control: ControlService
     default_account: str = "paper"
@@ -44,7 +47,7 @@ class DashboardServices:
         self.store.close()
 
 
-def open_services(settings: Any = None, *, store: Any = None, registry: Any = None,
+def open_services(settings: Any = None, *, store: Store | None = None, registry: Any = None,
                   auth: AuthSettings | None = None, jobs: JobsBackend | None = None,
                   secret: str | None = None, dev: bool = False, clock: Any = None,
                   environ: Any = None) -> DashboardServices:

@@ -11,19 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import param
 
 from tradelab.store.auth_repo import accounts as list_accounts
 
+if TYPE_CHECKING:
+    from tradelab.store import Store
+
 FILLS_SHOWN = 100
 EVENTS_SHOWN = 50
 RUNS_SHOWN = 20
 EQUITY_POINTS = 5000
 
-def store_version(store: Any) -> tuple[Any, ...]:
+def store_version(store: Store) -> tuple[Any, ...]:
     """A value that changes whenever anything the dashboard shows changes (one round trip)."""
     from tradelab.store.reads import change_marker
 
@@ -79,7 +82,7 @@ def _money(v: Any) -> float | None:
     return float(v) if v is not None else None
 
 
-def load_snapshot(store: Any, account: str, control: Any = None, *,
+def load_snapshot(store: Store, account: str, control: Any = None, *,
                   now: datetime | None = None, fills_shown: int = FILLS_SHOWN) -> Snapshot:
     """Read the views' data for ``account`` (an empty snapshot if it does not exist yet).
 
@@ -185,7 +188,7 @@ class DashboardState(param.Parameterized):
     version = param.Parameter(default=None, doc="store_version() at the last refresh")
     refreshes = param.Integer(default=0, doc="how many times the snapshot was re-read")
 
-    def __init__(self, store: Any, control: Any = None, **params: Any) -> None:
+    def __init__(self, store: Store, control: Any = None, **params: Any) -> None:
         super().__init__(**params)
         self.store, self.control = store, control
         self.refresh()

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from tenacity import Retrying, retry_if_result, stop_after_attempt, stop_when_event_set
@@ -39,6 +39,9 @@ from tradelab.jobs.versioning import code_version, strategy_file
 from tradelab.monitor.logging import bind_ids
 from tradelab.monitor.redact import redact_file, redact_text, register_environment, register_settings
 from tradelab.store.jobs_repo import JobRunRecord, JobsRepo
+
+if TYPE_CHECKING:
+    from tradelab.store import Store
 
 log = structlog.get_logger("tradelab.jobs")
 POLL = 0.1            # seconds between checks of the executor process
@@ -102,7 +105,7 @@ class JobRunner:
         Extra environment for the executor and kernel (e.g. ``TRADELAB__STORE__URL``).
     """
 
-    def __init__(self, store: Any, runs_dir: Path | str, *, settings: Any = None, notifier: Any = None,
+    def __init__(self, store: Store, runs_dir: Path | str, *, settings: Any = None, notifier: Any = None,
                  metrics: Any = None, kernel_name: str = "python3", start_timeout: float = 60.0,
                  html: bool = True, env: Mapping[str, str] | None = None,
                  cwd: Path | str | None = None) -> None:

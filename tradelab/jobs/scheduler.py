@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -34,6 +34,9 @@ from tradelab.jobs.versioning import sha256_file
 from tradelab.monitor.logging import bind_ids
 from tradelab.store.jobs_models import SCHEDULER_TABLE
 from tradelab.store.jobs_repo import JobRunRecord
+
+if TYPE_CHECKING:
+    from tradelab.store import Store
 
 log = structlog.get_logger("tradelab.jobs.scheduler")
 # Persisted jobs name their target as text (``tradelab.jobs.scheduler:fire``) and
@@ -70,7 +73,7 @@ class JobScheduler:
         Relative notebook paths are resolved against it.
     """
 
-    def __init__(self, specs: Mapping[str, JobSpec], runner: JobRunner, store: Any, *,
+    def __init__(self, specs: Mapping[str, JobSpec], runner: JobRunner, store: Store, *,
                  home: Path | str = ".", scheduler_id: str = "tradelab", threads: int = 4) -> None:
         self.specs = dict(specs)
         self.runner, self.store = runner, store

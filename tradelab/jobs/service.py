@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradelab.jobs.runner import JobRunner
 from tradelab.jobs.settings import JobSpec, JobsSettings
+
+if TYPE_CHECKING:
+    from tradelab.store import Store
 
 
 @dataclass
@@ -21,7 +24,7 @@ class JobsService:
 
     settings: Any
     config: JobsSettings
-    store: Any
+    store: Store
     notifier: Any
     metrics: Any
     runner: JobRunner

@@ -21,6 +21,7 @@ from tradelab.monitor.redact import redact_text
 
 if TYPE_CHECKING:  # pragma: no cover - interfaces imports pandas, which monitoring does not need
     from tradelab.interfaces import Broker
+    from tradelab.store import Store
 
 log = structlog.get_logger("tradelab.monitor")
 Check = Callable[[], "tuple[bool, str] | bool"]
@@ -91,7 +92,7 @@ class FeedWatch:
         return age <= self.max_age, f"{age:.1f}s since {what}; limit {self.max_age:g}s"
 
 
-def database_check(store: Any) -> Check:
+def database_check(store: Store) -> Check:
     """Reachability of the store's database (``SELECT 1``)."""
     def check() -> tuple[bool, str]:
         with store.engine.connect() as conn:

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 import structlog
 from tenacity import (
@@ -43,6 +43,9 @@ from tradelab.monitor.redact import redact_text
 from tradelab.notify.channels import Channel, DeliveryError
 from tradelab.notify.settings import EVENT_SEVERITY, severity_rank
 from tradelab.notify.templates import Templates
+
+if TYPE_CHECKING:
+    from tradelab.store import Store
 
 log = structlog.get_logger("tradelab.notify")
 _STOP = object()
@@ -126,7 +129,7 @@ class MemoryDeliveryLog:
 class StoreDeliveryLog:
     """Deliveries recorded in the store's ``notification_deliveries`` table."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         from tradelab.store.jobs_repo import JobsRepo
 
         self.repo = JobsRepo(store)

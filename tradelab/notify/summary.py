@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tradelab.store import Store
 
 
-def daily_summary(store: Any, account: str, day: date) -> dict[str, Any]:
+def daily_summary(store: Store, account: str, day: date) -> dict[str, Any]:
     """Equity, cash, the day's P&L, fills and risk events of ``account`` on ``day`` (UTC).
 
     Day P&L is the last equity snapshot of the day minus the last one before it (or

@@ -30,10 +30,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradelab.money import ZERO
 from tradelab.risk.rules import RULES, RiskContext, RiskLimits
+
+if TYPE_CHECKING:
+    from tradelab.store import Store
 
 #: The limits judged on the whole account in shared mode (the rest stay per engine).
 ACCOUNT_RULES = ("max_gross_exposure", "max_daily_loss", "max_drawdown")
@@ -75,7 +78,7 @@ class StoreRiskView:
         the approving transaction (see :meth:`tradelab.store.recorder.Recorder.write_ahead_in`).
     """
 
-    def __init__(self, store: Any, account_id: int, limits: RiskLimits,
+    def __init__(self, store: Store, account_id: int, limits: RiskLimits,
                  write_ahead: Callable[[Any, str], None] | None = None) -> None:
         from tradelab.store import shared_repo  # the risk rules themselves stay free of SQL
 

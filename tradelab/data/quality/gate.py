@@ -8,7 +8,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -16,6 +16,9 @@ from tradelab.data.quality.breach import Breach, number_text
 from tradelab.data.quality.events import FeedStaleness, QualityBreached, QualityRecorded
 from tradelab.errors import DataQualityError
 from tradelab.events import EngineStarted, Event, RiskAlert
+
+if TYPE_CHECKING:
+    from tradelab.store import Store
 
 log = structlog.get_logger("tradelab.data.quality")
 
@@ -49,7 +52,7 @@ class QualityGate:
     which the engine thread calls.
     """
 
-    def __init__(self, settings: Any, *, store: Any = None, account: str | None = None,
+    def __init__(self, settings: Any, *, store: Store | None = None, account: str | None = None,
                  gap_factor: float = 5.0, flush_seconds: float = MAX_FLUSH_SECONDS,
                  timer: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
