@@ -136,7 +136,7 @@ class ControlService:
         self.auth.require(principal, Role.trader, "engage the kill switch", ip=ip)
         self._account(account)
         if flatten:
-            from tradelab.engine.loop import FLATTEN_MARK  # the engine's "close everything" tag
+            from tradelab.risk.manager import FLATTEN_MARK  # the engines' "close everything" tag
 
             reason = FLATTEN_MARK + reason
         with self.store.transaction() as tx:

@@ -181,7 +181,7 @@ def halt(account: str = typer.Option(None, help="account (default [engine] accou
          flatten: bool = typer.Option(False, "--flatten", help="also close positions"),
          db: str = typer.Option(None, help=DB_HELP)) -> None:
     """Engage the kill switch: no new orders leave until `risk resume`."""
-    from tradelab.engine.loop import FLATTEN_MARK
+    from tradelab.risk.manager import FLATTEN_MARK
 
     _set(account, True, (FLATTEN_MARK if flatten else "") + reason, db)
 

@@ -62,15 +62,13 @@ from tradelab.money import MONEY_CONTEXT, ZERO, book
 from tradelab.orders.manager import OrderManager
 from tradelab.orders.model import Order, client_order_id
 from tradelab.portfolio import Portfolio
-from tradelab.risk.manager import KillSwitch, RiskManager
+from tradelab.risk.manager import FLATTEN, FLATTEN_MARK, KillSwitch, RiskManager
 from tradelab.strategy.base import Strategy
 
 if TYPE_CHECKING:
     from tradelab.interfaces import LiveFeed
 
 log = structlog.get_logger("tradelab.engine")
-FLATTEN = "flatten"
-FLATTEN_MARK = "[flatten] "  # kill-switch reason prefix asking the engine to close positions
 
 
 @dataclass

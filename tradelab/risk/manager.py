@@ -32,6 +32,12 @@ log = structlog.get_logger("tradelab.risk")
 KillState = tuple[bool, str, str]  # engaged, reason, by
 
 
+#: Strategy name of the orders that close positions under a halt (risk lets them through).
+FLATTEN = "flatten"
+#: Kill-switch reason prefix asking the engines to close their positions (``risk halt --flatten``).
+FLATTEN_MARK = "[flatten] "
+
+
 class KillSwitch:
     """Halts trading for an account; persisted through ``read``/``write`` callbacks.
 
@@ -181,7 +187,7 @@ class RiskManager:
         order = event.order
         at = self.clock.now()
         cid = event.client_order_id
-        if order.strategy == "flatten":  # closing positions is how a halted account reduces risk
+        if order.strategy == FLATTEN:  # closing positions is how a halted account reduces risk
             self.bus.publish(OrderApproved(at, cid))
             return
         if self.kill_switch.refresh():
