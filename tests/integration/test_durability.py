@@ -83,6 +83,15 @@ def _assert_same_run(store: Store, account: str, run_id: int, ref_account: str, 
     assert len(curve) == len({p.at for p in curve}) == run.summary["bars"]  # no duplicate snapshot
 
 
+def _resume_and_compare(url: str, account: str, run_id: int, ref_id: int) -> None:
+    """``--resume`` the halted run once the cause is gone: it must end as the reference did."""
+    code, _, err = _finish(_engine_cmd(url, account, "--resume", str(run_id)))
+    assert code == 0, err
+    store = Store(url)
+    _assert_same_run(store, account, run_id, "reference", ref_id)
+    store.close()
+
+
 def test_a_write_locked_database_stops_the_order_and_halts_the_run(tmp_path: Path, registry,
                                                                    spx) -> None:
     db = tmp_path / "locked.db"
@@ -169,12 +178,7 @@ def test_a_full_disk_halts_with_one_line_and_resume_is_exact(tmp_path: Path) -> 
     assert store.get_run(run_id).last_bar_time is not None, "the disk filled before any progress"
     store.close()
 
-    resumed = _engine_cmd(url, "full", "--resume", str(run_id))
-    code, _, err = _finish(resumed)
-    assert code == 0, err
-    store = Store(url)
-    _assert_same_run(store, "full", run_id, "reference", ref_id)
-    store.close()
+    _resume_and_compare(url, "full", run_id, ref_id)
 
 
 @pytest.mark.postgres
@@ -201,12 +205,7 @@ def test_postgres_stopped_mid_run_halts_cleanly_and_resumes_exactly(private_pg) 
     assert last.startswith(f"error: run {run_id} halted") and "connection lost" in last, last
 
     private_pg.restart()
-    resumed = _engine_cmd(url, "victim", "--resume", str(run_id))
-    code, _, err = _finish(resumed)
-    assert code == 0, err
-    store = Store(url)
-    _assert_same_run(store, "victim", run_id, "reference", ref_id)
-    store.close()
+    _resume_and_compare(url, "victim", run_id, ref_id)
 
 
 def test_the_account_keeps_exact_money_after_a_failed_commit(tmp_path: Path, registry, spx) -> None:
