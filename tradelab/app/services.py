@@ -22,7 +22,8 @@ def build_notifier(settings: Settings, store: Store | None = None) -> Any:
     """
     from tradelab.notify import notify_settings
     from tradelab.notify.channels import build_channels
-    from tradelab.notify.notifier import Notifier, StoreDeliveryLog
+    from tradelab.notify.deliveries import StoreDeliveryLog
+    from tradelab.notify.notifier import Notifier
     from tradelab.notify.templates import Templates
 
     cfg = notify_settings(settings)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
@@ -40,6 +39,7 @@ import structlog
 
 from tradelab.bus import STAGE_BOOK, STAGE_SEND, EventBus, StepFailed
 from tradelab.clock import SimClock
+from tradelab.engine.parts import EngineConfig, EngineParts, EngineResult, RunState
 from tradelab.engine.runner import StrategyRunner
 from tradelab.errors import RunHalted, StoreFailure, halt_reason
 from tradelab.events import (
@@ -57,108 +57,16 @@ from tradelab.events import (
     SignalEmitted,
 )
 from tradelab.execution import Execution
-from tradelab.interfaces import Bar, Broker, RunRecorder, SimulatedVenue
+from tradelab.interfaces import Bar, SimulatedVenue
 from tradelab.money import MONEY_CONTEXT, ZERO, book
-from tradelab.orders.manager import OrderManager
 from tradelab.orders.model import Order, client_order_id
-from tradelab.portfolio import Portfolio
-from tradelab.risk.manager import FLATTEN, FLATTEN_MARK, KillSwitch, RiskManager
+from tradelab.risk.manager import FLATTEN, FLATTEN_MARK
 from tradelab.strategy.base import Strategy
 
 if TYPE_CHECKING:
     from tradelab.interfaces import LiveFeed
 
 log = structlog.get_logger("tradelab.engine")
-
-
-@dataclass
-class EngineConfig:
-    """Engine behaviour; see ``[engine]`` in the configuration."""
-
-    account: str = "paper"
-    # Routine commits happen every `flush_every` bars or `flush_seconds` of wall-clock
-    # time, whichever comes first. The time bound keeps the store (and so the dashboard
-    # and other processes) within a second of a live engine, where bars are seconds or
-    # minutes apart; the bar bound caps the work a restart replays. At full replay speed
-    # the time bound makes commits rare. Orders never wait for either: the state an
-    # order depends on is committed before it leaves (see tradelab.store.recorder).
-    flush_every: int = 500
-    flush_seconds: float = 0.5
-    cancel_on_stop: bool = False   # cancel open orders on shutdown (else keep them for a restart)
-    signal_mode: str = "window"    # "window" or "precomputed" (replays only)
-    kill_poll_every: int = 1       # bars between kill-switch re-reads (always re-read before an order)
-    # ... and at least this many wall-clock seconds between them: a replay at full speed
-    # would otherwise spend most of its time re-reading one row that an operator changes
-    # a few times a year. Orders never depend on this poll (risk re-reads before approving);
-    # it only bounds how fast a `risk halt --flatten` from another process is noticed.
-    kill_poll_seconds: float = 0.25
-    retry_attempts: int = 5
-    retry_max_wait: float = 2.0
-    volume_fraction: float | None = None
-    # A run has one owner: its lease in the store is renewed with every commit (at least
-    # every flush_seconds) and a second engine is refused until it expires.
-    lease_seconds: float = 30.0
-    # Several engines trade this account: gross exposure, daily loss, drawdown and the
-    # kill switch are judged on the whole account in the store, under its lock
-    # (tradelab.risk.shared); entries are sized when decided, so that what risk
-    # reserved bounds what fills; the account is synced (and the switch read) every bar.
-    shared_account: bool = False
-
-
-@dataclass
-class EngineResult:
-    """What a run did; ``equity`` is the final mark-to-market equity."""
-
-    run_id: int | str
-    account: str
-    bars: int
-    cash: Decimal
-    equity: Decimal
-    initial_cash: Decimal
-    fills: list = field(default_factory=list)
-    risk_alerts: list = field(default_factory=list)
-    equity_curve: list[tuple[datetime, float]] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
-    stopped: str = "finished"
-    resumed_from: datetime | None = None
-
-    @property
-    def total_return(self) -> float:
-        return float(self.equity / self.initial_cash - 1)
-
-
-@dataclass
-class RunState:
-    """Where a run stands when the engine starts (new: id only; resumed: what came before)."""
-
-    run_id: int | str = "memory"
-    resumed_from: datetime | None = None
-    fills: list = field(default_factory=list)
-    bars: int = 0
-    alerts: int = 0
-
-
-@dataclass
-class EngineParts:
-    """Everything an engine is handed by the composition root (:mod:`tradelab.app`).
-
-    The engine constructs none of these and never asks which class they are:
-    what differs between a simulated and a real venue is ``broker.simulated``.
-    """
-
-    broker: Broker
-    orders: OrderManager
-    portfolio: Portfolio
-    risk: RiskManager
-    kill_switch: KillSwitch
-    #: The run's store writer; ``None`` runs in memory (tests, parity).
-    recorder: RunRecorder | None = None
-    #: The shared-account risk view (``[engine] shared_account``), else ``None``.
-    shared: Any = None
-    #: Names of strategies switched off from the API/dashboard (re-read with the kill switch).
-    disabled: Callable[[], frozenset[str]] | None = None
-    #: What a resume restored: run id, last processed bar, the run's earlier fills and bars.
-    run: RunState | None = None
 
 
 class Engine:

@@ -14,10 +14,10 @@ from tradelab._lazy import lazy_exports
 _EXPORTS = {
     "Channel": "tradelab.notify.channels", "DeliveryError": "tradelab.notify.channels",
     "build_channels": "tradelab.notify.channels", "attach": "tradelab.notify.events",
-    "Dropped": "tradelab.notify.notifier", "MemoryDeliveryLog": "tradelab.notify.notifier",
-    "Notification": "tradelab.notify.notifier",
-    "Notifier": "tradelab.notify.notifier", "Outcome": "tradelab.notify.notifier",
-    "StoreDeliveryLog": "tradelab.notify.notifier", "EVENT_SEVERITY": "tradelab.notify.settings",
+    "Dropped": "tradelab.notify.deliveries", "MemoryDeliveryLog": "tradelab.notify.deliveries",
+    "Notification": "tradelab.notify.deliveries",
+    "Notifier": "tradelab.notify.notifier", "Outcome": "tradelab.notify.deliveries",
+    "StoreDeliveryLog": "tradelab.notify.deliveries", "EVENT_SEVERITY": "tradelab.notify.settings",
     "ChannelSettings": "tradelab.notify.settings", "NotifySettings": "tradelab.notify.settings",
     "Templates": "tradelab.notify.templates",
 }

@@ -72,10 +72,10 @@ class DriverWriter:
                                dialect, _types(F, fill_cols))
         self._order_updates: dict[tuple[str, ...], _Prepared] = {}
         self.snapshots = SnapshotBinder(dialect)
-        from tradelab.store.tx import _IDENTITY, _equity_driver_sql
+        from tradelab.store.equity_sql import IDENTITY, equity_driver_sql
 
-        self._eq_sql, order = _equity_driver_sql(dialect)
-        self._eq_order = None if order == _IDENTITY else order
+        self._eq_sql, order = equity_driver_sql(dialect)
+        self._eq_order = None if order == IDENTITY else order
 
     @staticmethod
     def cursor(tx: Any) -> Any:
@@ -165,7 +165,7 @@ class SnapshotBinder:
     """
 
     def __init__(self, dialect: Any) -> None:
-        from tradelab.store.tx import equity_bind_processors
+        from tradelab.store.equity_sql import equity_bind_processors
 
         self.procs = equity_bind_processors(dialect)
         self._at = self.procs[2]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tradelab.errors import TradelabError
+from tradelab.errors import StoreFailure, TradelabError
 
 
 class StoreError(TradelabError):
@@ -25,6 +25,10 @@ class UnknownOrderError(StoreError, KeyError):
 
 class OrderConflictError(StoreError):
     """A client order id reused for a different order (account, symbol or side differ)."""
+
+
+class LeaseLost(Exception):
+    """The run's lease belongs to another engine now: this one must stop writing."""
 
 
 class LeaseHeldError(StoreError):
@@ -54,3 +58,11 @@ def describe_failure(exc: BaseException) -> str:
                                 "admin_shutdown", "the connection is closed")):
         return "connection lost"
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+
+
+def failure(what: str, exc: BaseException) -> StoreFailure:
+    """``exc`` as a :class:`StoreFailure` naming ``what`` and the cause (locked, disk full, ...)."""
+    if isinstance(exc, StoreFailure):
+        return exc
+    cause = "lease lost" if isinstance(exc, LeaseLost) else describe_failure(exc)
+    return StoreFailure(f"{what}: {cause}", cause)

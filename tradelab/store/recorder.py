@@ -39,7 +39,6 @@ from decimal import Decimal
 from typing import Any
 
 from tradelab.bus import STAGE_DURABLE, STAGE_RECORD, EventBus
-from tradelab.errors import StoreFailure
 from tradelab.events import (
     EquitySnapshotted,
     OrderApproved,
@@ -50,8 +49,7 @@ from tradelab.events import (
     RiskAlert,
 )
 from tradelab.money import ZERO
-from tradelab.store.errors import describe_failure
-from tradelab.store.sideconn import LeaseLost
+from tradelab.store.errors import LeaseLost, failure
 
 SIZED_AT_FILL = "sized at fill"  # marker in the order's reason while it waits (see recovery)
 Snap = tuple[datetime, Decimal, Decimal, Decimal]  # at, cash, positions value, equity
@@ -494,14 +492,6 @@ class Recorder:
             tx.set_kill_switch(self.account, engaged, reason, by, at)
         else:  # pragma: no cover - a programming error, not a runtime condition
             raise ValueError(f"unknown op {kind!r}")
-
-
-def failure(what: str, exc: BaseException) -> StoreFailure:
-    """``exc`` as a :class:`StoreFailure` naming ``what`` and the cause (locked, disk full, ...)."""
-    if isinstance(exc, StoreFailure):
-        return exc
-    cause = "lease lost" if isinstance(exc, LeaseLost) else describe_failure(exc)
-    return StoreFailure(f"{what}: {cause}", cause)
 
 
 def peak_from_curve(curve: list[Any]) -> Decimal | None:

@@ -26,16 +26,12 @@ from sqlalchemy import bindparam, select
 
 from tradelab.errors import StoreFailure
 from tradelab.store import models as m
-from tradelab.store.errors import describe_failure
+from tradelab.store.errors import LeaseLost, describe_failure
 from tradelab.store.reads import KS, OE, O, R, check_choice
 
 _ORDER_COLUMNS = ("client_order_id", "account_id", "run_id", "symbol", "side", "type", "quantity",
                   "limit_price", "stop_price", "status", "filled_quantity", "time_in_force", "reason",
                   "created_at", "updated_at")
-
-
-class LeaseLost(Exception):
-    """The run's lease belongs to another engine now: this one must stop writing."""
 
 
 class _Prepared:

@@ -25,6 +25,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tradelab.store import models as m
+from tradelab.store.equity_sql import EQUITY_COLUMNS, IDENTITY, equity_bind_processors, equity_driver_sql
 from tradelab.store.errors import LeaseHeldError, OrderConflictError, StoreError, UnknownOrderError
 from tradelab.store.reads import EQ, KS, OE, RE, A, AccountRef, F, O, P, R, Reader, check_choice
 from tradelab.store.records import AccountRecord, OrderRecord
@@ -356,11 +357,11 @@ class Transaction(Reader):
         """
         if not rows:
             return 0
-        sql, order = _equity_driver_sql(self._conn.dialect)
+        sql, order = equity_driver_sql(self._conn.dialect)
         if order is None:  # named parameters (e.g. psycopg)
             params: list[Any] = [dict(zip(EQUITY_COLUMNS, r, strict=True)) for r in rows]
         else:
-            params = [tuple(r[i] for i in order) for r in rows] if order != _IDENTITY else list(rows)
+            params = [tuple(r[i] for i in order) for r in rows] if order != IDENTITY else list(rows)
         self._conn.exec_driver_sql(sql, params)
         return len(params)
 
@@ -484,30 +485,5 @@ _UPDATE_ORDER_BY_ID = update(O).where(O.c.id == bindparam("oid"))
 _INSERT_ORDER: dict[str, Any] = {}
 _INSERT_FILL: dict[str, Any] = {}
 _UPSERT_POSITION: dict[str, Any] = {}  # per dialect: INSERT ... ON CONFLICT DO NOTHING RETURNING id
-
-EQUITY_COLUMNS = ("account_id", "run_id", "at", "cash", "positions_value", "equity", "drawdown")
-_IDENTITY = tuple(range(len(EQUITY_COLUMNS)))
-_EQ_DRIVER_SQL: dict[str, tuple[str, tuple[int, ...] | None]] = {}
-
-
-def equity_bind_processors(dialect: Any) -> tuple[Any, ...]:
-    """Per :data:`EQUITY_COLUMNS`, the column type's bind processor for ``dialect`` (or None)."""
-    # dialect_impl(): the processor SQLAlchemy's execution uses (a TypeDecorator's
-    # unadapted bind_processor() would run its generic impl instead).
-    return tuple(EQ.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in EQUITY_COLUMNS)
-
-
-def _equity_driver_sql(dialect: Any) -> tuple[str, tuple[int, ...] | None]:
-    # The INSERT compiled once per dialect; for positional paramstyles, where each
-    # EQUITY_COLUMNS value goes in the statement's parameter order.
-    found = _EQ_DRIVER_SQL.get(dialect.name)
-    if found is None:
-        stmt = insert(EQ).inline().values({c: bindparam(c) for c in EQUITY_COLUMNS})  # no RETURNING
-        compiled = stmt.compile(dialect=dialect)
-        order = (tuple(EQUITY_COLUMNS.index(n) for n in compiled.positiontup or ())
-                 if compiled.positional else None)
-        found = _EQ_DRIVER_SQL[dialect.name] = (str(compiled), order)
-    return found
-
 
 __all__ = ["EQUITY_COLUMNS", "ORDER_FIELDS", "Transaction", "equity_bind_processors"]
