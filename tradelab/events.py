@@ -71,6 +71,11 @@ class OrderRejected(OrderEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class OrderPending(OrderEvent):
+    """Sent, but the venue's answer was lost: it may or may not hold the order (resolved later)."""
+
+
+@dataclass(frozen=True, slots=True)
 class OrderSubmitted(OrderEvent):
     latency_s: float = 0.0  # bar arrival to broker acknowledgement (wall clock)
 

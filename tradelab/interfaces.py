@@ -70,13 +70,29 @@ class Clock(Protocol):
 
 @runtime_checkable
 class Broker(Protocol):
-    """Where orders go (paper, ccxt, ...).
+    """A venue's execution client (paper, ccxt, Alpaca, ...): the one broker contract.
 
-    ``submit`` must be idempotent by ``order.client_order_id``: sending an id the
-    broker already holds returns the same broker id and creates nothing. It
-    raises ``TransientBrokerError`` (retried) or ``BrokerRejectedError`` (final),
-    both in :mod:`tradelab.orders.brokers`. Fills, rejects and expiries come back
-    as ``BrokerUpdate`` objects from ``poll``.
+    * ``submit(order)`` is idempotent by ``order.client_order_id`` and returns the
+      venue's order id. It raises ``BrokerRejectedError`` only on the venue's
+      definitive refusal, and ``TransientBrokerError`` when the outcome is unknown
+      (timeout, lost or unparseable answer, 5xx, 429): the order is then *pending*
+      and resolved by :meth:`query`, never re-sent blindly.
+    * ``cancel(client_order_id)`` asks the venue to cancel; True when the request
+      was accepted (the order's final state comes from a report: a cancel racing a
+      fill ends with the fill booked).
+    * ``query(client_order_id)`` is the venue's current view of one order as an
+      ``OrderReport``, or ``None`` when the venue has never seen that id.
+    * ``open_orders()`` lists the venue's open orders as ``OrderReport`` objects,
+      ours and others'.
+    * ``balances()`` maps each asset to a ``VenueBalance``; ``positions()`` maps
+      symbol to signed quantity.
+    * ``rules(symbol)`` is the market's ``VenueRules`` (lot, tick, minimums), or
+      ``None`` when the venue has none to apply.
+    * ``poll()`` drains what the venue reported since the last call: ``BrokerUpdate``
+      objects from a simulated venue, ``OrderReport`` objects from a real one.
+
+    (Report and error types live in :mod:`tradelab.orders.brokers`, rules in
+    :mod:`tradelab.orders.rules`.)
 
     ``simulated`` declares a venue whose fills are a pure function of the bars and
     the committed state (the paper broker): the engine then works its orders with
@@ -92,7 +108,15 @@ class Broker(Protocol):
 
     def cancel(self, client_order_id: str) -> bool: ...
 
-    def open_orders(self) -> list[str]: ...
+    def query(self, client_order_id: str) -> Any | None: ...
+
+    def open_orders(self) -> list[Any]: ...
+
+    def balances(self) -> dict[str, Any]: ...
+
+    def positions(self) -> dict[str, Decimal]: ...
+
+    def rules(self, symbol: str) -> Any | None: ...
 
     def poll(self) -> list[Any]: ...
 

@@ -5,6 +5,7 @@ Sections are owned by the package area they serve; append, don't reorder.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -112,6 +113,7 @@ class RecordingBroker:
     """Accepts every order, fills nothing, remembers what it was sent (dedupes by client id)."""
 
     name = "recording"
+    simulated = False  # behaves as a real venue that never fills
 
     def __init__(self) -> None:
         self.sent: dict = {}
@@ -125,8 +127,31 @@ class RecordingBroker:
         self.cancelled.append(client_order_id)
         return True
 
-    def open_orders(self) -> list[str]:
+    def open_ids(self) -> list[str]:
         return [c for c in self.sent if c not in self.cancelled]
+
+    def query(self, client_order_id: str):
+        from tradelab.orders.brokers import OrderReport
+
+        order = self.sent.get(client_order_id)
+        if order is None:
+            return None
+        status = "cancelled" if client_order_id in self.cancelled else "accepted"
+        return OrderReport(client_order_id, "rec-" + client_order_id, status, order.symbol, order.side,
+                           order.quantity or order.estimate, Decimal(0), Decimal(0),
+                           order.created_at)
+
+    def open_orders(self) -> list:
+        return [self.query(c) for c in self.open_ids()]
+
+    def balances(self) -> dict:
+        return {}
+
+    def positions(self) -> dict:
+        return {}
+
+    def rules(self, symbol: str) -> None:
+        return None
 
     def poll(self) -> list:
         return []

@@ -130,7 +130,7 @@ def test_a_write_locked_database_stops_the_order_and_halts_the_run(tmp_path: Pat
     stored = {o.client_order_id for o in store.orders("locked")}
     assert failed_cid not in stored
     assert broker.submissions == len(stored)  # nothing at the venue the store has not heard of
-    assert failed_cid not in broker.open_orders()
+    assert failed_cid not in {r.client_order_id for r in broker.open_orders()}
 
     # Once the lock is gone, --resume continues exactly (the lease of the halted engine
     # expires first: it could not release it while the database was locked).

@@ -185,7 +185,7 @@ def _resume(store: Store, run: Any, *, account: str, portfolio: Any, orders: Any
     if getattr(broker, "simulated", False):
         cast(SimulatedVenue, broker).restore(pf.cash, positions, accepted)
     else:
-        known = set(broker.open_orders())
+        known = {r.client_order_id for r in broker.open_orders()}
         for o in accepted:
             if o.client_order_id not in known:
                 log.warning("order_unknown_at_broker", client_order_id=o.client_order_id)

@@ -163,6 +163,8 @@ class Engine:
 
     def _on_fill(self, ev: OrderFilled | OrderPartiallyFilled) -> None:
         f = ev.fill
+        if f is None:  # a venue closing an order whose fills are all booked already
+            return
         pos = self.portfolio.apply_fill(f.symbol, f.side, f.quantity, f.price, f.fees)
         self.fills.append(f)
         self.bus.publish(PositionChanged(ev.at, self.account, f.symbol, pos.quantity, pos.avg_price,

@@ -2,7 +2,12 @@
 
 States: ``new → submitted → partially_filled → filled | cancelled | rejected | expired``.
 ``new`` may also go straight to ``rejected`` (risk denial or broker refusal) or
-``cancelled``; ``partially_filled`` repeats while fills arrive. Anything else
+``cancelled``; ``partially_filled`` repeats while fills arrive. ``pending`` is an
+order sent to a venue whose answer was lost (timeout, dropped connection,
+unparseable reply): the venue may or may not hold it, so it is neither re-sent
+blindly nor rejected; a query by client id, the venue's stream or reconciliation
+moves it on (to any state the venue reports, or back to being sent when the
+venue says it has never seen the id). Anything else
 raises :class:`IllegalTransitionError` naming the order and both states.
 """
 
@@ -20,6 +25,7 @@ from tradelab.money import ZERO
 
 class OrderState(StrEnum):
     NEW = "new"
+    PENDING = "pending"
     SUBMITTED = "submitted"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
@@ -30,12 +36,15 @@ class OrderState(StrEnum):
 
 S = OrderState
 TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
-    S.NEW: frozenset({S.SUBMITTED, S.REJECTED, S.CANCELLED}),
+    S.NEW: frozenset({S.PENDING, S.SUBMITTED, S.REJECTED, S.CANCELLED}),
+    # Resolved by what the venue says.
+    S.PENDING: frozenset({S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED,
+                          S.EXPIRED}),
     S.SUBMITTED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED}),
     S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED}),
     S.FILLED: frozenset(), S.CANCELLED: frozenset(), S.REJECTED: frozenset(), S.EXPIRED: frozenset(),
 }
-OPEN_STATES = frozenset({S.NEW, S.SUBMITTED, S.PARTIALLY_FILLED})
+OPEN_STATES = frozenset({S.NEW, S.PENDING, S.SUBMITTED, S.PARTIALLY_FILLED})
 
 
 class IllegalTransitionError(TradelabError):

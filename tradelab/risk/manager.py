@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import structlog
 
@@ -23,6 +24,8 @@ from tradelab.bus import STAGE_RISK, EventBus
 from tradelab.events import KillSwitchEngaged, KillSwitchReleased, OrderApproved, OrderRequested, RiskAlert
 from tradelab.interfaces import Clock
 from tradelab.money import ZERO, to_decimal
+from tradelab.orders.brokers import VenueRuleDenied
+from tradelab.orders.rules import VenueRules, conform
 from tradelab.portfolio import Portfolio
 from tradelab.risk.rules import RiskContext, RiskLimits, evaluate, max_daily_loss, max_drawdown
 from tradelab.risk.shared import StoreRiskView, without_account_rules
@@ -118,8 +121,12 @@ class RiskManager:
                  kill_switch: KillSwitch, reject: Callable[[str, str], None],
                  limits: RiskLimits | None = None,
                  per_strategy: dict[str, RiskLimits] | None = None,
-                 shared: StoreRiskView | None = None) -> None:
+                 shared: StoreRiskView | None = None,
+                 venue_rules: Callable[[str], VenueRules | None] | None = None) -> None:
         self.account, self.portfolio, self.bus, self.clock = account, portfolio, bus, clock
+        #: The venue's lot/tick/minimum rules per symbol (a live broker's ``rules``);
+        #: an order that cannot satisfy them is denied here, never sent to be rejected.
+        self.venue_rules = venue_rules
         self.kill_switch, self._reject = kill_switch, reject
         self.limits = limits or RiskLimits()
         self.shared = shared
@@ -187,6 +194,8 @@ class RiskManager:
         order = event.order
         at = self.clock.now()
         cid = event.client_order_id
+        if self.venue_rules is not None and self._venue_denied(at, cid, order):
+            return
         if order.strategy == FLATTEN:  # closing positions is how a halted account reduces risk
             self.bus.publish(OrderApproved(at, cid))
             return
@@ -224,6 +233,19 @@ class RiskManager:
             return
         self._recent.append(at)
         self.bus.publish(OrderApproved(at, cid))
+
+    def _venue_denied(self, at: datetime, cid: str, order: Any) -> bool:
+        rules = self.venue_rules(order.symbol) if self.venue_rules is not None else None
+        if rules is None:
+            return False
+        qty = order.quantity if order.quantity is not None else order.estimate
+        try:
+            conform(rules, order.side, to_decimal(qty), to_decimal(order.reference_price),
+                    limit_price=order.limit_price, stop_price=order.stop_price)
+        except VenueRuleDenied as exc:
+            self._deny(at, cid, order.strategy, "venue_rules", str(exc))
+            return True
+        return False
 
     def account_breach(self, at: datetime, rule: str, reason: str) -> None:
         """Alert a critical account-wide breach found by a shared-account sync."""

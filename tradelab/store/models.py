@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -34,8 +35,11 @@ RUN_MODES = ("paper", "live", "replay")
 RUN_STATUSES = ("running", "finished", "stopped", "failed", "crashed")
 SIDES = ("buy", "sell")
 ORDER_TYPES = ("market", "limit", "stop")
-ORDER_STATUSES = ("new", "submitted", "partially_filled", "filled", "cancelled", "rejected", "expired")
-OPEN_ORDER_STATUSES = ("new", "submitted", "partially_filled")
+# "pending": sent to a venue whose answer was lost; resolved by query, stream or reconciliation.
+ORDER_STATUSES = ("new", "pending", "submitted", "partially_filled", "filled", "cancelled", "rejected",
+                  "expired")
+OPEN_ORDER_STATUSES = ("new", "pending", "submitted", "partially_filled")
+RECONCILE_TRIGGERS = ("start", "periodic", "manual")
 TIME_IN_FORCE = ("gtc", "day", "ioc", "fok", "gtd")
 SEVERITIES = ("info", "warning", "error", "critical")
 
@@ -224,6 +228,46 @@ class KillSwitch(Base):
     # "by" is an SQL keyword; keep the column name plain so hand-written SQL works.
     changed_by: Mapped[str | None] = mapped_column(String(100))
     at: Mapped[datetime]
+
+
+class Reconciliation(Base):
+    """One comparison of the store with a venue (the venue is the truth).
+
+    ``findings`` is a list of ``{kind, symbol, client_order_id, store, venue, detail}``;
+    ``ok`` is False when something needs an operator (a position mismatch).
+    """
+
+    __tablename__ = "reconciliations"
+    __table_args__ = (
+        _one_of("trigger", RECONCILE_TRIGGERS),
+        Index("ix_reconciliations_account_at", "account_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    venue: Mapped[str] = mapped_column(String(64))
+    trigger: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    ok: Mapped[bool]
+    adopted: Mapped[bool]
+    booked_fills: Mapped[int]
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON())
+
+
+class RunBar(Base):
+    """A bar as a run received it (what the drift report replays research over)."""
+
+    __tablename__ = "run_bars"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(primary_key=True)
+    open: Mapped[float] = mapped_column(Float(53))
+    high: Mapped[float] = mapped_column(Float(53))
+    low: Mapped[float] = mapped_column(Float(53))
+    close: Mapped[float] = mapped_column(Float(53))
+    volume: Mapped[float] = mapped_column(Float(53))
 
 
 # Job runs, notification deliveries and the scheduler table share this metadata.

@@ -167,7 +167,7 @@ class Recorder:
         at = ev.at if ev.from_state is not None else o.created_at
         self._ops.append(("order", ev.client_order_id, at, fields,
                           (ev.from_state, ev.to_state, ev.reason or None), ev.at))
-        if isinstance(ev, OrderFilled | OrderPartiallyFilled):
+        if isinstance(ev, OrderFilled | OrderPartiallyFilled) and ev.fill is not None:
             f = ev.fill
             self._ops.append(("fill", f.fill_id, f.client_order_id, f.symbol, f.side, f.quantity,
                               f.price, f.fees, f.at))

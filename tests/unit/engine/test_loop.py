@@ -64,7 +64,7 @@ def test_shutdown_cancels_or_keeps_open_orders(strategy, bars, cancel) -> None:
     else:
         assert states == {OrderState.SUBMITTED}
         assert broker.cancelled == [] and cancelled == []
-        assert sorted(broker.open_orders()) == sorted(broker.sent)
+        assert sorted(broker.open_ids()) == sorted(broker.sent)
 
 
 def test_request_stop_ends_after_the_current_bar(strategy, bars) -> None:

@@ -36,7 +36,7 @@ def test_transient_errors_are_retried_without_duplicating(accept_then_timeout) -
     mgr.add(_order())
     assert mgr.submit("c1")
     assert flaky.calls == 4 and mgr.retries == 3
-    assert paper.submissions == 1 and paper.open_orders() == ["c1"]
+    assert paper.submissions == 1 and [r.client_order_id for r in paper.open_orders()] == ["c1"]
     assert [type(e).__name__ for e in events] == ["OrderRequested", "OrderSubmitted"]
 
 

@@ -71,4 +71,4 @@ def test_duplicate_client_id_is_deduplicated() -> None:
     b = PaperBroker(Execution())
     first = b.submit(_order())
     assert b.submit(_order()) == first
-    assert b.submissions == 1 and b.open_orders() == ["c1"]
+    assert b.submissions == 1 and [r.client_order_id for r in b.open_orders()] == ["c1"]

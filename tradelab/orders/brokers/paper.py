@@ -23,7 +23,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from tradelab.execution import Execution
 from tradelab.money import MONEY_CONTEXT, QUANTUM, ZERO, book, to_decimal
-from tradelab.orders.brokers import BrokerRejectedError, BrokerUpdate
+from tradelab.orders.brokers import BrokerRejectedError, BrokerUpdate, OrderReport, VenueBalance
 from tradelab.orders.model import Fill, Order
 
 
@@ -34,6 +34,9 @@ class _Working:
     fills: int
     triggered: bool       # stop orders: has the stop been hit
     open: bool = True
+    status: str = "accepted"   # as a venue would report it (OrderReport.status)
+    notional: Decimal = ZERO   # sum of quantity x price filled (the average price's numerator)
+    reason: str = ""
 
 
 class PaperBroker:
@@ -64,7 +67,7 @@ class PaperBroker:
                  allow_short: bool = False) -> None:
         self.execution = execution
         self.cash = to_decimal(cash or execution.cash)
-        self.positions: dict[str, Decimal] = {}
+        self.positions_held: dict[str, Decimal] = {}
         self.symbols = set(symbols) if symbols is not None else None
         self.volume_fraction = volume_fraction
         self.allow_short = allow_short
@@ -98,10 +101,39 @@ class PaperBroker:
 
     def cancel(self, client_order_id: str) -> bool:
         """Cancel an open order; False when it is not open (filled, unknown)."""
-        return self._open.pop(client_order_id, None) is not None
+        work = self._open.pop(client_order_id, None)
+        if work is None:
+            return False
+        work.open, work.status = False, "cancelled"
+        return True
 
-    def open_orders(self) -> list[str]:
-        return list(self._open)
+    def query(self, client_order_id: str) -> OrderReport | None:
+        """The venue's view of one order; ``None`` for an id it never accepted."""
+        work = self._orders.get(client_order_id)
+        return None if work is None else self._report(work)
+
+    def open_orders(self) -> list[OrderReport]:
+        return [self._report(w) for w in self._open.values()]
+
+    def balances(self) -> dict[str, VenueBalance]:
+        return {"cash": VenueBalance("cash", self.cash)}
+
+    def positions(self) -> dict[str, Decimal]:
+        return {k: v for k, v in self.positions_held.items() if v}
+
+    def rules(self, symbol: str) -> None:
+        """No lot or tick rules: the execution convention sizes (whole or fractional units)."""
+        return None
+
+    def _report(self, work: _Working) -> OrderReport:
+        o = work.order
+        status = work.status
+        if status == "accepted" and work.filled > 0:
+            status = "partially_filled"
+        avg = MONEY_CONTEXT.divide(work.notional, work.filled) if work.filled else ZERO
+        return OrderReport(o.client_order_id, o.broker_order_id, status, o.symbol, o.side,
+                           o.quantity if o.quantity is not None else work.filled, work.filled, avg,
+                           o.updated_at or o.created_at, sequence=work.fills, reason=work.reason)
 
     def poll(self) -> list[BrokerUpdate]:
         """A simulated venue reports through :meth:`on_bar`; nothing arrives in between."""
@@ -138,7 +170,7 @@ class PaperBroker:
                 if order.order_type == "market" and fill_at_close and order.created_at <= at:
                     out.append(self._fill(work, c, at, slip=True))
                 elif (work.open and order.time_in_force == "day" and order.created_at < at):
-                    self._close(cid)
+                    self._close(cid, "expired", "day order not filled by the close")
                     out.append(BrokerUpdate("expire", cid, reason="day order not filled by the close"))
         return out
 
@@ -165,16 +197,16 @@ class PaperBroker:
             price = max(o, stop) if buy else min(o, stop)
             out.append(self._fill(work, price, at, slip=True))
 
-    def _close(self, cid: str) -> None:
+    def _close(self, cid: str, status: str = "rejected", reason: str = "") -> None:
         work = self._open.pop(cid, None)
         if work is not None:
-            work.open = False
+            work.open, work.status, work.reason = False, status, reason
 
     def _fill(self, work: _Working, raw: float, at: datetime, slip: bool,
               cap: Decimal | None = None) -> BrokerUpdate:
         order, ex, ctx = work.order, self.execution, MONEY_CONTEXT
         buy = order.side == "buy"
-        held = self.positions.get(order.symbol, ZERO)
+        held = self.positions_held.get(order.symbol, ZERO)
         if order.quantity is None:   # an entry sized now, like vectorbt
             qty_f, price_f, fees_f = ex.entry_fill(float(self.cash), raw)
             if qty_f <= 0:
@@ -203,11 +235,12 @@ class PaperBroker:
                                     reason=f"insufficient position: sell {qty} {order.symbol}, hold {held}")
         signed = qty if buy else -qty
         self.cash = ctx.subtract(ctx.subtract(self.cash, ctx.multiply(signed, price)), fees)
-        self.positions[order.symbol] = ctx.add(held, signed)
+        self.positions_held[order.symbol] = ctx.add(held, signed)
         work.filled = ctx.add(work.filled, qty)
+        work.notional = ctx.add(work.notional, ctx.multiply(qty, price))
         work.fills += 1
         if order.quantity is None or work.filled >= order.quantity:
-            self._close(order.client_order_id)
+            self._close(order.client_order_id, "filled")
         fill = Fill(f"{order.client_order_id}-{work.fills}", order.client_order_id, order.symbol,
                     order.side, qty, price, fees, at)
         return BrokerUpdate("fill", order.client_order_id, fill=fill)
@@ -216,10 +249,11 @@ class PaperBroker:
     def restore(self, cash: Decimal, positions: dict[str, Decimal], orders: list[Order]) -> None:
         """Rebuild the venue from the store: ledger plus the orders it had accepted."""
         self.cash = to_decimal(cash)
-        self.positions = {k: to_decimal(v) for k, v in positions.items()}
+        self.positions_held = {k: to_decimal(v) for k, v in positions.items()}
         self._orders, self._open = {}, {}
         for order in orders:
             copy = order.snapshot()
             copy.broker_order_id = copy.broker_order_id or "paper-" + order.client_order_id
-            work = _Working(copy, order.filled_quantity, len(order.fills), False)
+            notional = sum((MONEY_CONTEXT.multiply(f.quantity, f.price) for f in order.fills), ZERO)
+            work = _Working(copy, order.filled_quantity, len(order.fills), False, notional=notional)
             self._orders[order.client_order_id] = self._open[order.client_order_id] = work
