@@ -191,6 +191,28 @@ class EngineSettings(_Section):
         "kill switch are judged on the whole account in the store, under its lock"))
 
 
+class LiveSettings(_Section):
+    """Trading with real money through a live broker (``tradelab live``).
+
+    Off unless ``enabled = true``; the command also wants ``--confirm``. Venue
+    credentials come only from the environment (``TRADELAB_CCXT_API_KEY`` /
+    ``TRADELAB_CCXT_SECRET``, ``TRADELAB_ALPACA_API_KEY`` / ``TRADELAB_ALPACA_SECRET``).
+    """
+
+    enabled: bool = Field(default=False, description="allow `tradelab live` to send real orders")
+    exchange: str = Field(default="binance", description="the ccxt exchange id of --broker ccxt")
+    base_url: str | None = Field(default=None, description=(
+        "the venue's REST base URL (a testnet, a paper API, or `tradelab venue-sim`)"))
+    ws_url: str | None = Field(default=None, description="the venue's websocket base URL")
+    quote: str = Field(default="USDT", description="the account currency at a crypto venue")
+    reconcile_seconds: float = Field(default=60.0, gt=0, description=(
+        "seconds between reconciliations with the venue while running"))
+    request_timeout: float = Field(default=10.0, gt=0, description="seconds per venue request")
+    drift_threshold: float = Field(default=0.01, ge=0, description=(
+        "live-vs-research drift (fraction of starting equity) above which "
+        "`tradelab parity --run` alerts through notifications"))
+
+
 class RiskLimitSettings(_Section):
     """Risk limits; an unset limit is not checked (see :class:`tradelab.risk.rules.RiskLimits`)."""
 
@@ -253,6 +275,7 @@ class Settings(BaseSettings):
     research: ResearchSettings = ResearchSettings()
     strategies: StrategySettings = StrategySettings()
     engine: EngineSettings = EngineSettings()
+    live: LiveSettings = LiveSettings()
     risk: RiskSettings = RiskSettings()
     store: StoreSettings = StoreSettings()
     logging: LoggingSettings = LoggingSettings()
