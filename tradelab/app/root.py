@@ -113,14 +113,16 @@ class App:
         source = source or self.settings.data.default_source
         engine_fields = {f.name for f in fields(EngineConfig)}
         config = EngineConfig(**{**self.settings.engine.model_dump(include=engine_fields),
+                                 "reconcile_seconds": self.settings.live.reconcile_seconds,
                                  **engine_overrides})
         run_store = store if store is not None else self.open_store(db)
         broker_name = broker if isinstance(broker, str) else self.settings.engine.broker
-        broker_obj = None if isinstance(broker, str) else broker
+        broker_obj = broker if broker is not None and not isinstance(broker, str) else \
+            self.broker(broker_name, execution or self.execution, {symbol}, config)
         # [data.quality]: the bars a run starts from are gated (DataQualityError on a
         # breach), a live feed is watched during the run (halt after the current bar).
         gate = build_gate(self.settings, run_store, config.account, config.flush_seconds)
-        mode = "paper"  # a paper broker on a live feed
+        mode = "paper" if broker_obj.simulated else "live"  # a paper broker on a live feed, or a venue
         if feed is None:
             mode = "replay"  # history played as if live
             if bars is None:
@@ -140,6 +142,16 @@ class App:
         gate.bind(engine)
         engine.quality = gate
         return engine
+
+    def broker(self, name: str | None = None, execution: Execution | None = None,
+               symbols: set[str] | None = None, config: Any = None) -> Broker:
+        """The broker registered as ``name`` (default ``[engine] broker``), built from
+        configuration (``[live]`` for a real venue; credentials from the environment)."""
+        from tradelab.app.brokers import make_broker
+
+        return make_broker(name or self.settings.engine.broker, execution or self.execution,
+                           symbols or set(), config if config is not None else self.settings.engine,
+                           self.settings)
 
     def session(self, engine: Engine, *, store: Store | None = None) -> Session:
         """Observers for a run: metrics, health endpoints (``[monitor] port``), event logs

@@ -62,13 +62,16 @@ def store_url(app: Any, db: str | None = None) -> str:
     return mask_url(resolve(app.settings, db))
 
 
-def build_paper(app: Any, args: PaperArgs, store: Store | None = None) -> Engine:
-    """The engine for a persisted paper run (new, or resumed when ``args.resume`` is set)."""
+def build_paper(app: Any, args: PaperArgs, store: Store | None = None, **venue: Any) -> Engine:
+    """The engine for a persisted paper run (new, or resumed when ``args.resume`` is set).
+
+    ``venue`` (``broker=NAME, adopt=...``) makes it a live run through that broker.
+    """
     overrides = {k: v for k, v in {"account": args.account, "flush_every": args.flush_every,
                                     "signal_mode": args.signal_mode}.items() if v is not None}
     engine: Engine = app.engine(args.strategy, args.symbol, source=args.source,
                                 params=dict(args.params), start=args.start, end=args.end,
                                 speed=parse_speed(args.speed), resume=args.resume,
                                 store=store, db=args.db, execution=args.execution,
-                                bars=args.bars, **overrides)
+                                bars=args.bars, **overrides, **venue)
     return engine

@@ -113,8 +113,10 @@ def assemble_engine(strategies: Sequence[tuple[Strategy, str]], feed: LiveFeed,
         recorder.shared, recorder.replayable_fills = True, False  # others must see fills at once
         assert recorder.account_id is not None
         shared = StoreRiskView(store, recorder.account_id, limits or RiskLimits(), recorder.write_ahead_in)
+    # A real venue's lot, tick and minimum rules are checked before an order leaves.
+    venue_rules = None if getattr(broker, "simulated", False) else broker.rules
     risk = RiskManager(account, portfolio, bus, clock, kill_switch, orders.reject, limits, per_strategy,
-                       shared=shared)
+                       shared=shared, venue_rules=venue_rules)
     parts = EngineParts(broker, orders, portfolio, risk, kill_switch, recorder, shared, disabled, run)
     engine = Engine(strategies, feed, execution, parts, config=config, bus=bus, clock=clock,
                     wall_clock=wall)

@@ -13,6 +13,7 @@ from tradelab.cli import (  # noqa: F401  (commands register themselves)
     engine_cmd,
     feeds_cmd,
     jobs_cmd,
+    live_cmd,
     notify_cmd,
     research_cmd,
     strategy_cmd,

@@ -7,7 +7,7 @@ configuration; ``--db URL`` overrides ``[store] url`` for one command.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import typer
@@ -52,44 +52,90 @@ def paper(
     db: str = typer.Option(None, help=DB_HELP),
     resume: int = typer.Option(None, help="resume this run id after a crash"),
     signal_mode: str = typer.Option(None, help="window or precomputed (default [engine])"),
+    force: bool = typer.Option(False, "--force", help="run even if `tradelab check` fails"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
     as_json: bool = JSON,
 ) -> None:
     """Paper-trade a strategy on a replayed or live feed, persisting orders, fills and equity."""
+    trade(TradeRequest(strategy, data, param, ex, speed, feed, account, db, resume, signal_mode, force,
+                  progress, as_json))
+
+
+@dataclass
+class TradeRequest:
+    """What ``paper`` and ``live`` were asked for (their options are the same)."""
+
+    strategy: str
+    data: DataOptions
+    param: list[str] | None
+    ex: ExecOptions
+    speed: str
+    feed: str
+    account: str | None
+    db: str | None
+    resume: int | None
+    signal_mode: str | None
+    force: bool
+    progress: bool
+    as_json: bool
+    broker: str | None = None
+    adopt: bool = False
+
+
+def require_check(strat: Any, bars: Any, force: bool) -> None:
+    """Refuse a strategy that fails ``tradelab check`` (look-ahead, window) unless ``--force``."""
+    from tradelab.strategy.lookahead import check_lookahead
+
+    report = check_lookahead(strat, bars)
+    if report.ok:
+        return
+    if force:
+        typer.echo(f"warning: running despite a failed check (--force): {report.first}", err=True)
+        return
+    fail(f"{strat.name} fails `tradelab check`: {report.first} (fix it, or pass --force)")
+
+
+def trade(o: TradeRequest) -> None:
+    """Run a paper or live session (``o.broker`` names a live broker) and print its result."""
     from tqdm import tqdm
 
     from tradelab.app.session import PaperArgs, build_paper, parse_speed, store_url
 
     try:
-        parse_speed(speed)
+        parse_speed(o.speed)
     except ValueError:
-        fail(f"--speed {speed!r}: expected 'max' or a positive number of bars per second")
+        fail(f"--speed {o.speed!r}: expected 'max' or a positive number of bars per second")
     a = build_app()
+    data, strategy = o.data, o.strategy
     try:
-        strat = a.strategy(strategy, **parse_params(param))
-        execution = ex.apply(a.execution)
+        strat = a.strategy(strategy, **parse_params(o.param))
+        execution = o.ex.apply(a.execution)
         data.check()
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
-    store = _store(a, db)
+    store = _store(a, o.db)
     loaded = None
     symbol = data.symbol or a.settings.data.default_symbol
     source = data.source or a.settings.data.default_source
     try:
         from tradelab.app.feeds import build_feed
 
-        if data.csv is not None and feed != "replay":
+        if data.csv is not None and o.feed != "replay":
             raise ValueError("--csv replays a file; it cannot be combined with --feed")
-        live = build_feed(a, feed, symbol, source=data.source, start=data.start, end=data.end)
+        live = build_feed(a, o.feed, symbol, source=data.source, start=data.start, end=data.end)
         if live is None:
             loaded = data.load(a)
             symbol, source = loaded.symbol, loaded.source
             # The data-quality gate judges the bars the run starts from (a CSV's too).
             a.data.last_report = loaded.report
-        args = PaperArgs(strategy, source, symbol, parse_params(param), speed, account, db, resume,
-                         data.start, data.end, signal_mode=signal_mode, execution=execution,
+        require_check(strat, loaded.bars if loaded is not None else _check_bars(a, symbol, source),
+                      o.force)
+        args = PaperArgs(strategy, source, symbol, parse_params(o.param), o.speed, o.account, o.db,
+                         o.resume, data.start, data.end, signal_mode=o.signal_mode, execution=execution,
                          bars=None if loaded is None else loaded.bars)
-        engine = build_paper(a, args, store) if live is None else _live_engine(a, args, store, live)
+        venue: dict[str, Any] = {} if o.broker is None else {"broker": o.broker, "adopt": o.adopt}
+        engine = build_paper(a, args, store, **venue) if live is None \
+            else _live_engine(a, args, store, live, **venue)
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
     # Metrics, health endpoints ([monitor] port) and notifications ([notify]) ride
@@ -100,7 +146,7 @@ def paper(
     try:
         total = None if live is not None else len(cast(Any, engine.feed))  # a replay knows its length
         with session, tqdm(total=total, unit="bar", desc=f"{strategy} {symbol}", leave=False,
-                           disable=not progress or as_json, mininterval=0.2) as bar:
+                           disable=not o.progress or o.as_json, mininterval=0.2) as bar:
             result = engine.run(on_bar=lambda _b: bar.update())
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
@@ -111,12 +157,15 @@ def paper(
     stats, trades, ppy = engine_stats(result, execution, a.settings.research.periods_per_year,
                                       last_price)
     shown = named_counts(stats, fills=len(result.fills))
-    if as_json:
+    recon = [_recon_json(r) for r in getattr(engine, "reconciliations", [])]
+    if o.as_json:
         emit_json(json_safe({"symbol": symbol, "source": source, "strategy": strat.name,
                              "params": strat.params, **shown, "execution": asdict(execution),
                              "periods_per_year": ppy, "trades": trades,
                              "data_quality": loaded.quality() if loaded is not None else {},
-                             "run_id": result.run_id}))
+                             "run_id": result.run_id, "broker": engine.broker.name,
+                             "reconciliations": recon,
+                             "resolved": getattr(engine.orders, "resolved", 0)}))
         return
     critical = sum(1 for e in result.risk_alerts if e.severity == "critical")
     typer.echo(f"run {result.run_id} ({result.stopped}) on account {result.account}: {result.bars} bars"
@@ -132,17 +181,36 @@ def paper(
         from tradelab.app.feeds import describe
 
         typer.echo(f"  {describe(live.stats())}")
+    if o.broker is not None:
+        typer.echo(f"  broker {engine.broker.name}: {len(recon)} reconciliation(s), "
+                   f"{sum(r['booked_fills'] for r in recon)} fill(s) booked by them, "
+                   f"{sum(len(r['findings']) for r in recon)} finding(s); "
+                   f"{getattr(engine.orders, 'resolved', 0)} lost acknowledgement(s) resolved")
     print_stats({k: v for k, v in shown.items() if k not in ("round_trips", "fills")})
-    typer.echo(f"  stored in {store_url(a, db)} (run id {result.run_id})")
+    typer.echo(f"  stored in {store_url(a, o.db)} (run id {result.run_id})")
 
 
-def _live_engine(app_: Any, args: Any, store: Store, feed: LiveFeed) -> Any:
+def _recon_json(r: Any) -> dict[str, Any]:
+    return {"trigger": r.trigger, "ok": r.ok, "booked_fills": r.booked_fills, "adopted": r.adopted,
+            "findings": [{"kind": f.kind, "symbol": f.symbol, "detail": f.detail} for f in r.findings]}
+
+
+def _check_bars(app_: Any, symbol: str, source: str) -> Any:
+    """Bars to run `tradelab check` on for a live feed: the symbol's history at the source,
+    else the shipped sample (causality does not depend on the instrument)."""
+    try:
+        return app_.bars(symbol, source=source)
+    except Exception:
+        return app_.bars(app_.settings.data.default_symbol, source="sample")
+
+
+def _live_engine(app_: Any, args: Any, store: Store, feed: LiveFeed, **venue: Any) -> Any:
     """``build_paper`` with a live feed instead of the replayed source."""
     overrides = {k: v for k, v in {"account": args.account, "flush_every": args.flush_every,
                                     "signal_mode": args.signal_mode}.items() if v is not None}
     return app_.engine(args.strategy, args.symbol, source=args.source, params=dict(args.params),
                        feed=feed, resume=args.resume, store=store, execution=args.execution,
-                       **overrides)
+                       **overrides, **venue)
 
 
 @app.command("parity")

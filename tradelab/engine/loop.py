@@ -60,6 +60,7 @@ from tradelab.execution import Execution
 from tradelab.interfaces import Bar, SimulatedVenue
 from tradelab.money import MONEY_CONTEXT, ZERO, book
 from tradelab.orders.model import Order, client_order_id
+from tradelab.orders.rules import conform_quantity
 from tradelab.risk.manager import FLATTEN, FLATTEN_MARK
 from tradelab.strategy.base import Strategy
 
@@ -113,6 +114,10 @@ class Engine:
         # a real one reports through poll(). A property the broker declares, not a type test.
         self._simulated = bool(getattr(self.broker, "simulated", False))
         self._venue = cast(SimulatedVenue, self.broker)  # used only when _simulated
+        self.reconciler = parts.reconciler
+        self._next_reconcile = 0.0
+        #: What each reconciliation found (the last one is the dashboard's).
+        self.reconciliations: list[Any] = []
         self._next_kill_poll = 0.0
         # Strategies switched off from the API/dashboard (strategy_flags in the store):
         # they keep their window warm and may still exit, but open nothing new.
@@ -142,6 +147,12 @@ class Engine:
 
     # -- handlers -------------------------------------------------------------------
     def _on_halt(self, ev: KillSwitchEngaged) -> None:
+        if not self._simulated:
+            # A halt at a real venue also withdraws what is resting there (a simulated
+            # venue's orders stay: they are the convention's, and cancel_on_stop decides).
+            for order in self.orders.open_orders():
+                if order.strategy != FLATTEN:
+                    self.orders.cancel(order.client_order_id, f"kill switch: {ev.reason}")
         if not self.kill_switch.external:
             return  # this engine's own breach: already alerted with the rule's details
         # A halt engaged elsewhere (an operator, another engine's rule): say when and
@@ -204,6 +215,8 @@ class Engine:
         saved = self._install_signals()
         status = "finished"
         try:
+            if self.halt_reason is not None:  # refused to start (reconciliation, store)
+                raise RunHalted(self.run_id, self.halt_reason)
             for bar in self.feed:
                 self.step(bar)
                 if on_bar is not None:
@@ -218,7 +231,7 @@ class Engine:
             status = "failed"
             if self.halt_reason is None:
                 self.halt_reason = halt_reason(exc)
-            if not isinstance(exc, StepFailed | StoreFailure):
+            if not isinstance(exc, StepFailed | StoreFailure | RunHalted):
                 raise
         finally:
             for sig, handler in saved:
@@ -229,9 +242,17 @@ class Engine:
         return self.result(status)
 
     def _prime(self) -> None:
+        # A real venue is the truth: before trading, what it did while this engine was
+        # away (fills, cancels, orders whose acknowledgement was lost) is booked, and a
+        # position that differs from the book refuses the start unless adopted.
+        if not self._simulated and self.reconciler is not None:
+            self._reconcile("start")
+            if self.halt_reason is not None:
+                return
         # Orders committed but maybe never sent (a crash between the write-ahead commit
-        # and the broker): same client id, the broker dedupes. After every part is
-        # attached, so their transitions are recorded like any other.
+        # and the broker): a simulated venue dedupes a re-send by client id; a real one
+        # is asked first and sent the order only if it never saw it. After every part
+        # is attached, so their transitions are recorded like any other.
         try:
             self.orders.resubmit_pending()
         except StepFailed as exc:
@@ -252,12 +273,15 @@ class Engine:
         sym, t, o, h, low, c, v = bar
         self.clock.advance(t)
         self.bars += 1
-        bus, broker, manager, venue = self.bus, self.broker, self.orders, self._venue
+        bus, manager, venue = self.bus, self.orders, self._venue
         if bus.wants(BarReceived):  # usually no subscriber: skip building the event
             bus.publish(BarReceived(t, sym, o, h, low, c, v))
         paper = self._simulated
-        for update in (venue.on_bar(sym, t, o, h, low, c, v, "open") if paper else broker.poll()):
-            manager.apply(update)
+        if paper:
+            for update in venue.on_bar(sym, t, o, h, low, c, v, "open"):
+                manager.apply(update)
+        else:
+            self._venue_news(t0)
         if self._flatten and self.kill_switch.engaged:
             self._do_flatten(sym, t, c)
         for runner in self.runners.get(sym, ()):
@@ -295,6 +319,7 @@ class Engine:
         rec = self.recorder
         if rec is not None:  # the store's curve: one row per bar, buffered (see persist)
             rec.snapshot(t, cash, positions_value, equity)
+            rec.record_bar(bar)  # the bar as received (run_bars: what drift replays research over)
         # The event (with realized/unrealized P&L, which cost a pass over the positions)
         # is only built when someone listens, e.g. the monitor's metrics.
         if bus.wants(EquitySnapshotted):
@@ -302,6 +327,39 @@ class Engine:
                                           pf.realized_pnl, pf.unrealized_pnl))
         if rec is not None:
             rec.end_bar(t)
+
+    def _venue_news(self, now: float) -> None:
+        """A real venue: its reports since the last bar (in venue order), orders whose
+        answer was lost asked after once more, and the periodic reconciliation."""
+        manager = self.orders
+        try:
+            manager.apply_reports(self.broker.poll())
+            for order in manager.pending:
+                manager.resolve(order.client_order_id, attempts=1)
+        except StepFailed as exc:
+            if self.halt_reason is None:
+                self.halt_reason = halt_reason(exc)
+        if self.reconciler is not None and now >= self._next_reconcile:
+            self._reconcile("periodic")
+
+    def _reconcile(self, trigger: str) -> None:
+        self._next_reconcile = self._timer() + self.config.reconcile_seconds
+        try:
+            outcome = self.reconciler.run(trigger, adopt=self.config.adopt and trigger == "start")
+        except StepFailed as exc:
+            self.halt_reason = halt_reason(exc)
+            return
+        except Exception as exc:  # the venue did not answer: trading on blind is not safe
+            if trigger == "start":
+                self.halt_reason = f"reconciliation with {self.broker.name} failed: {exc}"
+            else:
+                log.warning("reconcile_failed", venue=self.broker.name, error=str(exc))
+            return
+        self.reconciliations.append(outcome)
+        if trigger == "start" and not outcome.ok:
+            found = "; ".join(f.detail for f in outcome.findings if f.kind == "position_mismatch")
+            self.halt_reason = (f"venue {self.broker.name} disagrees with the book: {found} "
+                                "(start with --adopt to take the venue's positions)")
 
     def _sync_account(self, sym: str, t: datetime, close: float) -> None:
         # Every bar, so that a halt engaged anywhere stops this engine within one bar.
@@ -332,18 +390,26 @@ class Engine:
             self.orders.submit(cid, started=self._t0)
             return
         ref = book(close)
+        live = not self._simulated
         if side == "buy":
             est = book(self.execution.entry_quantity(float(self.portfolio.cash), close))
-            if self.shared is not None and est <= 0:
+            if live:  # a venue takes a quantity: on its lot grid, sized on this close
+                est = self._on_lot(sym, est)
+            if (self.shared is not None or live) and est <= 0:
                 return  # nothing this engine's cash can buy: no order to reserve
-            # Shared account: sized now, so the quantity risk reserved is what can fill.
+            # Shared account or a real venue: sized now, so what risk approved is what fills.
             order = Order(cid, self.account, runner.name, sym, "buy",
-                          est if self.shared is not None else None, t, estimate=est,
+                          est if self.shared is not None or live else None, t, estimate=est,
                           reference_price=ref, run_id=str(self.run_id))
         else:
-            order = Order(cid, self.account, runner.name, sym, "sell", held, t, estimate=held,
+            qty = self._on_lot(sym, held) if live else held
+            order = Order(cid, self.account, runner.name, sym, "sell", qty, t, estimate=qty,
                           reference_price=ref, run_id=str(self.run_id))
         self.orders.add(order)
+
+    def _on_lot(self, sym: str, quantity: Decimal) -> Decimal:
+        rules = self.broker.rules(sym)
+        return quantity if rules is None else conform_quantity(rules, quantity)
 
     def flatten(self) -> None:
         """Close every position at the next bar (used with the kill switch)."""
@@ -361,8 +427,9 @@ class Engine:
         cid = client_order_id(str(self.run_id), FLATTEN, sym, t, "sell" if held > 0 else "buy")
         if cid in self.orders.orders:
             return
-        order = Order(cid, self.account, FLATTEN, sym, "sell" if held > 0 else "buy", abs(held), t,
-                      estimate=abs(held), reference_price=book(close), run_id=str(self.run_id))
+        qty = abs(held) if self._simulated else self._on_lot(sym, abs(held))
+        order = Order(cid, self.account, FLATTEN, sym, "sell" if held > 0 else "buy", qty, t,
+                      estimate=qty, reference_price=book(close), run_id=str(self.run_id))
         self.orders.add(order)  # the RiskManager lets flatten orders through a halt
 
     def _shutdown(self, status: str) -> None:

@@ -46,6 +46,11 @@ class EngineConfig:
     # (tradelab.risk.shared); entries are sized when decided, so that what risk
     # reserved bounds what fills; the account is synced (and the switch read) every bar.
     shared_account: bool = False
+    # A real venue (broker.simulated False): seconds between reconciliations while
+    # running, and whether a position mismatch at start is resolved by taking the
+    # venue's state (`tradelab live --adopt`) instead of refusing to start.
+    reconcile_seconds: float = 60.0
+    adopt: bool = False
 
 
 @dataclass
@@ -102,6 +107,9 @@ class EngineParts:
     disabled: Callable[[], frozenset[str]] | None = None
     #: What a resume restored: run id, last processed bar, the run's earlier fills and bars.
     run: RunState | None = None
+    #: Compares the book with a real venue (``run(trigger, adopt=...)``); ``None`` for
+    #: a simulated venue, whose state is a function of the store (it is rebuilt instead).
+    reconciler: Any = None
 
 
 __all__ = ["EngineConfig", "EngineParts", "EngineResult", "RunState"]

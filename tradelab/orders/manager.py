@@ -139,7 +139,7 @@ class OrderManager:
         self.bus.publish(OrderPending(self.clock.now(), order.client_order_id, before, S.PENDING.value,
                                       reason, order.snapshot()))
 
-    def resolve(self, client_order_id: str) -> bool:
+    def resolve(self, client_order_id: str, attempts: int | None = None) -> bool:
         """Find out from the venue what became of a ``new`` or ``pending`` order.
 
         Asks the venue by client id (retrying transient errors with back-off). A
@@ -151,7 +151,7 @@ class OrderManager:
         order = self.orders[client_order_id]
         if order.state not in (S.NEW, S.PENDING):
             return order.state is not S.REJECTED
-        for attempt in range(max(self.attempts, 1)):
+        for attempt in range(max(self.attempts if attempts is None else attempts, 1)):
             if attempt:
                 self.retries += 1
                 time.sleep(min(0.05 * 2 ** attempt, self.max_wait))

@@ -52,8 +52,28 @@ def head_revision() -> str:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run ``alembic upgrade <revision>`` on ``engine`` in one transaction."""
-    with engine.begin() as conn:
-        command.upgrade(alembic_config(conn), revision)
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), revision)
+        return
+    with engine.connect() as conn:
+        # SQLite migrations rebuild a table to change it (copy, drop, rename): with
+        # foreign keys enforced, dropping a table that other rows reference fails.
+        # The pragma is ignored inside a transaction, so it is switched off on the
+        # raw connection before the migration's transaction begins, and the result
+        # is checked with foreign_key_check before that transaction commits.
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                command.upgrade(alembic_config(conn), revision)
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migration to {revision} left {len(broken)} rows with "
+                                       f"dangling foreign keys, e.g. {tuple(broken[0])}; rolled back")
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def current_revision(engine: Engine) -> str | None:

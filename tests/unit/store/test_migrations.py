@@ -84,3 +84,30 @@ def test_in_memory_sqlite_works_for_notebooks() -> None:
     store.upgrade()
     assert store.current_revision() == Store.head_revision()
     store.close()
+
+
+def test_upgrading_a_store_with_orders_keeps_them_and_allows_pending(store_url: str) -> None:
+    """0007 rebuilds `orders` on SQLite (new CHECK): rows referenced by fills and audit
+    rows must survive it, and the new `pending` state must be accepted afterwards."""
+    store = Store(store_url)
+    store.upgrade("0006_run_lease")
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO accounts (id, name, currency, initial_cash, cash) "
+                          "VALUES (1, 'a', 'USD', 100, 100)"))
+        conn.execute(text(
+            "INSERT INTO orders (id, client_order_id, account_id, symbol, side, type, quantity, status, "
+            "filled_quantity, time_in_force, created_at, updated_at) VALUES (1, 'c1', 1, 'X', 'buy', "
+            "'market', 1, 'filled', 1, 'gtc', '2024-01-01 00:00:00', '2024-01-01 00:00:00')"))
+        conn.execute(text("INSERT INTO order_events (order_id, from_state, to_state, at) "
+                          "VALUES (1, NULL, 'new', '2024-01-01 00:00:00')"))
+        conn.execute(text("INSERT INTO fills (fill_id, order_id, symbol, side, quantity, price, fees, at) "
+                          "VALUES ('f1', 1, 'X', 'buy', 1, 10, 0, '2024-01-01 00:00:00')"))
+    store.upgrade()
+    with store.engine.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM orders")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM fills WHERE order_id = 1")).scalar() == 1
+        conn.execute(text("UPDATE orders SET status = 'pending' WHERE id = 1"))
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:
+        conn.execute(text("UPDATE orders SET status = 'lost' WHERE id = 1"))
+    assert schema_diff(store.engine) == []
+    store.close()

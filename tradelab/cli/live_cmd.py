@@ -1,0 +1,54 @@
+"""``tradelab live``: the paper session's engine, wired to a real venue.
+
+Everything but the broker is the paper session's (:func:`tradelab.cli.engine_cmd.trade`):
+the same strategy code, feed choices, risk rules, kill switch, store and
+notifications. Three locks stand between a typo and a real order: ``[live]
+enabled = true`` in the configuration, ``--confirm`` on the command line, and a
+strategy that passes ``tradelab check`` (``--force`` overrides only the last).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from tradelab.cli._app import app, build_app, fail
+from tradelab.cli._options import DATA, EXEC, JSON, DataOptions, ExecOptions, with_options
+from tradelab.cli.engine_cmd import DB_HELP, FEED_HELP, TradeRequest, trade
+
+LIVE_BROKERS = ("ccxt", "alpaca")
+
+
+@app.command("live")
+@with_options
+def live(
+    strategy: str = typer.Argument(..., help="strategy name"),
+    broker: str = typer.Option(..., "--broker", help="the venue adapter: ccxt or alpaca"),
+    data: DataOptions = DATA,
+    param: list[str] = typer.Option(None, "--param", "-p", help="NAME=VALUE, repeatable"),
+    ex: ExecOptions = EXEC,
+    feed: str = typer.Option("replay", "--feed", help=FEED_HELP),
+    speed: str = typer.Option("max", help="replayed feed only: 'max' or bars per second"),
+    account: str = typer.Option(None, help="account name in the store (default [engine] account)"),
+    db: str = typer.Option(None, help=DB_HELP),
+    resume: int = typer.Option(None, help="resume this run id after a crash (reconciled first)"),
+    adopt: bool = typer.Option(False, "--adopt", help=(
+        "at start, take the venue's positions where they differ from the store "
+        "(otherwise a mismatch refuses to start)")),
+    confirm: bool = typer.Option(False, "--confirm", help="yes, send real orders to the venue"),
+    force: bool = typer.Option(False, "--force", help="run even if `tradelab check` fails"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
+    as_json: bool = JSON,
+) -> None:
+    """Trade a strategy live through a venue ([live] enabled = true and --confirm required)."""
+    if broker not in LIVE_BROKERS:
+        fail(f"--broker {broker!r}: expected one of {', '.join(LIVE_BROKERS)} "
+             "(`tradelab paper` runs the paper broker)")
+    settings = build_app().settings
+    if not settings.live.enabled:
+        fail("live trading is off: set [live] enabled = true in config/tradelab.toml "
+             "(or TRADELAB__LIVE__ENABLED=true) to allow it")
+    if not confirm:
+        where = settings.live.base_url or "the venue's production endpoint"
+        fail(f"add --confirm to send real orders through {broker} ({where})")
+    trade(TradeRequest(strategy, data, param, ex, speed, feed, account, db, resume, None, force,
+                       progress, as_json, broker=broker, adopt=adopt))
