@@ -69,6 +69,8 @@ class OrderManager:
         self.retries = 0
         #: Reports about orders this book does not hold (reconciliation looks at them).
         self.unknown_reports = 0
+        #: Pending orders (lost acknowledgements) the venue's word resolved.
+        self.resolved = 0
         #: A real venue (not simulated): cancels wait for the venue's word, entries are sized.
         self.live = not getattr(broker, "simulated", False)
 
@@ -219,7 +221,7 @@ class OrderManager:
                 return False
             if report is not None:
                 self.apply_report(report, reason=reason)
-            return not order.is_open
+            return order.state is S.CANCELLED
         if order.state is not S.NEW:
             self.broker.cancel(client_order_id)
         before = self._move(order, S.CANCELLED, reason)
@@ -304,9 +306,11 @@ class OrderManager:
         if report.venue_order_id and order.broker_order_id != report.venue_order_id:
             order.broker_order_id = report.venue_order_id
         if report.status == "rejected" and order.filled_quantity == 0 and report.cum_quantity == 0:
+            self.resolved += order.state is S.PENDING
             self.reject(order.client_order_id, report.reason or "rejected by the venue", by="broker")
             return True
         if order.state in (S.NEW, S.PENDING):
+            self.resolved += order.state is S.PENDING
             self._submitted(order, report.venue_order_id, None)
             changed = True
         ctx = MONEY_CONTEXT
