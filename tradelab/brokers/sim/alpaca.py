@@ -1,0 +1,516 @@
+"""The Alpaca trading API v2 on loopback, over the simulator core's bar-replay book.
+
+The unmodified ``alpaca-py`` clients talk to it with only their URLs overridden::
+
+    TradingClient(key, secret, paper=True, url_override="http://127.0.0.1:8765")
+    TradingStream(key, secret, paper=True, url_override="ws://127.0.0.1:8765/stream")
+
+Served: ``GET /v2/account``; ``POST /v2/orders`` (``qty`` with fractions, or
+``notional``; market, limit, stop; ``day``, ``gtc``, ``ioc``, ``fok``);
+``GET /v2/orders`` (``status`` open|closed|all, ``limit``, ``direction``,
+``symbols``, ``side``); ``GET|DELETE /v2/orders/{id}``; ``GET
+/v2/orders:by_client_order_id``; ``DELETE /v2/orders``; ``GET /v2/positions[/{symbol}]``;
+``GET /v2/assets[/{symbol}]``; ``GET /v2/clock``; ``GET /v2/calendar``; and the
+trading stream at ``/stream`` (authenticate, listen, ``trade_updates`` as binary
+JSON frames, as Alpaca's paper stream sends them). Requests carry
+``APCA-API-KEY-ID``/``APCA-API-SECRET-KEY``; a wrong pair gets Alpaca's 401
+``{"code": 40110000, "message": "request is not authorized"}``. Refusals use
+Alpaca's bodies: 403 40310000 (buying power, quantity available, order value
+under $1), 422 40010001 (a duplicate ``client_order_id``, a bad request), 422
+42210000 (fractional orders must be ``day``; not cancelable), 404 40410000.
+
+Time and market hours: the venue's "now" is the book's (the close of the latest
+replayed bar). ``/v2/clock`` and ``/v2/calendar`` read the XNYS calendar
+(``exchange-calendars``, as :mod:`tradelab.jobs.calendar`) at that time. Daily
+bars are stamped at midnight UTC, so between daily bars the market is closed:
+an order is accepted there and waits for the open, i.e. the next bar, where a
+market order fills at the open, as Alpaca queues a market order sent outside
+hours. A ``day`` order still open after the session it was eligible for expires.
+
+Shares: every replayed symbol is fractionable (step 1e-9, minimum 1e-9, orders of
+at least $1) unless listed in ``whole_shares`` (step 1); the tick is $0.01.
+Long-only: a sell beyond the shares held is refused, as in a cash account.
+Faults (``--faults``, :mod:`tradelab.brokers.sim.faults`) and the control
+endpoints under ``/_sim/`` (``advance``, ``faults``, ``state``) need the same key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from decimal import ROUND_FLOOR, Decimal
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from aiohttp import WSMsgType, web
+
+from tradelab.brokers.sim import alpaca_shapes as shapes
+from tradelab.brokers.sim import state as sim_state
+from tradelab.brokers.sim.core import ExecutionEvent, Market, VenueBook, VenueError
+from tradelab.brokers.sim.faults import RESTART_EXIT_CODE, FaultPlan
+
+FRACTION_STEP = Decimal("1e-9")
+_loads = partial(json.loads, parse_float=Decimal)
+_Err = tuple[int, int, str]
+_CODES: dict[str, _Err] = {
+    "lot_size": (422, 40010001, "qty must be a multiple of the asset's min_trade_increment"),
+    "price_filter": (422, 42210000, "sub-penny increment does not fulfill minimum pricing criteria"),
+    "min_notional": (403, 40310000, "cost basis must be >= 1"),
+    "duplicate_client_id": shapes.DUPLICATE, "unknown_order": shapes.NOT_FOUND,
+}
+
+
+def error(err: _Err, message: str | None = None, headers: dict[str, str] | None = None) -> web.Response:
+    status, code, text = err
+    return web.json_response({"code": code, "message": message or text}, status=status,
+                             headers=headers)
+
+
+def build_book(bars: dict[str, pd.DataFrame], *, cash: Decimal = Decimal(100_000),
+               whole_shares: tuple[str, ...] = (), volume_fraction: float | None = None) -> VenueBook:
+    """A book of US equities (quote USD, no fees) over ``bars``."""
+    markets = []
+    for symbol in bars:
+        whole = symbol in whole_shares
+        step = Decimal(1) if whole else FRACTION_STEP
+        markets.append(Market(symbol, symbol, symbol, shapes.CURRENCY, step, Decimal("0.01"), step,
+                              Decimal(0), Decimal(0) if whole else Decimal(1)))
+    return VenueBook(markets, bars, balances={shapes.CURRENCY: Decimal(cash)}, fee_rate=Decimal(0),
+                     volume_fraction=volume_fraction)
+
+
+class AlpacaSim:
+    """One simulated Alpaca account: its book, faults, stream clients and HTTP handlers.
+
+    Parameters
+    ----------
+    book
+        The matching engine (see :func:`build_book`).
+    key, secret
+        The only key pair it accepts.
+    faults, seed
+        A fault SPEC and the seed of its random draws.
+    state_path
+        Where the book is saved after every change (and loaded from at start).
+    on_restart
+        Called when ``restart_after`` fires (the server restarts, state kept).
+    """
+
+    def __init__(self, book: VenueBook, *, key: str, secret: str, faults: str = "", seed: int = 0,
+                 state_path: str | Path | None = None,
+                 on_restart: Callable[[], None] | None = None) -> None:
+        from tradelab.jobs.calendar import get_calendar
+
+        self.book, self.key, self.secret = book, key, secret
+        self.plan = FaultPlan(faults or "", seed)
+        self.calendar = get_calendar("XNYS")
+        self.state_path, self.on_restart = state_path, on_restart
+        if state_path is not None:
+            sim_state.load(book, state_path)
+            book.on_change = partial(sim_state.save, book, state_path)
+        self.clients: set[web.WebSocketResponse] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.outbox: asyncio.Queue[dict[str, Any]] | None = None
+        self.notional: dict[int, Decimal] = {}
+        book.subscribers.append(self._on_event)
+
+    # -- time ---------------------------------------------------------------------
+    def advance(self, n: int = 1) -> int:
+        """Replay ``n`` bars (matching on each), expiring ``day`` orders past their close."""
+        done = 0
+        for _ in range(n):
+            if not self.book.advance(1):
+                break
+            done += 1
+            self._expire_day_orders()
+        return done
+
+    def _expire_day_orders(self) -> None:
+        book = self.book
+        with book.lock:
+            now = pd.Timestamp(book.now_ns(), tz="UTC")
+            for order in book.open_orders():
+                if order.tif != "DAY":
+                    continue
+                close = self.calendar.next_close(pd.Timestamp(order.created_ns, tz="UTC").floor("min"))
+                if close <= now:
+                    book._close(order, "EXPIRED", "expired", "day order expired at the close")
+            book._changed()
+
+    # -- app ------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._guard])
+        r = app.router
+        r.add_get("/v2/account", self.account)
+        r.add_post("/v2/orders", self.place)
+        r.add_get("/v2/orders", self.list_orders)
+        r.add_delete("/v2/orders", self.cancel_all)
+        r.add_get("/v2/orders:by_client_order_id", self.by_client_id)
+        r.add_get("/v2/orders/{order_id}", self.get_order)
+        r.add_delete("/v2/orders/{order_id}", self.cancel)
+        r.add_get("/v2/positions", self.positions)
+        r.add_get("/v2/positions/{symbol}", self.position)
+        r.add_get("/v2/assets", self.assets)
+        r.add_get("/v2/assets/{symbol}", self.asset)
+        r.add_get("/v2/clock", self.clock)
+        r.add_get("/v2/calendar", self.calendar_days)
+        r.add_get("/stream", self.stream)
+        r.add_post("/_sim/advance", self.ctl_advance)
+        r.add_get("/_sim/faults", self.ctl_faults)
+        r.add_post("/_sim/faults", self.ctl_faults)
+        r.add_delete("/_sim/faults", self.ctl_faults)
+        r.add_get("/_sim/state", self.ctl_state)
+        app.on_startup.append(self._started)
+        app.on_shutdown.append(self._shutdown)
+        return app
+
+    async def _started(self, app: web.Application) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.outbox = asyncio.Queue()
+        app["pump"] = asyncio.ensure_future(self._pump())
+
+    async def _shutdown(self, app: web.Application) -> None:
+        app["pump"].cancel()
+        for ws in list(self.clients):
+            await ws.close()
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == "/stream":
+            return await handler(request)
+        h = request.headers
+        if h.get("APCA-API-KEY-ID") != self.key or h.get("APCA-API-SECRET-KEY") != self.secret:
+            return error(shapes.UNAUTHORIZED)
+        if request.path.startswith("/_sim/"):
+            return await handler(request)
+        scope = "order" if request.path.startswith("/v2/orders") else "any"
+        if self.plan.take("http429", scope):
+            retry = self.plan.get("retry_after", 1.0)
+            return error(shapes.TOO_MANY, headers={"Retry-After": f"{retry:g}"})
+        if self.plan.take("http5xx", scope):
+            return error(shapes.SERVER_ERROR)
+        try:
+            return await handler(request)
+        except VenueError as exc:
+            return error(_CODES.get(exc.code, (422, 40010001, "")), exc.message)
+
+    # -- orders ---------------------------------------------------------------------
+    async def place(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json(loads=_loads)
+        except ValueError:
+            return error((400, 40010000, "request body format is invalid"))
+        bad = partial(error, (422, 40010001, ""))
+        symbol, side = str(body.get("symbol") or ""), body.get("side")
+        otype, tif = body.get("type") or body.get("order_type"), str(body.get("time_in_force") or "")
+        cid = str(body.get("client_order_id") or uuid.uuid4())
+        if len(cid) > 128:
+            return bad("client_order_id must be no more than 128 characters")
+        if symbol not in self.book.markets:
+            return bad(f'asset "{symbol}" not found')
+        if side not in ("buy", "sell"):
+            return bad("side must be buy or sell")
+        if otype not in ("market", "limit", "stop"):
+            return bad(f"order type {otype!r} is not supported by the simulator")
+        if tif not in ("day", "gtc", "ioc", "fok"):
+            return bad(f"time_in_force {tif!r} is not supported by the simulator")
+        book, m = self.book, self.book.markets[symbol]
+        qty_raw, notional_raw = body.get("qty"), body.get("notional")
+        if (qty_raw is None) == (notional_raw is None):
+            return bad("qty or notional is required, not both")
+        limit = Decimal(str(body["limit_price"])) if body.get("limit_price") is not None else None
+        stop = Decimal(str(body["stop_price"])) if body.get("stop_price") is not None else None
+        notional = Decimal(str(notional_raw)) if notional_raw is not None else None
+        if notional is not None:
+            if otype != "market":
+                return bad("notional orders are market orders only")
+            price = book.last_price(symbol)
+            qty = (notional / price / m.step).to_integral_value(ROUND_FLOOR) * m.step if price else Decimal(0)
+        else:
+            qty = Decimal(str(qty_raw))
+        if m.step >= 1 and qty != qty.to_integral_value():
+            return error((403, 40310000, f"asset {symbol} is not fractionable"))
+        if (qty != qty.to_integral_value() or notional is not None) and tif != "day":
+            return error((422, 42210000, "fractional orders must be DAY orders"))
+        if any(o.client_id == cid for o in book.orders.values()):
+            return error(shapes.DUPLICATE)
+        if self.plan.take("reject_min_notional", "order"):
+            return error(_CODES["min_notional"])
+        if side == "sell":
+            free, _ = book.balance(m.base)
+            if qty > free:
+                have = f"(requested: {shapes.num(qty)}, available: {shapes.num(free)})"
+                return error((403, 40310000, f"insufficient qty available for order {have}"))
+        hold = int(self.plan.pop("delay_fill") or 0)
+        try:
+            order = book.place(symbol, side, otype, qty, price=limit, stop_price=stop, tif=tif,
+                               client_id=cid, hold_bars=hold)
+        except VenueError as exc:
+            if exc.code == "insufficient_balance":
+                return error((403, 40310000, "insufficient buying power"))
+            raise
+        if notional is not None:
+            self.notional[order.venue_id] = notional
+        if self.plan.countdown("restart_after") and self.on_restart is not None:
+            asyncio.get_running_loop().call_later(0.1, self.on_restart)
+        if self.plan.take("drop_ack", "order") and request.transport is not None:
+            request.transport.close()  # accepted, but the client never hears so
+        return web.json_response(shapes.order_json(order, notional))
+
+    def _json(self, order: Any) -> dict[str, Any]:
+        return shapes.order_json(order, self.notional.get(order.venue_id))
+
+    def _find(self, order_id: str) -> Any:
+        vid = shapes.venue_id(order_id)
+        if vid is None or vid not in self.book.orders:
+            raise VenueError("unknown_order", "order not found")
+        return self.book.orders[vid]
+
+    async def list_orders(self, request: web.Request) -> web.StreamResponse:
+        q = request.query
+        status = q.get("status", "open")
+        symbols = set(filter(None, q.get("symbols", "").split(",")))
+        with self.book.lock:
+            found = [o for o in self.book.orders.values()
+                     if (status == "all" or o.is_open == (status == "open"))
+                     and (not symbols or o.symbol in symbols) and q.get("side") in (None, o.side)]
+        found.sort(key=lambda o: (o.created_ns, o.venue_id), reverse=q.get("direction", "desc") == "desc")
+        limit = min(int(q.get("limit", 50)), 500)
+        return web.json_response([self._json(o) for o in found[:limit]])
+
+    async def get_order(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self._json(self._find(request.match_info["order_id"])))
+
+    async def by_client_id(self, request: web.Request) -> web.StreamResponse:
+        order = self.book.find(client_id=request.query.get("client_order_id", ""))
+        return web.json_response(self._json(order))
+
+    async def cancel(self, request: web.Request) -> web.StreamResponse:
+        with self.book.lock:
+            order = self._find(request.match_info["order_id"])
+            if not order.is_open:
+                return error(shapes.NOT_CANCELABLE)
+            self.book.cancel(venue_id=order.venue_id)
+        return web.Response(status=204)
+
+    async def cancel_all(self, request: web.Request) -> web.StreamResponse:
+        out = []
+        with self.book.lock:
+            for order in self.book.open_orders():
+                self.book.cancel(venue_id=order.venue_id)
+                out.append({"id": shapes.order_uuid(order.venue_id), "status": 200,
+                            "body": self._json(order)})
+        return web.json_response(out, status=207)
+
+    # -- account ------------------------------------------------------------------
+    async def account(self, request: web.Request) -> web.StreamResponse:
+        with self.book.lock:
+            return web.json_response(shapes.account_json(self.book))
+
+    async def positions(self, request: web.Request) -> web.StreamResponse:
+        with self.book.lock:
+            return web.json_response([shapes.position_json(self.book, s) for s in self.book.markets
+                                      if shapes.position_qty(self.book, s)])
+
+    async def position(self, request: web.Request) -> web.StreamResponse:
+        symbol = request.match_info["symbol"]
+        with self.book.lock:
+            if symbol not in self.book.markets or not shapes.position_qty(self.book, symbol):
+                return error(shapes.POSITION_NOT_FOUND)
+            return web.json_response(shapes.position_json(self.book, symbol))
+
+    async def assets(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response([shapes.asset_json(self.book, s) for s in self.book.markets])
+
+    async def asset(self, request: web.Request) -> web.StreamResponse:
+        symbol = request.match_info["symbol"]
+        if symbol not in self.book.markets:
+            return error(shapes.ASSET_NOT_FOUND)
+        return web.json_response(shapes.asset_json(self.book, symbol))
+
+    async def clock(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(shapes.clock_json(self.book.now_ns(), self.calendar))
+
+    async def calendar_days(self, request: web.Request) -> web.StreamResponse:
+        q = request.query
+        return web.json_response(shapes.calendar_json(self.calendar, q.get("start"), q.get("end"),
+                                                      self.book.now_ns()))
+
+    # -- control ------------------------------------------------------------------
+    async def ctl_advance(self, request: web.Request) -> web.StreamResponse:
+        n = int(request.query.get("n", 1))
+        done = await asyncio.get_running_loop().run_in_executor(None, self.advance, n)
+        return web.json_response({"advanced": done, "cursor": self.book.cursor,
+                                  "now": shapes.ts(self.book.now_ns())})
+
+    async def ctl_faults(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "POST":
+            self.plan.update(await request.text())
+        elif request.method == "DELETE":
+            self.plan.clear()
+        return web.json_response(self.plan.describe())
+
+    async def ctl_state(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({**sim_state.dump(self.book), **self.plan.describe()})
+
+    # -- the stream ---------------------------------------------------------------
+    def _on_event(self, event: ExecutionEvent) -> None:
+        """Book event (any thread, under the book's lock) → the pump, in order."""
+        loop, outbox = self.loop, self.outbox
+        if loop is None or outbox is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(outbox.put_nowait, shapes.trade_update(self.book, event))
+
+    async def _pump(self) -> None:
+        """Send events to every listening client, applying the stream faults."""
+        assert self.outbox is not None
+        held: dict[str, Any] | None = None
+        while True:
+            msg: dict[str, Any] | None = None
+            try:
+                msg = await asyncio.wait_for(self.outbox.get(), 0.3 if held else None)
+            except TimeoutError:
+                pass  # nothing came after the held event: send it now
+            if msg is not None and held is None and self.plan.take("reorder"):
+                held = msg
+                continue
+            batch = [m for m in (msg, held) if m is not None]
+            held = None
+            for one in batch:
+                copies = 2 if self.plan.take("dup_events") else 1
+                data = json.dumps(one).encode()
+                for ws in list(self.clients):
+                    for _ in range(copies):
+                        try:
+                            await ws.send_bytes(data)
+                        except (ConnectionError, RuntimeError):
+                            self.clients.discard(ws)
+                if self.plan.countdown("disconnect_after"):
+                    for ws in list(self.clients):
+                        self.clients.discard(ws)
+                        await ws.close()
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        authorized = False
+        async for raw in ws:
+            if raw.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                break
+            try:
+                msg = json.loads(raw.data)
+                action, data = msg.get("action"), msg.get("data") or {}
+            except (ValueError, AttributeError):
+                await ws.send_bytes(b'{"stream":"listening","data":{"error":"invalid syntax"}}')
+                continue
+            if action in ("authenticate", "auth"):
+                authorized = data.get("key_id") == self.key and data.get("secret_key") == self.secret
+                status = "authorized" if authorized else "unauthorized"
+                await ws.send_bytes(json.dumps({"stream": "authorization", "data": {
+                    "action": "authenticate", "status": status}}).encode())
+                if not authorized:
+                    break
+            elif action == "listen" and authorized:
+                streams = [s for s in data.get("streams", []) if s == "trade_updates"]
+                await ws.send_bytes(json.dumps({"stream": "listening",
+                                                "data": {"streams": streams}}).encode())
+                if streams:
+                    self.clients.add(ws)
+                else:
+                    self.clients.discard(ws)
+            else:
+                await ws.send_bytes(b'{"stream":"authorization","data":{"status":"unauthorized",'
+                                    b'"action":"listen"}}')
+        self.clients.discard(ws)
+        await ws.close()
+        return ws
+
+
+def serve(bars: dict[str, pd.DataFrame], *, key: str, secret: str, host: str = "127.0.0.1",
+          port: int = 0, faults: str | None = None, seed: int = 0, bar_seconds: float = 0,
+          state_path: str | Path | None = None, cash: Decimal = Decimal(100_000),
+          volume_fraction: float | None = None, whole_shares: tuple[str, ...] = (),
+          ready: Callable[[int], None] | None = None) -> int:
+    """Serve the simulator until interrupted (blocking); the process exit status.
+
+    ``bar_seconds`` > 0 replays one bar every that many seconds (0: only
+    ``POST /_sim/advance``). ``ready(port)`` is called once it listens. When the
+    ``restart_after`` fault fires, the state is saved and :data:`RESTART_EXIT_CODE`
+    returned (a supervisor starts it again with the same ``state_path``).
+    """
+    book = build_book(bars, cash=cash, whole_shares=whole_shares, volume_fraction=volume_fraction)
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        code = 0
+
+        def restart() -> None:
+            nonlocal code
+            code = RESTART_EXIT_CODE
+            stop.set()
+        sim = AlpacaSim(book, key=key, secret=secret, faults=faults or "", seed=seed,
+                        state_path=state_path, on_restart=restart)
+        runner = web.AppRunner(sim.app(), access_log=None, handle_signals=True)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        if ready is not None:
+            ready(runner.addresses[0][1])
+        ticker = None
+        if bar_seconds > 0:
+            async def tick() -> None:
+                loop = asyncio.get_running_loop()
+                while not book.exhausted:
+                    await asyncio.sleep(bar_seconds)
+                    await loop.run_in_executor(None, sim.advance, 1)
+            ticker = asyncio.ensure_future(tick())
+        try:
+            await stop.wait()
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+            if state_path is not None:
+                sim_state.save(book, state_path)
+            await runner.cleanup()
+        return code
+
+    try:
+        return asyncio.run(main())
+    except (KeyboardInterrupt, web.GracefulExit):
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tradelab.brokers.sim.alpaca --bars DIR ...`` (the test harness's subprocess)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="alpaca-sim")
+    p.add_argument("--bars", required=True, help="directory of SYMBOL.parquet frames")
+    p.add_argument("--key", required=True)
+    p.add_argument("--secret", required=True)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--faults", default="")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bar-seconds", type=float, default=0)
+    p.add_argument("--state", default=None)
+    p.add_argument("--volume-fraction", type=float, default=None)
+    a = p.parse_args(argv)
+    bars = {f.stem: pd.read_parquet(f) for f in sorted(Path(a.bars).glob("*.parquet"))}
+
+    def ready(port: int) -> None:
+        print(f"READY {port}", flush=True)
+    return serve(bars, key=a.key, secret=a.secret, port=a.port, faults=a.faults, seed=a.seed,
+                 bar_seconds=a.bar_seconds, state_path=a.state, volume_fraction=a.volume_fraction,
+                 ready=ready)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["AlpacaSim", "build_book", "serve"]
