@@ -118,6 +118,10 @@ class Recorder:
         # and the starting peak, and converting each *distinct* amount once (see
         # bulkwrite.SnapshotBinder) is what makes a per-bar curve cheap to keep.
         self._snaps: list[Snap] = []
+        # The bars the engine processed, as it received them (run_bars): they commit with
+        # the snapshots and the progress mark, so the stored bars end at last_bar_time.
+        self._run_bars: list[Any] = []
+        self._bar_writer: Any = None
         #: Write the routine flush's rows at the DBAPI level on SQLite (byte-identical;
         #: see tradelab.store.bulkwrite). False: always the Transaction methods.
         self.use_driver = True
@@ -187,6 +191,13 @@ class Recorder:
         nothing else subscribes to it (a recorder made with ``equity_events=False``).
         """
         self._snaps.append((at, cash, positions_value, equity))
+
+    def record_bar(self, bar: Any) -> None:
+        """Buffer one bar as received, ``(symbol, time, open, high, low, close, volume)``.
+
+        Written to ``run_bars`` in the same commit as the bar's snapshot and progress mark.
+        """
+        self._run_bars.append(bar)
 
     def _on_risk(self, ev: RiskAlert) -> None:
         self._ops.append(("risk", ev.rule, ev.severity, ev.message, ev.at, ev.strategy))
@@ -290,7 +301,7 @@ class Recorder:
         Raises :class:`~tradelab.errors.StoreFailure` when the commit fails; the
         buffer is kept, so a later flush (or a resume from the last commit) loses nothing.
         """
-        if not self._ops and not self._snaps and self._progress is None:
+        if not self._ops and not self._snaps and not self._run_bars and self._progress is None:
             return
         try:
             self._flush()
@@ -298,7 +309,7 @@ class Recorder:
             raise failure(f"commit of run {self.run_id}'s state failed", exc) from exc
 
     def _flush(self) -> None:
-        ops, snaps, progress = self._ops, self._snaps, self._progress
+        ops, snaps, progress, bars = self._ops, self._snaps, self._progress, self._run_bars
         self._since_checkpoint += 1
         if self.checkpoint is not None and self._since_checkpoint >= self.checkpoint_every:
             # Before this commit, not after: the first commit after a checkpoint restarts
@@ -320,6 +331,7 @@ class Recorder:
                     raise LeaseLost(f"run {self.run_id} is no longer this engine's "
                                     "(another engine took its lease over)")
                 peak = self._write_all(None, cur, drv, ops, snaps, progress, new_ids)
+                self._bars_writer(side.dialect).write_cursor(cur, self.run_id, bars)
         else:
             with self.store.transaction() as tx:
                 self._prepare(tx)
@@ -330,6 +342,7 @@ class Recorder:
                 cur = drv.cursor(tx) if drv is not None else None
                 try:
                     peak = self._write_all(tx, cur, drv, ops, snaps, progress, new_ids)
+                    self._bars_writer(dialect).write_connection(tx._conn, self.run_id, bars)
                 finally:
                     if cur is not None:
                         cur.close()
@@ -338,6 +351,7 @@ class Recorder:
         self._order_ids.update(new_ids)
         self.peak = peak
         self._ops, self._snaps, self._progress, self._bars, self._dirty_fill = [], [], None, 0, False
+        self._run_bars = []
         self._last_flush = self._timer()
         self.commits += 1
         self.snapshots_written += len(snaps)
@@ -370,6 +384,13 @@ class Recorder:
 
             self._driver = DriverWriter(dialect)
         return self._driver
+
+    def _bars_writer(self, dialect: Any) -> Any:
+        if self._bar_writer is None:
+            from tradelab.store.bar_sql import BarWriter
+
+            self._bar_writer = BarWriter(dialect)
+        return self._bar_writer
 
     def _routine(self, ops: list[tuple[Any, ...]]) -> bool:
         # Whether every op has a DriverWriter statement: orders already written (by the
