@@ -1,0 +1,128 @@
+"""The drift report of a stored run (``tradelab parity --run RUN``) and its alert.
+
+Loads what the run received and did from the store (its bars from ``run_bars``,
+fills, orders, equity curve, strategy and parameters), re-runs research over
+those bars with the configured convention (see :mod:`tradelab.drift`), compares
+the bars with the run's source where it can, and raises a notification when the
+drift is above ``[live] drift_threshold``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import structlog
+
+from tradelab.drift import DriftReport, drift_report
+from tradelab.errors import TradelabError
+from tradelab.execution import Execution
+
+log = structlog.get_logger("tradelab.drift")
+_INCOMPLETE = ("cancelled", "expired", "rejected", "new", "pending", "submitted", "partially_filled")
+
+
+def run_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """``run_bars`` rows of one symbol as contract bars (UTC DatetimeIndex, float columns)."""
+    frame = pd.DataFrame(rows, columns=["symbol", "at", "open", "high", "low", "close", "volume"])
+    index = pd.DatetimeIndex(pd.to_datetime(frame["at"], utc=True), name=None)
+    return frame.drop(columns=["symbol", "at"]).set_index(index).astype(float)
+
+
+def initial_cash(curve: list[Any], fills: list[Any], default: float) -> float:
+    """The run's cash before its first bar: the first snapshot's cash with that bar's fills undone."""
+    if not curve:
+        return float(default)
+    first = curve[0]
+    cash = Decimal(first.cash)
+    for f in fills:
+        if f.at <= first.at:
+            flow = f.quantity * f.price
+            cash += flow + f.fees if f.side == "buy" else -(flow - f.fees)
+    return float(cash)
+
+
+def run_drift(app: Any, run_id: int, *, store: Any = None, execution: Execution | None = None,
+              threshold: float | None = None, source: str | None = None,
+              compare_source: bool = True) -> DriftReport:
+    """The drift report of run ``run_id``.
+
+    Parameters
+    ----------
+    app
+        A :class:`tradelab.app.App` (strategies, execution convention, data, settings).
+    run_id
+        The run.
+    store
+        The run's store (default ``app.store``).
+    execution
+        The research convention (default ``app.execution``, i.e. ``[research]``).
+    threshold
+        Drift above which the report is exceeded (default ``[live] drift_threshold``).
+    source
+        Where to compare the bars with (default the run's source; ``""``: do not).
+    compare_source
+        Compare the run's bars with the source's at all.
+
+    Raises
+    ------
+    TradelabError
+        Unknown run, no recorded bars, or a run over several symbols.
+    """
+    from tradelab.store.run_bars_repo import run_bars
+
+    store = store if store is not None else app.store
+    run = store.get_run(run_id)
+    if run is None:
+        raise TradelabError(f"unknown run id {run_id}")
+    rows = run_bars(store, run_id)
+    symbols = sorted({r["symbol"] for r in rows})
+    if not rows:
+        raise TradelabError(f"run {run_id} has no recorded bars (recorded since migration 0007)")
+    if len(symbols) > 1:
+        raise TradelabError(f"run {run_id} traded {', '.join(symbols)}: drift compares one symbol")
+    bars = run_frame(rows)
+    fills = store.fills(run.account, run_id)
+    curve = store.equity_curve(run.account, run_id)
+    ex = execution if execution is not None else app.execution
+    cash0 = initial_cash(curve, fills, ex.cash)
+    equity = float(curve[-1].equity) if curve else cash0
+    unfilled = [(o.created_at, o.side) for o in store.orders(run.account, run_id)
+                if o.status in _INCOMPLETE and o.filled_quantity < o.quantity]
+    src = run.source if source is None else source
+    source_bars, error = None, None
+    if compare_source and src:
+        try:
+            source_bars = app.bars(symbols[0], source=src, start=bars.index[0], end=bars.index[-1])
+        except Exception as exc:  # a live feed's source may be gone: the report says so
+            error = f"{type(exc).__name__}: {exc}"
+    strategy = app.strategy(run.strategy, **(run.params or {}))
+    limit = app.settings.live.drift_threshold if threshold is None else threshold
+    return drift_report(strategy, bars, fills, ex, run_equity=equity, initial_cash=cash0,
+                        symbol=symbols[0], run_id=run_id, unfilled=unfilled,
+                        source_bars=source_bars, source=src or "", source_error=error,
+                        threshold=limit)
+
+
+def alert(report: DriftReport, notifier: Any, account: str = "") -> int:
+    """Notify a drift above the threshold as a ``risk_alert`` (rule ``drift``); how many were queued.
+
+    The context is a risk alert's, so the ``risk_alert`` template and the channels'
+    routing of risk alerts apply unchanged.
+    """
+    if not report.exceeded:
+        return 0
+    causes = ", ".join(f"{k} {v:+,.2f}" for k, v in report.by_cause.items() if v)
+    message = (f"run {report.run_id} ({report.strategy} on {report.symbol}) drifted "
+               f"{report.drift:.2%} from research (threshold {report.threshold:.2%}): "
+               f"gap {report.gap:+,.2f}" + (f"; {causes}" if causes else ""))
+    log.warning("drift_exceeded", run_id=report.run_id, drift=report.drift, threshold=report.threshold)
+    return int(notifier.notify("risk_alert", {
+        "account": account, "rule": "drift", "message": message, "strategy": report.strategy,
+        "client_order_id": None, "at": pd.Timestamp.now(tz="UTC").isoformat(), "halts_trading": False,
+        "run_id": report.run_id, "drift": report.drift, "threshold": report.threshold},
+        severity="warning", reference=f"run:{report.run_id}"))
+
+
+__all__ = ["alert", "initial_cash", "run_drift", "run_frame"]
