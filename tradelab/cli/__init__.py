@@ -17,6 +17,7 @@ from tradelab.cli import (  # noqa: F401  (commands register themselves)
     notify_cmd,
     research_cmd,
     strategy_cmd,
+    venue_cmd,
 )
 from tradelab.cli._app import app
 

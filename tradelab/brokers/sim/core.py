@@ -35,7 +35,8 @@ longer be paid for fills what it can afford and expires the rest.
 
 The venue's "now" (order and event times) is the close of the latest bar, i.e.
 the open time of the next bar; a trade carries the open time of the bar it
-matched on. Sequence numbers of events increase monotonically and survive a
+matched on; every event is stamped at least 1 ms after the previous one
+(:meth:`VenueBook.stamp`). Sequence numbers of events increase monotonically and survive a
 restart (:mod:`tradelab.brokers.sim.state`).
 """
 
@@ -180,6 +181,7 @@ class VenueBook:
         self.locked: dict[str, Decimal] = {}
         self.orders: dict[int, VenueOrder] = {}
         self.next_order_id, self.next_trade_id, self.seq = 1, 1, 0
+        self.last_ns = 0
         self.lock = threading.RLock()
         self.subscribers: list[Callable[[ExecutionEvent], None]] = []
         self.on_change: Callable[[], None] | None = None  # persistence hook
@@ -188,6 +190,12 @@ class VenueBook:
     def now_ns(self) -> int:
         """The close of the latest bar (= the open time of the next one)."""
         return _ns(self.timeline[self.cursor]) + self.interval_ns
+
+    def stamp(self, at_ns: int) -> int:
+        """A venue time at or after ``at_ns``, 1 ms after the previous one: the venue's
+        clock is the replayed bars' time, and its events never share a millisecond."""
+        self.last_ns = max(at_ns, self.last_ns + 1_000_000)
+        return self.last_ns
 
     @property
     def exhausted(self) -> bool:
@@ -297,7 +305,7 @@ class VenueBook:
                 if type_ != "market":
                     lock = cost
                     self._move(m.quote, -lock, lock)
-            now = self.now_ns()
+            now = self.stamp(self.now_ns())
             order = VenueOrder(self.next_order_id, client_id or f"sim-{self.next_order_id}", m.symbol,
                                side, type_, quantity, price, stop_price, tif.upper(), locked=lock,
                                created_ns=now, updated_ns=now, hold_bars=hold_bars)
@@ -324,7 +332,7 @@ class VenueBook:
             self._move(m.base if order.side == "sell" else m.quote, order.locked, -order.locked)
             order.locked = D0
         order.status = status
-        order.updated_ns = max(order.updated_ns, self.now_ns())
+        order.updated_ns = self.stamp(self.now_ns())
         self._emit(kind, order, reason=reason)
 
     # -- matching -----------------------------------------------------------------
@@ -419,6 +427,7 @@ class VenueBook:
             self._move(m.base, D0, -qty)
             order.locked -= qty
             self._move(m.quote, quote - fee)
+        at_ns = self.stamp(at_ns)
         trade = Trade(self.next_trade_id, price, qty, quote, fee, m.quote, at_ns)
         self.next_trade_id += 1
         order.filled += qty

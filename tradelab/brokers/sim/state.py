@@ -34,7 +34,7 @@ def dump(book: VenueBook) -> dict[str, Any]:
             orders.append(d)
         return {"cursor": book.cursor, "cursor_time": str(book.timeline[book.cursor]),
                 "next_order_id": book.next_order_id, "next_trade_id": book.next_trade_id,
-                "seq": book.seq, "free": {a: str(v) for a, v in book.free.items()},
+                "seq": book.seq, "last_ns": book.last_ns, "free": {a: str(v) for a, v in book.free.items()},
                 "locked": {a: str(v) for a, v in book.locked.items()}, "orders": orders}
 
 
@@ -43,7 +43,7 @@ def restore(book: VenueBook, state: dict[str, Any]) -> None:
     with book.lock:
         book.cursor = min(int(state["cursor"]), len(book.timeline) - 1)
         book.next_order_id, book.next_trade_id = state["next_order_id"], state["next_trade_id"]
-        book.seq = state["seq"]
+        book.seq, book.last_ns = state["seq"], state.get("last_ns", 0)
         book.free = {a: Decimal(v) for a, v in state["free"].items()}
         book.locked = {a: Decimal(v) for a, v in state["locked"].items()}
         book.orders = {}
