@@ -263,3 +263,29 @@ def test_resume_restores_peak_equity_from_the_stored_curve(db: str, environ: dic
     expected = ((stored_peak - after.equity) / stored_peak).quantize(Decimal("1e-10"))
     if after.equity < stored_peak:
         assert after.drawdown == expected and after.drawdown > 0
+
+
+def test_paper_on_a_halted_account_exits_non_zero_with_the_reason(cli, db: str) -> None:
+    assert cli("paper", "sma_cross", "--source", "sample", "--symbol", "SPX", "--start", "2015-01-01",
+               "--end", "2015-06-30", "--account", "held", "--db", db, "--no-progress").exit_code == 0
+    assert cli("risk", "halt", "--account", "held", "--db", db, "--reason", "audit").exit_code == 0
+    res = cli("paper", "sma_cross", "--source", "sample", "--symbol", "SPX", "--start", "2015-01-01",
+              "--account", "held", "--db", db, "--no-progress")
+    assert res.exit_code == 2
+    assert "held is halted (audit" in res.output and "risk resume --account held" in res.output
+    assert [r.status for r in Store(db).runs("held")] == ["finished"]  # no run was opened
+
+
+def test_paper_refuses_a_strategy_failing_check_unless_forced(cli, db: str, tmp_path: Path,
+                                                             project_root: Path) -> None:
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    (folder / "peeking.py").write_text(PEEKING)
+    env = {"TRADELAB__STRATEGIES__PATHS": json.dumps([str(project_root / "strategies"), str(folder)])}
+    args = ("paper", "peeking", "--source", "sample", "--symbol", "SPX", "--start", "2015-01-01",
+            "--end", "2015-12-31", "--db", db, "--no-progress")
+    refused = cli(*args, env=env)
+    assert refused.exit_code == 2 and "fails `tradelab check`" in refused.output
+    assert "--force" in refused.output
+    assert Store(db).runs() == []  # refused before a run was opened
+    assert cli(*args, "--force", env=env).exit_code == 0

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
+from tradelab.cli import drift_cmd
 from tradelab.cli._app import app, build_app, emit_json, fail, parse_params
 from tradelab.cli._options import DATA, EXEC, JSON, DataOptions, ExecOptions, convention, with_options
 from tradelab.errors import TradelabError
@@ -82,6 +83,16 @@ class TradeRequest:
     adopt: bool = False
 
 
+def _refuse_halted(store: Any, account: str) -> None:
+    # Every order would be denied: say so (exit 2) instead of running a session that cannot trade.
+    if store.get_account(account) is None:
+        return
+    ks = store.kill_switch(account)
+    if ks.engaged:
+        fail(f"account {account} is halted ({ks.reason}, by {ks.by}); "
+             f"`tradelab risk resume --account {account}` lets it trade again")
+
+
 def require_check(strat: Any, bars: Any, force: bool) -> None:
     """Refuse a strategy that fails ``tradelab check`` (look-ahead, window) unless ``--force``."""
     from tradelab.strategy.lookahead import check_lookahead
@@ -114,6 +125,7 @@ def trade(o: TradeRequest) -> None:
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
     store = _store(a, o.db)
+    _refuse_halted(store, o.account or a.settings.engine.account)
     loaded = None
     symbol = data.symbol or a.settings.data.default_symbol
     source = data.source or a.settings.data.default_source
@@ -216,16 +228,28 @@ def _live_engine(app_: Any, args: Any, store: Store, feed: LiveFeed, **venue: An
 @app.command("parity")
 @with_options
 def parity(
-    strategy: str = typer.Argument(..., help="strategy name"),
+    strategy: str = typer.Argument(None, help="strategy name (not with --run)"),
     data: DataOptions = DATA,
     param: list[str] = typer.Option(None, "--param", "-p", help="NAME=VALUE, repeatable"),
     ex: ExecOptions = EXEC,
     signal_mode: str = typer.Option("window", help="window (per bar) or precomputed"),
+    run: int = typer.Option(None, "--run", help=drift_cmd.RUN_HELP),
+    threshold: float = typer.Option(None, "--threshold", help=drift_cmd.THRESHOLD_HELP),
+    db: str = typer.Option(None, help=DB_HELP),
     as_json: bool = JSON,
 ) -> None:
-    """Backtest and engine replay on the same bars: exit 1 on any divergence."""
+    """Backtest and engine replay on the same bars: exit 1 on any divergence.
+
+    With --run RUN: the stored run against research over the bars it received, the gap
+    split by cause (exit 1 and a notification above the drift threshold).
+    """
     from tradelab.parity import compare
 
+    if run is not None:
+        drift_cmd.run_parity(run, ex, threshold=threshold, source=data.source, db=db, as_json=as_json)
+        return
+    if strategy is None:
+        fail("give a STRATEGY, or --run RUN for a stored run")
     a = build_app()
     try:
         strat = a.strategy(strategy, **parse_params(param))

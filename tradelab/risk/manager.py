@@ -266,6 +266,8 @@ class RiskManager:
 
     def _alert(self, at: datetime, rule: str, message: str, severity: str, strategy: str | None,
                cid: str | None) -> None:
-        log.warning("risk_alert", account=self.account, rule=rule, message=message, severity=severity,
-                    client_order_id=cid)
+        # Debug only: the RiskAlert event is what gets logged (once, with the run id, by
+        # the session's event log: tradelab.monitor.logging), stored and notified.
+        log.debug("risk_alert", account=self.account, rule=rule, message=message, severity=severity,
+                  client_order_id=cid)
         self.bus.publish(RiskAlert(at, self.account, rule, message, severity, strategy, cid))
