@@ -1,0 +1,73 @@
+"""``tradelab parity --run RUN``: the drift of a stored run from research (see :mod:`tradelab.drift`).
+
+Called from the ``parity`` command in :mod:`tradelab.cli.engine_cmd`. Exit
+codes: 0 when the drift is within the threshold, 1 when it is above it (after
+the alert was handed to the notification channels), 2 on an error (unknown
+run, no recorded bars, unreachable store).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from tradelab.cli._app import build_app, emit_json, fail
+from tradelab.errors import TradelabError
+
+THRESHOLD_HELP = "with --run: alert and exit 1 above this drift (fraction of starting equity; " \
+                 "default [live] drift_threshold)"
+RUN_HELP = "compare stored run RUN with research over the bars it received (the drift report)"
+
+
+def run_parity(run_id: int, ex: Any, *, threshold: float | None = None, source: str | None = None,
+               db: str | None = None, as_json: bool = False) -> None:
+    """Print the drift report of ``run_id``; alert and exit 1 above the threshold.
+
+    Parameters
+    ----------
+    run_id
+        The stored run.
+    ex
+        The command's :class:`~tradelab.cli._options.ExecOptions` (research convention
+        overrides on top of ``[research]``).
+    threshold
+        Overrides ``[live] drift_threshold``.
+    source
+        Compare the run's bars with this source instead of the run's own.
+    db
+        Store URL overriding ``[store] url``.
+    as_json
+        One JSON object instead of the text summary.
+    """
+    from tradelab.drift_run import alert, run_drift
+
+    if threshold is not None and not threshold >= 0:
+        fail(f"--threshold {threshold!r}: must be >= 0")
+    a = build_app()
+    try:
+        store = a.open_store(db)
+    except Exception as exc:  # a bad URL or unreachable server: one line, exit 2
+        fail(f"store: {type(exc).__name__}: {exc}")
+    try:
+        report = run_drift(a, run_id, store=store, execution=ex.apply(a.execution),
+                           threshold=threshold, source=source)
+    except (TradelabError, ValueError) as exc:
+        fail(str(exc))
+    account = getattr(store.get_run(run_id), "account", "")
+    queued = 0
+    if report.exceeded:
+        notifier = a.notifier(store)
+        try:
+            queued = alert(report, notifier, account)
+        finally:
+            notifier.close()  # delivers what is queued (bounded by [notify] shutdown_grace)
+    if as_json:
+        emit_json({**report.to_dict(), "alerted": queued})
+    else:
+        typer.echo(str(report))
+    if report.exceeded:
+        raise typer.Exit(1)
+
+
+__all__ = ["RUN_HELP", "THRESHOLD_HELP", "run_parity"]
