@@ -31,6 +31,7 @@ reject: the existing order's id is returned, which makes ``submit`` idempotent.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -154,6 +155,12 @@ class _Stream(TradingStream):
 
     async def _start_ws(self) -> None:
         await super()._start_ws()
+        # "connected" means listening: wait for Alpaca's ack of the listen request, so an
+        # order sent after wait_connected() cannot beat the subscription
+        raw = await asyncio.wait_for(self._ws.recv(), 10)  # type: ignore[union-attr]
+        msg = json.loads(raw)
+        if msg.get("stream") != "listening":
+            await self._dispatch(msg)
         self._on_connect()
 
 
@@ -425,8 +432,6 @@ class AlpacaBroker:
             return
         loop = stream._loop
         if loop is not None and loop.is_running():
-            import asyncio
-
             try:
                 asyncio.run_coroutine_threadsafe(stream.stop_ws(), loop).result(5)
                 asyncio.run_coroutine_threadsafe(stream.close(), loop).result(5)

@@ -37,6 +37,7 @@ endpoints under ``/_sim/`` (``advance``, ``faults``, ``state``) need the same ke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import uuid
@@ -56,6 +57,7 @@ from tradelab.brokers.sim.faults import RESTART_EXIT_CODE, FaultPlan
 
 FRACTION_STEP = Decimal("1e-9")
 _loads = partial(json.loads, parse_float=Decimal)
+_PUMP: web.AppKey[asyncio.Task[None]] = web.AppKey("pump", asyncio.Task)
 _Err = tuple[int, int, str]
 _CODES: dict[str, _Err] = {
     "lot_size": (422, 40010001, "qty must be a multiple of the asset's min_trade_increment"),
@@ -172,10 +174,10 @@ class AlpacaSim:
     async def _started(self, app: web.Application) -> None:
         self.loop = asyncio.get_running_loop()
         self.outbox = asyncio.Queue()
-        app["pump"] = asyncio.ensure_future(self._pump())
+        app[_PUMP] = asyncio.ensure_future(self._pump())
 
     async def _shutdown(self, app: web.Application) -> None:
-        app["pump"].cancel()
+        app[_PUMP].cancel()
         for ws in list(self.clients):
             await ws.close()
 
@@ -372,10 +374,8 @@ class AlpacaSim:
         held: dict[str, Any] | None = None
         while True:
             msg: dict[str, Any] | None = None
-            try:
+            with contextlib.suppress(TimeoutError):  # none came after the held event: send it
                 msg = await asyncio.wait_for(self.outbox.get(), 0.3 if held else None)
-            except TimeoutError:
-                pass  # nothing came after the held event: send it now
             if msg is not None and held is None and self.plan.take("reorder"):
                 held = msg
                 continue
