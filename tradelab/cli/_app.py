@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -71,8 +72,17 @@ def open_jobs(cfg: Any, store: Store, enabled: bool) -> Any:
 
 
 def settings() -> Any:
-    from tradelab.config import load_config
+    import os
 
+    from tradelab.config import CONFIG_FILE, find_home, load_config
+
+    if not (os.environ.get("TRADELAB_HOME") or os.environ.get("TRADELAB_CONFIG")) \
+            and not (find_home() / CONFIG_FILE).is_file():
+        # Outside a project nothing is found (no strategies, no data) and caches would
+        # be created in whatever folder this is: say where we looked and how to point us.
+        fail(f"no tradelab project at or above {Path.cwd()} (looked for {CONFIG_FILE}): "
+             "run inside a project, or set TRADELAB_HOME=/path/to/project "
+             "(or TRADELAB_CONFIG=/path/to/tradelab.toml)")
     try:
         return load_config()
     except ConfigError as exc:
