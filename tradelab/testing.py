@@ -226,3 +226,127 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+# --- reconciliation fakes ---------------------------------------------------------
+
+
+class FakeVenue:
+    """A scriptable real venue (``simulated = False``) holding orders, positions and one balance.
+
+    ``submit`` accepts an order (idempotent by client id); with ``drop_acks`` > 0 the
+    next submissions are accepted and then answered with ``TransientBrokerError`` (a
+    lost acknowledgement). :meth:`fill` executes part of an order (position and
+    quote balance follow), :meth:`place` puts an order there by someone else's hand,
+    :meth:`set_position` changes a position behind the book's back.
+    """
+
+    name = "fake"
+    simulated = False
+
+    def __init__(self, cash: Decimal | int | str = 0, quote: str = "USD") -> None:
+        self.quote = quote
+        self.cash = Decimal(cash)
+        self.reports: dict[str, Any] = {}
+        self.held: dict[str, Decimal] = {}
+        self.drop_acks = 0
+
+    def _at(self) -> Any:
+        from datetime import UTC, datetime
+
+        return datetime(2026, 1, 5, tzinfo=UTC)
+
+    def submit(self, order: Any) -> str:
+        from tradelab.orders.brokers import OrderReport, TransientBrokerError
+
+        if order.client_order_id not in self.reports:
+            self.reports[order.client_order_id] = OrderReport(
+                order.client_order_id, "v-" + order.client_order_id, "accepted", order.symbol,
+                order.side, order.quantity or order.estimate, Decimal(0), Decimal(0), self._at())
+        if self.drop_acks > 0:
+            self.drop_acks -= 1
+            raise TransientBrokerError("acknowledgement lost")
+        return str(self.reports[order.client_order_id].venue_order_id)
+
+    def cancel(self, client_order_id: str) -> bool:
+        from dataclasses import replace
+
+        r = self.reports.get(client_order_id)
+        if r is None or not r.is_open:
+            return False
+        self.reports[client_order_id] = replace(r, status="cancelled", sequence=r.sequence + 1)
+        return True
+
+    def fill(self, client_order_id: str, quantity: Decimal | int | str, price: Decimal | int | str,
+             fee: Decimal | int | str = 0) -> Any:
+        """Execute ``quantity`` of an order at ``price``; returns the venue's new report."""
+        from dataclasses import replace
+
+        r = self.reports[client_order_id]
+        qty, px, fee = Decimal(quantity), Decimal(price), Decimal(fee)
+        cum = r.cum_quantity + qty
+        avg = (r.avg_price * r.cum_quantity + px * qty) / cum
+        signed = qty if r.side == "buy" else -qty
+        self.held[r.symbol] = self.held.get(r.symbol, Decimal(0)) + signed
+        self.cash -= signed * px + fee
+        new = replace(r, status="filled" if cum >= r.quantity else "partially_filled",
+                      cum_quantity=cum, avg_price=avg, last_quantity=qty, last_price=px, fee=fee,
+                      trade_id=f"t-{client_order_id}-{r.sequence + 1}", sequence=r.sequence + 1)
+        self.reports[client_order_id] = new
+        return new
+
+    def place(self, client_order_id: str, symbol: str, side: str, quantity: Decimal | int | str,
+              cum_quantity: Decimal | int | str = 0, avg_price: Decimal | int | str = 0) -> Any:
+        """An order at the venue that was not sent through this book (by hand, another program)."""
+        from tradelab.orders.brokers import OrderReport
+
+        cum = Decimal(cum_quantity)
+        report = OrderReport(client_order_id, "v-" + client_order_id,
+                             "partially_filled" if cum else "accepted", symbol, side, Decimal(quantity),
+                             cum, Decimal(avg_price), self._at(), sequence=1)
+        self.reports[client_order_id] = report
+        return report
+
+    def set_position(self, symbol: str, quantity: Decimal | int | str) -> None:
+        self.held[symbol] = Decimal(quantity)
+
+    def query(self, client_order_id: str) -> Any:
+        return self.reports.get(client_order_id)
+
+    def open_orders(self) -> list:
+        return [r for r in self.reports.values() if r.is_open]
+
+    def balances(self) -> dict:
+        from tradelab.orders.brokers import VenueBalance
+
+        return {self.quote: VenueBalance(self.quote, self.cash)}
+
+    def positions(self) -> dict:
+        return {k: v for k, v in self.held.items() if v}
+
+    def rules(self, symbol: str) -> None:
+        return None
+
+    def poll(self) -> list:
+        return []
+
+
+class CountingBroker:
+    """Wraps a broker and counts every method called on it (``calls['submit']``, ...)."""
+
+    def __init__(self, inner: Any) -> None:
+        from collections import Counter
+
+        self.inner = inner
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if not callable(attr):
+            return attr
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return attr(*args, **kwargs)
+
+        return counted

@@ -228,6 +228,13 @@ class Store:
 
         return QualityRepo(self)
 
+    @property
+    def reconcile(self) -> Any:
+        """Reconciliations with venues (:class:`tradelab.store.reconcile_repo.ReconcileRepo`)."""
+        from tradelab.store.reconcile_repo import ReconcileRepo
+
+        return ReconcileRepo(self)
+
     # -- unit of work ----------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
