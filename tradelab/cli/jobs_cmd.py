@@ -180,10 +180,28 @@ def history(job: str = typer.Argument(None, help="only this job"),
     if as_json:
         emit_json([_as_dict(r) for r in runs])
         return
+    if not runs:
+        typer.echo(f"no recorded runs{f' of job {job}' if job else ''}")
+        return
+    typer.echo(f"{'ID':>5} {'STARTED (UTC)':19} {'JOB':24} {'TRIGGER':8} {'STATUS':10} {'TOOK':>8} "
+               f"{'RETURN':>8} {'FILLS':>5}  ERROR")
     for r in runs:
-        took = f"{r.duration:7.1f}s" if r.duration is not None else "      -"
+        took = f"{r.duration:7.1f}s" if r.duration is not None else "       -"
+        ret, fills = _outcome(r.summary)
         typer.echo(f"{r.id:5} {r.started_at:%Y-%m-%d %H:%M:%S} {r.job:24} {r.trigger:8} {r.status:10} "
-                   f"{took} {(r.error or '')[:60]}")
+                   f"{took} {ret:>8} {fills:>5}  {(r.error or '')[:60]}")
+
+
+def _outcome(summary: dict[str, Any] | None) -> tuple[str, str]:
+    """The run's result as its notebook reported it: total return and fills ("-" if none)."""
+    s = summary or {}
+    ret = s.get("total_return")
+    return (f"{ret:+.2%}" if isinstance(ret, int | float) else "-",
+            str(s["fills"]) if isinstance(s.get("fills"), int) else "-")
+
+
+#: Result figures a replay must reproduce (what the job notebook reports).
+RESULT_KEYS = ("equity", "total_return", "fills", "risk_alerts", "bars")
 
 
 @jobs_app.command("trigger")
@@ -238,9 +256,28 @@ def replay(run_id: int = typer.Argument(..., help="a recorded run id"),
     typer.echo(f"  replay of {run_id}: notebook {'same' if check.get('notebook_matches') else 'DIFFERENT'}, "
                f"strategy {'same' if check.get('strategy_matches') else 'DIFFERENT'}, data "
                + {True: "same", False: "DIFFERENT", None: "not fingerprinted"}[check.get("data_matches")])
+    results_differ = _compare_results(db, run_id, record)
     _exit_for(record)
-    if check.get("data_matches") is False or not check.get("notebook_matches"):
+    if check.get("data_matches") is False or not check.get("notebook_matches") or results_differ:
         raise typer.Exit(1)
+
+
+def _compare_results(db: str | None, run_id: int, record: Any) -> bool:
+    """Print the original's result next to the replay's; True when a figure differs."""
+    svc = _service(db)
+    try:
+        original = svc.runner.repo.get_run(run_id)
+    finally:
+        svc.close()
+    before, after = (original.summary or {}) if original else {}, record.summary or {}
+    keys = [k for k in RESULT_KEYS if k in before or k in after]
+    if not keys:
+        typer.echo("  results: none reported by the notebook (nothing to compare)")
+        return False
+    differ = [k for k in keys if before.get(k) != after.get(k)]
+    typer.echo(f"  results {'DIFFER' if differ else 'same'}: " + ", ".join(
+        f"{k} {before.get(k)} -> {after.get(k)}" if k in differ else f"{k} {after.get(k)}" for k in keys))
+    return bool(differ)
 
 
 def _as_dict(record: Any) -> dict[str, Any]:
