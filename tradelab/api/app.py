@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from tradelab.api import errors
 from tradelab.api.control import ControlService, JobsBackend
 from tradelab.api.deps import Services
+from tradelab.api.docs import install_docs
 from tradelab.api.guard import RequestGuard
 from tradelab.api.observe import HttpMetrics, ObserveMiddleware
 from tradelab.api.ratelimit import RateLimiter
@@ -147,8 +148,11 @@ def create_app(settings: Any = None, *, store: Store | None = None, registry: An
         anyio.to_thread.current_default_thread_limiter().total_tokens = api.threads
         yield
 
+    # docs_url/redoc_url None: FastAPI's own pages load their assets from CDNs;
+    # install_docs serves the same pages from local files (offline machines).
     app = FastAPI(title="tradelab API", version="1", description=DESCRIPTION, openapi_tags=TAGS,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
+    install_docs(app)
     app.state.services = svc
     errors.install(app)
     app.include_router(system_routes.router, responses=R413)
