@@ -5,6 +5,7 @@ from __future__ import annotations
 from tradelab.cli import (  # noqa: F401  (commands register themselves)
     api_cmd,
     auth_cmd,
+    broker_cmd,
     config_cmd,
     dashboard_cmd,
     data_cmd,

@@ -147,12 +147,13 @@ class Reconciliation:
 
 # -- comparisons shared by the engine's reconciler and the store check -----------------
 def compare_positions(book: Mapping[str, Decimal], venue: Mapping[str, Decimal],
-                      symbols: Collection[str] | None = None) -> list[Finding]:
+                      symbols: Collection[str] | None = None, *, side: str = "book") -> list[Finding]:
     """Per symbol, the book's signed quantity against the venue's (exact Decimal).
 
     ``symbols`` are the symbols this engine trades: a venue position outside them
     (and outside the book) is a ``foreign_position``, reported only. ``None``
-    compares every symbol either side holds.
+    compares every symbol either side holds. ``side`` names the book in the
+    details (``book`` for the engine's, ``store`` for the store's).
     """
     out: list[Finding] = []
     zero = Decimal(0)
@@ -166,12 +167,12 @@ def compare_positions(book: Mapping[str, Decimal], venue: Mapping[str, Decimal],
                                "does not trade"))
             continue
         out.append(Finding("position_mismatch", sym, None, amount(mine), amount(theirs),
-                           f"{sym}: book {amount(mine)}, venue {amount(theirs)}"))
+                           f"{sym}: {side} {amount(mine)}, venue {amount(theirs)}"))
     return out
 
 
 def compare_cash(cash: Decimal | None, balances: Mapping[str, Any],
-                 quote_asset: str | None) -> list[Finding]:
+                 quote_asset: str | None, *, side: str = "book") -> list[Finding]:
     """The book's cash against the venue's ``quote_asset`` balance (free + locked).
 
     Informational: an exchange account may hold more than this engine trades. No
@@ -187,7 +188,7 @@ def compare_cash(cash: Decimal | None, balances: Mapping[str, Any],
     if Decimal(total) == cash:
         return []
     return [Finding("balance_mismatch", quote_asset, None, amount(cash), amount(total),
-                    f"{quote_asset}: book cash {amount(cash)}, venue balance {amount(total)}")]
+                    f"{quote_asset}: {side} cash {amount(cash)}, venue balance {amount(total)}")]
 
 
 def classify_venue_order(report: Any) -> Finding:

@@ -91,9 +91,9 @@ def reconcile_store(broker: Broker, store: Any, account: str, *, venue: str | No
     projected = {sym: book.get(sym, Decimal(0)) + unbooked.get(sym, Decimal(0))
                  for sym in set(book) | set(unbooked)}
     positions = [_with_unbooked(f, book, unbooked)
-                 for f in compare_positions(projected, broker.positions(), symbols)]
+                 for f in compare_positions(projected, broker.positions(), symbols, side="store")]
     findings += positions
-    findings += compare_cash(cash, broker.balances(), quote_asset)
+    findings += compare_cash(cash, broker.balances(), quote_asset, side="store")
     ok = not any(f.kind == "position_mismatch" for f in positions)
     return Reconciliation(at, venue or str(getattr(broker, "name", "venue")), trigger,
                           tuple(findings), 0, False, ok)
