@@ -59,10 +59,12 @@ def _trade(t: dict[str, Any], exit_time: Any, status: str) -> dict[str, Any]:
 
 
 def engine_stats(result: Any, execution: Execution, periods_per_year: float | None,
-                 last_price: float | None) -> tuple[dict[str, Any], list[dict[str, Any]], float | None]:
+                 last_price: float | None, closes: pd.Series | None = None
+                 ) -> tuple[dict[str, Any], list[dict[str, Any]], float | None]:
     """``(stats, trades, periods_per_year)`` of a finished engine run, as a backtest has them.
 
-    ``stats`` holds ``n_trades`` like a backtest's (callers name it ``round_trips``).
+    ``stats`` holds ``n_trades`` like a backtest's (callers name it ``round_trips``);
+    with the run's ``closes`` also the buy-and-hold ``benchmark_return`` and ``excess_return``.
     """
     from tradelab.research import metrics
     from tradelab.research.conventions import periods_per_year as infer
@@ -85,6 +87,11 @@ def engine_stats(result: Any, execution: Execution, periods_per_year: float | No
         np.array([t["status"] == "open" for t in trades], dtype=bool))
     stats: dict[str, Any] = {k: v[0].item() for k, v in per_col.items()}
     stats.update(start=index[0], end=index[-1], bars=len(index))
+    if closes is not None:
+        held_close = closes.reindex(index).ffill().bfill().to_numpy(dtype=float)
+        bench = metrics.buy_and_hold(held_close, execution.cash, ppy)
+        stats.update(benchmark_return=bench["total_return"],
+                     excess_return=stats["total_return"] - bench["total_return"])
     return stats, trades, ppy
 
 

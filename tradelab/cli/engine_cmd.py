@@ -167,7 +167,7 @@ def trade(o: TradeRequest) -> None:
 
     last_price = float(loaded.bars["close"].iloc[-1]) if loaded is not None else None
     stats, trades, ppy = engine_stats(result, execution, a.settings.research.periods_per_year,
-                                      last_price)
+                                      last_price, loaded.bars["close"] if loaded is not None else None)
     shown = named_counts(stats, fills=len(result.fills))
     recon = [_recon_json(r) for r in getattr(engine, "reconciliations", [])]
     if o.as_json:
@@ -175,9 +175,10 @@ def trade(o: TradeRequest) -> None:
                              "params": strat.params, **shown, "execution": asdict(execution),
                              "periods_per_year": ppy, "trades": trades,
                              "data_quality": loaded.quality() if loaded is not None else {},
-                             "run_id": result.run_id, "broker": engine.broker.name,
-                             "reconciliations": recon,
-                             "resolved": getattr(engine.orders, "resolved", 0)}))
+                             "run_id": result.run_id,
+                             **({} if o.broker is None else {
+                                 "broker": engine.broker.name, "reconciliations": recon,
+                                 "resolved": getattr(engine.orders, "resolved", 0)})}))
         return
     critical = sum(1 for e in result.risk_alerts if e.severity == "critical")
     typer.echo(f"run {result.run_id} ({result.stopped}) on account {result.account}: {result.bars} bars"

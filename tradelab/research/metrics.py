@@ -112,6 +112,23 @@ def compute(value: np.ndarray, position: np.ndarray, cash: float, ppy: float,
     }
 
 
+def buy_and_hold(close: np.ndarray, cash: float, ppy: float) -> dict[str, float]:
+    """The benchmark of every result: ``cash`` held in the instrument from the first
+    bar's close to the last, frictionless (no fees, slippage or whole-unit rounding),
+    so it measures the market over the same bars, not an alternative strategy.
+
+    Returns ``total_return, cagr, sharpe, sortino, max_drawdown, final_equity`` as
+    :func:`compute` defines them.
+    """
+    close = np.asarray(close, dtype=float)
+    value = (cash * close / close[0]).reshape(-1, 1)
+    empty = np.empty(0)
+    out = compute(value, np.ones_like(value), cash, ppy, empty.astype(np.int64), empty,
+                  empty.astype(bool))
+    keys = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "final_equity")
+    return {k: float(out[k][0]) for k in keys}
+
+
 def trade_stats(k: int, trade_col: np.ndarray, trade_pnl: np.ndarray,
                 trade_open: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``n_trades`` (int) and ``win_rate`` for each of ``k`` columns from per-trade

@@ -46,14 +46,21 @@ def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
 
 
 def plot_equity(result: Plottable, **opts: Any) -> Any:
-    """Equity (cash + position at close) over time, with the initial cash as a line."""
+    """Equity (cash + position at close) over time, buy-and-hold of the same cash over
+    the same bars (the benchmark, dotted), and the initial cash as a dashed line."""
     hv = _hv()
     equity = result.equity.copy()
     equity.index = _naive(equity.index)
-    curve = equity.hvplot.line(title=f"{result.title}: equity", ylabel="equity",
-                               xlabel="", width=WIDTH, height=HEIGHT, color="#1f77b4")
+    curve = equity.hvplot.line(title=f"{result.title}: equity", ylabel="equity", label="strategy",
+                               xlabel="", width=WIDTH, height=HEIGHT, color="#1f77b4",
+                               yformatter="%.0f")
+    close = result.bars["close"]
+    hold = pd.Series(result.execution.cash * close.to_numpy() / float(close.iloc[0]),
+                     index=equity.index, name="buy and hold")
+    bench = hold.hvplot.line(label="buy and hold", color="#7f7f7f", line_dash="dotted")
     start = hv.HLine(result.execution.cash).opts(color="gray", line_dash="dashed")
-    return (curve * start).opts(**opts) if opts else curve * start
+    plot = curve * bench * start
+    return plot.opts(**opts) if opts else plot
 
 
 def plot_drawdown(result: Plottable, **opts: Any) -> Any:

@@ -58,7 +58,9 @@ class BacktestResult:
         ``total_return, cagr, sharpe, sortino, max_drawdown, win_rate, n_trades,
         exposure, final_equity`` as defined in :mod:`tradelab.research.metrics`
         (fractions, not percent; ``max_drawdown`` <= 0), plus ``start`` and
-        ``end`` (first and last bar time) and ``bars`` (number of bars).
+        ``end`` (first and last bar time) and ``bars`` (number of bars), and
+        ``benchmark_return`` (buy-and-hold over the same bars, see :attr:`benchmark`)
+        with ``excess_return`` (``total_return - benchmark_return``).
     trades : pandas.DataFrame
         One row per round trip: ``entry_time, exit_time, side ("long"), quantity,
         entry_price, exit_price`` (fill prices after slippage), ``fees`` (entry +
@@ -89,6 +91,8 @@ class BacktestResult:
     exits: pd.Series | None = field(default=None, repr=False)
     #: The underlying ``vbt.Portfolio`` for anything not covered here.
     portfolio: Any = field(default=None, repr=False)
+    #: Buy-and-hold over the same bars (:func:`tradelab.research.metrics.buy_and_hold`).
+    benchmark: dict[str, float] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_portfolio(cls, pf: Any, *, strategy: Any, bars: pd.DataFrame,
@@ -101,6 +105,10 @@ class BacktestResult:
         per_col = portfolio_metrics(pf, execution.cash, periods_per_year)
         stats: dict[str, Any] = {k: v[0].item() for k, v in per_col.items()}
         stats.update(start=index[0], end=index[-1], bars=len(index))
+        benchmark = metrics.buy_and_hold(bars["close"].to_numpy(), execution.cash, periods_per_year)
+        # Next to the strategy's own figures: did it beat simply holding the instrument?
+        stats.update(benchmark_return=benchmark["total_return"],
+                     excess_return=stats["total_return"] - benchmark["total_return"])
         return cls(strategy=strategy.name, params=dict(strategy.params), execution=execution,
                    periods_per_year=periods_per_year, bars=bars, equity=equity,
                    position=position, stats=stats,
@@ -108,7 +116,7 @@ class BacktestResult:
                    orders=orders_frame(pf.orders.values, index),
                    entries=None if signals is None else signals.entries,
                    exits=None if signals is None else signals.exits,
-                   portfolio=pf)
+                   portfolio=pf, benchmark=benchmark)
 
     # -- derived -----------------------------------------------------------------
     @property
@@ -136,6 +144,7 @@ class BacktestResult:
             "execution": asdict(self.execution),
             "periods_per_year": self.periods_per_year,
             "stats": self.stats,
+            "benchmark": self.benchmark,
             "trades": self.trades.to_dict("records"),
             "orders": self.orders.to_dict("records"),
         })
@@ -169,7 +178,8 @@ class BacktestResult:
                 f"max_drawdown={s['max_drawdown']:.2%} n_trades={s['n_trades']}>")
 
 
-_PERCENT = {"total_return", "cagr", "max_drawdown", "win_rate", "exposure", "return"}
+_PERCENT = {"total_return", "cagr", "max_drawdown", "win_rate", "exposure", "return",
+            "benchmark_return", "excess_return"}
 
 
 def format_stat(name: str, value: Any) -> str:
