@@ -11,10 +11,13 @@ so no signal fires during warmup.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeAlias, overload
+from functools import partial
+from typing import Any, TypeAlias, overload
 
 import numpy as np
 import pandas as pd
+
+from tradelab.strategy import _memo
 
 ArrayLike: TypeAlias = np.ndarray | pd.Series
 
@@ -83,16 +86,30 @@ def _by_window(x: ArrayLike, window: int | np.ndarray,
             return fn(values, int(window))
         return np.column_stack([fn(values[:, j], int(window)) for j in range(values.shape[1])])
     windows = np.asarray(window, dtype=int)
-    out = np.empty((values.shape[0], windows.size))
     if values.ndim == 1:
-        for w in np.unique(windows):
-            out[:, windows == w] = fn(values, int(w))[:, None]
-    else:  # one series per column, each with its own window
-        if values.shape[1] != windows.size:
-            raise ValueError(f"{values.shape[1]} columns but {windows.size} windows")
-        for j, w in enumerate(windows):
-            out[:, j] = fn(values[:, j], int(w))
+        # Each distinct window once, then one gather into the C-ordered (n, K) result:
+        # a masked column assignment per distinct window rewrote the whole result
+        # each time (a sweep chunk has ~100 distinct windows over 500 columns).
+        # Across the chunks of a sweep, a window already computed on this very series
+        # comes from the memo (tradelab.strategy._memo): the same array, not recomputed.
+        unique, index = np.unique(windows, return_inverse=True)
+        done = np.empty((values.shape[0], unique.size))
+        key = _memo.digest(values)
+        for i, w in enumerate(unique):
+            done[:, i] = _memo.cached((fn, int(w), key), partial(_one, fn, values, int(w)))[0]
+        return np.take(done, index.reshape(-1), axis=1)
+    # one series per column, each with its own window
+    if values.shape[1] != windows.size:
+        raise ValueError(f"{values.shape[1]} columns but {windows.size} windows")
+    out = np.empty((values.shape[0], windows.size))
+    for j, w in enumerate(windows):
+        out[:, j] = fn(values[:, j], int(w))
     return out
+
+
+def _one(fn: Callable[[np.ndarray, int], np.ndarray], v: np.ndarray,
+         w: int) -> tuple[np.ndarray]:
+    return (fn(v, w),)
 
 
 def _window_mean(v: np.ndarray, w: int) -> np.ndarray:
@@ -255,7 +272,14 @@ def _cross(a: np.ndarray, b: np.ndarray | float, up: bool) -> np.ndarray:
     a = np.asarray(a, dtype=float)
     b = _as_column(b, a)
     a = _as_column(a, np.asarray(b)) if isinstance(b, np.ndarray) else a
-    prev_a, prev_b = shift(a), shift(np.broadcast_to(b, np.broadcast(a, b).shape))
+    shape = np.broadcast(a, b).shape
+    k: Any = _NB[0] if _NB[0] is not None else _load_kernels()
+    if k and len(shape) == 2:  # a sweep's (bars, combinations): one compiled pass
+        out = np.empty(shape, bool)
+        k.crossed_2d(np.broadcast_to(a, shape), np.broadcast_to(np.asarray(b, dtype=float), shape),
+                     up, out)
+        return out
+    prev_a, prev_b = shift(a), shift(np.broadcast_to(b, shape))
     with np.errstate(invalid="ignore"):
         if up:
             return (a > b) & (prev_a <= prev_b)
@@ -278,3 +302,34 @@ def below(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
     a = _as_column(a, np.asarray(b)) if isinstance(b, np.ndarray) else a
     with np.errstate(invalid="ignore"):
         return a < b
+
+
+# The recursive and statistical helpers live in their own module (and kernels);
+# strategies import every helper from here. Imported last: it uses _values above.
+from tradelab.strategy.indicators_more import (  # noqa: E402
+    SETTLE,
+    Bands,
+    Macd,
+    Ols,
+    atr,
+    atr_warmup,
+    bollinger,
+    ema,
+    ema_warmup,
+    macd,
+    macd_warmup,
+    rolling_ols,
+    rolling_std,
+    rsi_wilder,
+    rsi_wilder_warmup,
+    wilder_warmup,
+    wma,
+    zscore,
+)
+
+__all__ = [
+    "SETTLE", "Bands", "Macd", "Ols", "above", "atr", "atr_warmup", "below", "bollinger",
+    "crossed_above", "crossed_below", "ema", "ema_warmup", "macd", "macd_warmup", "rolling_max",
+    "rolling_min", "rolling_ols", "rolling_std", "rsi", "rsi_wilder", "rsi_wilder_warmup",
+    "shift", "sma", "warm_up", "wilder_warmup", "wma", "zscore",
+]

@@ -9,6 +9,8 @@ engine evaluate a rolling window and still match research (parity).
 
 from __future__ import annotations
 
+import inspect
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,13 +30,45 @@ class Offense:
     full: bool
     partial: bool
     prefix_end: pd.Timestamp
+    hint: str = ""        # what to do about it (window offenses)
 
     def __str__(self) -> str:
         what = ("signal changes when later bars are added" if self.check == "lookahead"
                 else "signal differs when computed from the last `warmup` bars only")
-        return (f"{self.check}: {self.flag} at bar {self.position} ({self.bar:%Y-%m-%d %H:%M}) "
+        text = (f"{self.check}: {self.flag} at bar {self.position} ({self.bar:%Y-%m-%d %H:%M}) "
                 f"is {self.full} on full history but {self.partial} with data ending "
                 f"{self.prefix_end:%Y-%m-%d %H:%M}: {what}")
+        return f"{text}\n  {self.hint}" if self.hint else text
+
+
+def _source(strategy: Strategy) -> str:
+    cls = type(strategy)
+    for obj in (inspect.getmodule(cls), cls):
+        try:
+            return inspect.getsource(obj) if obj is not None else ""
+        except (OSError, TypeError):  # defined in a REPL or generated
+            continue
+    return ""
+
+
+def window_hint(strategy: Strategy, warmup: int) -> str:
+    """What to do when the window check fails, naming pandas ``ewm`` when the source uses it."""
+    text = (f"the signal at bar t depends on bars older than warmup={warmup}. Declare a "
+            "`warmup` covering every bar the last signal reads. Recursive indicators "
+            "(ema, atr, macd, rsi_wilder) need warmup >= their convergence window: use "
+            "tradelab.strategy.indicators.ema/atr/macd/rsi_wilder and declare warmup = "
+            "ema_warmup(n) (7n+6), atr_warmup(n) / rsi_wilder_warmup(n) (13n+1) or "
+            "macd_warmup(fast, slow, signal) (256 for 12/26/9), plus any shift.")
+    src = _source(strategy)
+    if re.search(r"\.ewm\s*\(", src):
+        text += (" This strategy calls pandas `ewm`, which is the likely cause: an ewm over "
+                 "the whole history depends on every past bar, so no warmup can reproduce "
+                 "it from a window; replace it with tradelab.strategy.indicators.ema "
+                 "(seeded on a fixed trailing window) and declare ema_warmup(span).")
+    elif re.search(r"\.(cumsum|cumprod|expanding)\s*\(", src):
+        text += (" This strategy uses a cumulative/expanding computation (cumsum, cumprod, "
+                 "expanding), which depends on every past bar: use a rolling window instead.")
+    return text
 
 
 @dataclass(frozen=True)
@@ -102,7 +136,7 @@ def check_lookahead(strategy: Strategy, bars: pd.DataFrame, samples: int = 40,
             want, got = bool(getattr(full, flag).iloc[end - 1]), bool(getattr(window, flag).iloc[-1])
             if want != got:
                 offenses.append(Offense("window", bars.index[end - 1], end - 1, flag, want, got,
-                                        bars.index[end - 1]))
+                                        bars.index[end - 1], window_hint(strategy, warmup)))
         if offenses:
             break
     return LookAheadReport(strategy.name, strategy.params, n, len(ends), len(ends), offenses)
