@@ -11,7 +11,7 @@ import pytest
 
 from tradelab.bus import STAGE_BOOK, EventBus
 from tradelab.clock import SimClock
-from tradelab.events import Event, OrderFilled, OrderPartiallyFilled
+from tradelab.events import Event, OrderFilled, OrderPartiallyFilled, PositionChanged
 from tradelab.orders.manager import OrderManager
 from tradelab.orders.model import Order
 from tradelab.portfolio import Portfolio
@@ -48,7 +48,7 @@ class Book:
 
 def make_book(broker: Any, cash: Decimal | int = 0) -> Book:
     """The engine's parts around ``broker``: fills reach the portfolio through the bus,
-    as the engine's booking step does it."""
+    as the engine's booking step does it (and announce the position it leaves)."""
     bus = EventBus()
     counted = CountingBroker(broker)
     orders = OrderManager(counted, bus, SimClock(T0), attempts=1, max_wait=0.0)
@@ -57,7 +57,10 @@ def make_book(broker: Any, cash: Decimal | int = 0) -> Book:
     def on_fill(ev: OrderFilled | OrderPartiallyFilled) -> None:
         f = ev.fill
         if f is not None:
-            book.portfolio.apply_fill(f.symbol, f.side, f.quantity, f.price, f.fees)
+            pf = book.portfolio
+            pos = pf.apply_fill(f.symbol, f.side, f.quantity, f.price, f.fees)
+            bus.publish(PositionChanged(ev.at, pf.account, f.symbol, pos.quantity, pos.avg_price,
+                                        pos.realized_pnl, pf.cash))
 
     bus.step(OrderFilled, on_fill, stage=STAGE_BOOK)
     bus.step(OrderPartiallyFilled, on_fill, stage=STAGE_BOOK)

@@ -106,3 +106,43 @@ def test_an_unknown_account_compares_as_empty(store: Store) -> None:
     venue.set_position("SPX", 1)
     outcome = reconcile_store(venue, store, "nobody")
     assert not outcome.ok and [f.kind for f in outcome.findings] == ["position_mismatch"]
+
+
+def test_what_reconciliation_books_and_adopts_reaches_the_store_through_the_recorder(
+        store: Store) -> None:
+    """The engine's recorder writes the booked fill, the adopted order and position, and
+    the alert, as it writes any other transition (no SQL in reconciliation)."""
+    from tests.unit.reconcile.conftest import make_book
+    from tradelab.events import RiskAlert
+    from tradelab.store.recorder import Recorder
+
+    with store.transaction() as tx:
+        run_id = tx.start_run("acc", "s", symbol="SPX", source="test", mode="live", started_at=T0)
+    venue = FakeVenue(cash=10_000)
+    book = make_book(venue, cash=10_000)
+    recorder = Recorder(store, "acc", run_id, book.bus, flush_every=1, equity_events=False)
+    book.order("tl-mine", qty=2)
+    book.orders.submit("tl-mine")
+    venue.fill("tl-mine", 2, 100)
+    venue.place("tl-other", "QQQ", "buy", 3, cum_quantity=1, avg_price=50)
+    venue.set_position("QQQ", 1)
+    venue.set_position("IWM", 4)
+    venue.cash = Decimal(10_000) - 200 - 50
+    rec = book.reconciler()
+    rec.record = store_writer(store, "acc", run_id)
+
+    outcome = rec.run("start", adopt=True)
+    recorder.flush()
+    assert outcome.ok and outcome.adopted and outcome.booked_fills == 2
+    orders = {o.client_order_id: o for o in store.orders("acc")}
+    assert orders["tl-mine"].status == "filled" and orders["tl-mine"].filled_quantity == 2
+    assert orders["tl-other"].status == "partially_filled" and orders["tl-other"].filled_quantity == 1
+    assert {p.symbol: p.quantity for p in store.positions("acc", include_flat=False)} == {
+        "SPX": 2, "QQQ": 1, "IWM": 4}
+    assert [f.fill_id for f in store.fills("acc")].count("t-tl-mine-1") == 1
+    assert store.get_account("acc").cash == 9_750            # = the venue's: no balance finding
+    assert "balance_mismatch" not in [f.kind for f in outcome.findings]
+    assert [e.rule for e in store.risk_events("acc")] == ["reconciliation"]
+    (row,) = store.reconcile.reconciliations("acc")
+    assert row.run_id == run_id and row.adopted and row.booked_fills == 2
+    assert any(isinstance(e, RiskAlert) for e in book.events)
