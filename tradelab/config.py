@@ -65,6 +65,9 @@ class CcxtSettings(_Section):
     secret: SecretStr | None = None
     timeout_ms: int = Field(default=30_000, gt=0)
     page_limit: int = Field(default=1000, gt=0)
+    base_url: str | None = Field(default=None, description=(
+        "REST host for market data instead of the exchange's (a testnet, `tradelab venue-sim`)"))
+    ws_url: str | None = Field(default=None, description="websocket host for --feed ccxt likewise")
 
 
 class QualitySettings(_Section):

@@ -50,10 +50,15 @@ def build_feed(app: Any, spec: str | None, symbol: str, *, source: str | None = 
         poll = f.poll_seconds if step is None else min(f.poll_seconds, step.total_seconds() / 4)
         # History (warmup on --resume) through the cached ccxt source of [data.ccxt].
         common["backfill"] = market_backfill(app, "ccxt", f.ccxt_interval)
-        return CcxtFeed(c.exchange, symbol, interval=f.ccxt_interval, mode=f.ccxt_mode,
+        feed = CcxtFeed(c.exchange, symbol, interval=f.ccxt_interval, mode=f.ccxt_mode,
                         poll_seconds=poll, page_limit=min(c.page_limit, 1000),
                         api_key=c.api_key, secret=c.secret, timeout_ms=c.timeout_ms, end=end,
                         ticks=f.ticks, grace=pd.Timedelta(seconds=f.grace), **common)
+        if c.base_url or c.ws_url:  # a testnet or `tradelab venue-sim` instead of the exchange
+            from tradelab.data.ccxt_urls import point_at
+
+            point_at(feed.client, c.base_url, c.ws_url)
+        return feed
     if spec == "poll":
         from tradelab.feeds.polling import PollingFeed
 

@@ -43,7 +43,7 @@ def build_sources(settings: Settings) -> dict[str, Any]:
         "yfinance": YFinanceSource(adjust=d.yfinance.adjust, timeout=d.yfinance.timeout),
         "ccxt": CcxtSource(exchange=d.ccxt.exchange, api_key=d.ccxt.api_key,
                            secret=d.ccxt.secret, timeout_ms=d.ccxt.timeout_ms,
-                           page_limit=d.ccxt.page_limit),
+                           page_limit=d.ccxt.page_limit, base_url=d.ccxt.base_url),
     }
 
 

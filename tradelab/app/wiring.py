@@ -117,7 +117,17 @@ def assemble_engine(strategies: Sequence[tuple[Strategy, str]], feed: LiveFeed,
     venue_rules = None if getattr(broker, "simulated", False) else broker.rules
     risk = RiskManager(account, portfolio, bus, clock, kill_switch, orders.reject, limits, per_strategy,
                        shared=shared, venue_rules=venue_rules)
-    parts = EngineParts(broker, orders, portfolio, risk, kill_switch, recorder, shared, disabled, run)
+    reconciler = None
+    if not getattr(broker, "simulated", False):
+        # A real venue is the truth: the engine reconciles with it at start and every
+        # [live] reconcile_seconds; each outcome is stored with the run.
+        from tradelab.reconcile import Reconciler, store_writer
+
+        record = store_writer(store, account, int(run.run_id)) if store is not None and run else None
+        reconciler = Reconciler(broker, orders, portfolio, bus, clock, account=account,
+                                record=record, symbols=symbols)
+    parts = EngineParts(broker, orders, portfolio, risk, kill_switch, recorder, shared, disabled, run,
+                        reconciler)
     engine = Engine(strategies, feed, execution, parts, config=config, bus=bus, clock=clock,
                     wall_clock=wall)
     if opened is not None and opened.restored_risk is not None:

@@ -50,7 +50,7 @@ class CcxtSource:
     def __init__(self, exchange: str = "binance", api_key: SecretStr | None = None,
                  secret: SecretStr | None = None, timeout_ms: int = 30_000,
                  page_limit: int = 1000, *, urls: Mapping[str, str] | None = None,
-                 options: Mapping[str, Any] | None = None) -> None:
+                 options: Mapping[str, Any] | None = None, base_url: str | None = None) -> None:
         self.exchange_id = exchange
         self._api_key = api_key
         self._secret = secret
@@ -58,6 +58,7 @@ class CcxtSource:
         self.page_limit = page_limit
         self.urls = dict(urls or {})
         self.options = dict(options or {})
+        self.base_url = base_url
         self._client: Any = None
 
     def __repr__(self) -> str:
@@ -83,6 +84,10 @@ class CcxtSource:
             client = cls(config)
             if self.urls:
                 client.urls["api"] = {**client.urls.get("api", {}), **self.urls}
+            if self.base_url:
+                from tradelab.data.ccxt_urls import point_at
+
+                point_at(client, self.base_url, None)
             for key, value in self.options.items():
                 client.options[key] = value
             self._client = client
