@@ -157,7 +157,8 @@ class _Stream(TradingStream):
         await super()._start_ws()
         # "connected" means listening: wait for Alpaca's ack of the listen request, so an
         # order sent after wait_connected() cannot beat the subscription
-        raw = await asyncio.wait_for(self._ws.recv(), 10)  # type: ignore[union-attr]
+        assert self._ws is not None
+        raw = await asyncio.wait_for(self._ws.recv(), 10)
         msg = json.loads(raw)
         if msg.get("stream") != "listening":
             await self._dispatch(msg)

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from tradelab.brokers.alpaca_broker import AlpacaBroker
-from tradelab.brokers.sim.alpaca_harness import SimHandle, start_alpaca_sim
+from tradelab.brokers.sim.alpaca_harness import AlpacaSimHandle as SimHandle
+from tradelab.brokers.sim.alpaca_harness import start_alpaca_sim
 from tradelab.bus import EventBus
 from tradelab.clock import SimClock
 from tradelab.interfaces import Broker
@@ -38,7 +39,7 @@ def _broker(handle: SimHandle, **kw: Any) -> AlpacaBroker:
 def venue(tmp_path: Path) -> Iterator[SimHandle]:
     handle = start_alpaca_sim(orcl_bars(), key=KEY, secret=SECRET, state_path=tmp_path / "s.json")
     yield handle
-    handle.stop()
+    handle.close()
 
 
 @pytest.fixture()
@@ -47,7 +48,7 @@ def partial_venue(tmp_path: Path) -> Iterator[SimHandle]:
     handle = start_alpaca_sim(orcl_bars(), key=KEY, secret=SECRET, volume_fraction=2e-6,
                               state_path=tmp_path / "s.json")
     yield handle
-    handle.stop()
+    handle.close()
 
 
 @pytest.fixture()
@@ -83,7 +84,7 @@ def _booked(mgr: OrderManager) -> Decimal:
 
 
 def _venue_client_ids(handle: SimHandle) -> list[str]:
-    return [o["client_id"] for o in handle.state()["orders"]]
+    return [o["client_order_id"] for o in handle.orders()]
 
 
 def test_it_is_a_broker_and_hides_its_secret(broker: AlpacaBroker) -> None:
@@ -133,7 +134,7 @@ def test_whole_shares_when_the_asset_is_not_fractionable(tmp_path: Path) -> None
             b.submit(_order("half", "0.5"))
         assert b.submit(_order("whole", "2"))
     finally:
-        handle.stop()
+        handle.close()
 
 
 def test_partial_fill_then_cancel_books_the_fill(partial_venue: SimHandle) -> None:
@@ -205,7 +206,7 @@ def test_unknown_outcomes_are_transient_never_rejects(venue: SimHandle) -> None:
 def test_429_burst_backs_off_and_succeeds(venue: SimHandle, broker: AlpacaBroker) -> None:
     venue.inject("http429=3@order")
     assert broker.submit(_order("busy", "1"))
-    assert venue.state()["fired"]["http429"] == 3
+    assert venue.fired()["http429"] == 3
     assert _venue_client_ids(venue) == ["busy"]
     venue.inject("http429=always@order")
     with pytest.raises(TransientBrokerError):
@@ -217,7 +218,7 @@ def test_stream_dropped_during_a_fill_is_caught_up(venue: SimHandle, broker: Alp
     venue.inject("disconnect_after=1")  # the "new" event goes out, then the stream drops
     mgr.add(_order("gap-1", "4"))
     assert mgr.submit("gap-1")
-    wait_until(lambda: broker.reconnects >= 1 or not venue.sim or not venue.sim.clients, 30,
+    wait_until(lambda: broker.reconnects >= 1 or not venue.sim or not venue.sim.stream.clients, 30,
                "the stream to drop")
     venue.advance(1)  # the fill happens while the stream is down (or reconnecting)
     order = _pump_until(mgr, broker, "gap-1", S.FILLED)
@@ -236,7 +237,7 @@ def test_duplicate_and_out_of_order_events_are_booked_once(partial_venue: SimHan
         order = _pump_until(mgr, broker, "noisy", S.FILLED)
         assert order.filled_quantity == 60 == _booked(mgr)
         assert broker.positions()["ORCL"] == 60
-        assert partial_venue.state()["fired"].get("dup_events", 0) >= 3
+        assert partial_venue.fired().get("dup_events", 0) >= 3
     finally:
         broker.close()
 

@@ -30,7 +30,8 @@ from alpaca.trading.requests import (
 )
 from alpaca.trading.stream import TradingStream
 
-from tradelab.brokers.sim.alpaca_harness import SimHandle, start_alpaca_sim
+from tradelab.brokers.sim.alpaca_harness import AlpacaSimHandle as SimHandle
+from tradelab.brokers.sim.alpaca_harness import start_alpaca_sim
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "orcl-2014-yahoo.csv"
 KEY, SECRET = "PKTESTKEY", "test-secret"
@@ -60,7 +61,7 @@ def wait_until(pred: Callable[[], Any], timeout: float = 30.0, what: str = "cond
 def sim() -> Iterator[SimHandle]:
     handle = start_alpaca_sim(orcl_bars(), key=KEY, secret=SECRET)
     yield handle
-    handle.stop()
+    handle.close()
 
 
 def client(handle: SimHandle, secret: str = SECRET) -> TradingClient:
@@ -104,7 +105,7 @@ def event(update: Any) -> str:
 
 def listening(handle: SimHandle, n: int = 1) -> bool:
     sim = handle.sim
-    return sim is not None and len(sim.clients) >= n
+    return sim is not None and len(sim.stream.clients) >= n
 
 
 def test_wrong_key_gets_alpacas_401(sim: SimHandle) -> None:
@@ -260,7 +261,7 @@ def test_restart_keeps_orders_positions_and_cash(tmp_path: Path, in_process: boo
         handle.advance(1)
         assert Decimal(c.get_open_position("ORCL").qty) == Decimal("2.25")
     finally:
-        handle.stop()
+        handle.close()
 
 
 def test_restart_after_fault_restarts_the_child_by_itself(tmp_path: Path) -> None:
@@ -278,4 +279,4 @@ def test_restart_after_fault_restarts_the_child_by_itself(tmp_path: Path) -> Non
                 return None
         assert wait_until(answers, 60, "the restarted simulator").status == OrderStatus.NEW
     finally:
-        handle.stop()
+        handle.close()

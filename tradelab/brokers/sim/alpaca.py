@@ -37,10 +37,10 @@ endpoints under ``/_sim/`` (``advance``, ``faults``, ``state``) need the same ke
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import sys
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from decimal import ROUND_FLOOR, Decimal
 from functools import partial
@@ -48,16 +48,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from tradelab.brokers.sim import alpaca_shapes as shapes
 from tradelab.brokers.sim import state as sim_state
-from tradelab.brokers.sim.core import ExecutionEvent, Market, VenueBook, VenueError
-from tradelab.brokers.sim.faults import RESTART_EXIT_CODE, FaultPlan
+from tradelab.brokers.sim.alpaca_stream import TradeUpdates
+from tradelab.brokers.sim.core import Market, VenueBook, VenueError
+from tradelab.brokers.sim.faults import RESTART_EXIT_CODE, FaultPlan, FaultSpecError
 
 FRACTION_STEP = Decimal("1e-9")
 _loads = partial(json.loads, parse_float=Decimal)
-_PUMP: web.AppKey[asyncio.Task[None]] = web.AppKey("pump", asyncio.Task)
 _Err = tuple[int, int, str]
 _CODES: dict[str, _Err] = {
     "lot_size": (422, 40010001, "qty must be a multiple of the asset's min_trade_increment"),
@@ -97,29 +97,33 @@ class AlpacaSim:
         The only key pair it accepts.
     faults, seed
         A fault SPEC and the seed of its random draws.
+    bar_seconds
+        Replay a bar every that many seconds (0: only ``POST /_sim/advance``).
     state_path
         Where the book is saved after every change (and loaded from at start).
     on_restart
-        Called when ``restart_after`` fires (the server restarts, state kept).
+        Called (after the answer went out) when ``restart_after`` fires or
+        ``POST /_sim/restart`` asks; the runner restarts the server, state kept.
+    rate_limit
+        Requests per minute (Alpaca's is 200); more are answered 429. ``None``: no limit.
     """
 
     def __init__(self, book: VenueBook, *, key: str, secret: str, faults: str = "", seed: int = 0,
-                 state_path: str | Path | None = None,
-                 on_restart: Callable[[], None] | None = None) -> None:
+                 bar_seconds: float = 0.0, state_path: str | Path | None = None,
+                 on_restart: Callable[[], None] | None = None, rate_limit: int | None = None) -> None:
         from tradelab.jobs.calendar import get_calendar
 
         self.book, self.key, self.secret = book, key, secret
         self.plan = FaultPlan(faults or "", seed)
         self.calendar = get_calendar("XNYS")
-        self.state_path, self.on_restart = state_path, on_restart
+        self.bar_seconds, self.state_path, self.on_restart = bar_seconds, state_path, on_restart
+        self.rate_limit, self.hits = rate_limit, deque[float]()
         if state_path is not None:
             sim_state.load(book, state_path)
             book.on_change = partial(sim_state.save, book, state_path)
-        self.clients: set[web.WebSocketResponse] = set()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.outbox: asyncio.Queue[dict[str, Any]] | None = None
         self.notional: dict[int, Decimal] = {}
-        book.subscribers.append(self._on_event)
+        self.stream = TradeUpdates(book, self.plan, key, secret)
+        self._clock: asyncio.Task[None] | None = None
 
     # -- time ---------------------------------------------------------------------
     def advance(self, n: int = 1) -> int:
@@ -161,36 +165,57 @@ class AlpacaSim:
         r.add_get("/v2/assets/{symbol}", self.asset)
         r.add_get("/v2/clock", self.clock)
         r.add_get("/v2/calendar", self.calendar_days)
-        r.add_get("/stream", self.stream)
+        r.add_get("/stream", self.stream.handler)
         r.add_post("/_sim/advance", self.ctl_advance)
         r.add_get("/_sim/faults", self.ctl_faults)
         r.add_post("/_sim/faults", self.ctl_faults)
         r.add_delete("/_sim/faults", self.ctl_faults)
-        r.add_get("/_sim/state", self.ctl_state)
+        r.add_post("/_sim/disconnect", self.ctl_disconnect)
+        r.add_post("/_sim/restart", self.ctl_restart)
+        r.add_get("/_sim/orders", self.ctl_orders)
+        r.add_get("/_sim/status", self.ctl_status)
         app.on_startup.append(self._started)
         app.on_shutdown.append(self._shutdown)
         return app
 
-    async def _started(self, app: web.Application) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.outbox = asyncio.Queue()
-        app[_PUMP] = asyncio.ensure_future(self._pump())
+    async def _started(self, _app: web.Application) -> None:
+        await self.stream.start()
+        if self.bar_seconds > 0:
+            self._clock = asyncio.get_running_loop().create_task(self._tick())
 
-    async def _shutdown(self, app: web.Application) -> None:
-        app[_PUMP].cancel()
-        for ws in list(self.clients):
-            await ws.close()
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self.book.exhausted:
+            await asyncio.sleep(self.bar_seconds)
+            await loop.run_in_executor(None, self.advance, 1)
+
+    async def _shutdown(self, _app: web.Application) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+        await self.stream.stop()
+
+    def _limited(self) -> bool:
+        """Alpaca's per-minute request limit (a sliding window)."""
+        if self.rate_limit is None:
+            return False
+        now = time.monotonic()
+        while self.hits and self.hits[0] <= now - 60:
+            self.hits.popleft()
+        if len(self.hits) >= self.rate_limit:
+            return True
+        self.hits.append(now)
+        return False
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path == "/stream":
-            return await handler(request)
+        if request.path == "/stream" or request.path.startswith("/_sim/"):
+            return await handler(request)  # the stream authenticates itself; control is loopback's
         h = request.headers
         if h.get("APCA-API-KEY-ID") != self.key or h.get("APCA-API-SECRET-KEY") != self.secret:
             return error(shapes.UNAUTHORIZED)
-        if request.path.startswith("/_sim/"):
-            return await handler(request)
         scope = "order" if request.path.startswith("/v2/orders") else "any"
+        if self._limited():
+            return error(shapes.TOO_MANY, headers={"Retry-After": "1"})
         if self.plan.take("http429", scope):
             retry = self.plan.get("retry_after", 1.0)
             return error(shapes.TOO_MANY, headers={"Retry-After": f"{retry:g}"})
@@ -258,8 +283,8 @@ class AlpacaSim:
             raise
         if notional is not None:
             self.notional[order.venue_id] = notional
-        if self.plan.countdown("restart_after") and self.on_restart is not None:
-            asyncio.get_running_loop().call_later(0.1, self.on_restart)
+        if self.plan.countdown("restart_after"):
+            asyncio.get_running_loop().call_later(0.1, self.restart)
         if self.plan.take("drop_ack", "order") and request.transport is not None:
             request.transport.close()  # accepted, but the client never hears so
         return web.json_response(shapes.order_json(order, notional))
@@ -343,105 +368,62 @@ class AlpacaSim:
         return web.json_response(shapes.calendar_json(self.calendar, q.get("start"), q.get("end"),
                                                       self.book.now_ns()))
 
-    # -- control ------------------------------------------------------------------
+    # -- control (loopback only; the Binance simulator's endpoints) ---------------------
+    def _status(self) -> dict[str, Any]:
+        b = self.book
+        return {"cursor": b.cursor, "bars": len(b.timeline), "time": str(b.timeline[b.cursor]),
+                "now": shapes.ts(b.now_ns()), "exhausted": b.exhausted, "seq": b.seq}
+
     async def ctl_advance(self, request: web.Request) -> web.StreamResponse:
         n = int(request.query.get("n", 1))
         done = await asyncio.get_running_loop().run_in_executor(None, self.advance, n)
-        return web.json_response({"advanced": done, "cursor": self.book.cursor,
-                                  "now": shapes.ts(self.book.now_ns())})
+        return web.json_response({"advanced": done, **self._status()})
+
+    async def ctl_status(self, _request: web.Request) -> web.StreamResponse:
+        return web.json_response(self._status())
 
     async def ctl_faults(self, request: web.Request) -> web.StreamResponse:
         if request.method == "POST":
-            self.plan.update(await request.text())
+            try:
+                self.plan.update(await request.text())
+            except FaultSpecError as exc:
+                return web.json_response({"error": str(exc)}, status=400)
         elif request.method == "DELETE":
             self.plan.clear()
         return web.json_response(self.plan.describe())
 
-    async def ctl_state(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({**sim_state.dump(self.book), **self.plan.describe()})
+    async def ctl_disconnect(self, _request: web.Request) -> web.StreamResponse:
+        return web.json_response({"closed": await self.stream.close_all()})
 
-    # -- the stream ---------------------------------------------------------------
-    def _on_event(self, event: ExecutionEvent) -> None:
-        """Book event (any thread, under the book's lock) → the pump, in order."""
-        loop, outbox = self.loop, self.outbox
-        if loop is None or outbox is None or loop.is_closed():
-            return
-        loop.call_soon_threadsafe(outbox.put_nowait, shapes.trade_update(self.book, event))
+    async def ctl_restart(self, _request: web.Request) -> web.StreamResponse:
+        asyncio.get_running_loop().call_later(0.05, self.restart)
+        return web.json_response({"restarting": True})
 
-    async def _pump(self) -> None:
-        """Send events to every listening client, applying the stream faults."""
-        assert self.outbox is not None
-        held: dict[str, Any] | None = None
-        while True:
-            msg: dict[str, Any] | None = None
-            with contextlib.suppress(TimeoutError):  # none came after the held event: send it
-                msg = await asyncio.wait_for(self.outbox.get(), 0.3 if held else None)
-            if msg is not None and held is None and self.plan.take("reorder"):
-                held = msg
-                continue
-            batch = [m for m in (msg, held) if m is not None]
-            held = None
-            for one in batch:
-                copies = 2 if self.plan.take("dup_events") else 1
-                data = json.dumps(one).encode()
-                for ws in list(self.clients):
-                    for _ in range(copies):
-                        try:
-                            await ws.send_bytes(data)
-                        except (ConnectionError, RuntimeError):
-                            self.clients.discard(ws)
-                if self.plan.countdown("disconnect_after"):
-                    for ws in list(self.clients):
-                        self.clients.discard(ws)
-                        await ws.close()
+    async def ctl_orders(self, _request: web.Request) -> web.StreamResponse:
+        with self.book.lock:
+            return web.json_response([self._json(o) for o in self.book.orders.values()])
 
-    async def stream(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        authorized = False
-        async for raw in ws:
-            if raw.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                break
-            try:
-                msg = json.loads(raw.data)
-                action, data = msg.get("action"), msg.get("data") or {}
-            except (ValueError, AttributeError):
-                await ws.send_bytes(b'{"stream":"listening","data":{"error":"invalid syntax"}}')
-                continue
-            if action in ("authenticate", "auth"):
-                authorized = data.get("key_id") == self.key and data.get("secret_key") == self.secret
-                status = "authorized" if authorized else "unauthorized"
-                await ws.send_bytes(json.dumps({"stream": "authorization", "data": {
-                    "action": "authenticate", "status": status}}).encode())
-                if not authorized:
-                    break
-            elif action == "listen" and authorized:
-                streams = [s for s in data.get("streams", []) if s == "trade_updates"]
-                await ws.send_bytes(json.dumps({"stream": "listening",
-                                                "data": {"streams": streams}}).encode())
-                if streams:
-                    self.clients.add(ws)
-                else:
-                    self.clients.discard(ws)
-            else:
-                await ws.send_bytes(b'{"stream":"authorization","data":{"status":"unauthorized",'
-                                    b'"action":"listen"}}')
-        self.clients.discard(ws)
-        await ws.close()
-        return ws
+    def restart(self) -> None:
+        """Save the state and ask the runner for a restart (the server comes back, state kept)."""
+        if self.state_path is not None:
+            sim_state.save(self.book, self.state_path)
+        if self.on_restart is not None:
+            self.on_restart()
 
 
 def serve(bars: dict[str, pd.DataFrame], *, key: str, secret: str, host: str = "127.0.0.1",
           port: int = 0, faults: str | None = None, seed: int = 0, bar_seconds: float = 0,
           state_path: str | Path | None = None, cash: Decimal = Decimal(100_000),
           volume_fraction: float | None = None, whole_shares: tuple[str, ...] = (),
-          ready: Callable[[int], None] | None = None) -> int:
-    """Serve the simulator until interrupted (blocking); the process exit status.
+          rate_limit: int | None = None, ready: Callable[[int], None] | None = None) -> int:
+    """Serve the simulator until interrupted (``tradelab venue-sim alpaca``); the exit status.
 
-    ``bar_seconds`` > 0 replays one bar every that many seconds (0: only
-    ``POST /_sim/advance``). ``ready(port)`` is called once it listens. When the
-    ``restart_after`` fault fires, the state is saved and :data:`RESTART_EXIT_CODE`
-    returned (a supervisor starts it again with the same ``state_path``).
+    ``bar_seconds`` > 0 replays one bar every that many seconds (0: only ``POST
+    /_sim/advance``); ``ready(port)`` is called once it listens; ``rate_limit=200``
+    applies Alpaca's requests-per-minute limit. A restart (the ``restart_after``
+    fault, ``POST /_sim/restart``) saves the state and returns
+    :data:`~tradelab.brokers.sim.faults.RESTART_EXIT_CODE` for the process to exit
+    with (a supervisor starts it again with the same ``state_path``); an interrupt returns 0.
     """
     book = build_book(bars, cash=cash, whole_shares=whole_shares, volume_fraction=volume_fraction)
 
@@ -454,26 +436,17 @@ def serve(bars: dict[str, pd.DataFrame], *, key: str, secret: str, host: str = "
             code = RESTART_EXIT_CODE
             stop.set()
         sim = AlpacaSim(book, key=key, secret=secret, faults=faults or "", seed=seed,
-                        state_path=state_path, on_restart=restart)
-        runner = web.AppRunner(sim.app(), access_log=None, handle_signals=True)
+                        bar_seconds=bar_seconds, state_path=state_path, on_restart=restart,
+                        rate_limit=rate_limit)
+        runner = web.AppRunner(sim.app(), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()
         if ready is not None:
             ready(runner.addresses[0][1])
-        ticker = None
-        if bar_seconds > 0:
-            async def tick() -> None:
-                loop = asyncio.get_running_loop()
-                while not book.exhausted:
-                    await asyncio.sleep(bar_seconds)
-                    await loop.run_in_executor(None, sim.advance, 1)
-            ticker = asyncio.ensure_future(tick())
         try:
             await stop.wait()
         finally:
-            if ticker is not None:
-                ticker.cancel()
             if state_path is not None:
                 sim_state.save(book, state_path)
             await runner.cleanup()
@@ -481,36 +454,8 @@ def serve(bars: dict[str, pd.DataFrame], *, key: str, secret: str, host: str = "
 
     try:
         return asyncio.run(main())
-    except (KeyboardInterrupt, web.GracefulExit):
+    except KeyboardInterrupt:
         return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tradelab.brokers.sim.alpaca --bars DIR ...`` (the test harness's subprocess)."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="alpaca-sim")
-    p.add_argument("--bars", required=True, help="directory of SYMBOL.parquet frames")
-    p.add_argument("--key", required=True)
-    p.add_argument("--secret", required=True)
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--faults", default="")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--bar-seconds", type=float, default=0)
-    p.add_argument("--state", default=None)
-    p.add_argument("--volume-fraction", type=float, default=None)
-    a = p.parse_args(argv)
-    bars = {f.stem: pd.read_parquet(f) for f in sorted(Path(a.bars).glob("*.parquet"))}
-
-    def ready(port: int) -> None:
-        print(f"READY {port}", flush=True)
-    return serve(bars, key=a.key, secret=a.secret, port=a.port, faults=a.faults, seed=a.seed,
-                 bar_seconds=a.bar_seconds, state_path=a.state, volume_fraction=a.volume_fraction,
-                 ready=ready)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 __all__ = ["AlpacaSim", "build_book", "serve"]
