@@ -63,10 +63,16 @@ def _store_symbols(store: Any, account: str) -> set[str]:
 @contextmanager
 def _venue(broker: str | None, account: str | None, db: str | None,
            symbols: list[str] | None) -> Iterator[_Venue]:
+    import os
+
     from tradelab.app import build_store, make_broker
     from tradelab.execution import Execution
+    from tradelab.monitor.redact import register_environment, register_settings
 
     cfg = settings()
+    # Venue keys live in the environment: masked in whatever a venue's error says.
+    register_settings(cfg)
+    register_environment(os.environ)
     name = broker or cfg.engine.broker
     acct = account or cfg.engine.account
     try:

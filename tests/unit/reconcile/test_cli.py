@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from tests.unit.reconcile.conftest import T0
+from tradelab.app.brokers import BROKERS
 from tradelab.cli import app
 from tradelab.store import Store
+from tradelab.testing import FakeVenue
 
 
 @pytest.fixture()
@@ -82,3 +85,49 @@ def test_status_orders_and_positions(environ: dict[str, str], db: str) -> None:
 def test_an_unknown_broker_is_refused(environ: dict[str, str], db: str) -> None:
     res = _run(environ, "status", "--broker", "nope", "--db", db)
     assert res.exit_code == 2 and "unknown broker" in res.stderr
+
+
+def _fake_venue(venue: FakeVenue) -> Any:
+    def factory(execution: Any, symbols: set[str], config: Any, settings: Any) -> FakeVenue:
+        return venue
+
+    return factory
+
+
+def test_a_live_venue_s_orders_are_split_into_ours_and_foreign(
+        environ: dict[str, str], db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    venue = FakeVenue(cash=100_000)
+    venue.place("tl-9", "SPX", "buy", 2)
+    venue.place("by-hand", "SPX", "sell", 1)
+    venue.set_position("SPX", 1)
+    monkeypatch.setitem(BROKERS, "fakevenue", _fake_venue(venue))
+    common = ["--broker", "fakevenue", "--account", "acct", "--db", db]
+
+    listed = _run(environ, "orders", *common, "--json")
+    assert listed.exit_code == 0, listed.output
+    assert [(r["client_order_id"], r["ours"]) for r in json.loads(listed.stdout)] == [
+        ("tl-9", True), ("by-hand", False)]
+
+    status = json.loads(_run(environ, "status", *common, "--json").stdout)
+    assert status["open_orders"] == {"ours": 1, "foreign": 1} and not status["simulated"]
+    assert status["balances"]["USD"]["total"] == "100000"
+
+    found = _run(environ, "reconcile", *common)
+    assert found.exit_code == 1
+    assert "unknown_ours" in found.stdout and "foreign_order" in found.stdout
+    assert "position_mismatch: SPX: store 0, venue 1" in found.stdout
+    assert venue.reports["by-hand"].is_open and venue.reports["tl-9"].is_open   # untouched
+
+
+def test_a_venue_error_is_printed_with_its_keys_masked(
+        environ: dict[str, str], db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "s3cr3t-venue-key-123"
+
+    def down(*_: Any) -> FakeVenue:
+        raise RuntimeError(f"401 signature invalid for key {secret}")
+
+    monkeypatch.setitem(BROKERS, "down", down)
+    res = _run({**environ, "TRADELAB_FAKE_API_KEY": secret}, "reconcile", "--broker", "down",
+               "--db", db)
+    assert res.exit_code == 2 and "401 signature invalid" in res.stderr
+    assert secret not in res.output and secret not in res.stderr
