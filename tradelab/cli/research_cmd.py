@@ -151,11 +151,23 @@ def sweep_cmd(
     symbols: str = typer.Option(None, "--symbols",
                                 help="comma-separated symbols swept into one table (not with --csv)"),
     retries: int = typer.Option(2, "--retries", help="resubmissions of a failed chunk (--cluster)"),
+    walk_forward: int = typer.Option(0, "--walk-forward", metavar="FOLDS",
+                                     help="also pick in sample and test out of sample on FOLDS "
+                                          "train/test windows (0: off)"),
+    wf_mode: str = typer.Option("rolling", "--wf-mode",
+                                help="rolling (fixed-length training window) or anchored "
+                                     "(training from the first bar)"),
+    wf_train: float = typer.Option(0.7, "--wf-train", metavar="FRACTION",
+                                   help="in-sample fraction of each rolling train+test window"),
+    min_trades: int = typer.Option(20, "--min-trades",
+                                   help="flag rows with fewer round trips"),
     as_json: bool = JSON, report: Path = _REPORT,
 ) -> None:
-    """Backtest every combination of a parameter grid and rank them."""
+    """Backtest every combination of a parameter grid and rank them, with an
+    overfitting estimate (deflated Sharpe ratio, PBO) and optionally walk-forward."""
     from tradelab.research.distributed import BarsRef
     from tradelab.research.sweep import sweep
+    from tradelab.research.walkforward import WalkForward
 
     values = parse_grid(grid)
     names = [s.strip() for s in (symbols or "").split(",") if s.strip()]
@@ -168,6 +180,7 @@ def sweep_cmd(
         cls = tl.strategies.get(strategy)
         fixed = cls(**parse_params(param))  # validates the fixed parameters
         execution = ex.apply(tl.execution)
+        wf = WalkForward(walk_forward, wf_mode, wf_train) if walk_forward else None
         if names:
             data.check()
             source = data.source or tl.settings.data.default_source
@@ -185,6 +198,7 @@ def sweep_cmd(
                        chunk_size=chunk_size or tl.settings.research.sweep_chunk_size,
                        progress=progress and not as_json, cluster=cluster,
                        symbols=names or None, retries=retries, settings=tl.settings,
+                       walk_forward=wf, min_trades=min_trades,
                        periods_per_year=periods_per_year or tl.settings.research.periods_per_year)
         written = _report(result, report)
     except (TradelabError, ValueError) as exc:
@@ -192,6 +206,8 @@ def sweep_cmd(
     if as_json:
         out = result.to_dict(top=top)
         out["rows"] = [named_counts(row) for row in out["rows"]]
+        if out["walk_forward"] is not None:
+            out["walk_forward"]["oos"] = named_counts(out["walk_forward"]["oos"])
         emit_json({"symbol": symbol, "source": source, **out,
                    **({"report": str(written)} if written else {})})
         return
@@ -205,10 +221,20 @@ def sweep_cmd(
     for r in result.retried:
         typer.echo(f"  retried chunk {r.chunk} (first {r.first}): {r.attempts} attempts; "
                    f"{'; '.join(r.errors)}")
-    table = result.top(top).rename(columns={"n_trades": "round_trips"})
+    shown = result.top(top)
+    table = shown.rename(columns={"n_trades": "round_trips"})
     formatters = {c: (lambda v, c=c: _fmt(c, v)) for c in table.columns
                   if c not in values and c != "symbol"}
+    table["few_trades"] = result.few_trades(shown).map({True: "yes", False: ""})
+    formatters["few_trades"] = str
     typer.echo(table.to_string(index=False, formatters=formatters))
+    for line in result.summary():
+        typer.echo(f"  {line}")
+    if result.walk_forward is not None:
+        folds = result.walk_forward.folds
+        typer.echo(folds.to_string(index=False, formatters={  # is_cagr formatted as cagr, ...
+            c: (lambda v, c=c: _fmt(c.partition("_")[2] if c[:3] in ("is_", "oos") else c, v))
+            for c in folds.columns if c not in values and c != "fold"}))
     if written:
         typer.echo(f"report: {written}")
 

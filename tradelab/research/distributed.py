@@ -2,9 +2,11 @@
 
 :func:`tradelab.research.sweep.sweep` with ``cluster=`` sends each chunk of
 combinations (of each symbol) to a Dask worker as one task that calls the same
-per-chunk function as the local sweep (:func:`tradelab.research.simulate.run_chunk`),
-so the table is identical. Workers import ``tradelab.research.simulate``, which
-installs the same disk-cached numba kernels as the client.
+per-chunk function as the local sweep (:func:`tradelab.research.walkforward.run_window`:
+signals, simulation, metrics and the overfitting estimate's block sums, on the
+whole series or a walk-forward window), so the table is identical. Workers import
+``tradelab.research.simulate``, which installs the same disk-cached numba kernels as
+the client.
 
 How data reaches workers:
 
@@ -38,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from tradelab.errors import TradelabError
-from tradelab.research.simulate import run_chunk
+from tradelab.research.walkforward import Window, run_window
 
 if TYPE_CHECKING:  # pragma: no cover
     from tradelab.config import Settings
@@ -208,10 +210,11 @@ def _resolve(data: _RefData) -> pd.DataFrame:
 
 
 def _run_task(payload: bytes, combos: list[dict[str, Any]], data: pd.DataFrame | _RefData,
-              execution: Execution, ppy: float) -> dict[str, np.ndarray]:
+              execution: Execution, ppy: float, window: Window | None = None,
+              edges: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """One chunk on a worker: the local sweep's per-chunk function on the same bars."""
     bars = _resolve(data) if isinstance(data, _RefData) else data
-    return run_chunk(_strategy_from(payload), combos, bars, execution, ppy)
+    return run_window(_strategy_from(payload), combos, bars, execution, ppy, window, edges)
 
 
 # -- client side ----------------------------------------------------------------------
@@ -245,9 +248,14 @@ def connect(cluster: Any, n_workers: int | None = None) -> Iterator[Any]:
 def run_on_cluster(client: Any, cls: type[Strategy], execution: Execution,
                    chunks: list[list[dict[str, Any]]], frames: Mapping[str | None, pd.DataFrame],
                    refs: Mapping[str | None, BarsRef], ppy: Mapping[str | None, float],
-                   settings: Settings | None, retries: int, bar: Any
+                   settings: Settings | None, retries: int, bar: Any,
+                   window: Window | None = None,
+                   edges: Mapping[str | None, np.ndarray] | None = None
                    ) -> tuple[dict[str | None, list[dict[str, np.ndarray]]], list[ChunkRetry]]:
     """Every chunk of every symbol as a task; results in chunk order per symbol.
+
+    ``window`` and ``edges`` (by symbol) are passed on to
+    :func:`~tradelab.research.walkforward.run_window`.
 
     A failed task is resubmitted (under a new key) up to ``retries`` times; after
     that the remaining tasks are cancelled and :class:`ChunkFailedError` names the
@@ -274,6 +282,7 @@ def run_on_cluster(client: Any, cls: type[Strategy], execution: Execution,
     def submit(t: int) -> Any:
         key, i = tasks[t]
         return client.submit(_run_task, payload, chunks[i], data[key], execution, ppy[key],
+                             window, None if edges is None else edges.get(key),
                              key=f"tradelab-sweep-{token}-{t}-{len(errors[t])}", pure=False)
 
     live: dict[str, tuple[Any, int]] = {}  # future key -> (future, task)

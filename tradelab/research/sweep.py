@@ -11,22 +11,18 @@ kernels are numba functions that release the GIL (:mod:`tradelab.research._kerne
 
 from __future__ import annotations
 
-import html
+import contextlib
 import itertools
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from tradelab.errors import ParameterError
-from tradelab.research.backtest import (
-    backtest as _backtest,
-)
 from tradelab.research.backtest import (
     check_bars,
     resolve_execution,
@@ -36,17 +32,25 @@ from tradelab.research.conventions import Execution
 from tradelab.research.conventions import periods_per_year as infer_ppy
 from tradelab.research.distributed import BarsRef, ChunkRetry, connect, resolve_inputs, run_on_cluster
 from tradelab.research.metrics import METRICS
+from tradelab.research.overfit import OverfitEstimate, block_edges, estimate
 
 # run_chunk lives in simulate (Dask workers run it without importing this module);
-# it stays importable from here.
+# it stays importable from here. Sweeps run run_window (the same, plus windows and
+# the block sums of the overfitting estimate).
 from tradelab.research.simulate import run_chunk as run_chunk
+from tradelab.research.sweep_result import MIN_TRADES, SweepResult
+from tradelab.research.walkforward import WalkForward, Window, run_window
+from tradelab.research.walkforward import walk_forward as run_walk_forward
 from tradelab.strategy.base import Strategy
 
 if TYPE_CHECKING:  # pragma: no cover
     from tradelab.config import Settings
-    from tradelab.research.result import BacktestResult
 
-__all__ = ["SweepResult", "expand_grid", "sweep"]
+__all__ = ["SweepResult", "WalkForward", "expand_grid", "sweep"]
+
+#: Blocks of the CSCV estimate of PBO (:mod:`tradelab.research.overfit`).
+CSCV_BLOCKS = 16
+
 
 
 def expand_grid(cls: type[Strategy], grid: Mapping[str, Any],
@@ -88,12 +92,11 @@ def expand_grid(cls: type[Strategy], grid: Mapping[str, Any],
 
 
 def _run_local(cls: type[Strategy], ex: Execution, chunks: list[list[dict[str, Any]]],
-               bars: pd.DataFrame, ppy: float, workers: int,
-               bar: Any) -> list[dict[str, np.ndarray]]:
-    close = bars["close"].to_numpy(dtype=float)
-
+               bars: pd.DataFrame, ppy: float, workers: int, bar: Any,
+               window: Window | None = None,
+               edges: np.ndarray | None = None) -> list[dict[str, np.ndarray]]:
     def run(chunk: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-        return run_chunk(cls, chunk, bars, ex, ppy, close)
+        return run_window(cls, chunk, bars, ex, ppy, window, edges)
 
     if workers > 1:
         return _run_threaded(run, chunks, workers, bar)
@@ -147,7 +150,9 @@ def sweep(strategy: Strategy | type[Strategy] | str,
           metric: str = "sharpe", chunk_size: int | None = None, progress: bool = True,
           workers: int | None = None, cluster: Any = None,
           symbols: Sequence[str] | None = None, retries: int = 2,
-          settings: Settings | None = None, **overrides: Any) -> SweepResult:
+          walk_forward: int | WalkForward | None = None, min_trades: int = MIN_TRADES,
+          overfit: bool = True, settings: Settings | None = None,
+          **overrides: Any) -> SweepResult:
     """Backtest every valid combination of ``grid``.
 
     Parameters
@@ -186,6 +191,16 @@ def sweep(strategy: Strategy | type[Strategy] | str,
     retries
         On a cluster, how many times a failed chunk is resubmitted before the
         sweep fails; retried chunks are listed in :attr:`SweepResult.retried`.
+    walk_forward
+        Also run a walk-forward analysis (:mod:`tradelab.research.walkforward`):
+        a number of folds (rolling windows, 70 % in sample) or a
+        :class:`~tradelab.research.walkforward.WalkForward`. One symbol only.
+    min_trades
+        Rows with fewer round trips are flagged (``few_trades``) in
+        :meth:`SweepResult.to_dict` and the CLI's table.
+    overfit
+        Compute the overfitting estimate (deflated Sharpe ratio and PBO,
+        :mod:`tradelab.research.overfit`); on by default, costs a few percent.
     settings
         Configuration that resolves BarsRefs (default :func:`tradelab.config.load_config`).
     **overrides
@@ -209,6 +224,9 @@ def sweep(strategy: Strategy | type[Strategy] | str,
         raise ValueError(f"metric = {metric!r}: expected one of {', '.join(METRICS)}")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries = {retries!r}: must be an integer >= 0")
+    if isinstance(min_trades, bool) or not isinstance(min_trades, int) or min_trades < 0:
+        raise ValueError(f"min_trades = {min_trades!r}: must be an integer >= 0")
+    wf = WalkForward(walk_forward) if isinstance(walk_forward, int) else walk_forward
     registry = overrides.pop("registry", None)
     ppy_given = overrides.pop("periods_per_year", None)
     ex = resolve_execution(execution, **overrides)
@@ -226,7 +244,10 @@ def sweep(strategy: Strategy | type[Strategy] | str,
     else:
         frames, refs = resolve_inputs(bars, symbols, settings)
     frames = {k: check_bars(v) for k, v in frames.items()}
+    if wf is not None and len(frames) > 1:
+        raise ValueError("walk_forward: one symbol at a time")
     ppy = {k: infer_ppy(v.index, ppy_given) for k, v in frames.items()}
+    edges = {k: _cscv_edges(len(v)) for k, v in frames.items()} if overfit else None
 
     started = time.perf_counter()
     valid, invalid = expand_grid(cls, grid, base)
@@ -236,165 +257,93 @@ def sweep(strategy: Strategy | type[Strategy] | str,
                              f"({len(invalid)} invalid; first: {first})")
     chunks = [valid[lo:lo + chunk_size] for lo in range(0, len(valid), chunk_size)]
     retried: list[ChunkRetry] = []
-    if cluster is None:
-        n_threads = _resolve_workers(workers, len(chunks))
-        with tqdm(total=len(valid) * len(frames), disable=not progress, unit="bt",
-                  desc=f"sweep {cls.name}") as bar:
-            parts = {k: _run_local(cls, ex, chunks, v, ppy[k], n_threads, bar)
-                     for k, v in frames.items()}
+    with contextlib.ExitStack() as stack:
+        if cluster is None:
+            n_threads = _resolve_workers(workers, len(chunks))
+            client = None
+        else:
+            _resolve_workers(workers, 1)  # validates it (the local cluster's processes)
+            client = stack.enter_context(connect(cluster, workers))
+
+        def run(todo: Mapping[str | None, pd.DataFrame], window: Window | None,
+                blocks: Mapping[str | None, np.ndarray] | None,
+                desc: str) -> dict[str | None, list[dict[str, np.ndarray]]]:
+            if client is None:
+                with tqdm(total=len(valid) * len(todo), disable=not progress, unit="bt",
+                          desc=desc) as bar:
+                    return {k: _run_local(cls, ex, chunks, v, ppy[k], n_threads, bar, window,
+                                          None if blocks is None else blocks[k])
+                            for k, v in todo.items()}
+            with tqdm(total=len(chunks) * len(todo), disable=not progress, unit="chunk",
+                      desc=f"{desc} on dask") as bar:
+                out, again = run_on_cluster(client, cls, ex, chunks, todo, refs, ppy, settings,
+                                            retries, bar, window, blocks)
+            retried.extend(again)
+            return out
+
+        parts = run(frames, None, edges, f"sweep {cls.name}")
+        table, tables = _tables(parts, valid, grid)
+        overfitting = {k: _estimate(parts[k], tables[k], metric, ppy[k], edges[k])
+                       for k in frames} if edges is not None else {}
+        wf_result = None
+        if wf is not None:
+            key, frame = next(iter(frames.items()))
+            best = tables[key].loc[_order(tables[key], metric)[0]].to_dict()
+            wf_result = run_walk_forward(
+                wf, lambda w: run({key: frame}, w, None, f"walk-forward {cls.name}")[key],
+                cls, valid, list(grid), frame, ex, ppy[key], metric, best)
+    invalid_table = pd.DataFrame([{**c, "reason": r} for c, r in invalid],
+                                 columns=[*grid, "reason"])
+    multi = None not in frames
+    if multi:
+        sym = str(table.loc[_order(table, metric)[0], "symbol"])
+        estimate_ = overfitting.get(sym)
     else:
-        _resolve_workers(workers, 1)  # validates it (the local cluster's processes)
-        with connect(cluster, workers) as client, \
-                tqdm(total=len(chunks) * len(frames), disable=not progress, unit="chunk",
-                     desc=f"sweep {cls.name} on dask") as bar:
-            parts, retried = run_on_cluster(client, cls, ex, chunks, frames, refs, ppy,
-                                            settings, retries, bar)
-    tables = []
+        estimate_ = overfitting.get(None)
+    return SweepResult(strategy=cls.name, grid={k: list(v) for k, v in grid.items()},
+                       table=table, metric=metric, invalid=invalid_table, execution=ex,
+                       periods_per_year=next(iter(ppy.values())),
+                       elapsed=time.perf_counter() - started,
+                       fixed={k: v for k, v in valid[0].items() if k not in grid},
+                       strategy_cls=cls, bars=frames if multi else frames[None],
+                       symbols=[str(k) for k in frames] if multi else [], retried=retried,
+                       overfitting=estimate_, min_trades=min_trades,
+                       overfitting_by_symbol={str(k): v for k, v in overfitting.items()}
+                       if multi else {},
+                       walk_forward=wf_result)
+
+
+def _cscv_edges(n_bars: int) -> np.ndarray:
+    """Block edges of the overfitting estimate: ``CSCV_BLOCKS`` blocks, fewer (an even
+    number, >= 2 bars each) for short series, one block (no PBO) below 4 bars."""
+    n_blocks = min(CSCV_BLOCKS, n_bars // 2 // 2 * 2) or 1
+    return block_edges(n_bars, n_blocks)
+
+
+def _order(table: pd.DataFrame, metric: str) -> pd.Index:
+    """Row labels best first, as :meth:`SweepResult.top` ranks (NaN last, stable)."""
+    return table[metric].sort_values(ascending=False, na_position="last", kind="stable").index
+
+
+def _tables(parts: Mapping[str | None, list[dict[str, np.ndarray]]],
+            valid: list[dict[str, Any]], grid: Mapping[str, Any]
+            ) -> tuple[pd.DataFrame, dict[str | None, pd.DataFrame]]:
+    """The result table and, per symbol, its own table (index from 0)."""
+    tables = {}
     for key, chunk_parts in parts.items():
         table = pd.DataFrame(valid)[list(grid)]
         for name in METRICS:
             table[name] = np.concatenate([p[name] for p in chunk_parts])
         if key is not None:
             table.insert(0, "symbol", key)
-        tables.append(table)
-    invalid_table = pd.DataFrame([{**c, "reason": r} for c, r in invalid],
-                                 columns=[*grid, "reason"])
-    multi = None not in frames
-    return SweepResult(strategy=cls.name, grid={k: list(v) for k, v in grid.items()},
-                       table=pd.concat(tables, ignore_index=True) if multi else tables[0],
-                       metric=metric, invalid=invalid_table, execution=ex,
-                       periods_per_year=next(iter(ppy.values())),
-                       elapsed=time.perf_counter() - started,
-                       fixed={k: v for k, v in valid[0].items() if k not in grid},
-                       strategy_cls=cls, bars=frames if multi else frames[None],
-                       symbols=[str(k) for k in frames] if multi else [], retried=retried)
+        tables[key] = table
+    if None in tables:
+        return tables[None], tables
+    return pd.concat(list(tables.values()), ignore_index=True), tables
 
 
-@dataclass(eq=False)
-class SweepResult:
-    """The outcome of :func:`sweep`.
-
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        Tidy: one row per valid combination, the grid parameters then
-        ``total_return, cagr, sharpe, sortino, max_drawdown, win_rate, n_trades,
-        exposure, final_equity`` (definitions in :mod:`tradelab.research.metrics`).
-    invalid : pandas.DataFrame
-        The combinations that failed validation, with the reason.
-    fixed : dict
-        Parameters not in the grid and the value they had.
-    elapsed : float
-        Seconds spent on signals, simulation and metrics.
-    symbols : list of str
-        The symbols of a multi-symbol sweep (then ``table`` starts with a
-        ``symbol`` column and ``bars`` maps symbol → bars); empty otherwise.
-    retried : list of ChunkRetry
-        Chunks that failed on a cluster and were resubmitted, with each error.
-    """
-
-    strategy: str
-    grid: dict[str, list[Any]]
-    table: pd.DataFrame
-    metric: str
-    invalid: pd.DataFrame
-    execution: Execution
-    periods_per_year: float
-    elapsed: float
-    fixed: dict[str, Any] = field(default_factory=dict)
-    strategy_cls: type[Strategy] | None = field(default=None, repr=False)
-    bars: pd.DataFrame | dict[str, pd.DataFrame] | None = field(default=None, repr=False)
-    symbols: list[str] = field(default_factory=list)
-    retried: list[ChunkRetry] = field(default_factory=list)
-
-    @property
-    def n_valid(self) -> int:
-        return len(self.table)
-
-    @property
-    def n_invalid(self) -> int:
-        return len(self.invalid)
-
-    @property
-    def params(self) -> list[str]:
-        return list(self.grid)
-
-    def top(self, n: int = 10, metric: str | None = None) -> pd.DataFrame:
-        """The ``n`` best rows by ``metric`` (default the sweep's), highest first; NaN last."""
-        metric = metric or self.metric
-        if metric not in self.table.columns:
-            raise ValueError(f"metric = {metric!r}: expected one of {', '.join(METRICS)}")
-        return self.table.sort_values(metric, ascending=False, na_position="last",
-                                      kind="stable").head(n)
-
-    def best(self, metric: str | None = None) -> pd.Series:
-        """The best row (parameters and metrics) by ``metric``; values keep their types."""
-        return pd.Series(self.top(1, metric).to_dict("records")[0], dtype=object)
-
-    def best_params(self, metric: str | None = None) -> dict[str, Any]:
-        """Parameters (grid and fixed) of the best combination, as Python values."""
-        row = self.best(metric)
-        return {**self.fixed, **{k: row[k] for k in self.grid}}
-
-    def backtest(self, params: Mapping[str, Any] | None = None,
-                 symbol: str | None = None) -> BacktestResult:
-        """Re-run one combination (default: the best) as a full :class:`BacktestResult`;
-        ``symbol`` (default: the best row's) for a multi-symbol sweep."""
-        if self.strategy_cls is None or self.bars is None:
-            raise ValueError("this SweepResult does not hold its strategy and bars")
-        chosen = {**self.fixed, **(dict(params) if params is not None else self.best_params())}
-        bars = self.bars
-        ppy: float | None = self.periods_per_year
-        if isinstance(bars, dict):
-            symbol = symbol if symbol is not None else str(self.best()["symbol"])
-            if symbol not in bars:
-                raise ValueError(f"symbol = {symbol!r}: swept {', '.join(self.symbols)}")
-            bars, ppy = bars[symbol], None  # inferred per symbol, as the sweep did
-        return _backtest(self.strategy_cls, bars, chosen, execution=self.execution,
-                         periods_per_year=ppy)
-
-    def heatmap(self, x: str, y: str, metric: str | None = None, agg: str = "max") -> Any:
-        """An hvplot heatmap of ``metric`` over two parameters (other parameters
-        aggregated with ``agg``)."""
-        import hvplot.pandas  # noqa: F401  (registers .hvplot)
-
-        metric = metric or self.metric
-        for name in (x, y):
-            if name not in self.grid:
-                raise ValueError(f"{name!r} is not a swept parameter ({', '.join(self.grid)})")
-        data = self.table.groupby([x, y], as_index=False)[metric].agg(agg)
-        return data.hvplot.heatmap(x=x, y=y, C=metric, cmap="RdYlGn", colorbar=True,
-                                   title=f"{self.strategy}: {metric} ({agg})",
-                                   width=600, height=450)
-
-    def to_dict(self, top: int | None = None) -> dict[str, Any]:
-        """JSON-safe: settings, counts and the rows (all, or the ``top`` best)."""
-        from dataclasses import asdict
-
-        from tradelab.research.metrics import json_safe
-
-        rows = self.top(top) if top else self.table
-        return json_safe({
-            "strategy": self.strategy, "grid": self.grid, "fixed": self.fixed,
-            "metric": self.metric, "n_valid": self.n_valid, "n_invalid": self.n_invalid,
-            "execution": asdict(self.execution), "periods_per_year": self.periods_per_year,
-            "elapsed": self.elapsed, "rows": rows.to_dict("records"),
-            **({"symbols": self.symbols} if self.symbols else {}),
-            **({"retried": [asdict(r) for r in self.retried]} if self.retried else {}),
-        })
-
-    def _repr_html_(self) -> str:
-        head = (f"<h4>{html.escape(self.strategy)} sweep: {self.n_valid} combinations"
-                f" ({self.n_invalid} invalid skipped), {self.elapsed:.2f} s; "
-                f"top 10 by {html.escape(self.metric)}</h4>")
-        return f"<div>{head}{self.top(10).to_html(index=False, float_format=_fmt)}</div>"
-
-    def __repr__(self) -> str:
-        best = self.best()
-        args = ", ".join(f"{k}={best[k]}" for k in ["symbol"] * bool(self.symbols) + self.params)
-        return (f"<SweepResult {self.strategy}: {self.n_valid} valid, {self.n_invalid} invalid; "
-                f"best {self.metric}={best[self.metric]:.4f} at {args}>")
-
-
-def _fmt(x: float) -> str:
-    return f"{x:,.4f}"
+def _estimate(chunk_parts: list[dict[str, np.ndarray]], table: pd.DataFrame, metric: str,
+              ppy: float, edges: np.ndarray) -> OverfitEstimate:
+    sums = np.concatenate([p["blocks"] for p in chunk_parts], axis=2)
+    return estimate(sums, np.diff(edges), table["sharpe"].to_numpy(dtype=float),
+                    int(_order(table, metric)[0]), ppy)
