@@ -326,6 +326,16 @@ class VenueBook:
             self._changed()
             return order
 
+    def expire(self, venue_id: int, reason: str = "") -> VenueOrder:
+        """Expire an open order: a wire layer's time-in-force rule (Alpaca's ``day`` orders)."""
+        with self.lock:
+            order = self.find(venue_id=venue_id)
+            if not order.is_open:
+                raise VenueError("order_closed", "order is not open")
+            self._close(order, "EXPIRED", "expired", reason)
+            self._changed()
+            return order
+
     def _close(self, order: VenueOrder, status: str, kind: str, reason: str = "") -> None:
         m = self.markets[order.symbol]
         if order.locked:
