@@ -145,8 +145,7 @@ class AlpacaSim:
                     continue
                 close = self.calendar.next_close(pd.Timestamp(order.created_ns, tz="UTC").floor("min"))
                 if close <= now:
-                    book._close(order, "EXPIRED", "expired", "day order expired at the close")
-            book._changed()
+                    book.expire(order.venue_id, "day order expired at the close")
 
     # -- app ------------------------------------------------------------------------
     def app(self) -> web.Application:
