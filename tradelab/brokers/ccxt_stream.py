@@ -81,10 +81,18 @@ class OrderStream:
                         await client.authenticate({"type": "spot"})
                     self.connected.set()
                     await self._catch_up()
-                    while not self._stop.is_set():
-                        for order in await client.watch_orders():
-                            await self._push(order)
-                        delay = 0.25
+                    # the next watch is pending while this batch is handled: an update
+                    # arriving meanwhile resolves it instead of waiting in ccxt's cache
+                    pending = asyncio.ensure_future(client.watch_orders())
+                    try:
+                        while not self._stop.is_set():
+                            batch = await pending
+                            pending = asyncio.ensure_future(client.watch_orders())
+                            for order in batch:
+                                await self._push(order)
+                            delay = 0.25
+                    finally:
+                        pending.cancel()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # a lost stream: reconnect, then catch up
