@@ -128,7 +128,12 @@ class Reconciler:
         fills_before = self._fill_count()
         queried = self._catch_up_orders(findings)
         adopted = self._venue_orders(queried, findings, adopt)
-        positions = compare_positions(self._book_positions(), self.broker.positions(), self.symbols)
+        positions = self._compare_positions()
+        if any(f.kind == "position_mismatch" for f in positions):
+            # A fill may have landed between the order queries and the positions: ask
+            # once more before calling it a mismatch (and before adopting anything).
+            self._catch_up_orders(findings)
+            positions = self._compare_positions()
         mismatched = False
         for f in positions:
             if f.kind == "position_mismatch" and adopt:
@@ -138,7 +143,7 @@ class Reconciler:
                 mismatched = True
             findings.append(f)
         findings += compare_cash(self.portfolio.cash, self.broker.balances(), self.quote_asset)
-        outcome = Reconciliation(at, self.venue, trigger, tuple(findings),
+        outcome = Reconciliation(at, self.venue, trigger, tuple(dict.fromkeys(findings)),
                                  self._fill_count() - fills_before, adopted, not mismatched)
         self.history.append(outcome)
         log.info("reconciled", venue=self.venue, trigger=trigger, ok=outcome.ok,
@@ -222,8 +227,9 @@ class Reconciler:
         self.orders.apply_report(report)
 
     # -- positions ------------------------------------------------------------------
-    def _book_positions(self) -> dict[str, Decimal]:
-        return {s: p.quantity for s, p in self.portfolio.positions.items() if p.quantity}
+    def _compare_positions(self) -> list[Finding]:
+        book = {s: p.quantity for s, p in self.portfolio.positions.items() if p.quantity}
+        return compare_positions(book, self.broker.positions(), self.symbols)
 
     def _adopt_position(self, f: Finding) -> Finding:
         """Take the venue's quantity: the average price stays when the side does, else the
@@ -240,7 +246,7 @@ class Reconciler:
         if self.bus is not None:
             self.bus.publish(PositionChanged(self.clock.now(), self.account, sym, venue_qty,
                                              pos.avg_price, pos.realized_pnl, self.portfolio.cash))
-        how = ("average price kept" if same_side else
+        how = ("now flat" if not venue_qty else "average price kept" if same_side else
                f"basis {amount(basis)} (last mark)" if basis != ZERO else "basis 0 (no mark known)")
         return Finding(f.kind, sym, None, f.store, f.venue,
                        f"adopted the venue's {f.venue} {sym} (book had {f.store}; {how})")

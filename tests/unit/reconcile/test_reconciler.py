@@ -213,3 +213,30 @@ def test_a_venue_that_does_not_answer_raises_and_stores_nothing(book: Book, venu
     else:  # pragma: no cover
         raise AssertionError("expected the venue's error")
     assert book.records == [] and rec.history == []
+
+
+def test_a_fill_landing_during_the_run_is_no_mismatch(book: Book, venue: FakeVenue) -> None:
+    """The venue fills between the order queries and the position read: asked again."""
+    book.order("tl-race", qty=1)
+    book.orders.submit("tl-race")
+    real_positions = venue.positions
+    raced: list[bool] = []
+
+    def positions() -> dict:
+        if not raced:
+            raced.append(True)
+            venue.fill("tl-race", 1, 100)
+        return real_positions()
+
+    venue.positions = positions  # type: ignore[method-assign]
+    outcome = book.reconciler().run("periodic")
+    assert outcome.ok and outcome.booked_fills == 1 and book.portfolio.position("SPX") == 1
+    assert _kinds(outcome) == ["missed_fill", "order_state"]
+
+
+def test_a_position_the_venue_closed_is_adopted_flat(book: Book, venue: FakeVenue) -> None:
+    book.portfolio.apply_fill("SPX", "buy", Decimal(2), Decimal(100), Decimal(0))
+    venue.cash = Decimal(9_800)
+    outcome = book.reconciler().run("start", adopt=True)
+    assert outcome.ok and book.portfolio.position("SPX") == 0
+    assert outcome.findings[0].detail == "adopted the venue's 0 SPX (book had 2; now flat)"
