@@ -117,7 +117,7 @@ def alert(report: DriftReport, notifier: Any, account: str = "") -> int:
     message = (f"run {report.run_id} ({report.strategy} on {report.symbol}) drifted "
                f"{report.drift:.2%} from research (threshold {report.threshold:.2%}): "
                f"gap {report.gap:+,.2f}" + (f"; {causes}" if causes else ""))
-    log.warning("drift_exceeded", run_id=report.run_id, drift=report.drift, threshold=report.threshold)
+    log.info("drift_exceeded", run_id=report.run_id, drift=report.drift, threshold=report.threshold)
     return int(notifier.notify("risk_alert", {
         "account": account, "rule": "drift", "message": message, "strategy": report.strategy,
         "client_order_id": None, "at": pd.Timestamp.now(tz="UTC").isoformat(), "halts_trading": False,
