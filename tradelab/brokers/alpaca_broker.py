@@ -39,7 +39,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -56,9 +55,9 @@ from alpaca.trading.requests import (
     MarketOrderRequest,
     StopOrderRequest,
 )
-from alpaca.trading.stream import TradingStream
 from pydantic import ValidationError
 
+from tradelab.brokers.alpaca_wire import ListeningStream, TimeoutAdapter, dec, order_report
 from tradelab.money import ZERO
 from tradelab.orders.brokers import (
     BrokerRejectedError,
@@ -74,95 +73,8 @@ T = TypeVar("T")
 
 #: Alpaca's code for "client_order_id must be unique".
 DUPLICATE_CLIENT_ID = 40010001
-#: Alpaca order status → report status (the rest are open: accepted / partially filled).
-_FINAL = {"filled": "filled", "canceled": "cancelled", "expired": "expired",
-          "rejected": "rejected", "replaced": "cancelled"}
-#: Stream event → report status (other events take the order's own status).
-_EVENTS = {"new": "accepted", "accepted": "accepted", "pending_new": "accepted",
-           "partial_fill": "partially_filled", "fill": "filled", "canceled": "cancelled",
-           "expired": "expired", "rejected": "rejected"}
 _TRANSIENT = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
               requests.exceptions.JSONDecodeError, json.JSONDecodeError, ValidationError)
-
-
-def _dec(value: Any) -> Decimal:
-    """An Alpaca number (str, float or None) as a Decimal; floats via ``str`` (no binary tail)."""
-    if value is None or value == "":
-        return ZERO
-    return Decimal(str(value))
-
-
-def _ns(at: datetime) -> int:
-    return int(at.timestamp()) * 1_000_000_000 + at.microsecond * 1000
-
-
-def _status(order: AlpacaOrder) -> str:
-    raw = str(getattr(order.status, "value", order.status))
-    if raw in _FINAL:
-        return _FINAL[raw]
-    return "partially_filled" if _dec(order.filled_qty) > 0 else "accepted"
-
-
-def order_report(order: AlpacaOrder, event: str = "", at: datetime | None = None,
-                 last_qty: Any = None, last_price: Any = None, execution_id: Any = None
-                 ) -> OrderReport:
-    """One Alpaca order (from a query, or a ``trade_updates`` event) as an ``OrderReport``.
-
-    Cumulative quantity and average price are the order's ``filled_qty`` and
-    ``filled_avg_price``; the last execution is the event's ``qty``/``price`` with
-    its ``execution_id`` as trade id (fill events only). Equities carry no fee here
-    (Alpaca charges regulatory fees separately). ``sequence`` is the event time in ns.
-    """
-    status = _EVENTS.get(event) or _status(order)
-    if status == "accepted" and _dec(order.filled_qty) > 0:
-        status = "partially_filled"
-    when = at or order.updated_at
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    filled_event = event in ("fill", "partial_fill")
-    side = str(getattr(order.side, "value", order.side or ""))
-    return OrderReport(
-        client_order_id=order.client_order_id, venue_order_id=str(order.id), status=status,
-        symbol=order.symbol or "", side=side, quantity=_dec(order.qty),
-        cum_quantity=_dec(order.filled_qty), avg_price=_dec(order.filled_avg_price),
-        venue_time=when.astimezone(UTC),
-        last_quantity=_dec(last_qty) if filled_event else ZERO,
-        last_price=_dec(last_price) if filled_event else ZERO,
-        trade_id=str(execution_id) if filled_event and execution_id else "",
-        cum_fee=ZERO, sequence=_ns(when), reason=event if status in ("cancelled", "expired") else "")
-
-
-class _TimeoutAdapter(requests.adapters.HTTPAdapter):
-    """alpaca-py sends requests without a timeout; this mounts one on its session."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = timeout
-
-    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        return super().send(request, **kwargs)
-
-
-class _Stream(TradingStream):
-    """``TradingStream`` that says when it (re)connected, so missed reports are caught up."""
-
-    def __init__(self, *args: Any, on_connect: Callable[[], None], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._on_connect = on_connect
-        # reconnect sooner than alpaca-py's 1 s floor; the same jittered exponential rule
-        self._reconnect_min_backoff, self._reconnect_max_backoff = 0.2, 10.0
-
-    async def _start_ws(self) -> None:
-        await super()._start_ws()
-        # "connected" means listening: wait for Alpaca's ack of the listen request, so an
-        # order sent after wait_connected() cannot beat the subscription
-        assert self._ws is not None
-        raw = await asyncio.wait_for(self._ws.recv(), 10)
-        msg = json.loads(raw)
-        if msg.get("stream") != "listening":
-            await self._dispatch(msg)
-        self._on_connect()
 
 
 class AlpacaBroker:
@@ -198,7 +110,7 @@ class AlpacaBroker:
         self._client = TradingClient(api_key, secret, paper=paper, url_override=rest_url)
         # 429 and 504 are retried here, with jitter, not by alpaca-py's fixed 3 s sleep
         self._client._retry = 0
-        adapter = _TimeoutAdapter(timeout)
+        adapter = TimeoutAdapter(timeout)
         self._client._session.mount("http://", adapter)
         self._client._session.mount("https://", adapter)
         self._reports: queue.Queue[OrderReport] = queue.Queue()
@@ -207,12 +119,12 @@ class AlpacaBroker:
         self._lock = threading.Lock()
         self.connected = threading.Event()
         self.reconnects = -1  # connections after the first
-        self._stream: _Stream | None = None
+        self._stream: ListeningStream | None = None
         self._thread: threading.Thread | None = None
         for symbol in symbols:
             self.rules(symbol)
         if stream:
-            self._stream = _Stream(api_key, secret, paper=paper, url_override=ws_url,
+            self._stream = ListeningStream(api_key, secret, paper=paper, url_override=ws_url,
                                    on_connect=self._connected)
             self._stream.subscribe_trade_updates(self._on_update)
             self._thread = threading.Thread(target=self._stream.run, name="alpaca-stream",
@@ -335,9 +247,9 @@ class AlpacaBroker:
     def balances(self) -> dict[str, VenueBalance]:
         """The account's cash in its currency: ``free`` what buying can use, the rest ``locked``."""
         account: Any = self._call(self._client.get_account)
-        cash = _dec(account.cash)
+        cash = dec(account.cash)
         spare = account.non_marginable_buying_power
-        free = min(cash, _dec(spare)) if spare is not None else cash
+        free = min(cash, dec(spare)) if spare is not None else cash
         asset = account.currency or "USD"
         return {asset: VenueBalance(asset, free, cash - free)}
 
@@ -346,7 +258,7 @@ class AlpacaBroker:
         held: Any = self._call(self._client.get_all_positions)
         out: dict[str, Decimal] = {}
         for p in held:
-            qty = abs(_dec(p.qty))
+            qty = abs(dec(p.qty))
             out[p.symbol] = -qty if str(getattr(p.side, "value", p.side)) == "short" else qty
         return {k: v for k, v in out.items() if v}
 
@@ -363,9 +275,9 @@ class AlpacaBroker:
             self._rules[symbol] = None
             return None
         frac = bool(asset.fractionable)
-        rules = VenueRules(symbol, step=_dec(asset.min_trade_increment) if frac else Decimal(1),
-                           tick=_dec(asset.price_increment),
-                           min_quantity=_dec(asset.min_order_size) if frac else Decimal(1),
+        rules = VenueRules(symbol, step=dec(asset.min_trade_increment) if frac else Decimal(1),
+                           tick=dec(asset.price_increment),
+                           min_quantity=dec(asset.min_order_size) if frac else Decimal(1),
                            # Alpaca's floor for a fractional order's value
                            min_notional=Decimal(1) if frac else ZERO,
                            shortable=bool(asset.shortable))

@@ -30,8 +30,10 @@ hours. A ``day`` order still open after the session it was eligible for expires.
 Shares: every replayed symbol is fractionable (step 1e-9, minimum 1e-9, orders of
 at least $1) unless listed in ``whole_shares`` (step 1); the tick is $0.01.
 Long-only: a sell beyond the shares held is refused, as in a cash account.
-Faults (``--faults``, :mod:`tradelab.brokers.sim.faults`) and the control
-endpoints under ``/_sim/`` (``advance``, ``faults``, ``state``) need the same key.
+Faults: ``--faults`` (:mod:`tradelab.brokers.sim.faults`). Control endpoints (no
+key; the simulator listens on loopback), as the Binance simulator's: ``POST
+/_sim/advance?n=N``, ``GET|POST|DELETE /_sim/faults``, ``POST /_sim/disconnect``,
+``POST /_sim/restart``, ``GET /_sim/orders`` (Alpaca order objects), ``GET /_sim/status``.
 """
 
 from __future__ import annotations
@@ -39,10 +41,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -52,22 +53,17 @@ from aiohttp import web
 
 from tradelab.brokers.sim import alpaca_shapes as shapes
 from tradelab.brokers.sim import state as sim_state
+from tradelab.brokers.sim.alpaca_orders import BAD_REQUEST, CODES, Err, Refusal, read_order
 from tradelab.brokers.sim.alpaca_stream import TradeUpdates
 from tradelab.brokers.sim.core import Market, VenueBook, VenueError
 from tradelab.brokers.sim.faults import RESTART_EXIT_CODE, FaultPlan, FaultSpecError
 
 FRACTION_STEP = Decimal("1e-9")
 _loads = partial(json.loads, parse_float=Decimal)
-_Err = tuple[int, int, str]
-_CODES: dict[str, _Err] = {
-    "lot_size": (422, 40010001, "qty must be a multiple of the asset's min_trade_increment"),
-    "price_filter": (422, 42210000, "sub-penny increment does not fulfill minimum pricing criteria"),
-    "min_notional": (403, 40310000, "cost basis must be >= 1"),
-    "duplicate_client_id": shapes.DUPLICATE, "unknown_order": shapes.NOT_FOUND,
-}
 
 
-def error(err: _Err, message: str | None = None, headers: dict[str, str] | None = None) -> web.Response:
+def error(err: Err, message: str | None = None, headers: dict[str, str] | None = None) -> web.Response:
+    """Alpaca's error body ``{"code": ..., "message": ...}`` with its HTTP status."""
     status, code, text = err
     return web.json_response({"code": code, "message": message or text}, status=status,
                              headers=headers)
@@ -222,8 +218,11 @@ class AlpacaSim:
             return error(shapes.SERVER_ERROR)
         try:
             return await handler(request)
+        except Refusal as exc:
+            return error(exc.err, exc.message)
         except VenueError as exc:
-            return error(_CODES.get(exc.code, (422, 40010001, "")), exc.message)
+            known = CODES.get(exc.code)
+            return error(known) if known else error(BAD_REQUEST, exc.message)
 
     # -- orders ---------------------------------------------------------------------
     async def place(self, request: web.Request) -> web.StreamResponse:
@@ -231,62 +230,20 @@ class AlpacaSim:
             body = await request.json(loads=_loads)
         except ValueError:
             return error((400, 40010000, "request body format is invalid"))
-        bad = partial(error, (422, 40010001, ""))
-        symbol, side = str(body.get("symbol") or ""), body.get("side")
-        otype, tif = body.get("type") or body.get("order_type"), str(body.get("time_in_force") or "")
-        cid = str(body.get("client_order_id") or uuid.uuid4())
-        if len(cid) > 128:
-            return bad("client_order_id must be no more than 128 characters")
-        if symbol not in self.book.markets:
-            return bad(f'asset "{symbol}" not found')
-        if side not in ("buy", "sell"):
-            return bad("side must be buy or sell")
-        if otype not in ("market", "limit", "stop"):
-            return bad(f"order type {otype!r} is not supported by the simulator")
-        if tif not in ("day", "gtc", "ioc", "fok"):
-            return bad(f"time_in_force {tif!r} is not supported by the simulator")
-        book, m = self.book, self.book.markets[symbol]
-        qty_raw, notional_raw = body.get("qty"), body.get("notional")
-        if (qty_raw is None) == (notional_raw is None):
-            return bad("qty or notional is required, not both")
-        limit = Decimal(str(body["limit_price"])) if body.get("limit_price") is not None else None
-        stop = Decimal(str(body["stop_price"])) if body.get("stop_price") is not None else None
-        notional = Decimal(str(notional_raw)) if notional_raw is not None else None
-        if notional is not None:
-            if otype != "market":
-                return bad("notional orders are market orders only")
-            price = book.last_price(symbol)
-            qty = (notional / price / m.step).to_integral_value(ROUND_FLOOR) * m.step if price else Decimal(0)
-        else:
-            qty = Decimal(str(qty_raw))
-        if m.step >= 1 and qty != qty.to_integral_value():
-            return error((403, 40310000, f"asset {symbol} is not fractionable"))
-        if (qty != qty.to_integral_value() or notional is not None) and tif != "day":
-            return error((422, 42210000, "fractional orders must be DAY orders"))
-        if any(o.client_id == cid for o in book.orders.values()):
-            return error(shapes.DUPLICATE)
+        args = read_order(body, self.book)  # a Refusal is answered by _guard
         if self.plan.take("reject_min_notional", "order"):
-            return error(_CODES["min_notional"])
-        if side == "sell":
-            free, _ = book.balance(m.base)
-            if qty > free:
-                have = f"(requested: {shapes.num(qty)}, available: {shapes.num(free)})"
-                return error((403, 40310000, f"insufficient qty available for order {have}"))
+            raise Refusal(CODES["min_notional"])
         hold = int(self.plan.pop("delay_fill") or 0)
-        try:
-            order = book.place(symbol, side, otype, qty, price=limit, stop_price=stop, tif=tif,
-                               client_id=cid, hold_bars=hold)
-        except VenueError as exc:
-            if exc.code == "insufficient_balance":
-                return error((403, 40310000, "insufficient buying power"))
-            raise
-        if notional is not None:
-            self.notional[order.venue_id] = notional
+        order = self.book.place(args.symbol, args.side, args.type, args.quantity, price=args.limit,
+                                stop_price=args.stop, tif=args.tif, client_id=args.client_id,
+                                hold_bars=hold)
+        if args.notional is not None:
+            self.notional[order.venue_id] = args.notional
         if self.plan.countdown("restart_after"):
             asyncio.get_running_loop().call_later(0.1, self.restart)
         if self.plan.take("drop_ack", "order") and request.transport is not None:
             request.transport.close()  # accepted, but the client never hears so
-        return web.json_response(shapes.order_json(order, notional))
+        return web.json_response(shapes.order_json(order, args.notional))
 
     def _json(self, order: Any) -> dict[str, Any]:
         return shapes.order_json(order, self.notional.get(order.venue_id))
