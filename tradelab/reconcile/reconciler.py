@@ -17,6 +17,7 @@ those events would be queued until after the position comparison.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Collection
 from decimal import Decimal
 from typing import Any
@@ -45,6 +46,7 @@ S = OrderState
 #: The strategy name an adopted venue order is booked under.
 ADOPTED = "adopted"
 RULE = "reconciliation"
+HISTORY = 100
 
 
 class Reconciler:
@@ -101,8 +103,8 @@ class Reconciler:
         self.venue = venue or str(getattr(broker, "name", "venue"))
         self.quote_asset, self.record, self.notify = quote_asset, record, notify
         self.symbols = frozenset(symbols) if symbols is not None else None
-        #: Every reconciliation this reconciler ran, oldest first.
-        self.history: list[Reconciliation] = []
+        #: The latest reconciliations, oldest first (bounded: a live run reconciles every minute).
+        self.history: deque[Reconciliation] = deque(maxlen=HISTORY)
         self._announced: frozenset[tuple[Any, ...]] = frozenset()
 
     # -- the run --------------------------------------------------------------------

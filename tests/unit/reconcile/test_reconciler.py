@@ -212,7 +212,7 @@ def test_a_venue_that_does_not_answer_raises_and_stores_nothing(book: Book, venu
         pass
     else:  # pragma: no cover
         raise AssertionError("expected the venue's error")
-    assert book.records == [] and rec.history == []
+    assert book.records == [] and not rec.history
 
 
 def test_a_fill_landing_during_the_run_is_no_mismatch(book: Book, venue: FakeVenue) -> None:
