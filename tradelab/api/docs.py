@@ -16,22 +16,35 @@ operations it describes are not).
 
 from __future__ import annotations
 
+import functools
+import re
 from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.staticfiles import StaticFiles
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 STATIC_URL = "/docs-static"
 DOCS_URL = "/docs"
 REDOC_URL = "/redoc"
+REDOC_JS = "redoc.standalone.js"
+# ReDoc's sidebar footer always shows Redocly's logo from Redocly's CDN; offline that is a
+# failed request. A transparent 1x1 GIF takes its place (the link text stays).
+_REDOC_CDN = re.compile(rb"https://cdn\.redoc\.ly/[^\"'`]*")
+_BLANK_GIF = b"data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
 
 
 def asset_dir() -> Path:
     """The folder of the offline Swagger UI / ReDoc assets (inside ``fastapi-offline``)."""
     return Path(str(files("fastapi_offline") / "static"))
+
+
+@functools.cache
+def redoc_js() -> bytes:
+    """ReDoc's standalone bundle with its CDN logo URL replaced (read once)."""
+    return _REDOC_CDN.sub(_BLANK_GIF, (asset_dir() / REDOC_JS).read_bytes())
 
 
 def install_docs(app: FastAPI) -> None:
@@ -40,7 +53,6 @@ def install_docs(app: FastAPI) -> None:
     ``app`` must be built with ``docs_url=None, redoc_url=None`` so FastAPI
     does not register its CDN-backed pages first.
     """
-    app.mount(STATIC_URL, StaticFiles(directory=asset_dir()), name="docs-static")
     openapi_url = app.openapi_url or "/openapi.json"
     redirect_url = app.swagger_ui_oauth2_redirect_url
 
@@ -69,9 +81,16 @@ def install_docs(app: FastAPI) -> None:
         root = request.scope.get("root_path", "")
         return get_redoc_html(
             openapi_url=f"{root}{openapi_url}", title=f"{app.title} - ReDoc",
-            redoc_js_url=asset(request, "redoc.standalone.js"),
+            redoc_js_url=asset(request, REDOC_JS),
             redoc_favicon_url=asset(request, "favicon.png"),
             with_google_fonts=False)  # the fonts come from Google's CDN; the system's serve
 
+    # Registered before the mount, so it answers for this one file of the folder.
+    @app.get(f"{STATIC_URL}/{REDOC_JS}", include_in_schema=False)
+    async def redoc_bundle() -> Response:
+        return Response(redoc_js(), media_type="text/javascript")
 
-__all__ = ["DOCS_URL", "REDOC_URL", "STATIC_URL", "asset_dir", "install_docs"]
+    app.mount(STATIC_URL, StaticFiles(directory=asset_dir()), name="docs-static")
+
+
+__all__ = ["DOCS_URL", "REDOC_URL", "STATIC_URL", "asset_dir", "install_docs", "redoc_js"]

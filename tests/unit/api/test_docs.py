@@ -32,3 +32,9 @@ def test_oauth2_redirect_page_is_served(h: Harness) -> None:
 def test_docs_routes_stay_out_of_the_schema(h: Harness) -> None:
     paths = h.client.get("/openapi.json").json()["paths"]
     assert not any(p.startswith(("/docs", "/redoc")) for p in paths)
+
+
+def test_redoc_bundle_names_no_cdn_image(h: Harness) -> None:
+    body = h.client.get("/docs-static/redoc.standalone.js")
+    assert body.status_code == 200 and body.headers["content-type"].startswith("text/javascript")
+    assert b"cdn.redoc.ly" not in body.content and len(body.content) > 500_000
