@@ -53,3 +53,34 @@ def read_result(folder: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+# nbconvert's "lab" page with the blocks that fetch scripts from CDNs emptied:
+# require.js (Bokeh/Panel outputs load without it), MathJax (markdown maths then
+# shows as TeX source), Mermaid and the Jupyter widgets manager (neither is used
+# by the shipped notebooks). Plots render offline when the notebook loaded its
+# Bokeh/Panel JS inline (``hv.extension.inline = True`` or ``pn.extension(inline=True)``
+# in its first cell, as the shipped notebooks do).
+_OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+"""
+
+
+def notebook_html(notebook: Path | str) -> str:
+    """An executed notebook as one self-contained HTML page that loads nothing from the network.
+
+    Markdown images are embedded; outputs keep whatever they carry (inline
+    Bokeh JS when the notebook asked for it).
+    """
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    from tradelab.research.report import inline_panel_assets
+
+    exporter = HTMLExporter(extra_loaders=[DictLoader({"offline.html.j2": _OFFLINE_TEMPLATE})],
+                            template_file="offline.html.j2", embed_images=True)
+    body, _ = exporter.from_filename(str(notebook))
+    return inline_panel_assets(str(body))

@@ -347,9 +347,9 @@ def _kill_leftovers(family: dict[int, float]) -> None:
 
 def _to_html(notebook: Path) -> Path | None:
     try:
-        from nbconvert import HTMLExporter
+        from tradelab.jobs.report import notebook_html  # the offline page: no CDN scripts
 
-        body, _ = HTMLExporter().from_filename(str(notebook))
+        body = notebook_html(notebook)
     except Exception as exc:  # a broken partial output still leaves the .ipynb
         log.warning("html_export_failed", error=redact_text(f"{type(exc).__name__}: {exc}"))
         return None

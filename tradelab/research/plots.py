@@ -35,7 +35,12 @@ class Plottable(Protocol):
 
 def _hv() -> Any:
     import holoviews as hv
-    import hvplot.pandas  # noqa: F401  (registers the .hvplot accessor)
+
+    if not hasattr(pd.DataFrame, "hvplot"):
+        # Registers the .hvplot accessor. Only once: in IPython hvplot drops its module
+        # before every cell, and each re-import re-sends the notebook extension, which
+        # with inline resources (offline exports) is megabytes of Bokeh JS per plot cell.
+        import hvplot.pandas  # noqa: F401
 
     return hv
 

@@ -3,7 +3,10 @@ file opens offline and can be mailed or archived with a job run."""
 
 from __future__ import annotations
 
+import base64
 import html
+import mimetypes
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -78,4 +81,44 @@ def write_report(result_or_results: Any, path: str | Path, title: str = "tradela
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     page.save(str(out), resources=INLINE, embed=False, title=title)
+    # INLINE covers the JS; nested HoloViews panes still name Panel's CSS on its CDN.
+    out.write_text(inline_panel_assets(out.read_text(encoding="utf-8")), encoding="utf-8")
     return out
+
+
+def inline_panel_assets(page: str) -> str:
+    """Replace Panel's CDN stylesheet URLs in HTML ``page`` with ``data:`` URLs of the installed files.
+
+    Panel's inline-stylesheet pass misses HoloViews plots (in a notebook, where
+    HoloViews renders them itself, and nested in a saved page), so even with
+    inline resources the page names Panel's layout and theme CSS on Panel's
+    CDN (``ImportedStyleSheet`` models in the embedded document). The same
+    files ship with the installed Panel; a ``data:`` URL keeps the document's
+    JSON valid (base64 needs no escaping). URLs of another Panel version, or of
+    files not installed, are left alone.
+    """
+    from panel.io.resources import CDN_DIST, DIST_DIR
+
+    def data_url(match: re.Match[str]) -> str:
+        path = Path(DIST_DIR) / match.group(1)
+        if not path.is_file():
+            return match.group(0)
+        return _data_url(path)
+
+    return re.sub(re.escape(CDN_DIST) + r"([A-Za-z0-9_./-]+)(?:\?v=[A-Za-z0-9_.-]*)?", data_url, page)
+
+
+def _data_url(path: Path) -> str:
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    data = path.read_bytes()
+    if mime == "text/css":
+        # Relative url(...) in the CSS (spinners, icons) would resolve against the data:
+        # URL and fail: embed the files it names as well.
+        def nested(m: re.Match[str]) -> str:
+            target = (path.parent / m.group(2)).resolve()
+            return f"url('{_data_url(target)}')" if target.is_file() else m.group(0)
+
+        text = re.sub(r"""url\((['"]?)(?!data:|https?:|/)([^'")]+)\1\)""", nested,
+                      data.decode("utf-8"))
+        data = text.encode("utf-8")
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"

@@ -134,7 +134,9 @@ class SweepResult:
     def heatmap(self, x: str, y: str, metric: str | None = None, agg: str = "max") -> Any:
         """An hvplot heatmap of ``metric`` over two parameters (other parameters
         aggregated with ``agg``)."""
-        import hvplot.pandas  # noqa: F401  (registers .hvplot)
+        from tradelab.research.plots import _hv
+
+        _hv()  # registers .hvplot once (a re-import re-sends the notebook extension)
 
         metric = metric or self.metric
         for name in (x, y):
