@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "sweep": "tradelab.research.sweep",
     "BacktestResult": "tradelab.research.result",
     "SweepResult": "tradelab.research.sweep",
+    "WalkForward": "tradelab.research.walkforward",
     "Execution": "tradelab.execution",
 }
 
@@ -45,6 +46,7 @@ __all__ = [
     "Strategy",
     "StrategyRegistry",
     "SweepResult",
+    "WalkForward",
     "__version__",
     "backtest",
     "build",
@@ -66,6 +68,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from tradelab.research.backtest import backtest
     from tradelab.research.result import BacktestResult
     from tradelab.research.sweep import SweepResult, sweep
+    from tradelab.research.walkforward import WalkForward
     from tradelab.strategy.base import Param, Signals, Strategy
     from tradelab.strategy.lookahead import check_lookahead
     from tradelab.strategy.registry import StrategyRegistry
