@@ -71,7 +71,8 @@ from tradelab.orders.rules import VenueRules
 log = structlog.get_logger("tradelab.brokers.alpaca")
 T = TypeVar("T")
 
-#: Alpaca's code for "client_order_id must be unique".
+#: Alpaca's code for "client_order_id must be unique" (and other invalid requests: the
+#: message tells them apart).
 DUPLICATE_CLIENT_ID = 40010001
 _TRANSIENT = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
               requests.exceptions.JSONDecodeError, json.JSONDecodeError, ValidationError)
@@ -162,6 +163,14 @@ class AlpacaBroker:
                 raise
         raise AssertionError("unreachable")
 
+    def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """A read: Alpaca's own refusal (a 4xx, e.g. a wrong key) raised as ``BrokerRejectedError``."""
+        try:
+            return self._call(fn, *args)
+        except APIError as exc:
+            code, message = self._code(exc)
+            raise BrokerRejectedError(message or str(exc), str(code)) from exc
+
     @staticmethod
     def _code(exc: APIError) -> tuple[int, str]:
         """Alpaca's ``code`` and ``message``; an unparseable error body is transient."""
@@ -198,7 +207,7 @@ class AlpacaBroker:
             placed = self._call(self._client.submit_order, request)
         except APIError as exc:
             code, message = self._code(exc)
-            if code == DUPLICATE_CLIENT_ID:
+            if code == DUPLICATE_CLIENT_ID and "unique" in message:
                 known = self.query(order.client_order_id)
                 if known is not None:
                     return known.venue_order_id
@@ -239,14 +248,14 @@ class AlpacaBroker:
 
     def open_orders(self) -> list[OrderReport]:
         """Every open order at the venue, ours and others'."""
-        found = self._call(self._client.get_orders,
+        found = self._read(self._client.get_orders,
                            GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500))
         return [order_report(o) for o in found if isinstance(o, AlpacaOrder)]
 
     # -- account -----------------------------------------------------------------------
     def balances(self) -> dict[str, VenueBalance]:
         """The account's cash in its currency: ``free`` what buying can use, the rest ``locked``."""
-        account: Any = self._call(self._client.get_account)
+        account: Any = self._read(self._client.get_account)
         cash = dec(account.cash)
         spare = account.non_marginable_buying_power
         free = min(cash, dec(spare)) if spare is not None else cash
@@ -255,7 +264,7 @@ class AlpacaBroker:
 
     def positions(self) -> dict[str, Decimal]:
         """Symbol → signed quantity (negative short)."""
-        held: Any = self._call(self._client.get_all_positions)
+        held: Any = self._read(self._client.get_all_positions)
         out: dict[str, Decimal] = {}
         for p in held:
             qty = abs(dec(p.qty))
@@ -286,7 +295,7 @@ class AlpacaBroker:
 
     def clock(self) -> Any:
         """Alpaca's market clock (``is_open``, ``next_open``, ``next_close``)."""
-        return self._call(self._client.get_clock)
+        return self._read(self._client.get_clock)
 
     # -- the stream --------------------------------------------------------------------
     def _track(self, report: OrderReport, ours: bool = True) -> None:

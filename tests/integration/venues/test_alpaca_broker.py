@@ -103,6 +103,17 @@ def test_wrong_key_surfaces_as_a_venue_refusal(venue: SimHandle) -> None:
     with pytest.raises(BrokerRejectedError) as err:
         b.submit(_order("k-1", "1"))
     assert err.value.code == "40110000"
+    for read in (b.balances, b.positions, b.open_orders):
+        with pytest.raises(BrokerRejectedError):
+            read()
+
+
+def test_an_invalid_request_is_a_reject_not_a_duplicate(venue: SimHandle) -> None:
+    b = _broker(venue, stream=False)
+    bad = Order("odd-1", "acc", "s", "NOPE", "buy", Decimal(1), T0)
+    with pytest.raises(BrokerRejectedError) as err:  # same code as a duplicate id, other words
+        b.submit(bad)
+    assert err.value.code == "40010001" and "not found" in str(err.value)
 
 
 def test_long_from_zero_and_back_with_a_fractional_quantity(venue: SimHandle,

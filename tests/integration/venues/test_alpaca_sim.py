@@ -280,3 +280,40 @@ def test_restart_after_fault_restarts_the_child_by_itself(tmp_path: Path) -> Non
         assert wait_until(answers, 60, "the restarted simulator").status == OrderStatus.NEW
     finally:
         handle.close()
+
+
+def test_bar_seconds_replays_on_the_wall_clock_and_a_rate_limit_answers_429(tmp_path: Path) -> None:
+    handle = start_alpaca_sim(orcl_bars(), key=KEY, secret=SECRET, bar_seconds=0.05, rate_limit=3,
+                              balances={"USD": 5_000}, state_path=tmp_path / "s.json")
+    try:
+        wait_until(lambda: handle.status()["cursor"] >= 3, 30, "three bars replayed")
+        headers = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
+        answers = [requests.get(handle.rest_url + "/v2/account", headers=headers, timeout=10)
+                   for _ in range(4)]
+        assert [r.status_code for r in answers] == [200, 200, 200, 429]
+        assert answers[0].json()["cash"] == "5000"
+        assert answers[3].json() == {"code": 42910000, "message": "too many requests"}
+    finally:
+        handle.close()
+
+
+def test_cli_serves_the_shipped_sample_as_alpaca(tmp_path: Path) -> None:
+    """``tradelab venue-sim alpaca`` with no symbol replays the sample S&P 500 as ``SPX``."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "from tradelab.cli import main; main()",
+                             "venue-sim", "alpaca", "--key", KEY, "--secret", SECRET,
+                             "--state", str(tmp_path / "s.json")],
+                            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[3])
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until READY (or EOF if it failed)
+        assert line.startswith("READY http://127.0.0.1:"), line
+        url = line.split()[1]
+        c = TradingClient(KEY, SECRET, paper=True, url_override=url)
+        assert c.get_asset("SPX").symbol == "SPX"
+        assert c.get_clock().timestamp.year == 1999
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -21,7 +21,8 @@ under $1), 422 40010001 (a duplicate ``client_order_id``, a bad request), 422
 
 Time and market hours: the venue's "now" is the book's (the close of the latest
 replayed bar). ``/v2/clock`` and ``/v2/calendar`` read the XNYS calendar
-(``exchange-calendars``, as :mod:`tradelab.jobs.calendar`) at that time. Daily
+(``exchange-calendars``, as :mod:`tradelab.jobs.calendar` does, built to span
+the bars) at that time. Daily
 bars are stamped at midnight UTC, so between daily bars the market is closed:
 an order is accepted there and waits for the open, i.e. the next bar, where a
 market order fills at the open, as Alpaca queues a market order sent outside
@@ -44,7 +45,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,20 @@ def build_book(bars: dict[str, pd.DataFrame], *, cash: Decimal = Decimal(100_000
                      volume_fraction=volume_fraction)
 
 
+@lru_cache(maxsize=8)
+def _xnys(first: str, last: str) -> Any:
+    import exchange_calendars as xcals
+
+    return xcals.get_calendar("XNYS", start=first, end=last)
+
+
+def exchange_calendar(book: VenueBook) -> Any:
+    """The XNYS calendar from a month before the first bar to a year after the last."""
+    first = (book.timeline[0] - pd.Timedelta(days=31)).strftime("%Y-%m-%d")
+    last = (book.timeline[-1] + pd.Timedelta(days=366)).strftime("%Y-%m-%d")
+    return _xnys(first, last)
+
+
 class AlpacaSim:
     """One simulated Alpaca account: its book, faults, stream clients and HTTP handlers.
 
@@ -107,11 +122,9 @@ class AlpacaSim:
     def __init__(self, book: VenueBook, *, key: str, secret: str, faults: str = "", seed: int = 0,
                  bar_seconds: float = 0.0, state_path: str | Path | None = None,
                  on_restart: Callable[[], None] | None = None, rate_limit: int | None = None) -> None:
-        from tradelab.jobs.calendar import get_calendar
-
         self.book, self.key, self.secret = book, key, secret
         self.plan = FaultPlan(faults or "", seed)
-        self.calendar = get_calendar("XNYS")
+        self.calendar = exchange_calendar(book)
         self.bar_seconds, self.state_path, self.on_restart = bar_seconds, state_path, on_restart
         self.rate_limit, self.hits = rate_limit, deque[float]()
         if state_path is not None:
