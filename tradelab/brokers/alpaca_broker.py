@@ -93,10 +93,20 @@ class AlpacaBroker:
         Markets whose rules are loaded up front (others on first use).
     timeout
         Seconds per REST request.
-    max_retries
-        Attempts for a request answered 429 before it is reported transient.
+    max_retries, max_backoff
+        Attempts for a request answered 429 before it is reported transient, and
+        the cap of the jittered exponential back-off between them (seconds).
     stream
         Start the ``trade_updates`` stream (False: reports only by query).
+
+    Notes
+    -----
+    ``balances()`` is keyed by the account currency (``"USD"``): ``free`` is the
+    non-marginable buying power, ``locked`` the rest of the cash. ``positions()``
+    is signed (short negative). ``wait_connected()`` blocks until the stream
+    listens; ``reconnects`` counts reconnections; ``close()`` stops the stream.
+    After every (re)connection the orders we placed that were still open are
+    queried, so what happened while the stream was down reaches :meth:`poll`.
     """
 
     name = "alpaca"
@@ -117,7 +127,7 @@ class AlpacaBroker:
         self._reports: queue.Queue[OrderReport] = queue.Queue()
         self._rules: dict[str, VenueRules | None] = {}
         self._watch: set[str] = set()  # our client ids whose last known state is open
-        self._lock = threading.Lock()
+        self._lock, self._rest = threading.Lock(), threading.Lock()
         self.connected = threading.Event()
         self.reconnects = -1  # connections after the first
         self._stream: ListeningStream | None = None
@@ -126,7 +136,7 @@ class AlpacaBroker:
             self.rules(symbol)
         if stream:
             self._stream = ListeningStream(api_key, secret, paper=paper, url_override=ws_url,
-                                   on_connect=self._connected)
+                                           on_connect=self._connected)
             self._stream.subscribe_trade_updates(self._on_update)
             self._thread = threading.Thread(target=self._stream.run, name="alpaca-stream",
                                             daemon=True)
@@ -149,7 +159,8 @@ class AlpacaBroker:
         """One REST call: 429 backed off with jitter, the outcome-unknown cases transient."""
         for attempt in range(self.max_retries):
             try:
-                return fn(*args)
+                with self._rest:  # one requests.Session, shared with the catch-up thread
+                    return fn(*args)
             except _TRANSIENT as exc:
                 raise TransientBrokerError(f"alpaca: {type(exc).__name__}: {exc}") from exc
             except APIError as exc:
