@@ -26,6 +26,11 @@ from tradelab.store import models as m
 RB = cast(Table, m.RunBar.__table__)
 RUN_BAR_COLUMNS = ("run_id", "symbol", "at", "open", "high", "low", "close", "volume")
 _KEY = ["run_id", "symbol", "at"]
+_IDENTITY = tuple(range(len(RUN_BAR_COLUMNS)))
+
+
+def _same(x: Any) -> Any:
+    return x
 
 
 def _statement(dialect: Any) -> Any:
@@ -62,23 +67,28 @@ class BarWriter:
             if all(fast(t) == at(t) for t in _PROBES):
                 at = fast
         self._at = at
-        self._other = [(i, p) for i, p in enumerate(procs) if p is not None and i != 2]
+        # The prices and volume are converted with float() in rows(): the Float columns'
+        # processors (SQLite: to_float) would only repeat that.
+        self._other = [(i, p) for i, p in enumerate(procs[:2]) if p is not None]
 
     def rows(self, run_id: int, bars: Sequence[Sequence[Any]]) -> list[Any]:
         """Database-form parameters for ``bars`` (``(symbol, at, o, h, l, c, v)`` each)."""
-        at = self._at
-        out: list[Any] = [
-            [run_id, b[0], at(b[1]) if at is not None else b[1], float(b[2]), float(b[3]),
-             float(b[4]), float(b[5]), float(b[6])] for b in bars]
-        for i, proc in self._other:  # none on SQLite (integers, text and floats bind as they are)
+        at = self._at if self._at is not None else _same
+        if not self._other and not self._names and self._order == _IDENTITY:
+            # SQLite: one tuple per bar, nothing else to convert (float() keeps the bar
+            # contract's floats as they are and turns a stray int or numpy scalar into one).
+            return [(run_id, b[0], at(b[1]), float(b[2]), float(b[3]), float(b[4]), float(b[5]),
+                     float(b[6])) for b in bars]
+        out: list[list[Any]] = [
+            [run_id, b[0], at(b[1]), float(b[2]), float(b[3]), float(b[4]), float(b[5]), float(b[6])]
+            for b in bars]
+        for i, proc in self._other:
             for r in out:
                 r[i] = proc(r[i])
         if self._names:
             return [dict(zip(RUN_BAR_COLUMNS, r, strict=True)) for r in out]
-        order = self._order
-        if order is not None and order != tuple(range(len(RUN_BAR_COLUMNS))):
-            return [tuple(r[i] for i in order) for r in out]
-        return [tuple(r) for r in out]
+        order = self._order or _IDENTITY
+        return [tuple(r[i] for i in order) for r in out]
 
     def write_cursor(self, cur: Any, run_id: int, bars: Sequence[Sequence[Any]]) -> None:
         """One ``executemany`` on a DBAPI cursor inside the caller's transaction."""
