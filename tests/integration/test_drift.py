@@ -180,3 +180,34 @@ def test_a_resume_after_sigkill_records_each_bar_once(tmp_path: Path) -> None:
     assert len({r["at"] for r in rows}) == len(rows) == len(store.equity_curve("victim", run_id))
     assert rows[-1]["at"] == run.last_bar_time
     store.close()
+
+
+def test_run_bars_on_both_backends_and_a_rewritten_bar_is_ignored(store_url: str, spx) -> None:
+    """The engine's flush (SQLite: driver level; PostgreSQL: the Transaction path) writes one
+    row per bar; a bar written again (same run, symbol, time) leaves the first one."""
+    from tradelab.app import assemble_engine
+    from tradelab.engine import EngineConfig, ReplayFeed
+    from tradelab.execution import Execution
+    from tradelab.store.bar_sql import BarWriter
+
+    store = Store(store_url)
+    store.upgrade()
+    bars = spx.iloc[-300:]
+    engine = assemble_engine([(_sma(), "SPX")], ReplayFeed(bars, "SPX"), Execution(), store=store,
+                             config=EngineConfig(account="backend", flush_every=64))
+    result = engine.run()
+    rows = run_bars(store, int(result.run_id))
+    assert len(rows) == len(bars) == run_bar_count(store, int(result.run_id))
+    assert [r["close"] for r in rows] == bars["close"].tolist()
+    first = rows[0]
+    again = ("SPX", first["at"], 1.0, 1.0, 1.0, 1.0, 1.0)
+    with store.transaction() as tx:
+        BarWriter(tx._conn.dialect).write_connection(tx._conn, int(result.run_id), [again])
+    assert run_bars(store, int(result.run_id))[0] == first
+    store.close()
+
+
+def _sma():
+    from tradelab.strategy.registry import StrategyRegistry
+
+    return StrategyRegistry.discover([ROOT / "strategies"], entry_points=False).create("sma_cross")
