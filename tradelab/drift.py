@@ -238,13 +238,21 @@ def _close(a: float, b: float) -> bool:
     return a == b or math.isclose(a, b, rel_tol=REL_TOL, abs_tol=1e-12)
 
 
-def trades(fills: Iterable[Any]) -> list[Trade]:
+def trades(fills: Iterable[Any], index: pd.DatetimeIndex | None = None) -> list[Trade]:
     """Fills (records with ``at, side, quantity, price, fees`` and maybe ``client_order_id``)
-    aggregated per (bar, side), in time order."""
+    aggregated per (bar, side), in time order.
+
+    With ``index`` (the bars' times) a fill is put on the bar it happened in: the last bar
+    at or before its time. A paper fill carries its bar's time already; a venue's fill
+    carries the venue's clock (e.g. 09:30:00.412 for a bar stamped 09:30).
+    """
     groups: dict[tuple[pd.Timestamp, str], list[dict[str, Any]]] = {}
     for f in fills:
         d: dict[str, Any] = f if isinstance(f, dict) else {k: getattr(f, k, None) for k in _FILL_FIELDS}
-        groups.setdefault((pd.Timestamp(d.get("at", d.get("time"))), str(d["side"])), []).append(d)
+        at = pd.Timestamp(d.get("at", d.get("time")))
+        if index is not None and len(index):
+            at = index[max(int(index.searchsorted(at, side="right")) - 1, 0)]
+        groups.setdefault((at, str(d["side"])), []).append(d)
     out = []
     # Within a bar, sells first: an exit and a re-entry on one bar happen in that order.
     for (at, side), fs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] == "buy")):
@@ -374,8 +382,9 @@ def drift_report(strategy: Strategy, bars: pd.DataFrame, fills: Iterable[Any], e
     ex = replace(execution, cash=float(initial_cash))
     research = backtest(strategy, bars, execution=ex)
     last_close = float(bars["close"].iloc[-1])
-    rows = attribute(trades(fills), trades(research.orders.to_dict("records")), last_close,
-                     pd.DatetimeIndex(bars.index), unfilled=unfilled)
+    index = pd.DatetimeIndex(bars.index)
+    rows = attribute(trades(fills, index), trades(research.orders.to_dict("records")), last_close,
+                     index, unfilled=unfilled)
     data = None
     if source_bars is not None or source_error is not None:
         effect = None

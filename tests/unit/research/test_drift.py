@@ -127,3 +127,11 @@ def test_data_diff_counts_differing_and_missing_bars() -> None:
     d = data_diff(bars, source, "sample")
     assert (d.compared, d.differing, d.missing, d.max_abs_diff) == (2, 1, 1, 0.5)
     assert d.examples == (f"{INDEX[1]:%Y-%m-%d %H:%M}",)
+
+
+def test_a_venue_fill_goes_to_the_bar_it_happened_in() -> None:
+    late = INDEX[4] + pd.Timedelta(milliseconds=412)
+    fills = [SimpleNamespace(at=late.to_pydatetime(), side="buy", quantity=1, price=100, fees=0,
+                             client_order_id="v")]
+    assert trades(fills, INDEX)[0].at == INDEX[4]
+    assert trades(fills)[0].at == late
