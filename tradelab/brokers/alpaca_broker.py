@@ -166,13 +166,24 @@ class AlpacaBroker:
             except APIError as exc:
                 status = exc.status_code or 0
                 if status == 429 and attempt + 1 < self.max_retries:
-                    cap = min(self.max_backoff, 0.05 * 2 ** attempt)
-                    time.sleep(cap / 2 + random.uniform(0, cap / 2))  # equal jitter
+                    time.sleep(self._backoff(attempt, exc))
                     continue
                 if status == 429 or status >= 500 or status == 0:
                     raise TransientBrokerError(f"alpaca: HTTP {status}") from exc
                 raise
         raise AssertionError("unreachable")
+
+    def _backoff(self, attempt: int, exc: APIError) -> float:
+        """Seconds before retrying a 429: exponential with equal jitter, at least the
+        venue's ``Retry-After`` when it sends one, never more than ``max_backoff``."""
+        cap = min(self.max_backoff, 0.05 * 2 ** attempt)
+        wait = cap / 2 + random.uniform(0, cap / 2)
+        response = exc.response
+        try:
+            asked = float(response.headers.get("Retry-After", 0)) if response is not None else 0.0
+        except (TypeError, ValueError):
+            asked = 0.0
+        return min(max(wait, asked), self.max_backoff)
 
     def _read(self, fn: Callable[..., T], *args: Any) -> T:
         """A read: Alpaca's own refusal (a 4xx, e.g. a wrong key) raised as ``BrokerRejectedError``."""

@@ -214,14 +214,20 @@ def test_unknown_outcomes_are_transient_never_rejects(venue: SimHandle) -> None:
         broker.submit(_order("down", "1"))
 
 
-def test_429_burst_backs_off_and_succeeds(venue: SimHandle, broker: AlpacaBroker) -> None:
-    venue.inject("http429=3@order")
+def test_429_burst_backs_off_and_succeeds(venue: SimHandle) -> None:
+    import time
+
+    broker = _broker(venue, stream=False, max_retries=4)
+    venue.inject("http429=3@order,retry_after=0.2")
+    started = time.monotonic()
     assert broker.submit(_order("busy", "1"))
+    assert time.monotonic() - started >= 0.6  # the venue's Retry-After was honoured
     assert venue.fired()["http429"] == 3
     assert _venue_client_ids(venue) == ["busy"]
     venue.inject("http429=always@order")
-    with pytest.raises(TransientBrokerError):
+    with pytest.raises(TransientBrokerError):  # outlasts the back-off: outcome unknown, not refused
         broker.submit(_order("too-busy", "1"))
+    assert venue.fired()["http429"] == 3 + 4
 
 
 def test_stream_dropped_during_a_fill_is_caught_up(venue: SimHandle, broker: AlpacaBroker) -> None:
