@@ -211,3 +211,18 @@ def _sma():
     from tradelab.strategy.registry import StrategyRegistry
 
     return StrategyRegistry.discover([ROOT / "strategies"], entry_points=False).create("sma_cross")
+
+
+def test_orders_the_run_decided_but_never_filled_are_missed_fills(env: dict[str, str], store: Store) -> None:
+    """Risk denies every entry of this run (max_order_notional): research's round trips are
+    missed fills (quantity), not signal differences; the run decided each of them."""
+    from tradelab.app import build
+    from tradelab.config import load_config
+
+    strict = build(load_config(environ={**env, "TRADELAB__RISK__MAX_ORDER_NOTIONAL": "50000"}, home=ROOT))
+    run_id = _run(strict, store, "denied")
+    assert not store.fills("denied", run_id) and store.orders("denied", run_id)
+    rep = run_drift(strict, run_id, store=store)
+    assert rep.rows and all(r.kind == "missed" and r.run is None for r in rep.rows)
+    causes = rep.by_cause
+    assert causes["quantity"] == pytest.approx(rep.gap, abs=EPS) and causes["timing"] == 0
