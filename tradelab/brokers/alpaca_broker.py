@@ -111,6 +111,8 @@ class AlpacaBroker:
 
     name = "alpaca"
     simulated = False
+    #: The asset the book's cash is reconciled with (Alpaca accounts are in USD).
+    quote_asset = "USD"
 
     def __init__(self, *, api_key: str, secret: str, rest_url: str | None = None,
                  ws_url: str | None = None, paper: bool = True, symbols: Iterable[str] = (),

@@ -94,7 +94,7 @@ def test_it_is_a_broker_and_hides_its_secret(broker: AlpacaBroker) -> None:
     assert rules is not None and rules.step == Decimal("1e-9") and rules.tick == Decimal("0.01")
     assert rules.min_notional == 1
     assert broker.rules("NOPE") is None
-    assert broker.balances()["USD"].total == 100_000
+    assert broker.balances()[broker.quote_asset].total == 100_000
     assert broker.clock().is_open is False  # between daily bars: a market order waits for the open
 
 
