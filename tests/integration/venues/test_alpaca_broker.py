@@ -278,3 +278,40 @@ def test_venue_restart_keeps_state_and_the_stream_resumes(venue: SimHandle,
     _pump_until(mgr, broker, "after", S.FILLED)
     assert broker.positions()["ORCL"] == Decimal("2.5") == _booked(mgr)
     assert sorted(_venue_client_ids(venue)) == ["after", "before"]
+
+
+def test_reconciliation_books_missed_fills_and_reports_a_hand_placed_order(venue: SimHandle) -> None:
+    """No stream at all: the Reconciler finds the fill by query; a foreign order is left alone."""
+    from alpaca.trading.client import TradingClient
+    from alpaca.trading.enums import OrderSide, TimeInForce
+    from alpaca.trading.requests import LimitOrderRequest
+
+    from tradelab.events import OrderFilled, OrderPartiallyFilled
+    from tradelab.portfolio import Portfolio
+    from tradelab.reconcile import Reconciler
+
+    broker = _broker(venue, stream=False)
+    mgr = _manager(broker)
+    portfolio = Portfolio(Decimal(100_000), "acc")
+
+    def book_fill(ev: Any) -> None:
+        f = ev.fill
+        if f is not None:
+            portfolio.apply_fill(f.symbol, f.side, f.quantity, f.price, f.fees)
+    mgr.bus.subscribe(OrderFilled, book_fill)
+    mgr.bus.subscribe(OrderPartiallyFilled, book_fill)
+    hand = TradingClient(KEY, SECRET, paper=True, url_override=venue.rest_url)
+    hand.submit_order(LimitOrderRequest(symbol="ORCL", qty=1, side=OrderSide.BUY, limit_price=20.0,
+                                        time_in_force=TimeInForce.GTC, client_order_id="by-hand"))
+    mgr.add(_order("tl-recon-1", "5"))
+    assert mgr.submit("tl-recon-1")
+    venue.advance(1)
+    placed = len(venue.orders())
+    rec = Reconciler(broker, mgr, portfolio, mgr.bus, SimClock(T0), account="acc",
+                     quote_asset=broker.quote_asset, symbols={"ORCL"}).run("periodic")
+    order = mgr.orders["tl-recon-1"]
+    assert order.state is S.FILLED and order.filled_quantity == 5
+    assert portfolio.positions["ORCL"].quantity == 5 == broker.positions()["ORCL"]
+    assert portfolio.cash == broker.balances()["USD"].total
+    assert [f.kind for f in rec.findings if f.client_order_id == "by-hand"] == ["foreign_order"]
+    assert rec.ok and len(venue.orders()) == placed  # reconciliation sent nothing
