@@ -226,3 +226,13 @@ def test_orders_the_run_decided_but_never_filled_are_missed_fills(env: dict[str,
     assert rep.rows and all(r.kind == "missed" and r.run is None for r in rep.rows)
     causes = rep.by_cause
     assert causes["quantity"] == pytest.approx(rep.gap, abs=EPS) and causes["timing"] == 0
+
+
+def test_fills_a_bar_early_are_timing(tl, store: Store) -> None:
+    """The run filled at the signal bar's close, research at the next open: every trade is the
+    same trade one bar apart, and the whole gap is timing."""
+    run_id = _run(tl, store, "early", execution=replace(tl.execution, fill="close"))
+    rep = run_drift(tl, run_id, store=store)
+    assert rep.rows and all(r.kind == "timing" for r in rep.rows)
+    assert all(r.run is not None and r.research is not None and r.run.at < r.research.at for r in rep.rows)
+    assert rep.by_cause["timing"] == pytest.approx(rep.gap, abs=EPS) != 0
