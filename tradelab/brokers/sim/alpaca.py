@@ -243,13 +243,14 @@ class AlpacaSim:
             body = await request.json(loads=_loads)
         except ValueError:
             return error((400, 40010000, "request body format is invalid"))
-        args = read_order(body, self.book)  # a Refusal is answered by _guard
-        if self.plan.take("reject_min_notional", "order"):
-            raise Refusal(CODES["min_notional"])
-        hold = int(self.plan.pop("delay_fill") or 0)
-        order = self.book.place(args.symbol, args.side, args.type, args.quantity, price=args.limit,
-                                stop_price=args.stop, tif=args.tif, client_id=args.client_id,
-                                hold_bars=hold)
+        with self.book.lock:  # checked and placed at once (a bar may be replaying meanwhile)
+            args = read_order(body, self.book)  # a Refusal is answered by _guard
+            if self.plan.take("reject_min_notional", "order"):
+                raise Refusal(CODES["min_notional"])
+            hold = int(self.plan.pop("delay_fill") or 0)
+            order = self.book.place(args.symbol, args.side, args.type, args.quantity,
+                                    price=args.limit, stop_price=args.stop, tif=args.tif,
+                                    client_id=args.client_id, hold_bars=hold)
         if args.notional is not None:
             self.notional[order.venue_id] = args.notional
         if self.plan.countdown("restart_after"):
