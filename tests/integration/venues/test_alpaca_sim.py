@@ -317,3 +317,14 @@ def test_cli_serves_the_shipped_sample_as_alpaca(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_a_notional_order_buys_that_many_dollars_of_shares(sim: SimHandle) -> None:
+    c = client(sim)
+    placed = c.submit_order(MarketOrderRequest(symbol="ORCL", notional=100, side=OrderSide.BUY,
+                                               time_in_force=TimeInForce.DAY, client_order_id="usd-100"))
+    assert placed.notional == "100" and Decimal(str(placed.qty)) == Decimal("2.642706131")  # $100 / 37.84
+    sim.advance(1)
+    filled = c.get_order_by_client_id("usd-100")
+    assert filled.status == OrderStatus.FILLED
+    assert Decimal(c.get_open_position("ORCL").qty) == Decimal("2.642706131")
