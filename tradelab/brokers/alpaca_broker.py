@@ -304,7 +304,8 @@ class AlpacaBroker:
             asset: Any = self._call(self._client.get_asset, symbol)
         except APIError as exc:
             if exc.status_code != 404:
-                raise TransientBrokerError(f"alpaca: asset {symbol}: HTTP {exc.status_code}") from exc
+                code, message = self._code(exc)  # e.g. a wrong key: the venue's refusal
+                raise BrokerRejectedError(message or str(exc), str(code)) from exc
             self._rules[symbol] = None
             return None
         frac = bool(asset.fractionable)

@@ -103,7 +103,7 @@ def test_wrong_key_surfaces_as_a_venue_refusal(venue: SimHandle) -> None:
     with pytest.raises(BrokerRejectedError) as err:
         b.submit(_order("k-1", "1"))
     assert err.value.code == "40110000"
-    for read in (b.balances, b.positions, b.open_orders):
+    for read in (b.balances, b.positions, b.open_orders, lambda: b.rules("ORCL")):
         with pytest.raises(BrokerRejectedError):
             read()
 
