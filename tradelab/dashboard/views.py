@@ -93,7 +93,10 @@ class LiveViews:
 
     @staticmethod
     def _curve(data: pd.DataFrame) -> Any:
-        import hvplot.pandas  # noqa: F401  (registers .hvplot)
+        if not hasattr(pd.DataFrame, "hvplot"):
+            # Registers .hvplot, once: in a notebook hvplot drops its module before each
+            # cell, and every re-import re-sends its notebook extension (Bokeh JS).
+            import hvplot.pandas  # noqa: F401
 
         frame = data if len(data) else pd.DataFrame({"at": pd.to_datetime([], utc=True),
                                                      "equity": []})

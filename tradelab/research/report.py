@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from tradelab.research.result import BacktestResult
 
@@ -100,12 +101,14 @@ def inline_panel_assets(page: str) -> str:
     from panel.io.resources import CDN_DIST, DIST_DIR
 
     def data_url(match: re.Match[str]) -> str:
-        path = Path(DIST_DIR) / match.group(1)
-        if not path.is_file():
+        # Bundled packages keep their npm spec in the path (``tabulator-tables@6.4.0``,
+        # ``es-module-shims@^1.10.0``, sometimes quoted as ``%5E``): the folder is not quoted.
+        path = Path(DIST_DIR) / unquote(match.group(1))
+        if ".." in Path(match.group(1)).parts or not path.is_file():
             return match.group(0)
         return _data_url(path)
 
-    return re.sub(re.escape(CDN_DIST) + r"([A-Za-z0-9_./-]+)(?:\?v=[A-Za-z0-9_.-]*)?", data_url, page)
+    return re.sub(re.escape(CDN_DIST) + r"([A-Za-z0-9_./@%^+~-]+)(?:\?v=[A-Za-z0-9_.-]*)?", data_url, page)
 
 
 def _data_url(path: Path) -> str:
