@@ -355,7 +355,8 @@ class BinanceSim:
     def _status(self) -> dict[str, Any]:
         b = self.book
         return {"cursor": b.cursor, "bars": len(b.timeline), "time": str(b.timeline[b.cursor]),
-                "exhausted": b.exhausted, "seq": b.seq}
+                "exhausted": b.exhausted, "seq": b.seq, "user_streams": len(self.users.sockets),
+                "subscribed": len(self.users.clients), "user_connections": self.users.connections}
 
     async def sim_status(self, _request: web.Request) -> web.Response:
         return _json(self._status())

@@ -45,8 +45,9 @@ class UserStreams:
     def __init__(self, sim: BinanceSim) -> None:
         self.sim = sim
         self.clients: set[_User] = set()
-        self.sockets: set[web.WebSocketResponse] = set()
+        self.sockets: dict[web.WebSocketResponse, Any] = {}
         self.next_id = 0
+        self.connections = 0  # ever opened (tests check reconnects)
 
     def publish(self, event: ExecutionEvent) -> None:
         """Book subscriber: queue ``event`` for every subscribed client."""
@@ -54,9 +55,12 @@ class UserStreams:
             client.queue.put_nowait(event)
 
     async def close_all(self) -> int:
-        """Close every user-data connection (a stream disconnect); returns how many."""
-        sockets = list(self.sockets)
-        for ws in sockets:
+        """Drop every user-data connection (a stream disconnect: the TCP connection is
+        cut, as when a network path fails); returns how many."""
+        sockets = list(self.sockets.items())
+        for ws, transport in sockets:
+            if transport is not None:
+                transport.abort()
             with contextlib.suppress(Exception):
                 await ws.close()
         return len(sockets)
@@ -92,7 +96,8 @@ class UserStreams:
     async def handler(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        self.sockets.add(ws)
+        self.sockets[ws] = request.transport
+        self.connections += 1
         client: _User | None = None
         try:
             async for msg in ws:
@@ -130,7 +135,7 @@ class UserStreams:
                     await ws.send_json({"id": rid, "status": 400,
                                         "error": {"code": -1100, "msg": f"Unknown method {method}."}})
         finally:
-            self.sockets.discard(ws)
+            self.sockets.pop(ws, None)
             if client is not None:
                 self.clients.discard(client)
                 if client.task is not None:

@@ -61,7 +61,9 @@ def build_book(bars: dict[str, pd.DataFrame], *, markets: list[Market] | None = 
 
 def write_bars(bars: dict[str, pd.DataFrame], path: Path) -> None:
     """Bars for a simulator subprocess (``--bars-file``)."""
-    path.write_text(json.dumps({s: json.loads(f.to_json(orient="split", date_unit="ns"))
+    cols = ["open", "high", "low", "close", "volume"]
+    path.write_text(json.dumps({s: {"index": [int(t.value) for t in pd.DatetimeIndex(f.index)],
+                                    "columns": cols, "data": f[cols].astype(float).values.tolist()}
                                 for s, f in bars.items()}))
 
 
