@@ -24,7 +24,6 @@ def block_moments_nb(order_records: Any, col_idxs: Any, col_lens: Any, close: An
                      init_cash: float, edges: Any) -> Any:  # pragma: no cover (compiled)
     """``(4, S, n_cols)``: per block (bars ``edges[b]:edges[b+1]``) and column, the sums
     of ``r^1..r^4`` where ``r_t = V_t / V_{t-1} - 1`` and ``V_{-1}`` is the cash."""
-    n = close.shape[0]
     n_cols = col_lens.shape[0]
     n_blocks = edges.shape[0] - 1
     out = np.zeros((4, n_blocks, n_cols), dtype=np.float64)
@@ -36,33 +35,38 @@ def block_moments_nb(order_records: Any, col_idxs: Any, col_lens: Any, close: An
         cash = init_cash
         position = 0.0
         prev = init_cash
-        block = 0
-        for i in range(n):
-            # the replay of equity_metrics_nb (vectorbt's asset/cash flow and add_nb)
-            asset_flow = 0.0
-            cash_flow = 0.0
-            while ptr < col_end:
-                rec = order_records[col_idxs[ptr]]
-                if rec["idx"] != i:
-                    break
-                size = rec["size"]
-                if rec["side"] == _SELL:
-                    size *= -1
-                asset_flow = add_nb(asset_flow, size)
-                cash_flow = add_nb(cash_flow, -size * rec["price"] - rec["fees"])
-                ptr += 1
-            position = add_nb(position, asset_flow)
-            cash = add_nb(cash, cash_flow)
-            value = cash + position * close[i]
-            r = value / prev - 1.0
-            prev = value
-            while i >= edges[block + 1]:
-                block += 1
-            r2 = r * r
-            out[0, block, col] += r
-            out[1, block, col] += r2
-            out[2, block, col] += r2 * r
-            out[3, block, col] += r2 * r2
+        for block in range(n_blocks):
+            # sums in locals, stored once per block: no store-to-load chain per bar
+            a1 = a2 = a3 = a4 = 0.0
+            for i in range(edges[block], edges[block + 1]):
+                # the replay of equity_metrics_nb (vectorbt's asset/cash flow and add_nb)
+                asset_flow = 0.0
+                cash_flow = 0.0
+                while ptr < col_end:
+                    rec = order_records[col_idxs[ptr]]
+                    if rec["idx"] != i:
+                        break
+                    size = rec["size"]
+                    if rec["side"] == _SELL:
+                        size *= -1
+                    asset_flow = add_nb(asset_flow, size)
+                    cash_flow = add_nb(cash_flow, -size * rec["price"] - rec["fees"])
+                    ptr += 1
+                if asset_flow != 0.0 or cash_flow != 0.0:
+                    position = add_nb(position, asset_flow)
+                    cash = add_nb(cash, cash_flow)
+                value = cash + position * close[i]
+                r = value / prev - 1.0
+                prev = value
+                r2 = r * r
+                a1 += r
+                a2 += r2
+                a3 += r2 * r
+                a4 += r2 * r2
+            out[0, block, col] = a1
+            out[1, block, col] = a2
+            out[2, block, col] = a3
+            out[3, block, col] = a4
     return out
 
 

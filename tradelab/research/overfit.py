@@ -37,17 +37,19 @@ the sums of ``r, r^2, r^3, r^4`` (:func:`tradelab.research._overfit_kernels.bloc
 ``4 x S x N`` numbers), from which every half's Sharpe and the pick's skew and
 kurtosis follow. A split and its complement share those sums, so the splits are
 evaluated in complementary pairs. A sweep of many trials evaluates a seeded random
-sample of pairs (:func:`split_budget`: all 12,870 splits up to ~1,300 trials, 1,676
-of a 10,000-combination sweep) and the result says so (``sampled``).
+sample of pairs (:func:`split_budget`: all 12,870 splits up to 162 trials, 2,096 for
+1,000 trials, 1,000 from 2,098 trials on) and the result says so (``sampled``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -57,10 +59,11 @@ __all__ = ["EULER_GAMMA", "OverfitEstimate", "PboResult", "block_edges", "block_
 
 #: Euler-Mascheroni constant of the expected maximum of N normal draws.
 EULER_GAMMA = 0.5772156649015329
-#: Work budget of :func:`split_budget`, in (split pair x trial) evaluations: all
-#: C(16, 8) = 12,870 splits up to ~1,300 trials; C(16, 8) splits of 10,000 trials
-#: would take ~4 CPU-seconds (a 10,000-combination sweep takes ~10).
-SPLIT_WORK = 1 << 23
+#: Work budget of :func:`split_budget`, in (split x trial) evaluations. CSCV costs
+#: about splits x trials and a sweep bars x trials, so a fixed number of splits for
+#: large sweeps keeps its share of a sweep's time small (~2 % for 5,000 bars);
+#: small sweeps get all C(16, 8) = 12,870 splits (up to 162 trials).
+SPLIT_WORK = 1 << 21
 #: Fewest splits :func:`split_budget` samples (standard error of PBO from the sample
 #: alone <= sqrt(0.25 / 1,000) = 0.016).
 MIN_SPLITS = 1_000
@@ -212,9 +215,8 @@ class PboResult:
 
 
 def split_budget(n_trials: int) -> int:
-    """Splits a sweep evaluates: ``max(MIN_SPLITS, 2 * SPLIT_WORK // n_trials)``, so
-    CSCV costs about the same as a few hundred backtests whatever the sweep's size."""
-    return max(MIN_SPLITS, 2 * SPLIT_WORK // max(n_trials, 1))
+    """Splits a sweep evaluates: ``max(MIN_SPLITS, SPLIT_WORK // n_trials)``."""
+    return max(MIN_SPLITS, SPLIT_WORK // max(n_trials, 1))
 
 
 def _halves(n_blocks: int, max_splits: int | None, seed: int) -> tuple[np.ndarray, int, bool]:
@@ -241,16 +243,18 @@ def _halves(n_blocks: int, max_splits: int | None, seed: int) -> tuple[np.ndarra
 
 def _sharpe_key(s1: np.ndarray, s2: np.ndarray, n: np.ndarray) -> np.ndarray:
     """``mean / std`` up to the positive factor ``n`` shared by a split's trials:
-    ``S1 / sqrt(n S2 - S1^2)``; 0 for a trial whose returns do not vary (flat).
-    In place on ``s2`` (a temporary of the caller), to keep the passes few."""
+    ``S1 / sqrt(n S2 - S1^2)``. In place on ``s2`` (a temporary of the caller): few
+    passes over the (splits x trials) arrays are what CSCV costs.
+
+    A flat trial (no position in the half: ``S1 = S2 = 0``) gets 0; the variance
+    term is floored at a tiny positive number instead of masked, which gives that
+    without another pass (returns that vary never come near the floor).
+    """
     den = np.multiply(n, s2, out=s2)
-    den -= s1 * s1
-    flat = ~(den > 0)
-    den[flat] = 1.0
+    den -= np.square(s1)
+    np.maximum(den, 1e-300, out=den)
     np.sqrt(den, out=den)
-    key = np.divide(s1, den, out=den)
-    key[flat] = 0.0
-    return key
+    return np.divide(s1, den, out=den)
 
 
 def _rank_logits(is_key: np.ndarray, oos_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -261,6 +265,33 @@ def _rank_logits(is_key: np.ndarray, oos_key: np.ndarray) -> tuple[np.ndarray, n
     ties = np.count_nonzero(oos_key == x, axis=1)
     w = (below + (ties + 1) / 2.0) / (oos_key.shape[1] + 1.0)
     return np.log(w / (1.0 - w)), x[:, 0] < 0
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread for the (small-k) products below: on a busy machine its
+    worker threads spin and cost several times the work (threadpoolctl when installed)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
+def _pairs(m: np.ndarray, counts: np.ndarray, s1: np.ndarray, s2: np.ndarray,
+           t1: np.ndarray, t2: np.ndarray, tn: float, logits: list[np.ndarray],
+           losses: list[np.ndarray]) -> None:
+    """Both splits of each half in ``m`` (rows of 0/1 over blocks) and its complement."""
+    na = (m @ counts)[:, None]
+    a1, a2 = m @ s1, m @ s2
+    key_b = _sharpe_key(t1 - a1, t2 - a2, tn - na)
+    key_a = _sharpe_key(a1, a2, na)
+    for is_key, oos_key in ((key_a, key_b), (key_b, key_a)):
+        lg, loss = _rank_logits(is_key, oos_key)
+        logits.append(lg)
+        losses.append(loss)
 
 
 def pbo_from_blocks(counts: np.ndarray, s1: np.ndarray, s2: np.ndarray, *,
@@ -294,16 +325,10 @@ def pbo_from_blocks(counts: np.ndarray, s1: np.ndarray, s2: np.ndarray, *,
     t1, t2, tn = s1.sum(axis=0), s2.sum(axis=0), counts.sum()
     logits, losses = [], []
     step = max(1, _ELEMENTS // n_trials)
-    for lo in range(0, len(halves), step):
-        m = halves[lo:lo + step].astype(float)
-        na = (m @ counts)[:, None]
-        a1, a2 = m @ s1, m @ s2
-        key_b = _sharpe_key(t1 - a1, t2 - a2, tn - na)
-        key_a = _sharpe_key(a1, a2, na)
-        for is_key, oos_key in ((key_a, key_b), (key_b, key_a)):
-            lg, loss = _rank_logits(is_key, oos_key)
-            logits.append(lg)
-            losses.append(loss)
+    with _one_blas_thread():
+        for lo in range(0, len(halves), step):
+            _pairs(halves[lo:lo + step].astype(float), counts, s1, s2, t1, t2, tn,
+                   logits, losses)
     lam = np.concatenate(logits)
     return PboResult(pbo=float(np.mean(lam <= 0)), logits=lam,
                      prob_oos_loss=float(np.mean(np.concatenate(losses))), n_blocks=n_blocks,
@@ -362,7 +387,7 @@ class OverfitEstimate:
 
 
 def estimate(sums: np.ndarray, counts: np.ndarray, sharpe: np.ndarray, pick: int,
-             ppy: float, *, max_splits: int | None = None, seed: int = 0
+             ppy: float, *, max_splits: int | Literal["auto"] | None = "auto", seed: int = 0
              ) -> OverfitEstimate:
     """DSR and PBO of a sweep from its block sums and annualized Sharpe column.
 
@@ -379,7 +404,7 @@ def estimate(sums: np.ndarray, counts: np.ndarray, sharpe: np.ndarray, pick: int
     ppy
         Periods per year the Sharpe ratios were annualized with.
     max_splits, seed
-        As for :func:`pbo_from_blocks`; the default -1 means :func:`split_budget`.
+        As for :func:`pbo_from_blocks`; ``"auto"``: :func:`split_budget`.
     """
     root = math.sqrt(ppy)
     per_bar = np.asarray(sharpe, dtype=float) / root
@@ -396,7 +421,7 @@ def estimate(sums: np.ndarray, counts: np.ndarray, sharpe: np.ndarray, pick: int
     result = None
     if trials >= 2 and len(counts) >= 2:
         cols = np.flatnonzero(finite)  # flat trials are not candidates, as for the DSR
-        budget = split_budget(len(cols)) if max_splits == -1 else max_splits
+        budget = split_budget(len(cols)) if max_splits == "auto" else max_splits
         result = pbo_from_blocks(counts, sums[0][:, cols], sums[1][:, cols],
                                  max_splits=budget, seed=seed)
     return OverfitEstimate(

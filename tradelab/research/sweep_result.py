@@ -44,7 +44,8 @@ class SweepResult:
     fixed : dict
         Parameters not in the grid and the value they had.
     elapsed : float
-        Seconds spent on signals, simulation and metrics.
+        Seconds spent on signals, simulation, metrics, the overfitting estimate and
+        the walk-forward analysis.
     symbols : list of str
         The symbols of a multi-symbol sweep (then ``table`` starts with a
         ``symbol`` column and ``bars`` maps symbol → bars); empty otherwise.

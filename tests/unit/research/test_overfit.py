@@ -14,6 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradelab.research import metrics, overfit
+from tradelab.research._overfit_kernels import block_moments
+from tradelab.research.conventions import Execution
+from tradelab.research.simulate import run_portfolio
 from tradelab.research.sweep import sweep
 
 PHI = NormalDist().cdf
@@ -166,7 +169,7 @@ def test_sampled_splits_are_said_and_close_to_all() -> None:
     assert (full.n_splits, full.sampled) == (12_870, False)
     assert (part.n_splits, part.total_splits, part.sampled) == (2000, 12_870, True)
     assert part.pbo == pytest.approx(full.pbo, abs=0.05)
-    assert overfit.split_budget(10) == 2 * overfit.SPLIT_WORK // 10
+    assert overfit.split_budget(10) == overfit.SPLIT_WORK // 10 > 12_870
     assert overfit.split_budget(10**7) == overfit.MIN_SPLITS
 
 
@@ -193,6 +196,22 @@ def test_pbo_needs_an_even_number_of_blocks_and_two_trials() -> None:
 
 
 # -- in the sweep -----------------------------------------------------------------------
+@pytest.mark.parametrize("execution", [
+    Execution(), Execution(fees=0.001, fixed_fees=2.5, slippage=0.0005, fill="close"),
+    Execution(cash=5_000.0, size=0.5, fractional=True)], ids=["default", "fees", "fractional"])
+def test_kernel_block_sums_equal_those_of_vectorbts_equity(bars: pd.DataFrame,
+                                                           execution: Execution) -> None:
+    rng = np.random.default_rng(5)
+    entries = pd.DataFrame(rng.random((len(bars), 30)) < 0.02, index=bars.index)
+    exits = pd.DataFrame(rng.random((len(bars), 30)) < 0.02, index=bars.index)
+    pf = run_portfolio(execution, bars, entries, exits)
+    edges = overfit.block_edges(len(bars), 16)
+    got = block_moments(pf, bars["close"].to_numpy(), execution.cash, edges)
+    counts, want = overfit.block_sums(metrics.returns(pf.value().to_numpy(), execution.cash), 16)
+    np.testing.assert_array_equal(counts, np.diff(edges))
+    np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-18)
+
+
 GRID = {"fast": [5, 10, 20, 40], "slow": [30, 60, 120]}
 
 
