@@ -316,3 +316,31 @@ def test_reconciliation_books_missed_fills_and_reports_a_hand_placed_order(venue
     assert portfolio.cash == broker.balances()["USD"].total
     assert [f.kind for f in rec.findings if f.client_order_id == "by-hand"] == ["foreign_order"]
     assert rec.ok and len(venue.orders()) == placed  # reconciliation sent nothing
+
+
+def test_against_a_child_process_venue_killed_and_restarted(tmp_path: Path) -> None:
+    """``tradelab venue-sim alpaca`` in its own process: SIGKILLed, started again from its state."""
+    handle = start_alpaca_sim(orcl_bars(), key=KEY, secret=SECRET, in_process=False,
+                              state_path=tmp_path / "s.json")
+    broker = _broker(handle)
+    try:
+        assert broker.wait_connected(60)
+        mgr = _manager(broker)
+        mgr.add(_order("child-1", "2.5"))
+        assert mgr.submit("child-1")
+        handle.advance(1)
+        _pump_until(mgr, broker, "child-1", S.FILLED)
+        mgr.add(_order("child-2", "1", order_type="limit", limit_price=Decimal("20")))
+        assert mgr.submit("child-2")
+        connects = broker.reconnects
+        handle.kill()  # SIGKILL: only what every change already wrote survives
+        handle.restart()
+        wait_until(lambda: broker.reconnects > connects, 60, "the stream to reconnect")
+        assert broker.positions() == {"ORCL": Decimal("2.5")}
+        report = broker.query("child-2")
+        assert report is not None and report.status == "accepted"
+        assert mgr.cancel("child-2") and mgr.orders["child-2"].state is S.CANCELLED
+        assert sorted(_venue_client_ids(handle)) == ["child-1", "child-2"]
+    finally:
+        broker.close()
+        handle.close()
