@@ -78,9 +78,9 @@ def notebook_html(notebook: Path | str) -> str:
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
-    from tradelab.research.report import inline_panel_assets
+    from tradelab.research.report import inline_cdn_assets
 
     exporter = HTMLExporter(extra_loaders=[DictLoader({"offline.html.j2": _OFFLINE_TEMPLATE})],
                             template_file="offline.html.j2", embed_images=True)
     body, _ = exporter.from_filename(str(notebook))
-    return inline_panel_assets(str(body))
+    return inline_cdn_assets(str(body))
