@@ -203,6 +203,8 @@ class LiveSettings(_Section):
     """
 
     enabled: bool = Field(default=False, description="allow `tradelab live` to send real orders")
+    sandbox: bool = Field(default=True, description=(
+        "trade the venue's sandbox (Binance spot testnet, Alpaca paper API); false = real money"))
     exchange: str = Field(default="binance", description="the ccxt exchange id of --broker ccxt")
     base_url: str | None = Field(default=None, description=(
         "the venue's REST base URL (a testnet, a paper API, or `tradelab venue-sim`)"))

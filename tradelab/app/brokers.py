@@ -65,7 +65,8 @@ def _ccxt(execution: Execution, symbols: set[str], config: Any, settings: Any) -
     live = _live(settings)
     key, secret = credentials("ccxt")
     return CcxtBroker(live.exchange, api_key=key, secret=secret, rest_url=live.base_url,
-                      ws_url=live.ws_url, symbols=sorted(symbols), timeout=live.request_timeout)
+                      ws_url=live.ws_url, symbols=sorted(symbols), timeout=live.request_timeout,
+                      sandbox=live.sandbox and not live.base_url)
 
 
 def _alpaca(execution: Execution, symbols: set[str], config: Any, settings: Any) -> Broker:
@@ -74,7 +75,7 @@ def _alpaca(execution: Execution, symbols: set[str], config: Any, settings: Any)
     live = _live(settings)
     key, secret = credentials("alpaca")
     return AlpacaBroker(api_key=key, secret=secret, rest_url=live.base_url, ws_url=live.ws_url,
-                        symbols=sorted(symbols), timeout=live.request_timeout)
+                        paper=live.sandbox, symbols=sorted(symbols), timeout=live.request_timeout)
 
 
 BROKERS: dict[str, BrokerFactory] = {"paper": _paper, "ccxt": _ccxt, "alpaca": _alpaca}

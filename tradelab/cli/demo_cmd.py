@@ -11,6 +11,7 @@ import typer
 from tradelab.cli._app import app, build_app
 
 LIVE_BARS, LIVE_SPEED = 300, 100.0   # ~3 s of streaming
+VENUE_BARS = 160                     # 40 of history, then 120 traded live (~6 s)
 SHOWN = ["total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate", "n_trades",
          "exposure", "final_equity"]
 
@@ -21,6 +22,8 @@ def demo(
     report: Path = typer.Option(None, help="HTML report path (default <reports_dir>/demo.html)"),
     live: bool = typer.Option(True, "--live/--no-live",
                               help="also paper-trade sma_cross over a faulty loopback websocket"),
+    venue: bool = typer.Option(True, "--venue/--no-venue", help=(
+        "and end with a live session through ccxt against the Binance-protocol simulator")),
 ) -> None:
     """Backtest the shipped strategies and sweep sma_cross on real data; write an HTML report.
 
@@ -71,6 +74,10 @@ def demo(
     typer.echo(f"\nReport with equity, drawdown, trades and the sweep heatmap: {written}")
     if live:
         live_session(tl, bars.iloc[-LIVE_BARS:], source, symbol)
+    if venue:
+        from tradelab.cli.demo_live import venue_session
+
+        venue_session(tl, bars.iloc[-VENUE_BARS:], symbol)
     typer.echo("Explore interactively: make lab  (opens JupyterLab on notebooks/01_research.ipynb)")
 
 

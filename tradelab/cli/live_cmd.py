@@ -48,7 +48,8 @@ def live(
         fail("live trading is off: set [live] enabled = true in config/tradelab.toml "
              "(or TRADELAB__LIVE__ENABLED=true) to allow it")
     if not confirm:
-        where = settings.live.base_url or "the venue's production endpoint"
-        fail(f"add --confirm to send real orders through {broker} ({where})")
+        live_ = settings.live
+        where = live_.base_url or ("the venue's sandbox" if live_.sandbox else "the venue, with REAL money")
+        fail(f"add --confirm to send orders through {broker} to {where}")
     trade(TradeRequest(strategy, data, param, ex, speed, feed, account, db, resume, None, force,
                        progress, as_json, broker=broker, adopt=adopt))
