@@ -15,6 +15,8 @@ Pointing it somewhere (credentials from ``TRADELAB_CCXT_API_KEY`` /
     CcxtBroker("binance", sandbox=True, symbols=["BTC/USDT"])
     # production
     CcxtBroker("binance", symbols=["BTC/USDT"])
+    # bars from the same simulator: CcxtFeed("binance", "BTC/USDT", urls=rest, ws_urls=ws)
+    rest, ws = loopback_urls("binance", "http://127.0.0.1:9100", "ws://127.0.0.1:9100")
 
 Contract details:
 
@@ -47,7 +49,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from tradelab.brokers.ccxt_reports import dec, override_urls, rest_report, rules_from_market
+from tradelab.brokers.ccxt_reports import dec, loopback_urls, override_urls, rest_report, rules_from_market
 from tradelab.brokers.ccxt_stream import OrderStream
 from tradelab.monitor.redact import register_secret
 from tradelab.orders.brokers import (
@@ -338,4 +340,4 @@ class CcxtBroker:
         return fuller
 
 
-__all__ = ["CcxtBroker"]
+__all__ = ["CcxtBroker", "loopback_urls"]

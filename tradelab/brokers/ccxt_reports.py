@@ -171,4 +171,20 @@ def override_urls(urls: Any, base: str) -> Any:
     return urls
 
 
-__all__ = ["dec", "override_urls", "rest_report", "rules_from_market", "stream_report"]
+def loopback_urls(exchange_id: str, rest_url: str,
+                  ws_url: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(urls, ws_urls)`` of ``exchange_id`` moved to ``rest_url`` / ``ws_url``, in the form
+    :class:`~tradelab.feeds.ccxt_feed.CcxtFeed` takes (``urls["api"]`` without ``ws``, and
+    ``urls["api"]["ws"]``): how a feed takes its bars from the venue simulator."""
+    import ccxt
+    import ccxt.pro
+
+    api = getattr(ccxt, exchange_id)().urls["api"]
+    rest = {k: override_urls(v, rest_url) for k, v in api.items() if k != "ws"}
+    ws: dict[str, Any] = {}
+    if ws_url is not None:
+        ws = override_urls(getattr(ccxt.pro, exchange_id)().urls["api"]["ws"], ws_url)
+    return rest, ws
+
+
+__all__ = ["dec", "loopback_urls", "override_urls", "rest_report", "rules_from_market", "stream_report"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import ccxt
 import ccxt.pro
@@ -116,6 +117,25 @@ def test_user_data_and_kline_streams_over_ccxt_pro(sim) -> None:
         finally:
             await ex.close()
     asyncio.run(run())
+
+
+def test_ccxt_feed_takes_its_bars_from_the_simulator(sim) -> None:
+    from tradelab.brokers.ccxt_broker import loopback_urls
+    from tradelab.feeds.ccxt_feed import CcxtFeed
+
+    frame = eth_bars()[SYMBOL]
+    rest, ws = loopback_urls("binance", sim.rest_url, sim.ws_url)
+    feed = CcxtFeed("binance", SYMBOL, interval="1m", mode="websocket", urls=rest, ws_urls=ws,
+                    start_after=frame.index[20], end=frame.index[23])
+    got: list = []
+    thread = threading.Thread(target=lambda: [got.append(b) for b in feed], daemon=True)
+    thread.start()
+    wait_for(lambda: sim.status()["kline_streams"] >= 1)
+    for _ in range(3):
+        sim.advance(1)
+    thread.join(30)
+    assert [b.time for b in got] == list(frame.index[21:24])
+    assert [b.close for b in got] == list(frame["close"].iloc[21:24])
 
 
 def test_state_survives_a_restart(sim) -> None:

@@ -254,13 +254,9 @@ class BinanceSim:
         if q.get("interval") != wire.interval_name(self.book.interval_ns):
             return _err(400, -1120, "Invalid interval.")
         limit = min(int(q.get("limit", 500)), 1000)
-        rows = self.markets.rows(m.symbol)
         start, end = q.get("startTime"), q.get("endTime")
-        if start is not None:
-            rows = [r for r in rows if r[0] >= int(start)]
-        if end is not None:
-            rows = [r for r in rows if r[0] <= int(end)]
-        return _json(rows[:limit] if start is not None else rows[-limit:])
+        return _json(self.markets.rows(m.symbol, int(start) if start is not None else None,
+                                       int(end) if end is not None else None, limit))
 
     async def ticker(self, request: web.Request) -> web.Response:
         symbols = [request.query["symbol"]] if "symbol" in request.query else list(self.book.markets)
@@ -356,7 +352,8 @@ class BinanceSim:
         b = self.book
         return {"cursor": b.cursor, "bars": len(b.timeline), "time": str(b.timeline[b.cursor]),
                 "exhausted": b.exhausted, "seq": b.seq, "user_streams": len(self.users.sockets),
-                "subscribed": len(self.users.clients), "user_connections": self.users.connections}
+                "subscribed": len(self.users.clients), "user_connections": self.users.connections,
+                "kline_streams": sum(len(s) for s, _ in self.markets.subs.values())}
 
     async def sim_status(self, _request: web.Request) -> web.Response:
         return _json(self._status())

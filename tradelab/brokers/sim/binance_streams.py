@@ -10,7 +10,8 @@ REST). The faults ``dup_events``, ``reorder`` and ``disconnect_after`` act here.
 
 Market streams (``/ws``, ``/ws/<streams>``, ``/stream?streams=``): ``SUBSCRIBE`` /
 ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` of ``<symbol>@kline_<interval>``; each bar
-that closes is pushed with ``x: true``, followed by the next bar forming (its open).
+that closes is pushed with ``x: true``, followed by the next bar forming (its open),
+which is pushed again every second (:data:`HEARTBEAT`) like Binance's own cadence.
 """
 
 from __future__ import annotations
@@ -22,10 +23,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 from aiohttp import WSMsgType, web
 
 from tradelab.brokers.sim import binance_wire as wire
 from tradelab.brokers.sim.core import ExecutionEvent
+
+#: Seconds between repeated updates of the forming kline.
+HEARTBEAT = 1.0
 
 if TYPE_CHECKING:
     from tradelab.brokers.sim.binance import BinanceSim
@@ -174,15 +179,26 @@ class MarketStreams:
     def interval(self) -> str:
         return wire.interval_name(self.sim.book.interval_ns)
 
-    def rows(self, symbol: str) -> list[list[Any]]:
-        """Closed klines of ``symbol`` and the forming one (its open only)."""
+    def rows(self, symbol: str, start_ms: int | None = None, end_ms: int | None = None,
+             limit: int = 500) -> list[list[Any]]:
+        """Klines of ``symbol`` (closed ones and the forming one, which shows its open only)
+        opening within ``[start_ms, end_ms]``: the first ``limit`` with a start, else the last."""
         book = self.sim.book
         hist = book.history(symbol)
-        rows = [wire.kline_row(t, bar, book.interval_ns) for t, bar in hist.iterrows()]
+        ms = hist.index.asi8 // 1_000_000 if len(hist) else []
+        keep = [True] * len(hist)
+        if start_ms is not None or end_ms is not None:
+            keep = [(start_ms is None or t >= start_ms) and (end_ms is None or t <= end_ms) for t in ms]
+        frame = hist[keep]
+        rows_ix = list(frame.index[:limit + 1] if start_ms is not None else frame.index[-limit:])
+        rows = [wire.kline_row(t, frame.loc[t], book.interval_ns) for t in rows_ix]
         nxt = book.bar(symbol, book.cursor + 1)
         if nxt is not None:
-            rows.append(wire.kline_row(book.timeline[book.cursor + 1], nxt, book.interval_ns, True))
-        return rows
+            t = book.timeline[book.cursor + 1]
+            t_ms = pd.Timestamp(t).value // 1_000_000
+            if (start_ms is None or t_ms >= start_ms) and (end_ms is None or t_ms <= end_ms):
+                rows.append(wire.kline_row(t, nxt, book.interval_ns, True))
+        return rows[:limit] if start_ms is not None else rows[-limit:]
 
     def _events(self, stream: str, closed_too: bool) -> list[dict[str, Any]]:
         book = self.sim.book
@@ -226,6 +242,7 @@ class MarketStreams:
         initial = request.query.get("streams", "").split("/") if combined else tail.split("/")
         streams = {s for s in initial if "@" in s}
         self.subs[ws] = (streams, combined)
+        beat = asyncio.get_running_loop().create_task(self._heartbeat(ws, streams, combined))
         try:
             for s in sorted(streams):
                 await self._send(ws, s, combined, False)
@@ -248,8 +265,17 @@ class MarketStreams:
                 elif method == "LIST_SUBSCRIPTIONS":
                     await ws.send_json({"result": sorted(streams), "id": rid})
         finally:
+            beat.cancel()
             self.subs.pop(ws, None)
         return ws
+
+    async def _heartbeat(self, ws: web.WebSocketResponse, streams: set[str], combined: bool) -> None:
+        """Re-send the forming bar every ``HEARTBEAT`` seconds, as Binance pushes a kline
+        stream every second or two even when nothing traded."""
+        while not ws.closed:
+            await asyncio.sleep(HEARTBEAT)
+            for stream in sorted(streams):
+                await self._send(ws, stream, combined, False)
 
 
 __all__ = ["MarketStreams", "UserStreams"]
