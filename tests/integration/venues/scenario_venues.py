@@ -97,7 +97,8 @@ class ScenarioVenue:
 
     name: str
     symbol: str
-    #: Faults this venue has; a scenario needing another is not generated for it.
+    #: What this venue has (faults it can inject, rules it applies); a scenario
+    #: needing something else is not generated for it.
     faults: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
@@ -141,6 +142,8 @@ class PaperVenue(ScenarioVenue):
     """The paper broker, worked by ``on_bar`` at each bar's open and close."""
 
     name, symbol = "paper", "SPX"
+    # A lost reply is a FlakyBroker around it; no stream, no rate limit, no lot/notional rules
+    faults = frozenset({"drop_ack"})
 
     def __init__(self) -> None:
         super().__init__()

@@ -24,8 +24,13 @@ from tradelab.testing import CountingBroker, FlakyBroker
 from .scenario_venues import VENUES, Book, ScenarioVenue, make_book
 
 S = OrderState
-ALL = ("paper", "binance", "alpaca")
-SIMS = ("binance", "alpaca")
+ALL = tuple(VENUES)
+
+
+def having(*needs: str) -> tuple[str, ...]:
+    """The venues that have every fault or rule a scenario needs."""
+    return tuple(n for n, cls in VENUES.items() if set(needs) <= cls.faults)
+
 
 pytestmark = pytest.mark.slow
 
@@ -115,7 +120,7 @@ def test_partial_fill_then_cancel(venue: ScenarioVenue) -> None:
 
 
 # -- 3 ---------------------------------------------------------------------------------------
-@on(*SIMS)
+@on(*having("min_notional"))
 def test_reject_for_min_notional(venue: ScenarioVenue) -> None:
     from tradelab.risk.manager import KillSwitch, RiskManager
 
@@ -141,7 +146,7 @@ def test_reject_for_min_notional(venue: ScenarioVenue) -> None:
 
 
 # -- 4 ---------------------------------------------------------------------------------------
-@on(*ALL)
+@on(*having("drop_ack"))
 def test_lost_ack_resolved_by_query(venue: ScenarioVenue) -> None:
     if venue.name == "paper":  # accepted, then the reply is lost
         flaky = FlakyBroker(venue.broker, failures=1, accept_then_timeout=True)
@@ -163,7 +168,7 @@ def test_lost_ack_resolved_by_query(venue: ScenarioVenue) -> None:
 
 
 # -- 5 ---------------------------------------------------------------------------------------
-@on(*SIMS)
+@on(*having("http429"))
 def test_429_burst_backs_off(venue: ScenarioVenue) -> None:
     venue.inject("http429=3@order,retry_after=0.1")
     book = make_book(venue.broker, venue.clock)
@@ -177,7 +182,7 @@ def test_429_burst_backs_off(venue: ScenarioVenue) -> None:
 
 
 # -- 6 ---------------------------------------------------------------------------------------
-@on(*SIMS)
+@on(*having("disconnect"))
 def test_stream_dropped_during_a_fill(venue: ScenarioVenue) -> None:
     book = make_book(venue.broker, venue.clock)
     book.orders.add(venue.order("tl-gap-1", "buy", "1"))
@@ -245,4 +250,4 @@ def test_each_scenario_runs_where_it_can_exist() -> None:
         if not name.startswith("test_") or not hasattr(fn, "pytestmark"):
             continue
         venues = next(m.args[1] for m in fn.pytestmark if m.name == "parametrize")
-        assert tuple(venues) == (SIMS if name in sim_only else ALL), name
+        assert tuple(venues) == (("binance", "alpaca") if name in sim_only else ALL), name
