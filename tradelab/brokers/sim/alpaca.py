@@ -45,7 +45,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +55,11 @@ from aiohttp import web
 from tradelab.brokers.sim import alpaca_shapes as shapes
 from tradelab.brokers.sim import state as sim_state
 from tradelab.brokers.sim.alpaca_orders import BAD_REQUEST, CODES, Err, Refusal, read_order
+from tradelab.brokers.sim.alpaca_shapes import build_book, exchange_calendar
 from tradelab.brokers.sim.alpaca_stream import TradeUpdates
-from tradelab.brokers.sim.core import Market, VenueBook, VenueError
+from tradelab.brokers.sim.core import VenueBook, VenueError
 from tradelab.brokers.sim.faults import RESTART_EXIT_CODE, FaultPlan, FaultSpecError
 
-FRACTION_STEP = Decimal("1e-9")
 _loads = partial(json.loads, parse_float=Decimal)
 
 
@@ -68,33 +68,6 @@ def error(err: Err, message: str | None = None, headers: dict[str, str] | None =
     status, code, text = err
     return web.json_response({"code": code, "message": message or text}, status=status,
                              headers=headers)
-
-
-def build_book(bars: dict[str, pd.DataFrame], *, cash: Decimal = Decimal(100_000),
-               whole_shares: tuple[str, ...] = (), volume_fraction: float | None = None) -> VenueBook:
-    """A book of US equities (quote USD, no fees) over ``bars``."""
-    markets = []
-    for symbol in bars:
-        whole = symbol in whole_shares
-        step = Decimal(1) if whole else FRACTION_STEP
-        markets.append(Market(symbol, symbol, symbol, shapes.CURRENCY, step, Decimal("0.01"), step,
-                              Decimal(0), Decimal(0) if whole else Decimal(1)))
-    return VenueBook(markets, bars, balances={shapes.CURRENCY: Decimal(cash)}, fee_rate=Decimal(0),
-                     volume_fraction=volume_fraction)
-
-
-@lru_cache(maxsize=8)
-def _xnys(first: str, last: str) -> Any:
-    import exchange_calendars as xcals
-
-    return xcals.get_calendar("XNYS", start=first, end=last)
-
-
-def exchange_calendar(book: VenueBook) -> Any:
-    """The XNYS calendar from a month before the first bar to a year after the last."""
-    first = (book.timeline[0] - pd.Timedelta(days=31)).strftime("%Y-%m-%d")
-    last = (book.timeline[-1] + pd.Timedelta(days=366)).strftime("%Y-%m-%d")
-    return _xnys(first, last)
 
 
 class AlpacaSim:

@@ -1,4 +1,5 @@
-"""The JSON shapes of Alpaca's trading API v2, built from the simulator's book.
+"""The JSON shapes of Alpaca's trading API v2, built from the simulator's book (and the book
+of US equities and the exchange calendar they describe).
 
 Field names, enum spellings and number formats follow what ``alpaca-py``'s models
 (``alpaca.trading.models``) parse: numbers are strings, times RFC 3339 in UTC,
@@ -11,11 +12,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
 
-from tradelab.brokers.sim.core import ExecutionEvent, Trade, VenueBook, VenueOrder
+from tradelab.brokers.sim.core import ExecutionEvent, Market, Trade, VenueBook, VenueOrder
 
 ACCOUNT_ID = "8f2ec3b6-3c2a-4b7e-9a51-5e1d2c0a7a01"
 CURRENCY = "USD"
@@ -32,6 +34,36 @@ DUPLICATE = (422, 40010001, "client_order_id must be unique")
 NOT_CANCELABLE = (422, 42210000, "order is not cancelable")
 TOO_MANY = (429, 42910000, "too many requests")
 SERVER_ERROR = (500, 50010000, "internal server error occurred")
+
+
+FRACTION_STEP = Decimal("1e-9")
+
+
+def build_book(bars: dict[str, pd.DataFrame], *, cash: Decimal = Decimal(100_000),
+               whole_shares: tuple[str, ...] = (), volume_fraction: float | None = None) -> VenueBook:
+    """A book of US equities (quote USD, no fees) over ``bars``."""
+    markets = []
+    for symbol in bars:
+        whole = symbol in whole_shares
+        step = Decimal(1) if whole else FRACTION_STEP
+        markets.append(Market(symbol, symbol, symbol, CURRENCY, step, Decimal("0.01"), step,
+                              Decimal(0), Decimal(0) if whole else Decimal(1)))
+    return VenueBook(markets, bars, balances={CURRENCY: Decimal(cash)}, fee_rate=Decimal(0),
+                     volume_fraction=volume_fraction)
+
+
+@lru_cache(maxsize=8)
+def _xnys(first: str, last: str) -> Any:
+    import exchange_calendars as xcals
+
+    return xcals.get_calendar("XNYS", start=first, end=last)
+
+
+def exchange_calendar(book: VenueBook) -> Any:
+    """The XNYS calendar from a month before the first bar to a year after the last."""
+    first = (book.timeline[0] - pd.Timedelta(days=31)).strftime("%Y-%m-%d")
+    last = (book.timeline[-1] + pd.Timedelta(days=366)).strftime("%Y-%m-%d")
+    return _xnys(first, last)
 
 
 def order_uuid(venue_id: int) -> str:
@@ -205,5 +237,17 @@ def calendar_json(calendar: Any, start: str | None, end: str | None, now_ns: int
     return out
 
 
-__all__ = ["account_json", "asset_json", "calendar_json", "clock_json", "order_json",
-           "order_uuid", "position_json", "trade_update", "venue_id"]
+__all__ = [
+    "FRACTION_STEP",
+    "account_json",
+    "asset_json",
+    "build_book",
+    "calendar_json",
+    "clock_json",
+    "exchange_calendar",
+    "order_json",
+    "order_uuid",
+    "position_json",
+    "trade_update",
+    "venue_id",
+]
