@@ -32,7 +32,9 @@ Contract details:
 * Order types market, limit and stop (stop-market, ccxt ``triggerPrice``); time
   in force gtc (``day`` is sent as GTC: crypto markets have no session).
 * ``positions()`` on spot are the base-asset balances of the traded symbols;
-  ``rules(symbol).shortable`` is False on spot (margin orders are not sent).
+  ``rules(symbol).shortable`` is False on spot; with ``margin=True`` a market that
+  allows margin is shortable and its orders go to cross margin (not verified: the
+  simulator has no margin account, and positions still read spot balances).
 * Fees are reported in the quote currency (a base-asset fee is valued at the fill
   price); a fee in a third asset (BNB) is reported in that asset's units.
 """
@@ -108,6 +110,11 @@ class CcxtBroker:
         Start the ``watch_orders`` thread (False: ``poll`` returns nothing).
     rate_limit_retries, backoff
         Retries after a 429 and the base of the jittered exponential back-off (s).
+    margin
+        Trade on cross margin (``marginMode="cross"``) where the market allows it:
+        those markets are then ``shortable``. Off by default: spot is long-only.
+    resync
+        Seconds of stream silence after which open orders are re-read over REST.
     """
 
     name = "ccxt"
@@ -116,7 +123,8 @@ class CcxtBroker:
     def __init__(self, exchange_id: str, *, api_key: str | None = None, secret: str | None = None,
                  rest_url: str | None = None, ws_url: str | None = None, symbols: Iterable[str] = (),
                  timeout: float = 10.0, options: dict[str, Any] | None = None, sandbox: bool = False,
-                 stream: bool = True, rate_limit_retries: int = 5, backoff: float = 0.5) -> None:
+                 stream: bool = True, rate_limit_retries: int = 5, backoff: float = 0.5,
+                 margin: bool = False, resync: float = 30.0) -> None:
         import ccxt
 
         api_key = api_key or os.environ.get("TRADELAB_CCXT_API_KEY")
@@ -125,7 +133,7 @@ class CcxtBroker:
         register_secret(secret)
         self.exchange_id, self.symbols = exchange_id, list(symbols)
         self.rest_url, self.ws_url, self.sandbox = rest_url, ws_url, sandbox
-        self.rate_limit_retries, self.backoff = rate_limit_retries, backoff
+        self.rate_limit_retries, self.backoff, self.margin = rate_limit_retries, backoff, margin
         opts = {"warnOnFetchOpenOrdersWithoutSymbol": False, **(options or {})}
         self._config = {"apiKey": api_key, "secret": secret, "enableRateLimit": True,
                         "timeout": int(timeout * 1000), "options": opts}
@@ -135,7 +143,7 @@ class CcxtBroker:
         self.rate_limited = 0
         self._lock = threading.RLock()  # one REST call at a time (the stream thread catches up too)
         self.stream = OrderStream(self._pro_client, self._catch_up, self._complete,
-                                  self._market) if stream else None
+                                  self._market, resync) if stream else None
 
     def __repr__(self) -> str:
         return f"CcxtBroker({self.exchange_id!r}, rest_url={self.rest_url!r}, symbols={self.symbols!r})"
@@ -214,7 +222,8 @@ class CcxtBroker:
         market = self.markets().get(symbol)
         if market is None:
             return None
-        return rules_from_market(symbol, market, self.rest.precisionMode, shortable=False)
+        shortable = self.margin and bool(market.get("margin"))
+        return rules_from_market(symbol, market, self.rest.precisionMode, shortable=shortable)
 
     def submit(self, order: Any) -> str:
         import ccxt
@@ -224,6 +233,8 @@ class CcxtBroker:
         self.markets()
         cid, symbol = order.client_order_id, order.symbol
         params: dict[str, Any] = {"clientOrderId": cid}
+        if self.margin and (self.markets().get(symbol) or {}).get("margin"):
+            params["marginMode"] = "cross"
         kind, price = order.order_type, None
         if kind == "limit":
             price = float(order.limit_price)

@@ -181,6 +181,20 @@ def test_simulator_restart_keeps_state_and_the_broker_reconnects(venue) -> None:
     assert count_client_ids(sim, "rs-1") == 1 and broker.positions() == {SYMBOL: Decimal("0.5")}
 
 
+def test_stop_order_and_a_venue_order_placed_by_hand(venue) -> None:
+    sim, broker = venue
+    sim.place(SYMBOL, "buy", "0.25", type_="LIMIT", price="1500", client_id="by-hand-1")
+    mgr, _ = manager(broker)
+    mgr.add(order("stop-1", "buy", "0.5", "stop", "2500"))  # far above: rests untriggered
+    assert mgr.submit("stop-1")
+    open_ids = sorted(r.client_order_id for r in broker.open_orders())
+    assert open_ids == ["by-hand-1", "stop-1"]
+    stop = next(o for o in sim.orders() if o["clientOrderId"] == "stop-1")
+    assert stop["type"] == "STOP_LOSS" and stop["stopPrice"] == "2500.00000000"
+    assert mgr.cancel("stop-1") and mgr.orders["stop-1"].state is OrderState.CANCELLED
+    wait_for(lambda: (pump(mgr, broker), mgr.unknown_reports >= 1)[1])  # not ours: reported apart
+
+
 def test_credentials_stay_out_of_repr_and_come_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("TRADELAB_CCXT_API_KEY", "env-key-abcdef")
     monkeypatch.setenv("TRADELAB_CCXT_SECRET", "env-secret-abcdef")

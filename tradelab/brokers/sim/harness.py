@@ -7,6 +7,7 @@
     sim.advance(2)                    # close two bars (orders match)
     sim.inject("drop_ack=once")       # a fault at exactly this moment
     sim.orders()                      # every order the venue holds (JSON as Binance shows it)
+    sim.place("BTC/USDT", "buy", "0.01", client_id="by-hand")  # an order that is not ours
     sim.restart(); sim.stop()
 
 ``in_process=False`` runs ``tradelab venue-sim binance ...`` and waits for its
@@ -238,6 +239,30 @@ class SimHandle:
     def _call(self, method: str, path: str, body: str | None = None) -> Any:
         req = urllib.request.Request(self.rest_url + path, method=method,
                                      data=body.encode() if body is not None else None)
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def place(self, symbol: str, side: str, quantity: str, *, type_: str = "MARKET",
+              price: str | None = None, client_id: str | None = None) -> dict[str, Any]:
+        """Place an order through the venue's own signed API, as a person or another program
+        would (a venue order that is not tradelab's); returns the venue's answer."""
+        if self.venue != "binance":
+            raise ValueError("place() speaks Binance's API")
+        import hashlib
+        import hmac
+        from urllib.parse import urlencode
+
+        params = {"symbol": symbol.replace("/", ""), "side": side.upper(), "type": type_,
+                  "quantity": quantity, "timestamp": int(time.time() * 1000)}
+        if price is not None:
+            params.update(price=price, timeInForce="GTC")
+        if client_id:
+            params["newClientOrderId"] = client_id
+        query = urlencode(params)
+        query += "&signature=" + hmac.new(self.secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+        req = urllib.request.Request(self.rest_url + "/api/v3/order", method="POST", data=query.encode(),
+                                     headers={"X-MBX-APIKEY": self.key,
+                                              "Content-Type": "application/x-www-form-urlencoded"})
         with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read())
 
