@@ -8,6 +8,10 @@ them all, the default), ``--skip-cold`` (the cold-numba-cache start takes ~40 s)
 
 Figures:
 
+0. The 10,000-combination SMA sweep (the issue's speed figure): the whole
+   sweep without and with the overfitting estimate, its signal generation
+   alone, and the peak RSS of a fresh process running it (``--sweep-only``
+   prints just this).
 1. tradelab ``sweep`` throughput on a 1,000-combination SMA grid, with its
    default worker threads (one per CPU, capped by the chunks) and with one.
 2. Raw vectorbt on the same grid (``vbt.MA.run`` + ``crossed_above/below`` +
@@ -40,6 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FAST = list(range(2, 42))              # 40 values
 SLOW = list(range(50, 300, 10))        # 25 values, all > max(FAST): 1,000 valid combos
 CASH, FEES = 100_000.0, 0.0005
+FAST_10K = list(range(2, 102))         # 100 values
+SLOW_10K = list(range(105, 305, 2))    # 100 values, all > max(FAST_10K): 10,000 combos
 
 
 def median_time(fn, repeats: int) -> tuple[float, object]:
@@ -154,6 +160,56 @@ def run_backtesting_py(bars: pd.DataFrame, combos: int) -> tuple[float, int]:
         return time.perf_counter() - t, n
 
 
+SWEEP_10K = """
+import resource, sys, time
+sys.path.insert(0, {bench!r})
+import research as R
+from tradelab.research.sweep import sweep
+bars, cls = R.load_bars(None), R.sma_class()
+t = time.perf_counter()
+sweep(cls, bars, {{"fast": R.FAST_10K, "slow": R.SLOW_10K}}, progress=False, overfit=False)
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def sweep_10k(bars: pd.DataFrame, cls, repeats: int) -> None:
+    """The 10,000-combination SMA sweep: whole sweep, its signal generation alone, peak RSS.
+
+    The per-process indicator memo (tradelab.strategy._memo) is cleared before
+    every timed run, so a repeat does not reuse the columns of the one before.
+    """
+    from tradelab.research.simulate import chunk_signals
+    from tradelab.research.sweep import expand_grid, sweep
+    from tradelab.strategy import _memo
+
+    grid = {"fast": FAST_10K, "slow": SLOW_10K}
+    combos, _ = expand_grid(cls, grid)
+    chunks = [combos[i:i + 500] for i in range(0, len(combos), 500)]
+
+    def cold(fn):
+        def run():
+            _memo.clear()
+            return fn()
+        return run
+
+    def signals():
+        for chunk in chunks:
+            chunk_signals(cls, chunk, bars)
+
+    def whole(**kw):
+        return sweep(cls, bars, grid, progress=False, **kw)
+
+    whole(), signals()  # warm up numba
+    t_sig, _ = median_time(cold(signals), repeats)
+    t_plain, _ = median_time(cold(lambda: whole(overfit=False)), repeats)
+    t_all, _ = median_time(cold(whole), repeats)
+    rss = statistics.median(float(fresh(SWEEP_10K.format(bench=str(ROOT / "bench")))[1])
+                            for _ in range(3))
+    print(f"(0) 10,000-combination SMA sweep (fast 2..101 x slow 105..303): {t_plain:.2f} s "
+          f"without / {t_all:.2f} s with the overfitting estimate (median of {repeats}); "
+          f"signal generation alone {t_sig:.2f} s; peak RSS {rss:,.0f} MiB (fresh process)")
+
+
 FIRST_RESULT = """
 import time; t = time.perf_counter()
 import tradelab
@@ -195,6 +251,8 @@ def main() -> None:
                     help="combos backtesting.py runs before extrapolating (0 = all, the "
                          "default: extrapolating from a few combos overstates its time)")
     ap.add_argument("--skip-cold", action="store_true")
+    ap.add_argument("--sweep-only", action="store_true",
+                    help="only figure (0), the 10,000-combination sweep")
     args = ap.parse_args()
 
     from tradelab.config import ResearchSettings
@@ -206,6 +264,9 @@ def main() -> None:
     print(f"bars: {len(bars)} SPX daily ({bars.index[0]:%Y-%m-%d}..{bars.index[-1]:%Y-%m-%d}); "
           f"grid fast {len(FAST)} x slow {len(SLOW)} = {n_combos} valid combinations")
 
+    sweep_10k(bars, cls, args.repeats)
+    if args.sweep_only:
+        return
     workers = min(os.cpu_count() or 1, -(-n_combos // ResearchSettings().sweep_chunk_size))
     run_tradelab(bars, cls), run_raw_vbt(bars)  # warm up numba and caches
     t_tl, table = median_time(lambda: run_tradelab(bars, cls), args.repeats)

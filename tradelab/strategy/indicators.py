@@ -2,10 +2,20 @@
 
 Each function takes a price array of shape ``(n,)`` (or ``(n, k)``) and a window
 that is an int or an array of ``k`` ints (one per parameter combination). With
-an array window the result is ``(n, k)``; each distinct window is computed once,
-which is what makes a 1,000-combination sweep cost about as much as its distinct
-windows. Values before a window is full are NaN; comparisons with NaN are False,
-so no signal fires during warmup.
+an array window the result is ``(n, k)``; each distinct window is computed once
+per series and process (the sweep memo, :mod:`tradelab.strategy._memo`, keeps a
+window computed for one chunk of a sweep for the next chunks), which is what
+makes a 10,000-combination sweep cost about as much as its distinct windows.
+Values before a window is full are NaN; comparisons with NaN are False, so no
+signal fires during warmup.
+
+The moving average keeps its per-window summation (numpy's pairwise order) rather
+than a running sum: a running sum carries float residue from earlier bars, so the
+full-history value would differ in the last bits from the live engine's value on
+the last ``warmup`` bars (see ``_window_mean``). The added helpers (``ema``,
+``wma``, ``rolling_std``, ``bollinger``, ``atr``, ``macd``, ``rsi_wilder``,
+``zscore``, ``rolling_ols`` and their ``*_warmup`` rules) live in
+:mod:`tradelab.strategy.indicators_more` and are importable from here.
 """
 
 from __future__ import annotations
