@@ -185,7 +185,7 @@ class MarketStreams:
         opening within ``[start_ms, end_ms]``: the first ``limit`` with a start, else the last."""
         book = self.sim.book
         hist = book.history(symbol)
-        ms = hist.index.asi8 // 1_000_000 if len(hist) else []
+        ms = hist.index.as_unit("ns").asi8 // 1_000_000 if len(hist) else []  # any unit (us from files)
         keep = [True] * len(hist)
         if start_ms is not None or end_ms is not None:
             keep = [(start_ms is None or t >= start_ms) and (end_ms is None or t <= end_ms) for t in ms]
