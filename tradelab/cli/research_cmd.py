@@ -227,14 +227,14 @@ def sweep_cmd(
                   if c not in values and c != "symbol"}
     table["few_trades"] = result.few_trades(shown).map({True: "yes", False: ""})
     formatters["few_trades"] = str
-    typer.echo(table.to_string(index=False, formatters=formatters))
+    typer.echo(table.to_string(index=False, formatters=formatters, na_rep="n/a"))
     for line in result.summary():
         typer.echo(f"  {line}")
     if result.walk_forward is not None:
         folds = result.walk_forward.folds
         typer.echo(folds.to_string(index=False, formatters={  # is_cagr formatted as cagr, ...
             c: (lambda v, c=c: _fmt(c.partition("_")[2] if c[:3] in ("is_", "oos") else c, v))
-            for c in folds.columns if c not in values and c != "fold"}))
+            for c in folds.columns if c not in values and c != "fold"}, na_rep="n/a"))
     if written:
         typer.echo(f"report: {written}")
 

@@ -52,7 +52,10 @@ def block_moments_nb(order_records: Any, col_idxs: Any, col_lens: Any, close: An
                     asset_flow = add_nb(asset_flow, size)
                     cash_flow = add_nb(cash_flow, -size * rec["price"] - rec["fees"])
                     ptr += 1
-                if asset_flow != 0.0 or cash_flow != 0.0:
+                if asset_flow == 0.0 and cash_flow == 0.0:
+                    if position == 0.0:
+                        continue  # flat, and flat at the last bar: r = cash / cash - 1 = 0
+                else:  # add_nb(x, 0.0) is x for every value add_nb can have returned
                     position = add_nb(position, asset_flow)
                     cash = add_nb(cash, cash_flow)
                 value = cash + position * close[i]

@@ -323,7 +323,8 @@ def pbo_from_blocks(counts: np.ndarray, s1: np.ndarray, s2: np.ndarray, *,
         raise ValueError("CSCV needs at least 2 trials")
     halves, total, sampled = _halves(n_blocks, max_splits, seed)
     t1, t2, tn = s1.sum(axis=0), s2.sum(axis=0), counts.sum()
-    logits, losses = [], []
+    logits: list[np.ndarray] = []
+    losses: list[np.ndarray] = []
     step = max(1, _ELEMENTS // n_trials)
     with _one_blas_thread():
         for lo in range(0, len(halves), step):
