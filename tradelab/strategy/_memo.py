@@ -32,7 +32,7 @@ _size = [0]
 
 def digest(values: np.ndarray) -> bytes:
     """Content key of a series: dtype, shape and a BLAKE2b-128 digest of its bytes."""
-    h = hashlib.blake2b(np.ascontiguousarray(values).view(np.uint8), digest_size=16)
+    h = hashlib.blake2b(np.ascontiguousarray(values).data, digest_size=16)
     h.update(repr((values.dtype.str, values.shape)).encode())
     return h.digest()
 

@@ -283,10 +283,10 @@ def _cross(a: np.ndarray, b: np.ndarray | float, up: bool) -> np.ndarray:
     b = _as_column(b, a)
     a = _as_column(a, np.asarray(b)) if isinstance(b, np.ndarray) else a
     shape = np.broadcast(a, b).shape
-    k: Any = _NB[0] if _NB[0] is not None else _load_kernels()
-    if k and len(shape) == 2:  # a sweep's (bars, combinations): one compiled pass
+    kern: Any = _NB[0] if _NB[0] is not None else _load_kernels()
+    if kern and len(shape) == 2:  # a sweep's (bars, combinations): one compiled pass
         out = np.empty(shape, bool)
-        k.crossed_2d(np.broadcast_to(a, shape), np.broadcast_to(np.asarray(b, dtype=float), shape),
+        kern.crossed_2d(np.broadcast_to(a, shape), np.broadcast_to(np.asarray(b, dtype=float), shape),
                      up, out)
         return out
     prev_a, prev_b = shift(a), shift(np.broadcast_to(b, shape))
