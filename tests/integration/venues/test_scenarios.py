@@ -6,7 +6,9 @@ Each scenario is written once against :mod:`.scenario_venues` and generated for 
 venues where it can exist (the paper broker has no stream, no rate limit and no
 lot/notional rules, so those scenarios are not generated for it). After each one
 :func:`check_invariants` holds: position = sum of booked fills; no client order id
-twice at the venue; book = venue after a reconciliation; reconciliation sent nothing.
+twice at the venue; book = venue after a reconciliation (a second run finds nothing
+of ours, the same open orders on both sides, each fill booked once); reconciliation
+sent nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import pytest
 
 from tradelab.orders.brokers import BrokerRejectedError, TransientBrokerError
 from tradelab.orders.model import OrderState
-from tradelab.reconcile import Reconciler, Reconciliation
+from tradelab.reconcile import Reconciler, Reconciliation, is_ours
+from tradelab.reconcile.model import INFORMATIONAL
 from tradelab.testing import CountingBroker, FlakyBroker
 
 from .scenario_venues import VENUES, Book, ScenarioVenue, make_book
@@ -70,6 +73,13 @@ def check_invariants(venue: ScenarioVenue, book: Book) -> Reconciliation:
     venue.pump(book)
     outcome = reconcile(venue, book)
     assert outcome.ok and not outcome.of_kind("position_mismatch"), outcome.findings
+    # What the first run caught up is now the book's: a second run finds nothing of ours
+    again = reconcile(venue, book)
+    assert {f.kind for f in again.findings} <= INFORMATIONAL, again.findings
+    ours = {r.client_order_id for r in venue.broker.open_orders() if is_ours(r.client_order_id)}
+    assert ours == {o.client_order_id for o in book.orders.open_orders()}
+    fill_ids = [f.fill_id for o in book.orders.orders.values() for f in o.fills]
+    assert len(fill_ids) == len(set(fill_ids)), "a fill booked twice"
     net = booked(book, venue.symbol)
     assert book.portfolio.position(venue.symbol) == net
     assert venue.venue_position() == net, (venue.venue_position(), net)
@@ -215,30 +225,35 @@ def test_foreign_venue_order_at_start_is_reported_and_left_alone(venue: Scenario
 # -- 8 ---------------------------------------------------------------------------------------
 @on(*ALL)
 def test_killed_between_submit_and_ack_then_restart_and_reconcile(venue: ScenarioVenue) -> None:
-    # Written ahead (state new), then the process dies: one order reached the venue and
-    # its acknowledgement was never recorded, the other was never sent.
-    sent = venue.order("tl-kill-1", "buy", "1")
-    unsent = venue.order("tl-kill-2", "buy", "1")
-    stored = [sent.snapshot(), unsent.snapshot()]
+    # Written ahead, then the process dies. kill-1 (stored new) reached the venue and its
+    # acknowledgement was never recorded; kill-3's lost answer was recorded (pending)
+    # before the kill; kill-2 (stored new) was never sent.
+    sent, unsent, lost = (venue.order(f"tl-kill-{k}", "buy", "1") for k in (1, 2, 3))
+    stored = [sent.snapshot(), unsent.snapshot(), lost.snapshot()]
+    stored[2].state = S.PENDING
     if venue.name == "paper":
         venue.broker.submit(sent)
+        venue.broker.submit(lost)
     else:
-        venue.inject("drop_ack=once")
-        with pytest.raises(TransientBrokerError):
-            venue.broker.submit(sent)
-    assert _at_venue(venue, "tl-kill-1") == 1 and _at_venue(venue, "tl-kill-2") == 0
+        venue.inject("drop_ack=2")
+        for order in (sent, lost):
+            with pytest.raises(TransientBrokerError):
+                venue.broker.submit(order)
+    assert [_at_venue(venue, f"tl-kill-{k}") for k in (1, 2, 3)] == [1, 0, 1]
     broker = venue.reopen()  # the restarted process: a new client, a book from the store
     book = make_book(broker, venue.clock)
     book.orders.restore(stored)
     outcome = reconcile(venue, book, "start")
-    assert book.orders.orders["tl-kill-1"].state is S.SUBMITTED  # found at the venue
+    orders = book.orders.orders
+    assert orders["tl-kill-1"].state is S.SUBMITTED and orders["tl-kill-3"].state is S.SUBMITTED
+    assert [f.client_order_id for f in outcome.of_kind("pending_resolved")] == ["tl-kill-3"]
     assert [f.client_order_id for f in outcome.of_kind("not_at_venue")] == ["tl-kill-2"]
     book.orders.resubmit_pending()  # the order manager, not reconciliation, sends the unsent one
-    assert book.orders.orders["tl-kill-2"].state is S.SUBMITTED
+    assert orders["tl-kill-2"].state is S.SUBMITTED
     venue.next_bar(book)
-    assert all(o.state is S.FILLED for o in book.orders.orders.values())
-    assert _at_venue(venue, "tl-kill-1") == 1 and _at_venue(venue, "tl-kill-2") == 1
-    assert booked(book, venue.symbol) == 2
+    assert all(o.state is S.FILLED for o in orders.values())
+    assert [_at_venue(venue, f"tl-kill-{k}") for k in (1, 2, 3)] == [1, 1, 1]
+    assert booked(book, venue.symbol) == 3
     check_invariants(venue, book)
 
 
