@@ -70,9 +70,9 @@ def venue_sim(
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
     if venue == "binance":
-        from tradelab.brokers.sim.binance import serve
+        from tradelab.brokers.sim.harness import serve_binance
 
-        code = serve(bars, key=key, secret=secret, host=host, port=port, faults=faults, seed=seed,
+        code = serve_binance(bars, key=key, secret=secret, host=host, port=port, faults=faults, seed=seed,
                      bar_seconds=bar_seconds, state_path=state, balances=balances,
                      fee_rate=fee_rate, volume_fraction=volume_fraction, start=start_bar,
                      ready=lambda url: typer.echo(f"READY {url}"))

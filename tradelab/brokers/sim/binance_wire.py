@@ -87,6 +87,24 @@ def market_for(unified: str, closes: pd.Series) -> Market:
                   min_notional)
 
 
+def build_book(bars: dict[str, pd.DataFrame], *, markets: list[Market] | None = None,
+               balances: dict[str, Decimal | float | str] | None = None,
+               fee_rate: Decimal | float | str = "0.001", volume_fraction: float | None = None,
+               start: int = 0) -> VenueBook:
+    """A :class:`VenueBook` for ``bars`` keyed by unified symbol (``BTC/USDT``).
+
+    Markets default to :func:`~tradelab.brokers.sim.binance_wire.market_for`; balances
+    to 100,000 of every quote asset.
+    """
+    given = {m.unified: m for m in markets or []}
+    mkts = [given.get(u) or market_for(u, f["close"]) for u, f in bars.items()]
+    if balances is None:
+        balances = {m.quote: 100_000 for m in mkts}
+    return VenueBook(mkts, {m.symbol: bars[m.unified] for m in mkts},
+                     balances={a: Decimal(str(v)) for a, v in balances.items()},
+                     fee_rate=Decimal(str(fee_rate)), volume_fraction=volume_fraction, start=start)
+
+
 def symbol_info(m: Market) -> dict[str, Any]:
     """One ``exchangeInfo.symbols`` entry (filters PRICE_FILTER, LOT_SIZE, NOTIONAL)."""
     return {
@@ -213,6 +231,23 @@ def coins(book: VenueBook) -> list[dict[str, Any]]:
              "networkList": []} for a in assets]
 
 
-__all__ = ["ERRORS", "account", "account_position", "coins", "error_body", "exchange_info",
-           "execution_report", "interval_name", "kline_event", "kline_row", "market_for", "order_json",
-           "sign", "split_signature", "symbol_info", "trade_json", "venue_error"]
+__all__ = [
+    "ERRORS",
+    "account",
+    "account_position",
+    "build_book",
+    "coins",
+    "error_body",
+    "exchange_info",
+    "execution_report",
+    "interval_name",
+    "kline_event",
+    "kline_row",
+    "market_for",
+    "order_json",
+    "sign",
+    "split_signature",
+    "symbol_info",
+    "trade_json",
+    "venue_error",
+]

@@ -30,34 +30,13 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tradelab.brokers.sim.core import Market, VenueBook
+from tradelab.brokers.sim.binance_wire import build_book
 from tradelab.brokers.sim.faults import RESTART_EXIT_CODE, FaultPlan
-
-
-def build_book(bars: dict[str, pd.DataFrame], *, markets: list[Market] | None = None,
-               balances: dict[str, Decimal | float | str] | None = None,
-               fee_rate: Decimal | float | str = "0.001", volume_fraction: float | None = None,
-               start: int = 0) -> VenueBook:
-    """A :class:`VenueBook` for ``bars`` keyed by unified symbol (``BTC/USDT``).
-
-    Markets default to :func:`~tradelab.brokers.sim.binance_wire.market_for`; balances
-    to 100,000 of every quote asset.
-    """
-    from tradelab.brokers.sim.binance_wire import market_for
-
-    given = {m.unified: m for m in markets or []}
-    mkts = [given.get(u) or market_for(u, f["close"]) for u, f in bars.items()]
-    if balances is None:
-        balances = {m.quote: 100_000 for m in mkts}
-    return VenueBook(mkts, {m.symbol: bars[m.unified] for m in mkts},
-                     balances={a: Decimal(str(v)) for a, v in balances.items()},
-                     fee_rate=Decimal(str(fee_rate)), volume_fraction=volume_fraction, start=start)
 
 
 def write_bars(bars: dict[str, pd.DataFrame], path: Path) -> None:
@@ -329,4 +308,50 @@ def start_binance_sim(bars: dict[str, pd.DataFrame], *, key: str, secret: str, p
                      bar_seconds=bar_seconds, state_path=state_path, in_process=in_process, **book_kw)
 
 
-__all__ = ["SimHandle", "build_book", "read_bars", "start_binance_sim", "write_bars"]
+def serve_binance(bars: dict[str, Any], *, key: str, secret: str, host: str = "127.0.0.1", port: int = 0,
+          faults: str | None = None, seed: int = 0, bar_seconds: float = 0.0,
+          state_path: str | Path | None = None, ready: Callable[[str], None] | None = None,
+          **book_kw: Any) -> int:
+    """Serve the simulator until interrupted (the ``tradelab venue-sim binance`` process).
+
+    ``ready(url)`` is called once listening (the CLI prints ``READY <url>``). A restart
+    (fault or ``/_sim/restart``) saves the state and returns
+    :data:`~tradelab.brokers.sim.faults.RESTART_EXIT_CODE` for the process to exit with;
+    an interrupt returns 0.
+    """
+    from aiohttp import web
+
+    from tradelab.brokers.sim.binance import BinanceSim
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        code = 0
+
+        def restart() -> None:
+            nonlocal code
+            code = RESTART_EXIT_CODE
+            stop.set()
+
+        sim = BinanceSim(build_book(bars, **book_kw), key=key, secret=secret,
+                         faults=FaultPlan(faults or "", seed), bar_seconds=bar_seconds,
+                         state_path=state_path, on_restart=restart)
+        runner = web.AppRunner(sim.app(), shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if ready is not None:
+            ready(f"http://{host}:{bound}")
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+        return code
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        return 0
+
+
+__all__ = ["SimHandle", "build_book", "read_bars", "serve_binance", "start_binance_sim", "write_bars"]
