@@ -59,7 +59,8 @@ from tradelab.events import (
 from tradelab.execution import Execution
 from tradelab.interfaces import Bar, SimulatedVenue
 from tradelab.money import MONEY_CONTEXT, ZERO, book
-from tradelab.orders.model import Order, client_order_id
+from tradelab.orders.brokers import TransientBrokerError
+from tradelab.orders.model import Order, OrderState, client_order_id
 from tradelab.orders.rules import conform_quantity
 from tradelab.risk.manager import FLATTEN, FLATTEN_MARK
 from tradelab.strategy.base import Strategy
@@ -281,7 +282,7 @@ class Engine:
             for update in venue.on_bar(sym, t, o, h, low, c, v, "open"):
                 manager.apply(update)
         else:
-            self._venue_news(t0)
+            self._venue_news(t0, t)
         if self._flatten and self.kill_switch.engaged:
             self._do_flatten(sym, t, c)
         for runner in self.runners.get(sym, ()):
@@ -328,14 +329,30 @@ class Engine:
         if rec is not None:
             rec.end_bar(t)
 
-    def _venue_news(self, now: float) -> None:
+    def _venue_news(self, now: float, at: datetime) -> None:
         """A real venue: its reports since the last bar (in venue order), orders whose
-        answer was lost asked after once more, and the periodic reconciliation."""
+        answer was lost asked after once more, and the periodic reconciliation.
+
+        A market order decided on an earlier bar has filled at the venue by now; if its
+        report has not arrived yet (the stream lags, or dropped it), the venue is asked,
+        so the strategy always acts on the position the venue holds, not a stale one.
+        """
         manager = self.orders
         try:
             manager.apply_reports(self.broker.poll())
             for order in manager.pending:
                 manager.resolve(order.client_order_id, attempts=1)
+            for order in manager.open_orders():
+                if order.order_type == "market" and order.created_at < at and \
+                        order.state is not OrderState.NEW and order.state is not OrderState.PENDING:
+                    try:
+                        report = self.broker.query(order.client_order_id)
+                    except (TransientBrokerError, TimeoutError) as exc:  # asked again next bar
+                        log.warning("order_query_failed", client_order_id=order.client_order_id,
+                                    error=str(exc))
+                        continue
+                    if report is not None:
+                        manager.apply_report(report)
         except StepFailed as exc:
             if self.halt_reason is None:
                 self.halt_reason = halt_reason(exc)

@@ -100,18 +100,18 @@ def _session(bars: Any, tmp: Path, kills: set[int]) -> dict[str, Any]:
         first = bars.index[WARM].strftime("%Y-%m-%d")
         proc = _start(env, db, None, first)
         rnd = random.Random(7)
-        run_id = None
         restarts = 0
+        # The venue starts with bars 0..WARM closed; the feed delivers from bar WARM.
+        run_id = _wait_bar(db_path, proc, bars.index[WARM])
         # The venue shows the bar after the last closed one as forming, and a feed takes a
         # bar once it closed: the very last bar never closes, so it is not waited for.
-        for i in range(WARM, len(bars) - 1):
-            sim.advance(1)
+        for i in range(WARM + 1, len(bars) - 1):
+            sim.advance(1)  # closes bar i (orders sent on bar i - 1 fill at its open)
             if i in kills:
                 time.sleep(rnd.uniform(0.0, 0.15))  # somewhere in the bar: deciding, sending, committing
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=30)
-                _, _ = proc.communicate()
-                assert run_id is not None
+                proc.communicate()
                 proc = _start(env, db, run_id, first)
                 restarts += 1
             run_id = _wait_bar(db_path, proc, bars.index[i])
