@@ -31,184 +31,38 @@ leading NaN run only delays the first value. Requires numba (a dependency).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from functools import partial
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-from tradelab.strategy import _memo
-from tradelab.strategy.indicators import ArrayLike, _values
+from tradelab.strategy._series import (
+    ArrayLike,
+    _atr1,
+    _bands1,
+    _ema1,
+    _macd1,
+    _ols1,
+    _rsi_wilder1,
+    _std1,
+    _wma1,
+    _zscore1,
+    broadcast,
+    check_window,
+)
+from tradelab.strategy.warmups import (
+    SETTLE,
+    atr_warmup,
+    ema_warmup,
+    macd_warmup,
+    rsi_wilder_warmup,
+    wilder_warmup,
+)
 
-#: Default convergence, in time constants ``1/alpha``: the seed's weight is at most ``exp(-SETTLE)``.
-SETTLE = 12.0
-
-_K: list[Any] = [None]
-
-
-def _k() -> Any:
-    # Loaded on first use, as the other kernels: importing numba costs ~0.15 s.
-    if _K[0] is None:
-        from tradelab.strategy import _kernels_more
-
-        _K[0] = _kernels_more
-    return _K[0]
-
-
-# -- warmup rules ---------------------------------------------------------------------
-def ema_warmup(n: int, settle: float = SETTLE) -> int:
-    """Bars :func:`ema` reads for one value: ``n + ceil(settle * (n + 1) / 2)`` (``7n + 6``)."""
-    n = int(n)
-    return n + math.ceil(settle * (n + 1) / 2)
-
-
-def wilder_warmup(n: int, settle: float = SETTLE) -> int:
-    """Values Wilder's smoothing (``alpha = 1/n``) reads: ``n + ceil(settle * n)`` (``13n``)."""
-    n = int(n)
-    return n + math.ceil(settle * n)
+__all__ = ["SETTLE", "Bands", "Macd", "Ols", "atr", "atr_warmup", "bollinger", "ema", "ema_warmup",
+           "macd", "macd_warmup", "rolling_ols", "rolling_std", "rsi_wilder", "rsi_wilder_warmup",
+           "wilder_warmup", "wma", "zscore"]
 
 
-def atr_warmup(n: int, settle: float = SETTLE) -> int:
-    """Bars :func:`atr` reads: the smoothing's values plus the previous close (``13n + 1``)."""
-    return wilder_warmup(n, settle) + 1
-
-
-def rsi_wilder_warmup(n: int, settle: float = SETTLE) -> int:
-    """Bars :func:`rsi_wilder` reads: the smoothing's price changes plus one (``13n + 1``)."""
-    return wilder_warmup(n, settle) + 1
-
-
-def macd_warmup(fast: int = 12, slow: int = 26, signal: int = 9, settle: float = SETTLE) -> int:
-    """Bars :func:`macd` reads: the line's EMAs, then the signal EMA over the line (256 for 12/26/9)."""
-    return max(ema_warmup(fast, settle), ema_warmup(slow, settle)) + ema_warmup(signal, settle) - 1
-
-
-# -- broadcasting ---------------------------------------------------------------------
-Fn = Callable[..., tuple[np.ndarray, ...]]
-
-
-def _broadcast(inputs: list[ArrayLike], params: dict[str, Any], fn: Fn) -> tuple[np.ndarray, ...]:
-    """Apply ``fn(*1-D inputs, **scalar params)`` with the module's broadcasting rules."""
-    values = [_values(x) for x in inputs]
-    shape = values[0].shape
-    if any(v.shape != shape for v in values) or len(shape) not in (1, 2):
-        raise ValueError(f"inputs must be 1-D or 2-D of one shape: {[v.shape for v in values]}")
-    arrays = {k: np.atleast_1d(np.asarray(p)) for k, p in params.items() if np.ndim(p) > 0}
-    sizes = {a.size for a in arrays.values()}
-    if len(sizes) > 1:
-        raise ValueError(f"parameter arrays differ in length: {sorted(sizes)}")
-    scalars = {k: p.item() if isinstance(p, np.generic) else p
-               for k, p in params.items() if np.ndim(p) == 0}
-    if not arrays:
-        if len(shape) == 1:
-            return fn(*values, **scalars)
-        cols = [fn(*(v[:, j] for v in values), **scalars) for j in range(shape[1])]
-        return tuple(np.column_stack([c[i] for c in cols]) for i in range(len(cols[0])))
-    size = sizes.pop()
-    combos = [{**scalars, **{k: a[i].item() for k, a in arrays.items()}} for i in range(size)]
-    if len(shape) == 2:  # one series per column, each with its own parameters
-        if shape[1] != size:
-            raise ValueError(f"{shape[1]} columns but {size} parameter sets")
-        cols = [fn(*(v[:, j] for v in values), **c) for j, c in enumerate(combos)]
-        return tuple(np.column_stack([c[i] for c in cols]) for i in range(len(cols[0])))
-    keys = [tuple(sorted(c.items())) for c in combos]
-    unique = list(dict.fromkeys(keys))
-    where = {key: i for i, key in enumerate(unique)}
-    # Memoized on the inputs' content across the chunks of a sweep (see _memo).
-    digest = tuple(_memo.digest(v) for v in values)
-    done = [_memo.cached((fn, key, digest), partial(fn, *values, **dict(key))) for key in unique]
-    # One gather per output (not one masked assignment per distinct set): C-ordered (n, K).
-    index = np.fromiter((where[key] for key in keys), dtype=np.intp, count=size)
-    return tuple(np.take(np.column_stack([d[i] for d in done]), index, axis=1)
-                 for i in range(len(done[0])))
-
-
-def _window(n: Any, what: str, least: int = 1) -> None:
-    if np.any(np.asarray(n) < least):
-        raise ValueError(f"{what} must be >= {least}: {n!r}")
-
-
-def _out(v: np.ndarray) -> np.ndarray:
-    return np.empty(v.shape[0])
-
-
-# -- per-series computations (1-D in, tuple of 1-D out) -------------------------------
-def _ema1(v: np.ndarray, n: int, settle: float) -> tuple[np.ndarray]:
-    out = _out(v)
-    _k().smooth(v, n, ema_warmup(n, settle), 2.0 / (n + 1), out)
-    return (out,)
-
-
-def _wma1(v: np.ndarray, n: int) -> tuple[np.ndarray]:
-    out = _out(v)
-    _k().wma(v, n, out)
-    return (out,)
-
-
-def _mean_std1(v: np.ndarray, n: int, ddof: int) -> tuple[np.ndarray, np.ndarray]:
-    mean, std = _out(v), _out(v)
-    _k().mean_std(v, n, ddof, mean, std)
-    return mean, std
-
-
-def _std1(v: np.ndarray, n: int, ddof: int) -> tuple[np.ndarray]:
-    return (_mean_std1(v, n, ddof)[1],)
-
-
-def _bands1(v: np.ndarray, n: int, k: float, ddof: int) -> tuple[np.ndarray, ...]:
-    mean, std = _mean_std1(v, n, ddof)
-    return mean, mean + k * std, mean - k * std
-
-
-def _zscore1(v: np.ndarray, n: int, ddof: int) -> tuple[np.ndarray]:
-    mean, std = _mean_std1(v, n, ddof)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (v - mean) / std
-    z[std == 0] = np.nan  # a flat window has no scale
-    return (z,)
-
-
-def _atr1(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int,
-          settle: float) -> tuple[np.ndarray]:
-    k = _k()
-    tr, out = _out(close), _out(close)
-    k.true_range(high, low, close, tr)
-    k.smooth(tr, n, wilder_warmup(n, settle), 1.0 / n, out)
-    return (out,)
-
-
-def _macd1(v: np.ndarray, fast: int, slow: int, signal: int,
-           settle: float) -> tuple[np.ndarray, ...]:
-    line = _ema1(v, fast, settle)[0] - _ema1(v, slow, settle)[0]
-    sig = _ema1(line, signal, settle)[0]
-    return line, sig, line - sig
-
-
-def _rsi_wilder1(v: np.ndarray, n: int, settle: float) -> tuple[np.ndarray]:
-    k = _k()
-    delta = np.diff(v, prepend=np.nan)  # bar 0 has no change: NaN, so its windows are NaN
-    gain = np.where(delta > 0, delta, 0.0)
-    loss = np.where(delta < 0, -delta, 0.0)
-    gain[np.isnan(delta)] = np.nan
-    loss[np.isnan(delta)] = np.nan
-    g, lo = _out(v), _out(v)
-    m = wilder_warmup(n, settle)
-    k.smooth(gain, n, m, 1.0 / n, g)
-    k.smooth(loss, n, m, 1.0 / n, lo)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(lo == 0, np.where(g == 0, 50.0, 100.0), 100.0 - 100.0 / (1.0 + g / lo))
-    out[np.isnan(g) | np.isnan(lo)] = np.nan
-    return (out,)
-
-
-def _ols1(y: np.ndarray, x: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
-    beta, alpha, resid = _out(y), _out(y), _out(y)
-    _k().ols(y, x, n, beta, alpha, resid)
-    return beta, alpha, resid
-
-
-# -- public helpers -------------------------------------------------------------------
 class Bands(NamedTuple):
     """Bollinger bands: the window mean and mean ± k standard deviations."""
 
@@ -233,6 +87,13 @@ class Ols(NamedTuple):
     resid: np.ndarray
 
 
+_SERIES = """x
+        Prices, shape ``(n_bars,)`` or ``(n_bars, c)`` (then one parameter set per
+        column, or scalar parameters for all)."""
+_OUT = """numpy.ndarray
+        ``(n_bars,)``, or ``(n_bars, K)`` with ``K`` parameter sets (C-ordered)."""
+
+
 def ema(x: ArrayLike, n: int | np.ndarray, settle: float = SETTLE) -> np.ndarray:
     """Exponential moving average, window-local.
 
@@ -244,64 +105,111 @@ def ema(x: ArrayLike, n: int | np.ndarray, settle: float = SETTLE) -> np.ndarray
 
     Parameters
     ----------
-    x
-        Prices ``(n_bars,)`` or ``(n_bars, c)``.
+    {x}
     n
         Span in bars (>= 1), or one per combination.
     settle
-        Convergence in time constants (default 12).
+        Convergence in time constants ``1/a`` (default 12).
 
     Returns
     -------
-    numpy.ndarray
+    {out}
         NaN for the first ``k - 1`` bars and wherever the window holds a NaN.
     """
-    _window(n, "ema span")
-    return _broadcast([x], {"n": n, "settle": settle}, _ema1)[0]
+    check_window(n, "ema span")
+    return broadcast([x], {"n": n, "settle": settle}, _ema1)[0]
 
 
 def wma(x: ArrayLike, n: int | np.ndarray) -> np.ndarray:
     """Linearly weighted moving average: ``sum(i x_{t-n+i}, i=1..n) / (n (n+1) / 2)``.
 
-    The newest bar weighs ``n``, the oldest 1. Warmup ``n``; NaN before and
-    wherever the window holds a NaN.
+    The newest bar weighs ``n``, the oldest 1. Warmup: ``n`` bars.
+
+    Parameters
+    ----------
+    {x}
+    n
+        Window in bars (>= 1), or one per combination.
+
+    Returns
+    -------
+    {out}
+        NaN for the first ``n - 1`` bars and wherever the window holds a NaN.
     """
-    _window(n, "wma window")
-    return _broadcast([x], {"n": n}, _wma1)[0]
+    check_window(n, "wma window")
+    return broadcast([x], {"n": n}, _wma1)[0]
 
 
 def rolling_std(x: ArrayLike, n: int | np.ndarray, ddof: int = 1) -> np.ndarray:
     """Standard deviation over the last ``n`` bars: ``sqrt(sum((x - mean)^2) / (n - ddof))``.
 
-    ``ddof=1`` (default) is the sample deviation, as pandas ``rolling().std()``;
-    ``ddof=0`` the population one. Two-pass per window (accurate on prices).
-    Warmup ``n``; NaN before, wherever the window holds a NaN, and if ``n <= ddof``.
+    Two-pass per window (accurate on prices; pandas' online update carries
+    ~1e-10 relative residue). Warmup: ``n`` bars.
+
+    Parameters
+    ----------
+    {x}
+    n
+        Window in bars (>= 1), or one per combination.
+    ddof
+        1 (default): the sample deviation, as pandas ``rolling().std()``; 0: the population one.
+
+    Returns
+    -------
+    {out}
+        NaN for the first ``n - 1`` bars, wherever the window holds a NaN, and if ``n <= ddof``.
     """
-    _window(n, "rolling_std window")
-    return _broadcast([x], {"n": n, "ddof": int(ddof)}, _std1)[0]
+    check_window(n, "rolling_std window")
+    return broadcast([x], {"n": n, "ddof": int(ddof)}, _std1)[0]
 
 
 def bollinger(x: ArrayLike, n: int | np.ndarray = 20, k: float | np.ndarray = 2.0,
               ddof: int = 0) -> Bands:
     """Bollinger bands: ``mid = mean(x, n)``, ``upper/lower = mid ± k * std(x, n)``.
 
-    ``ddof=0`` (default) is Bollinger's population deviation; pass ``ddof=1``
-    to match pandas ``rolling().std()``. ``n`` and ``k`` broadcast (one per
-    combination). ``mid`` equals :func:`sma` to rounding (not bit for bit).
-    Warmup ``n``; NaN before and wherever the window holds a NaN.
+    ``mid`` equals :func:`sma` to rounding (it is the two-pass window mean, not
+    bit for bit the pairwise one). Warmup: ``n`` bars.
+
+    Parameters
+    ----------
+    {x}
+    n
+        Window in bars (>= 1), or one per combination.
+    k
+        Width in standard deviations, or one per combination.
+    ddof
+        0 (default): Bollinger's population deviation; 1 matches pandas ``rolling().std()``.
+
+    Returns
+    -------
+    Bands
+        ``mid``, ``upper``, ``lower``, each shaped as {out_short}; NaN for the first
+        ``n - 1`` bars and wherever the window holds a NaN.
     """
-    _window(n, "bollinger window")
-    return Bands(*_broadcast([x], {"n": n, "k": k, "ddof": int(ddof)}, _bands1))
+    check_window(n, "bollinger window")
+    return Bands(*broadcast([x], {"n": n, "k": k, "ddof": int(ddof)}, _bands1))
 
 
 def zscore(x: ArrayLike, n: int | np.ndarray, ddof: int = 1) -> np.ndarray:
-    """``(x_t - mean) / std`` over the last ``n`` bars (the current bar included).
+    """``(x_t - mean) / std`` over the last ``n`` bars, the current bar included.
 
-    ``ddof`` as in :func:`rolling_std` (default 1, pandas' convention). Warmup
-    ``n``; NaN before, wherever the window holds a NaN, and on a flat window.
+    Warmup: ``n`` bars.
+
+    Parameters
+    ----------
+    {x}
+    n
+        Window in bars (>= 2), or one per combination.
+    ddof
+        As in :func:`rolling_std` (default 1, pandas' convention).
+
+    Returns
+    -------
+    {out}
+        NaN for the first ``n - 1`` bars, wherever the window holds a NaN, and on a flat window.
     """
-    _window(n, "zscore window", 2)
-    return _broadcast([x], {"n": n, "ddof": int(ddof)}, _zscore1)[0]
+    check_window(n, "zscore window", 2)
+    return broadcast([x], {"n": n, "ddof": int(ddof)}, _zscore1)[0]
 
 
 def atr(high: ArrayLike, low: ArrayLike, close: ArrayLike, n: int | np.ndarray = 14,
@@ -310,47 +218,107 @@ def atr(high: ArrayLike, low: ArrayLike, close: ArrayLike, n: int | np.ndarray =
 
     ``TR_t = max(h_t - l_t, |h_t - c_{t-1}|, |l_t - c_{t-1}|)`` (NaN at bar 0),
     smoothed with ``a = 1/n`` from the mean of the first ``n`` ranges of a
-    trailing window of ``wilder_warmup(n) = 13n`` ranges: the value at bar ``t``
-    depends on ``atr_warmup(n) = 13n + 1`` bars. Equals pandas
-    ``tr.ewm(alpha=1/n, adjust=False)`` seeded with the SMA up to ``exp(-settle)``.
+    trailing window of ``wilder_warmup(n) = 13n`` ranges, so the value at bar
+    ``t`` depends on ``atr_warmup(n) = 13n + 1`` bars. Equals pandas
+    ``tr.ewm(alpha=1/n, adjust=False)`` seeded with that mean, and the
+    full-history smoothing up to ``exp(-settle)`` of the seed's error.
+
+    Parameters
+    ----------
+    high, low, close
+        Bars' prices, one shape: ``(n_bars,)`` or ``(n_bars, c)``.
+    n
+        Smoothing period (>= 1), or one per combination.
+    settle
+        Convergence in time constants ``n`` (default 12).
+
+    Returns
+    -------
+    {out}
+        NaN for the first ``13n`` bars and wherever the window holds a NaN.
     """
-    _window(n, "atr window")
-    return _broadcast([high, low, close], {"n": n, "settle": settle}, _atr1)[0]
+    check_window(n, "atr window")
+    return broadcast([high, low, close], {"n": n, "settle": settle}, _atr1)[0]
 
 
 def macd(x: ArrayLike, fast: int | np.ndarray = 12, slow: int | np.ndarray = 26,
          signal: int | np.ndarray = 9, settle: float = SETTLE) -> Macd:
-    """MACD: ``line = ema(x, fast) - ema(x, slow)``, ``signal = ema(line, signal)``, ``hist``.
+    """MACD: ``line = ema(x, fast) - ema(x, slow)``, ``signal = ema(line, signal)``, ``hist = line - signal``.
 
-    Built from :func:`ema`, so window-local: declare
-    ``macd_warmup(fast, slow, signal)`` bars (256 for 12/26/9). NaN before and
-    wherever a window holds a NaN.
+    Built from :func:`ema`, so window-local: the value at bar ``t`` depends on
+    ``macd_warmup(fast, slow, signal) = max(k_fast, k_slow) + k_signal - 1``
+    bars (``k = ema_warmup``; 256 for 12/26/9).
+
+    Parameters
+    ----------
+    {x}
+    fast, slow, signal
+        EMA spans, each a scalar or one per combination.
+    settle
+        As in :func:`ema`.
+
+    Returns
+    -------
+    Macd
+        ``line``, ``signal``, ``hist``, each shaped as {out_short}; ``signal`` and
+        ``hist`` NaN for the first ``macd_warmup - 1`` bars and wherever a window holds a NaN.
     """
     for p, what in ((fast, "macd fast"), (slow, "macd slow"), (signal, "macd signal")):
-        _window(p, what)
-    return Macd(*_broadcast([x], {"fast": fast, "slow": slow, "signal": signal,
-                                  "settle": settle}, _macd1))
+        check_window(p, what)
+    return Macd(*broadcast([x], {"fast": fast, "slow": slow, "signal": signal,
+                                 "settle": settle}, _macd1))
 
 
 def rsi_wilder(x: ArrayLike, n: int | np.ndarray = 14, settle: float = SETTLE) -> np.ndarray:
-    """Wilder's RSI (0–100): gains and losses smoothed with ``a = 1/n``, window-local.
+    """Wilder's RSI (0–100), window-local; the simple-average form stays :func:`rsi`.
 
-    ``100 - 100 / (1 + G/L)`` (100 when ``L = 0``, 50 when both are 0), ``G``
-    and ``L`` seeded with the mean of the first ``n`` changes of a trailing
-    window of ``13n`` changes: declare ``rsi_wilder_warmup(n) = 13n + 1``. The
-    simple-average form stays :func:`rsi`.
+    ``100 - 100 / (1 + G/L)`` (100 when ``L = 0``, 50 when both are 0), where the
+    average gain ``G`` and loss ``L`` are smoothed with ``a = 1/n``, seeded with the
+    mean of the first ``n`` changes of a trailing window of ``13n`` changes: the
+    value at bar ``t`` depends on ``rsi_wilder_warmup(n) = 13n + 1`` bars.
+
+    Parameters
+    ----------
+    {x}
+    n
+        Period (>= 1), or one per combination.
+    settle
+        Convergence in time constants ``n`` (default 12).
+
+    Returns
+    -------
+    {out}
+        NaN for the first ``13n`` bars and wherever the window holds a NaN.
     """
-    _window(n, "rsi_wilder window")
-    return _broadcast([x], {"n": n, "settle": settle}, _rsi_wilder1)[0]
+    check_window(n, "rsi_wilder window")
+    return broadcast([x], {"n": n, "settle": settle}, _rsi_wilder1)[0]
 
 
 def rolling_ols(y: ArrayLike, x: ArrayLike, n: int | np.ndarray) -> Ols:
     """Least squares of ``y`` on ``x`` over the last ``n`` bars: the hedge ratio.
 
-    ``beta = sum((x - mx)(y - my)) / sum((x - mx)^2)``, ``alpha = my - beta mx``,
-    ``resid_t = y_t - alpha - beta x_t`` (the spread of a pairs trade; feed it to
-    :func:`zscore`). Warmup ``n``; NaN before, wherever the window holds a NaN,
-    and when ``x`` is flat over the window.
+    ``beta = sum((x - mx)(y - my)) / sum((x - mx)^2)``, ``alpha = my - beta mx``
+    (two-pass per window), ``resid_t = y_t - alpha_t - beta_t x_t``: the spread of
+    a pairs trade at the current bar (feed it to :func:`zscore`). Warmup: ``n`` bars.
+
+    Parameters
+    ----------
+    y, x
+        The two price series, one shape: ``(n_bars,)`` or ``(n_bars, c)``.
+    n
+        Window in bars (>= 2), or one per combination.
+
+    Returns
+    -------
+    Ols
+        ``beta``, ``alpha``, ``resid``, each shaped as {out_short}; NaN for the first
+        ``n - 1`` bars, wherever the window holds a NaN, and when ``x`` is flat over it.
     """
-    _window(n, "rolling_ols window", 2)
-    return Ols(*_broadcast([y, x], {"n": n}, _ols1))
+    check_window(n, "rolling_ols window", 2)
+    return Ols(*broadcast([y, x], {"n": n}, _ols1))
+
+
+# The shared Parameters/Returns text, filled in once (numpydoc, as rendered by Sphinx).
+for _fn in (ema, wma, rolling_std, bollinger, zscore, atr, macd, rsi_wilder, rolling_ols):
+    _fn.__doc__ = ((_fn.__doc__ or "").replace("{x}", _SERIES).replace("{out}", _OUT)
+                   .replace("{out_short}", "``(n_bars,)`` or ``(n_bars, K)``"))
