@@ -263,8 +263,14 @@ class CcxtBroker:
         return str(venue_id)
 
     def _symbols_for(self, client_order_id: str) -> list[str]:
+        """Where to look for an order (the venue wants its symbol). With none to try, the
+        answer is unknown, never "not found": a "not found" would make the order be re-sent."""
         known = self._open.get(client_order_id)
-        return [known] if known else list(self.symbols)
+        symbols = [known] if known else list(self.symbols)
+        if not symbols:
+            raise TransientBrokerError(f"{client_order_id}: no symbol to look it up under "
+                                       "(give CcxtBroker its symbols)")
+        return symbols
 
     def query(self, client_order_id: str) -> OrderReport | None:
         import ccxt

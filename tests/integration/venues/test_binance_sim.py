@@ -76,6 +76,8 @@ def test_order_lifecycle_errors_and_trades(sim) -> None:
         ex.cancel_order(None, SYMBOL, {"origClientOrderId": "t-3"})
     with pytest.raises(ccxt.OrderNotFound, match="-2013"):
         ex.fetch_order(None, SYMBOL, {"origClientOrderId": "never"})
+    with pytest.raises(ccxt.BadRequest, match="-1100"):
+        ex.create_order(SYMBOL, "market", "buy", 0.5, None, {"clientOrderId": "x" * 37})
     with pytest.raises(ccxt.InsufficientFunds):
         ex.create_order(SYMBOL, "market", "sell", 5, None, {"clientOrderId": "t-4"})
 

@@ -37,6 +37,7 @@ websockets on one port in one event loop, which keeps the book single-threaded).
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
@@ -55,6 +56,7 @@ from tradelab.brokers.sim.faults import FaultPlan, FaultSpecError
 RATE_MSG = ("Too many requests; current limit of IP(127.0.0.1) request weight is 6000 per minute. "
             "Please use WebSocket Streams for live updates to avoid polling the API.")
 ORDER_PATHS = ("/api/v3/order",)
+CLIENT_ID = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
 
 
 def _ms() -> int:
@@ -269,6 +271,10 @@ class BinanceSim:
         kind = {"MARKET": "market", "LIMIT": "limit", "STOP_LOSS": "stop"}.get(p.get("type", ""))
         if kind is None or "quoteOrderQty" in p:
             return _err(400, -1013, "Unsupported order type.")
+        cid = p.get("newClientOrderId", "")
+        if cid and not CLIENT_ID.fullmatch(cid):
+            return _err(400, -1100, "Illegal characters found in parameter 'newClientOrderId'; legal "
+                                    "range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.")
         if self.faults.take("reject_min_notional", "order"):
             return _err(400, -1013, "Filter failure: NOTIONAL")
         if kind == "limit" and "timeInForce" not in p:
