@@ -89,7 +89,9 @@ def venue_session(tl: Any, bars: Any, symbol: str, bar_seconds: float = 0.05) ->
         _print(engine, result, final, sim)
         typer.echo(f"  stored in {db}")
         store.close()
-        engine.broker.close()
+        close = getattr(engine.broker, "close", None)  # the adapter's order-stream thread
+        if close is not None:
+            close()
         return engine
     finally:
         sim.stop()

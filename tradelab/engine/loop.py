@@ -41,6 +41,7 @@ from tradelab.bus import STAGE_BOOK, STAGE_SEND, EventBus, StepFailed
 from tradelab.clock import SimClock
 from tradelab.engine.parts import EngineConfig, EngineParts, EngineResult, RunState
 from tradelab.engine.runner import StrategyRunner
+from tradelab.engine.venue import VenueDesk
 from tradelab.errors import RunHalted, StoreFailure, halt_reason
 from tradelab.events import (
     BarReceived,
@@ -59,9 +60,7 @@ from tradelab.events import (
 from tradelab.execution import Execution
 from tradelab.interfaces import Bar, SimulatedVenue
 from tradelab.money import MONEY_CONTEXT, ZERO, book
-from tradelab.orders.brokers import TransientBrokerError
-from tradelab.orders.model import Order, OrderState, client_order_id
-from tradelab.orders.rules import conform_quantity
+from tradelab.orders.model import Order, client_order_id
 from tradelab.risk.manager import FLATTEN, FLATTEN_MARK
 from tradelab.strategy.base import Strategy
 
@@ -116,9 +115,10 @@ class Engine:
         self._simulated = bool(getattr(self.broker, "simulated", False))
         self._venue = cast(SimulatedVenue, self.broker)  # used only when _simulated
         self.reconciler = parts.reconciler
-        self._next_reconcile = 0.0
-        #: What each reconciliation found (the last one is the dashboard's).
-        self.reconciliations: list[Any] = []
+        #: A real venue's side of each bar (reports, lost answers, reconciliation).
+        self.desk = None if self._simulated else VenueDesk(
+            self.broker, self.orders, parts.reconciler, reconcile_seconds=config.reconcile_seconds,
+            adopt=config.adopt, timer=lambda: self._timer())
         self._next_kill_poll = 0.0
         # Strategies switched off from the API/dashboard (strategy_flags in the store):
         # they keep their window warm and may still exit, but open nothing new.
@@ -246,8 +246,8 @@ class Engine:
         # A real venue is the truth: before trading, what it did while this engine was
         # away (fills, cancels, orders whose acknowledgement was lost) is booked, and a
         # position that differs from the book refuses the start unless adopted.
-        if not self._simulated and self.reconciler is not None:
-            self._reconcile("start")
+        if self.desk is not None:
+            self.halt_reason = self.desk.start()
             if self.halt_reason is not None:
                 return
         # Orders committed but maybe never sent (a crash between the write-ahead commit
@@ -282,7 +282,9 @@ class Engine:
             for update in venue.on_bar(sym, t, o, h, low, c, v, "open"):
                 manager.apply(update)
         else:
-            self._venue_news(t0, t)
+            reason = self.desk.news(t0, t) if self.desk is not None else None
+            if reason is not None and self.halt_reason is None:
+                self.halt_reason = reason
         if self._flatten and self.kill_switch.engaged:
             self._do_flatten(sym, t, c)
         for runner in self.runners.get(sym, ()):
@@ -329,55 +331,6 @@ class Engine:
         if rec is not None:
             rec.end_bar(t)
 
-    def _venue_news(self, now: float, at: datetime) -> None:
-        """A real venue: its reports since the last bar (in venue order), orders whose
-        answer was lost asked after once more, and the periodic reconciliation.
-
-        A market order decided on an earlier bar has filled at the venue by now; if its
-        report has not arrived yet (the stream lags, or dropped it), the venue is asked,
-        so the strategy always acts on the position the venue holds, not a stale one.
-        """
-        manager = self.orders
-        try:
-            manager.apply_reports(self.broker.poll())
-            for order in manager.pending:
-                manager.resolve(order.client_order_id, attempts=1)
-            for order in manager.open_orders():
-                if order.order_type == "market" and order.created_at < at and \
-                        order.state is not OrderState.NEW and order.state is not OrderState.PENDING:
-                    try:
-                        report = self.broker.query(order.client_order_id)
-                    except (TransientBrokerError, TimeoutError) as exc:  # asked again next bar
-                        log.warning("order_query_failed", client_order_id=order.client_order_id,
-                                    error=str(exc))
-                        continue
-                    if report is not None:
-                        manager.apply_report(report)
-        except StepFailed as exc:
-            if self.halt_reason is None:
-                self.halt_reason = halt_reason(exc)
-        if self.reconciler is not None and now >= self._next_reconcile:
-            self._reconcile("periodic")
-
-    def _reconcile(self, trigger: str) -> None:
-        self._next_reconcile = self._timer() + self.config.reconcile_seconds
-        try:
-            outcome = self.reconciler.run(trigger, adopt=self.config.adopt and trigger == "start")
-        except StepFailed as exc:
-            self.halt_reason = halt_reason(exc)
-            return
-        except Exception as exc:  # the venue did not answer: trading on blind is not safe
-            if trigger == "start":
-                self.halt_reason = f"reconciliation with {self.broker.name} failed: {exc}"
-            else:
-                log.warning("reconcile_failed", venue=self.broker.name, error=str(exc))
-            return
-        self.reconciliations.append(outcome)
-        if trigger == "start" and not outcome.ok:
-            found = "; ".join(f.detail for f in outcome.findings if f.kind == "position_mismatch")
-            self.halt_reason = (f"venue {self.broker.name} disagrees with the book: {found} "
-                                "(start with --adopt to take the venue's positions)")
-
     def _sync_account(self, sym: str, t: datetime, close: float) -> None:
         # Every bar, so that a halt engaged anywhere stops this engine within one bar.
         out = self.shared.sync(t, {sym: book(close)})
@@ -411,7 +364,7 @@ class Engine:
         if side == "buy":
             est = book(self.execution.entry_quantity(float(self.portfolio.cash), close))
             if live:  # a venue takes a quantity: on its lot grid, sized on this close
-                est = self._on_lot(sym, est)
+                est = self._lot(sym, est)
             if (self.shared is not None or live) and est <= 0:
                 return  # nothing this engine's cash can buy: no order to reserve
             # Shared account or a real venue: sized now, so what risk approved is what fills.
@@ -419,14 +372,18 @@ class Engine:
                           est if self.shared is not None or live else None, t, estimate=est,
                           reference_price=ref, run_id=str(self.run_id))
         else:
-            qty = self._on_lot(sym, held) if live else held
+            qty = self._lot(sym, held) if live else held
             order = Order(cid, self.account, runner.name, sym, "sell", qty, t, estimate=qty,
                           reference_price=ref, run_id=str(self.run_id))
         self.orders.add(order)
 
-    def _on_lot(self, sym: str, quantity: Decimal) -> Decimal:
-        rules = self.broker.rules(sym)
-        return quantity if rules is None else conform_quantity(rules, quantity)
+    @property
+    def reconciliations(self) -> list[Any]:
+        """What each reconciliation with a real venue found (empty for a simulated one)."""
+        return self.desk.reconciliations if self.desk is not None else []
+
+    def _lot(self, sym: str, quantity: Decimal) -> Decimal:
+        return quantity if self.desk is None else self.desk.on_lot(sym, quantity)
 
     def flatten(self) -> None:
         """Close every position at the next bar (used with the kill switch)."""
@@ -444,7 +401,7 @@ class Engine:
         cid = client_order_id(str(self.run_id), FLATTEN, sym, t, "sell" if held > 0 else "buy")
         if cid in self.orders.orders:
             return
-        qty = abs(held) if self._simulated else self._on_lot(sym, abs(held))
+        qty = abs(held) if self._simulated else self._lot(sym, abs(held))
         order = Order(cid, self.account, FLATTEN, sym, "sell" if held > 0 else "buy", qty, t,
                       estimate=qty, reference_price=book(close), run_id=str(self.run_id))
         self.orders.add(order)  # the RiskManager lets flatten orders through a halt
