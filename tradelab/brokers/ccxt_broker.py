@@ -315,6 +315,10 @@ class CcxtBroker:
 
     def balances(self) -> dict[str, VenueBalance]:
         raw = self._call(lambda: self.rest.fetch_balance(), "balances")
+        exact = (raw.get("info") or {}).get("balances") if isinstance(raw.get("info"), dict) else None
+        if isinstance(exact, list):  # Binance's own strings: exact decimals
+            return {r["asset"]: VenueBalance(r["asset"], dec(r.get("free")), dec(r.get("locked")))
+                    for r in exact if isinstance(r, dict) and "asset" in r}
         out = {}
         for asset, row in raw.items():
             if isinstance(row, dict) and "free" in row and asset not in ("info", "free", "used", "total"):

@@ -54,6 +54,7 @@ def venue_sim(
     fee_rate: str = typer.Option("0.001", help="fee as a fraction of notional (quote asset)"),
     volume_fraction: float = typer.Option(None, help="share of a bar's volume that can fill"),
     start_bar: int = typer.Option(0, help="bars already closed at start (history for warmup)"),
+    order_limit: int = typer.Option(100, help="binance: new orders per 10 s before 429 -1015"),
     bars_file: Path = typer.Option(None, hidden=True, help="bars as JSON (the test harness)"),
 ) -> None:
     """Serve a venue's real wire protocol on loopback, replaying bars, until interrupted."""
@@ -75,6 +76,7 @@ def venue_sim(
         code = serve_binance(bars, key=key, secret=secret, host=host, port=port, faults=faults, seed=seed,
                      bar_seconds=bar_seconds, state_path=state, balances=balances,
                      fee_rate=fee_rate, volume_fraction=volume_fraction, start=start_bar,
+                     order_limit=order_limit,
                      ready=lambda url: typer.echo(f"READY {url}"))
     else:
         from decimal import Decimal

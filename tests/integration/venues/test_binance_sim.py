@@ -97,6 +97,25 @@ def test_faults_429_5xx_and_dropped_ack(sim) -> None:
         ex.create_order(SYMBOL, "market", "buy", 0.5, None, {"clientOrderId": "lost-1"})
     assert [o["clientOrderId"] for o in sim.orders()] == ["lost-1"]  # accepted all the same
     assert sim.fired() == {"http429": 1, "http5xx": 1, "drop_ack": 1}
+    sim.inject("delay_fill=2")
+    ex.create_order(SYMBOL, "market", "buy", 0.5, None, {"clientOrderId": "late-1"})
+    sim.advance(2)
+    assert ex.fetch_order(None, SYMBOL, {"origClientOrderId": "late-1"})["status"] == "open"
+    sim.advance(1)
+    assert ex.fetch_order(None, SYMBOL, {"origClientOrderId": "late-1"})["status"] == "closed"
+
+
+def test_order_rate_limit_answers_429_with_binance_code() -> None:
+    handle = start_binance_sim(eth_bars(), key=KEY, secret=SECRET, start=20, order_limit=2)
+    try:
+        ex = _client(handle)
+        ex.load_markets()
+        for i in range(2):
+            ex.create_order(SYMBOL, "limit", "buy", 0.5, 1500, {"clientOrderId": f"rl-{i}"})
+        with pytest.raises(ccxt.DDoSProtection, match="-1015"):
+            ex.create_order(SYMBOL, "limit", "buy", 0.5, 1500, {"clientOrderId": "rl-2"})
+    finally:
+        handle.close()
 
 
 def test_user_data_and_kline_streams_over_ccxt_pro(sim) -> None:

@@ -105,8 +105,9 @@ class SimHandle:
     def __init__(self, venue: str, bars: dict[str, pd.DataFrame], *, key: str, secret: str,
                  port: int = 0, faults: str | None = None, seed: int = 0, bar_seconds: float = 0.0,
                  state_path: str | Path | None = None, in_process: bool = True,
-                 **book_kw: Any) -> None:
+                 order_limit: int = 100, **book_kw: Any) -> None:
         self.venue, self.bars, self.key, self.secret = venue, bars, key, secret
+        self.order_limit = order_limit
         self.faults, self.seed, self.bar_seconds = faults or "", seed, bar_seconds
         self._tmp = tempfile.TemporaryDirectory(prefix=f"{venue}-sim-")
         self.state_path = Path(state_path) if state_path else Path(self._tmp.name) / "state.json"
@@ -135,7 +136,7 @@ class SimHandle:
         book = build_book(self.bars, **self.book_kw)
         sim = BinanceSim(book, key=self.key, secret=self.secret,
                          faults=FaultPlan(self.faults, self.seed), bar_seconds=self.bar_seconds,
-                         state_path=self.state_path,
+                         state_path=self.state_path, order_limit=self.order_limit,
                          on_restart=lambda: threading.Thread(target=self.restart, daemon=True).start())
         self.faults = ""  # a fault spec given at start applies to the first run only
         return sim.app()
@@ -151,7 +152,7 @@ class SimHandle:
         cmd = [sys.executable, "-c", "from tradelab.cli import main; main()", "venue-sim", self.venue,
                "--port", str(self.port), "--key", self.key, "--secret", self.secret,
                "--bars-file", str(bars_file), "--state", str(self.state_path), "--seed", str(self.seed),
-               "--bar-seconds", str(self.bar_seconds)]
+               "--bar-seconds", str(self.bar_seconds), "--order-limit", str(self.order_limit)]
         if self.faults:
             cmd += ["--faults", self.faults]
             self.faults = ""
@@ -281,7 +282,7 @@ class SimHandle:
 def start_binance_sim(bars: dict[str, pd.DataFrame], *, key: str, secret: str, port: int = 0,
                       faults: str | None = None, seed: int = 0, bar_seconds: float = 0.0,
                       state_path: str | Path | None = None, in_process: bool = True,
-                      **book_kw: Any) -> SimHandle:
+                      order_limit: int = 100, **book_kw: Any) -> SimHandle:
     """Start the Binance spot simulator on loopback.
 
     Parameters
@@ -300,18 +301,21 @@ def start_binance_sim(bars: dict[str, pd.DataFrame], *, key: str, secret: str, p
         Where the venue keeps its state (default: a temporary file, so ``restart`` keeps it).
     in_process
         False runs ``tradelab venue-sim binance`` as a subprocess.
+    order_limit
+        New orders accepted per 10 seconds (Binance's ORDERS limit; then 429 -1015).
     **book_kw
         ``markets``, ``balances``, ``fee_rate``, ``volume_fraction``, ``start`` of
         :func:`build_book` (``markets`` only in process).
     """
     return SimHandle("binance", bars, key=key, secret=secret, port=port, faults=faults, seed=seed,
-                     bar_seconds=bar_seconds, state_path=state_path, in_process=in_process, **book_kw)
+                     bar_seconds=bar_seconds, state_path=state_path, in_process=in_process,
+                     order_limit=order_limit, **book_kw)
 
 
 def serve_binance(bars: dict[str, Any], *, key: str, secret: str, host: str = "127.0.0.1", port: int = 0,
           faults: str | None = None, seed: int = 0, bar_seconds: float = 0.0,
           state_path: str | Path | None = None, ready: Callable[[str], None] | None = None,
-          **book_kw: Any) -> int:
+          order_limit: int = 100, **book_kw: Any) -> int:
     """Serve the simulator until interrupted (the ``tradelab venue-sim binance`` process).
 
     ``ready(url)`` is called once listening (the CLI prints ``READY <url>``). A restart
@@ -334,7 +338,7 @@ def serve_binance(bars: dict[str, Any], *, key: str, secret: str, host: str = "1
 
         sim = BinanceSim(build_book(bars, **book_kw), key=key, secret=secret,
                          faults=FaultPlan(faults or "", seed), bar_seconds=bar_seconds,
-                         state_path=state_path, on_restart=restart)
+                         state_path=state_path, on_restart=restart, order_limit=order_limit)
         runner = web.AppRunner(sim.app(), shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, host, port, reuse_address=True)
