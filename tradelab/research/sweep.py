@@ -193,7 +193,7 @@ def sweep(strategy: Strategy | type[Strategy] | str,
         sweep fails; retried chunks are listed in :attr:`SweepResult.retried`.
     walk_forward
         Also run a walk-forward analysis (:mod:`tradelab.research.walkforward`):
-        a number of folds (rolling windows, 70 % in sample) or a
+        a number of folds (rolling windows, 70 % in sample; 0 or None: off) or a
         :class:`~tradelab.research.walkforward.WalkForward`. One symbol only.
     min_trades
         Rows with fewer round trips are flagged (``few_trades``) in
@@ -226,7 +226,8 @@ def sweep(strategy: Strategy | type[Strategy] | str,
         raise ValueError(f"retries = {retries!r}: must be an integer >= 0")
     if isinstance(min_trades, bool) or not isinstance(min_trades, int) or min_trades < 0:
         raise ValueError(f"min_trades = {min_trades!r}: must be an integer >= 0")
-    wf = WalkForward(walk_forward) if isinstance(walk_forward, int) else walk_forward
+    wf = (WalkForward(walk_forward) if isinstance(walk_forward, int) and walk_forward
+          else walk_forward or None)
     registry = overrides.pop("registry", None)
     ppy_given = overrides.pop("periods_per_year", None)
     ex = resolve_execution(execution, **overrides)

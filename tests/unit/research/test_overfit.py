@@ -261,3 +261,16 @@ def test_min_trades_flags_rows(bars: pd.DataFrame, registry) -> None:
     assert "few_trades" in result._repr_html_()
     with pytest.raises(ValueError, match="min_trades"):
         sweep(registry.get("sma_cross"), bars, GRID, progress=False, min_trades=-1)
+
+
+def test_multi_symbol_sweep_has_an_estimate_per_symbol(bars: pd.DataFrame, registry) -> None:
+    cls = registry.get("sma_cross")
+    result = sweep(cls, {"A": bars, "B": bars.iloc[-800:]}, GRID, progress=False)
+    assert set(result.overfitting_by_symbol) == {"A", "B"}
+    assert result.overfitting == result.overfitting_by_symbol[str(result.best()["symbol"])]
+    alone = sweep(cls, bars.iloc[-800:], GRID, progress=False).overfitting
+    assert result.overfitting_by_symbol["B"] == alone and alone is not None
+    assert alone.n_obs == 800
+    out = result.to_dict(top=2)
+    assert set(out["overfitting_by_symbol"]) == {"A", "B"} and "pbo" in out["overfitting"]
+    assert sweep(cls, bars, GRID, progress=False, walk_forward=0).walk_forward is None
