@@ -219,6 +219,7 @@ class CcxtBroker:
 
     # -- the broker contract --------------------------------------------------------
     def rules(self, symbol: str) -> VenueRules | None:
+        """The market's lot, tick and minimums (``None`` for a symbol the venue does not list)."""
         market = self.markets().get(symbol)
         if market is None:
             return None
@@ -226,6 +227,7 @@ class CcxtBroker:
         return rules_from_market(symbol, market, self.rest.precisionMode, shortable=shortable)
 
     def submit(self, order: Any) -> str:
+        """Send ``order`` under its client id; the venue's order id (see the module docstring)."""
         import ccxt
 
         if order.quantity is None:
@@ -273,6 +275,8 @@ class CcxtBroker:
         return symbols
 
     def query(self, client_order_id: str) -> OrderReport | None:
+        """The venue's view of one order (with its trades when something filled); ``None``
+        only when the venue says it has never seen the id."""
         import ccxt
 
         for symbol in self._symbols_for(client_order_id):
@@ -297,6 +301,7 @@ class CcxtBroker:
         return report
 
     def cancel(self, client_order_id: str) -> bool:
+        """Ask the venue to cancel; False when it no longer has the order open."""
         import ccxt
 
         for symbol in self._symbols_for(client_order_id):
@@ -309,11 +314,13 @@ class CcxtBroker:
         return False
 
     def open_orders(self) -> list[OrderReport]:
+        """Every open order at the venue, ours and others'."""
         self.markets()
         orders = self._call(lambda: self.rest.fetch_open_orders(), "open orders")
         return [rest_report(o, None, self._market(str(o.get("symbol")))) for o in orders]
 
     def balances(self) -> dict[str, VenueBalance]:
+        """Free and locked amount of every asset."""
         raw = self._call(lambda: self.rest.fetch_balance(), "balances")
         exact = (raw.get("info") or {}).get("balances") if isinstance(raw.get("info"), dict) else None
         if isinstance(exact, list):  # Binance's own strings: exact decimals
@@ -326,6 +333,7 @@ class CcxtBroker:
         return out
 
     def positions(self) -> dict[str, Decimal]:
+        """Base-asset holdings of the traded symbols (spot: nothing is ever negative)."""
         bal = self.balances()
         markets = self.markets()
         out = {}
@@ -336,6 +344,7 @@ class CcxtBroker:
         return out
 
     def poll(self) -> list[OrderReport]:
+        """Reports the order stream (and its catch-ups) produced since the last call."""
         reports = self.stream.drain() if self.stream is not None else []
         for r in reports:
             if not r.is_open:
