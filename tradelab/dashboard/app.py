@@ -173,6 +173,7 @@ class DashboardApp(pn.viewable.Viewer):
                    sizing_mode="stretch_width"),
             pn.Row(section("Engine runs", v.runs), section("Job runs", v.job_runs),
                    sizing_mode="stretch_width"),
+            pn.Row(section("Venue reconciliations", v.reconciliations), sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
 
     def _show(self) -> None:

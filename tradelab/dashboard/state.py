@@ -42,6 +42,7 @@ COLUMNS = {
     "risk_events": ["at", "severity", "rule", "strategy", "message"],
     "runs": ["id", "strategy", "symbol", "mode", "status", "started_at", "last_bar"],
     "job_runs": ["id", "job", "status", "trigger", "started_at", "finished_at"],
+    "reconciliations": ["at", "venue", "trigger", "run", "ok", "booked_fills", "findings"],
 }
 
 
@@ -73,6 +74,8 @@ class Snapshot:
     kill_switch: Any = None
     runs: pd.DataFrame = field(default_factory=partial(_blank, "runs"))
     job_runs: pd.DataFrame = field(default_factory=partial(_blank, "job_runs"))
+    #: Comparisons with a live venue (``tradelab broker reconcile`` and the engine's own).
+    reconciliations: pd.DataFrame = field(default_factory=partial(_blank, "reconciliations"))
     strategies: tuple[dict[str, Any], ...] = ()
     jobs: tuple[str, ...] = ()
     fill_count: int = 0
@@ -146,10 +149,20 @@ def load_snapshot(store: Store, account: str, control: Any = None, *,
                      for r in reversed(store.runs(account)[-RUNS_SHOWN:])],
                     COLUMNS["runs"]),
         job_runs=_job_runs(control),
+        reconciliations=_reconciliations(store, account),
         strategies=tuple(_strategies(control, account)),
         jobs=tuple(_jobs(control)),
         fill_count=len(fills),
     )
+
+
+def _reconciliations(store: Store, account: str) -> pd.DataFrame:
+    rows = [{"at": r.at, "venue": r.venue, "trigger": r.trigger, "run": r.run_id,
+             "ok": "ok" if r.ok else "MISMATCH", "booked_fills": r.booked_fills,
+             "findings": "; ".join(f"{f.get('kind')} {f.get('symbol') or ''}".strip()
+                                   for f in r.findings) or "nothing to fix"}
+            for r in store.reconcile.reconciliations(account, limit=EVENTS_SHOWN)]
+    return _frame(rows, COLUMNS["reconciliations"])
 
 
 def _strategies(control: Any, account: str | None) -> list[dict[str, Any]]:

@@ -89,6 +89,7 @@ class LiveViews:
         self.risk_events = _table("risk_events", height=240)
         self.runs = _table("runs", height=180)
         self.job_runs = _table("job_runs", height=180)
+        self.reconciliations = _table("reconciliations", height=180)
         self.status = pn.pane.HTML("", sizing_mode="stretch_width")
 
     @staticmethod
@@ -143,6 +144,7 @@ class LiveViews:
         self.risk_events.value = _for_display(snap.risk_events)
         self.runs.value = _for_display(snap.runs)
         self.job_runs.value = _for_display(snap.job_runs)
+        self.reconciliations.value = _for_display(snap.reconciliations)
 
 
 def section(title: str, *objects: Any, **kw: Any) -> pn.Column:

@@ -233,7 +233,7 @@ def change_marker(store: Any) -> tuple[Any, ...]:
 
     One round trip: new fills, order transitions, equity snapshots, risk events,
     kill-switch changes, strategy flags, engine runs and job runs (started or
-    finished), accounts.
+    finished), accounts, reconciliations with a venue.
     """
     from sqlalchemy import func
 
@@ -241,6 +241,7 @@ def change_marker(store: Any) -> tuple[Any, ...]:
     from tradelab.store.jobs_models import JobRun
 
     sf, jr = cast(Table, StrategyFlag.__table__), cast(Table, JobRun.__table__)
+    rc = cast(Table, m.Reconciliation.__table__)
 
     def mx(col: Any) -> Any:
         return select(func.max(col)).scalar_subquery()
@@ -250,6 +251,7 @@ def change_marker(store: Any) -> tuple[Any, ...]:
 
     q = select(mx(F.c.id), mx(OE.c.id), mx(O.c.id), mx(EQ.c.id), mx(RE.c.id),
                mx(KS.c.at), count(KS.c.account_id), mx(sf.c.at), mx(R.c.id),
-               count(R.c.finished_at), mx(jr.c.id), count(jr.c.finished_at), mx(A.c.id))
+               count(R.c.finished_at), mx(jr.c.id), count(jr.c.finished_at), mx(A.c.id),
+               mx(rc.c.id))
     with store.engine.connect() as conn:
         return tuple(conn.execute(q).one())

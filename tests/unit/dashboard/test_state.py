@@ -91,3 +91,20 @@ def test_views_show_the_last_fill_and_the_halt(store: Store) -> None:
     views.update(load_snapshot(store, "paper"))
     assert "data-state='halted'" in views.kill_switch.object
     assert "drawdown" in views.kill_switch.object
+
+
+def test_reconciliations_are_shown_and_refresh_the_view(store: Store) -> None:
+    state = DashboardState(store, account="paper")
+    assert list(state.snapshot.reconciliations.columns) == COLUMNS["reconciliations"]
+    assert len(state.snapshot.reconciliations) == 0
+    store.reconcile.record_reconciliation(
+        "paper", venue="ccxt", trigger="start", at=T0, ok=False, adopted=False, booked_fills=1,
+        findings=[{"kind": "position_mismatch", "symbol": "SPY", "client_order_id": None,
+                   "store": "0", "venue": "3", "detail": "SPY: book 0, venue 3"}], run_id=None)
+    assert state.poll() is True
+    row = state.snapshot.reconciliations.iloc[0]
+    assert (row["venue"], row["ok"], row["booked_fills"]) == ("ccxt", "MISMATCH", 1)
+    assert row["findings"] == "position_mismatch SPY"
+    views = LiveViews()
+    views.update(state.snapshot)
+    assert len(views.reconciliations.value) == 1
