@@ -170,6 +170,19 @@ def test_state_survives_a_restart(sim) -> None:
     assert ex.fetch_balance()["USDT"]["used"] > 0
 
 
+def test_in_process_restart_fault_keeps_state() -> None:
+    handle = start_binance_sim(eth_bars(), key=KEY, secret=SECRET, start=20, faults="restart_after=1")
+    try:
+        ex = _client(handle)
+        ex.load_markets()
+        ex.create_order(SYMBOL, "limit", "buy", 0.5, 1500, {"clientOrderId": "ip-1"})
+        wait_for(lambda: handle.restarts == 1)
+        got = wait_for(lambda: _try(lambda: ex.fetch_order(None, SYMBOL, {"origClientOrderId": "ip-1"})))
+        assert got["status"] == "open" and handle.fired() == {}  # a fresh process-like start
+    finally:
+        handle.close()
+
+
 def test_subprocess_simulator_restarts_itself_with_state(tmp_path) -> None:
     handle = start_binance_sim(eth_bars(), key=KEY, secret=SECRET, start=20, in_process=False,
                                state_path=tmp_path / "state.json", faults="restart_after=1")
