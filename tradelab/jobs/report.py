@@ -78,7 +78,7 @@ def notebook_html(notebook: Path | str) -> str:
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
-    from tradelab.research.report import inline_cdn_assets
+    from tradelab.offline_assets import inline_cdn_assets
 
     exporter = HTMLExporter(extra_loaders=[DictLoader({"offline.html.j2": _OFFLINE_TEMPLATE})],
                             template_file="offline.html.j2", embed_images=True)

@@ -8,7 +8,7 @@ import re
 import bokeh
 from panel.io.resources import CDN_DIST, DIST_DIR
 
-from tradelab.research.report import inline_cdn_assets
+from tradelab.offline_assets import inline_cdn_assets
 
 
 def _decoded(url: str) -> bytes:
