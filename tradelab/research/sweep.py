@@ -7,6 +7,12 @@ then simulates ``chunk_size`` columns at a time, which bounds memory (10,000
 columns in one call take gigabytes) and is faster than one huge call. Chunks run
 on ``workers`` threads at once: signals are numpy, and the simulation and metric
 kernels are numba functions that release the GIL (:mod:`tradelab.research._kernels`).
+
+Every sweep also estimates how much of its best result is selection luck (deflated
+Sharpe ratio and probability of backtest overfitting, :mod:`tradelab.research.overfit`)
+from per-block sums of each column's returns, kept by each chunk; with
+``walk_forward=`` it re-runs the grid on training windows and tests each window's
+pick out of sample (:mod:`tradelab.research.walkforward`).
 """
 
 from __future__ import annotations
