@@ -135,8 +135,8 @@ class WalkForwardResult:
     folds : pandas.DataFrame
         One row per fold: ``fold, train_start, train_end, test_start, test_end``
         (bar times, ends inclusive), the chosen parameters, ``is_<metric>``,
-        ``is_cagr``, ``is_trades`` (in sample) and ``oos_<metric>``, ``oos_return``,
-        ``oos_sharpe``, ``oos_trades`` (its test window).
+        ``is_cagr``, ``is_round_trips`` (in sample) and ``oos_<metric>``, ``oos_return``,
+        ``oos_sharpe``, ``oos_round_trips`` (its test window).
     equity : pandas.Series
         Stitched out-of-sample equity: the test windows' per-bar returns compounded
         from the initial cash.
@@ -220,9 +220,9 @@ def walk_forward(spec: WalkForward, sweep_window: Callable[[Window], list[dict[s
                      "test_start": idx[te_lo], "test_end": idx[te_hi - 1],
                      **{k: chosen[k] for k in grid},
                      f"is_{metric}": ins[metric][j].item(), "is_cagr": ins["cagr"][j].item(),
-                     "is_trades": int(ins["n_trades"][j]), f"oos_{metric}": oos[metric],
+                     "is_round_trips": int(ins["n_trades"][j]), f"oos_{metric}": oos[metric],
                      "oos_return": oos["total_return"], "oos_sharpe": oos["sharpe"],
-                     "oos_trades": int(oos["n_trades"])})
+                     "oos_round_trips": int(oos["n_trades"])})
     r = np.concatenate(returns)
     value = cash * np.cumprod(1.0 + r)
     position = np.concatenate(positions)

@@ -96,7 +96,7 @@ def test_each_fold_picks_the_in_sample_best_and_tests_it_out_of_sample(
         ins = sweep(cls, bars.iloc[:tr_hi], GRID, progress=False)
         best = ins.best()
         assert (row["fast"], row["slow"]) == (best["fast"], best["slow"])
-        assert row["is_sharpe"] == best["sharpe"] and row["is_trades"] == best["n_trades"]
+        assert row["is_sharpe"] == best["sharpe"] and row["is_round_trips"] == best["n_trades"]
         assert row["train_end"] == bars.index[tr_hi - 1]
         assert (row["test_start"], row["test_end"]) == (bars.index[te_lo], bars.index[te_hi - 1])
         # out of sample: the whole series' signals of the pick, simulated on the test bars only
@@ -105,7 +105,7 @@ def test_each_fold_picks_the_in_sample_best_and_tests_it_out_of_sample(
                            sig.entries.iloc[te_lo:te_hi], sig.exits.iloc[te_lo:te_hi])
         oos = portfolio_metrics(pf, 100_000.0, 252.0)
         assert row["oos_return"] == oos["total_return"][0]
-        assert row["oos_trades"] == oos["n_trades"][0]
+        assert row["oos_round_trips"] == oos["n_trades"][0]
         np.testing.assert_equal(row["oos_sharpe"], oos["sharpe"][0])
 
 
@@ -116,7 +116,7 @@ def test_stitched_equity_compounds_the_test_windows(anchored, bars: pd.DataFrame
     assert len(wf.equity) == sum(hi - lo for _, _, lo, hi in wf.spec.windows(len(bars)))
     assert wf.stats["total_return"] == pytest.approx(
         np.prod(1 + wf.folds["oos_return"]) - 1, rel=1e-9)
-    assert wf.stats["n_trades"] == wf.folds["oos_trades"].sum()
+    assert wf.stats["n_trades"] == wf.folds["oos_round_trips"].sum()
     best = anchored.best()
     assert wf.in_sample["best_sharpe"] == best["sharpe"]
     assert wf.in_sample["mean_fold_sharpe"] == pytest.approx(wf.folds["is_sharpe"].mean())
