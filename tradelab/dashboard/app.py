@@ -39,6 +39,7 @@ log = structlog.get_logger("tradelab.dashboard")
 HEADER = {"background": "#111827", "color": "white", "padding": "6px 16px",
           "border-radius": "8px"}
 PAGE = {"background": "#f5f6f8", "padding": "8px"}
+AUTO_RUN = "live run (auto)"
 RECHECK_EVERY = 20  # polls between re-checks of the login itself (revoked elsewhere, disabled)
 
 
@@ -105,11 +106,15 @@ class DashboardApp(pn.viewable.Viewer):
         self.login_view = LoginView(self.session, self._form_login, title=self.title)
         self.account_select = pn.widgets.Select(options=[self._account], value=self._account,
                                                 width=180, margin=(8, 10))
+        # 0 stands for "follow the live run" (Select values must not be None).
+        self.run_select = pn.widgets.Select(options={AUTO_RUN: 0}, value=0, width=300,
+                                            margin=(8, 10))
         self.user_badge = pn.pane.HTML("", margin=(14, 10))
         self.logout_button = pn.widgets.Button(label="Log out", color="light", width=90,
                                                margin=(8, 10))
         self.logout_button.on_click(lambda _e: self.logout())
         self.account_select.param.watch(self._pick_account, "value")
+        self.run_select.param.watch(self._pick_run, "value")
         self._callback: Any = None
         self._polls = 0
         self._live_part: _Live | None = None
@@ -158,20 +163,24 @@ class DashboardApp(pn.viewable.Viewer):
                          f"padding-top:4px'>{html.escape(self.title)}</div>", margin=(4, 10)),
             pn.layout.HSpacer(), pn.pane.HTML("<span style='color:#9ca3af'>Account</span>",
                                               margin=(14, 0)),
-            self.account_select, self.user_badge, self.logout_button,
+            self.account_select, pn.pane.HTML("<span style='color:#9ca3af'>Run</span>",
+                                              margin=(14, 0)),
+            self.run_select, self.user_badge, self.logout_button,
             styles=HEADER, sizing_mode="stretch_width")
         return pn.Column(
-            header, v.kill_switch, pn.Column(v.kpis, v.status, styles=CARD_LIGHT,
+            header, v.kill_switch, pn.Column(v.kpis, v.account, v.status, styles=CARD_LIGHT,
                                              sizing_mode="stretch_width"),
             pn.Row(section("Equity curve", v.equity_plot),
                    section("Controls", controls.panel, width=560),
                    sizing_mode="stretch_width"),
-            pn.Row(section("Positions", v.positions), section("Open orders", v.orders),
+            pn.Row(section("Open positions (selected run)", v.positions),
+                   section("Open orders (selected run)", v.orders), sizing_mode="stretch_width"),
+            pn.Row(section("Closed trades (selected run)", v.trades),
+                   section("Daily P&L (selected run)", v.daily_plot), sizing_mode="stretch_width"),
+            pn.Row(section("Recent fills (selected run)", v.fills),
+                   section("Risk events and alerts (account)", v.risk_events),
                    sizing_mode="stretch_width"),
-            pn.Row(section("Recent fills", v.fills),
-                   section("Risk events and alerts", v.risk_events),
-                   sizing_mode="stretch_width"),
-            pn.Row(section("Engine runs", v.runs), section("Job runs", v.job_runs),
+            pn.Row(section("Engine runs (account)", v.runs), section("Job runs", v.job_runs),
                    sizing_mode="stretch_width"),
             pn.Row(section("Venue reconciliations", v.reconciliations), sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
@@ -193,6 +202,9 @@ class DashboardApp(pn.viewable.Viewer):
         options = sorted({*snap.accounts, live.state.account})
         if list(self.account_select.options) != options:
             self.account_select.options = options
+        runs = {AUTO_RUN: 0, **dict(snap.run_options)}
+        if self.run_select.options != runs:
+            self.run_select.options = runs
         live.views.update(snap)
         live.controls.update(snap, principal)
         if principal is not None:
@@ -201,6 +213,11 @@ class DashboardApp(pn.viewable.Viewer):
                 f"{html.escape(principal.username)}</span> <span style='background:#374151;"
                 f"color:#f9fafb;border-radius:4px;padding:2px 6px;font-size:12px' "
                 f"data-testid='role'>{principal.role.name}</span>")
+
+    def _pick_run(self, event: Any) -> None:
+        run = event.new or None
+        if self._live_part is not None and run != self.state.run:
+            self.state.run = run
 
     def _pick_account(self, event: Any) -> None:
         if event.new and event.new != self.state.account:

@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import param
 
+from tradelab.dashboard.runview import (
+    DAILY_COLUMNS,
+    POSITION_COLUMNS,
+    TRADE_COLUMNS,
+    closed_trades,
+    daily_pnl,
+    run_figures,
+)
 from tradelab.store.auth_repo import accounts as list_accounts
+from tradelab.store.dashboard_reads import run_last_equity, run_marks, run_open_orders
 
 if TYPE_CHECKING:
     from tradelab.store import Store
@@ -35,10 +44,12 @@ def store_version(store: Store) -> tuple[Any, ...]:
 
 COLUMNS = {
     "equity": ["at", "equity", "drawdown"],
-    "positions": ["symbol", "quantity", "avg_price", "realized_pnl"],
+    "positions": POSITION_COLUMNS,
+    "trades": TRADE_COLUMNS,
+    "daily": DAILY_COLUMNS,
     "orders": ["created_at", "client_order_id", "symbol", "side", "type", "quantity", "filled",
                "status"],
-    "fills": ["at", "fill_id", "symbol", "side", "quantity", "price", "fees"],
+    "fills": ["at", "run", "fill_id", "symbol", "side", "quantity", "price", "fees"],
     "risk_events": ["at", "severity", "rule", "strategy", "message"],
     "runs": ["id", "strategy", "symbol", "mode", "status", "started_at", "last_bar"],
     "job_runs": ["id", "job", "status", "trigger", "started_at", "finished_at"],
@@ -60,7 +71,11 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Everything the views show for one account, read at ``at``."""
+    """Everything the views show for one run of one account, read at ``at``.
+
+    ``summary`` holds the selected run's figures (``run`` is its id); ``account_summary``
+    the account-wide ones (its cash and open orders, every run's open positions).
+    """
 
     account: str
     at: datetime | None = None
@@ -79,17 +94,35 @@ class Snapshot:
     strategies: tuple[dict[str, Any], ...] = ()
     jobs: tuple[str, ...] = ()
     fill_count: int = 0
+    #: ``(label, run id)`` of the account's runs, newest first: what the run selector offers.
+    run_options: tuple[tuple[str, int], ...] = ()
+    account_summary: dict[str, Any] = field(default_factory=dict)
+    trades: pd.DataFrame = field(default_factory=partial(_blank, "trades"))
+    daily: pd.DataFrame = field(default_factory=partial(_blank, "daily"))
 
 
-def _money(v: Any) -> float | None:
-    return float(v) if v is not None else None
+def _label(run: Any) -> str:
+    return f"run {run.id} · {run.strategy} on {run.symbol} ({run.status})"
+
+
+def pick_run(runs: list[Any], wanted: int | None) -> Any:
+    """``wanted`` if it is one of ``runs``, else the newest running run, else the newest run."""
+    if wanted is not None:
+        for r in runs:
+            if r.id == wanted:
+                return r
+    running = [r for r in runs if r.status == "running"]
+    return (running or runs)[-1] if runs else None
 
 
 def load_snapshot(store: Store, account: str, control: Any = None, *,
-                  now: datetime | None = None, fills_shown: int = FILLS_SHOWN) -> Snapshot:
-    """Read the views' data for ``account`` (an empty snapshot if it does not exist yet).
+                  now: datetime | None = None, fills_shown: int = FILLS_SHOWN,
+                  run_id: int | None = None) -> Snapshot:
+    """Read the views' data for one run of ``account`` (empty if the account does not exist).
 
-    The equity curve and the P&L figures follow the account's latest engine run.
+    ``run_id`` picks the run (default, or when it is not one of the account's: the
+    running one, else the latest); every per-run figure comes from that run's own rows
+    (see :mod:`tradelab.dashboard.runview`).
     """
     names = tuple(a.name for a in list_accounts(store))
     if account not in names:
@@ -97,45 +130,50 @@ def load_snapshot(store: Store, account: str, control: Any = None, *,
                         strategies=tuple(_strategies(control, None)), jobs=tuple(_jobs(control)),
                         job_runs=_job_runs(control))
     state = store.account_state(account)
-    run = state.last_run
-    curve = store.equity_curve(account, run.id if run is not None else None)[-EQUITY_POINTS:]
-    equity = _frame([{"at": p.at, "equity": p.equity, "drawdown": p.drawdown} for p in curve],
-                    COLUMNS["equity"])
-    fills = store.fills(account)
-    positions = [p for p in state.positions]
-    cost = sum((p.quantity * p.avg_price for p in positions), start=0)
-    last = state.last_equity
-    initial = state.account.initial_cash
-    equity_now = last.equity if last is not None else state.account.cash
+    all_runs = store.runs(account)
+    run = pick_run(all_runs, run_id)
+    acct = state.account
+    if run is None:
+        curve, fills, last, marks, orders = [], [], None, {}, []
+    else:
+        curve = store.equity_curve(account, run.id)
+        fills = store.fills(account, run.id)
+        last = run_last_equity(store, run.id)
+        marks = run_marks(store, run.id)
+        orders = run_open_orders(store, run.id)
+    fig = run_figures(fills, last, marks, float(acct.initial_cash))
+    equity = _frame([{"at": p.at, "equity": p.equity, "drawdown": p.drawdown}
+                     for p in curve[-EQUITY_POINTS:]], COLUMNS["equity"])
+    daily = daily_pnl(_frame([{"at": p.at, "equity": p.equity} for p in curve], ["at", "equity"]),
+                      fig.start_cash)
     summary = {
-        "currency": state.account.currency,
-        "initial_cash": float(initial),
-        "cash": float(state.account.cash),
-        "equity": float(equity_now),
-        "pnl": float(equity_now - initial),
-        "pnl_pct": float(equity_now / initial - 1) if initial else 0.0,
-        "realized": float(sum((p.realized_pnl for p in positions), start=0)),
-        "unrealized": float(last.positions_value - cost) if last is not None else 0.0,
-        "drawdown": float(last.drawdown) if last is not None else 0.0,
-        "open_orders": len(state.open_orders),
+        "currency": acct.currency, "start_cash": fig.start_cash, "cash": fig.cash,
+        "equity": fig.equity, "pnl": fig.pnl, "pnl_pct": fig.pnl_pct, "realized": fig.realized,
+        "unrealized": fig.unrealized, "fees": fig.fees, "drawdown": fig.drawdown,
+        "open_orders": len(orders), "fills": len(fills),
         "run": run.id if run is not None else None,
         "run_status": run.status if run is not None else None,
-        "run_label": f"run {run.id} · {run.strategy} on {run.symbol} ({run.status})" if run else "",
+        "run_label": _label(run) if run is not None else "no engine run yet",
         "last_bar": run.last_bar_time if run is not None else None,
+        "as_of": fig.at,
+    }
+    account_summary = {
+        "cash": float(acct.cash), "open_orders": len(state.open_orders),
+        "open_positions": sum(1 for p in state.positions if p.quantity != 0),
+        "runs": len(all_runs), "running": sum(1 for r in all_runs if r.status == "running"),
     }
     ks = state.kill_switch
+    rid = run.id if run is not None else None
     return Snapshot(
         account=account, at=now, accounts=names, summary=summary, equity=equity,
-        positions=_frame([{"symbol": p.symbol, "quantity": p.quantity, "avg_price": p.avg_price,
-                           "realized_pnl": p.realized_pnl} for p in positions if p.quantity != 0],
-                         COLUMNS["positions"]),
+        positions=fig.positions,
         orders=_frame([{"created_at": o.created_at, "client_order_id": o.client_order_id,
                         "symbol": o.symbol, "side": o.side, "type": o.type,
                         "quantity": o.quantity, "filled": o.filled_quantity, "status": o.status}
-                       for o in reversed(state.open_orders)],
+                       for o in reversed(orders)],
                       COLUMNS["orders"]),
-        fills=_frame([{"at": f.at, "fill_id": f.fill_id, "symbol": f.symbol, "side": f.side,
-                       "quantity": f.quantity, "price": f.price, "fees": f.fees}
+        fills=_frame([{"at": f.at, "run": rid, "fill_id": f.fill_id, "symbol": f.symbol,
+                       "side": f.side, "quantity": f.quantity, "price": f.price, "fees": f.fees}
                       for f in reversed(fills[-fills_shown:])],
                      COLUMNS["fills"]),
         risk_events=_frame([{"at": e.at, "severity": e.severity, "rule": e.rule,
@@ -146,13 +184,17 @@ def load_snapshot(store: Store, account: str, control: Any = None, *,
         runs=_frame([{"id": r.id, "strategy": r.strategy, "symbol": r.symbol, "mode": r.mode,
                       "status": r.status, "started_at": r.started_at,
                       "last_bar": r.last_bar_time}
-                     for r in reversed(store.runs(account)[-RUNS_SHOWN:])],
+                     for r in reversed(all_runs[-RUNS_SHOWN:])],
                     COLUMNS["runs"]),
         job_runs=_job_runs(control),
         reconciliations=_reconciliations(store, account),
         strategies=tuple(_strategies(control, account)),
         jobs=tuple(_jobs(control)),
         fill_count=len(fills),
+        run_options=tuple((_label(r), r.id) for r in reversed(all_runs)),
+        account_summary=account_summary,
+        trades=closed_trades(fills, marks),
+        daily=daily,
     )
 
 
@@ -200,6 +242,8 @@ class DashboardState(param.Parameterized):
     snapshot = param.Parameter(default=None, doc="the latest Snapshot")
     version = param.Parameter(default=None, doc="store_version() at the last refresh")
     refreshes = param.Integer(default=0, doc="how many times the snapshot was re-read")
+    run = param.Integer(default=None, allow_None=True,
+                        doc="the run shown (None: the running one, else the latest)")
 
     def __init__(self, store: Store, control: Any = None, **params: Any) -> None:
         super().__init__(**params)
@@ -217,12 +261,19 @@ class DashboardState(param.Parameterized):
         """Re-read everything now."""
         version = store_version(self.store)  # before the reads: a change in between re-polls
         snap = load_snapshot(self.store, self.account, self.control,
-                             now=pd.Timestamp.now(tz="UTC").to_pydatetime())
+                             now=pd.Timestamp.now(tz="UTC").to_pydatetime(), run_id=self.run)
         self.param.update(version=version, snapshot=snap, refreshes=self.refreshes + 1)
 
     @param.depends("account", watch=True)
     def _account_changed(self) -> None:
+        if self.run is not None:  # another account's run: back to its live one
+            self.run = None  # (which refreshes)
+        else:
+            self.refresh()
+
+    @param.depends("run", watch=True)
+    def _run_changed(self) -> None:
         self.refresh()
 
 
-__all__ = ["DashboardState", "Snapshot", "load_snapshot", "store_version"]
+__all__ = ["DashboardState", "Snapshot", "load_snapshot", "pick_run", "store_version"]

@@ -40,7 +40,8 @@ def _for_display(df: pd.DataFrame) -> pd.DataFrame:
     """Times as short UTC text (readable, independent of the browser's zone)."""
     out = df.copy()
     for col in out.columns:
-        if col in ("at", "created_at", "started_at", "finished_at", "last_bar") and len(out):
+        if col in ("at", "created_at", "started_at", "finished_at", "last_bar", "entry_time",
+                   "exit_time") and len(out):
             out[col] = pd.to_datetime(out[col], utc=True, errors="coerce").dt.strftime(
                 "%Y-%m-%d %H:%M:%S").fillna("")
     return out
@@ -72,7 +73,8 @@ def kill_switch_html(ks: Any) -> str:
 
 
 class LiveViews:
-    """Equity curve, KPIs, positions, open orders, fills, risk, runs and job runs."""
+    """One run's equity, KPIs, positions, orders, fills, trades and daily P&L; account-wide
+    risk events, runs, job runs and reconciliations."""
 
     def __init__(self) -> None:
         self._pipe = hv.streams.Pipe(data=pd.DataFrame(columns=COLUMNS["equity"]))
@@ -81,8 +83,14 @@ class LiveViews:
             height=340)
         self.kpis = pn.pane.HTML("", sizing_mode="stretch_width")
         self.kill_switch = pn.pane.HTML(kill_switch_html(None), sizing_mode="stretch_width")
-        self.positions = _table("positions", height=180,
-                                formatters={c: _NUM["float"] for c in ("avg_price", "realized_pnl")})
+        self.positions = _table("positions", height=180, formatters={
+            c: _NUM["float"] for c in ("avg_price", "mark", "unrealized", "realized_pnl")})
+        self.trades = _table("trades", height=240, formatters={
+            c: _NUM["float"] for c in ("entry_price", "exit_price", "fees", "pnl")})
+        self._daily = hv.streams.Pipe(data=pd.DataFrame(columns=COLUMNS["daily"]))
+        self.daily_plot = pn.pane.HoloViews(hv.DynamicMap(self._bars, streams=[self._daily]),
+                                            sizing_mode="stretch_width", height=240)
+        self.account = pn.pane.HTML("", sizing_mode="stretch_width")
         self.orders = _table("orders", height=180)
         self.fills = _table("fills", height=240,
                             formatters={c: _NUM["float"] for c in ("price", "fees")})
@@ -105,8 +113,20 @@ class LiveViews:
                              equity=frame["equity"].astype(float))
         return frame.hvplot.line(x="at", y="equity", xlabel="", ylabel="equity",
                                  color="#2563eb", line_width=2, responsive=True, height=340,
-                                 grid=True, yformatter="%.0f", title="Equity (latest run)").opts(
+                                 grid=True, yformatter="%.0f", title="Equity (selected run)").opts(
             toolbar="above", framewise=True, default_tools=["pan", "wheel_zoom", "reset"])
+
+    @staticmethod
+    def _bars(data: pd.DataFrame) -> Any:
+        frame = data.assign(pnl=data["pnl"].astype(float)) if len(data) else \
+            pd.DataFrame({"day": [], "pnl": []})
+        # Gains green, losses red: one colour per bar, from its sign.
+        frame = frame.assign(sign=["gain" if v >= 0 else "loss" for v in frame["pnl"]])
+        return hv.Bars(frame, kdims=["day"], vdims=["pnl", "sign"]).opts(
+            color="sign", cmap={"gain": "#16a34a", "loss": "#dc2626"}, responsive=True,
+            height=240, xlabel="", ylabel="P&L", yformatter="%.0f", xrotation=45,
+            title="Daily P&L (UTC days)", framewise=True, show_legend=False,
+            default_tools=["pan", "wheel_zoom", "reset"], toolbar="above")
 
     def update(self, snap: Snapshot) -> None:
         """Push ``snap`` into the widgets."""
@@ -120,11 +140,20 @@ class LiveViews:
                  "pnl", color),
             stat("Realized", _fmt_money(s.get("realized")), "realized"),
             stat("Unrealized", _fmt_money(s.get("unrealized")), "unrealized"),
+            stat("Fees", _fmt_money(s.get("fees")), "fees"),
             stat("Cash", _fmt_money(s.get("cash")), "cash"),
             stat("Drawdown", f"{s.get('drawdown', 0):.2%}" if s else "–", "drawdown"),
             stat("Open orders", str(s.get("open_orders", 0)), "open-orders"),
             stat("Fills", str(snap.fill_count), "fill-count"),
         ]
+        a = snap.account_summary
+        self.account.object = "" if not a else (
+            "<div data-testid='account-wide' style='color:#374151;font-size:13px;padding:2px 0'>"
+            "<b>Account (all runs)</b>: cash <span data-testid='account-cash'>"
+            f"{_fmt_money(a['cash'], cur)}</span> · open positions <span data-testid="
+            f"'account-positions'>{a['open_positions']}</span> · open orders <span data-testid="
+            f"'account-orders'>{a['open_orders']}</span> · runs {a['runs']}"
+            f" ({a['running']} running)</div>")
         self.kpis.object = ("<div style='display:flex;flex-wrap:wrap;gap:22px;padding:6px 0'>"
                             + "".join(tiles) + "</div>")
         self.kill_switch.object = kill_switch_html(snap.kill_switch)
@@ -133,12 +162,15 @@ class LiveViews:
                      if last is not None else "none yet")
         at = f"{snap.at:%H:%M:%S} UTC" if snap.at else ""
         self.status.object = (
-            f"<div style='color:#6b7280;font-size:12px'>{html.escape(s.get('run_label', ''))}"
+            f"<div style='color:#6b7280;font-size:12px'><span data-testid='run-label' data-run="
+            f"'{s.get('run') or ''}'>{html.escape(s.get('run_label', ''))}</span>"
             f" · last fill: <span data-testid='last-fill' data-fill-id="
             f"'{html.escape(str(last['fill_id'])) if last is not None else ''}'>"
             f"{html.escape(last_fill)}</span> · refreshed {at}</div>")
         self._pipe.send(snap.equity)
         self.positions.value = _for_display(snap.positions)
+        self.trades.value = _for_display(snap.trades)
+        self._daily.send(snap.daily)
         self.orders.value = _for_display(snap.orders)
         self.fills.value = _for_display(snap.fills)
         self.risk_events.value = _for_display(snap.risk_events)

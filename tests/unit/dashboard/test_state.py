@@ -56,7 +56,9 @@ def test_snapshot_figures_come_from_the_store(store: Store) -> None:
     assert s["unrealized"] == 0.0  # positions value 4705 = 10 × 470.5 at cost
     assert s["run"] == 1 and s["open_orders"] == 0
     assert snap.positions.to_dict("records") == [
-        {"symbol": "SPY", "quantity": 10.0, "avg_price": 470.5, "realized_pnl": 0.0}]
+        {"symbol": "SPY", "quantity": 10.0, "avg_price": 470.5, "mark": 470.5, "unrealized": 0.0,
+         "realized_pnl": 0.0}]  # marked at the snapshot's value (no bars recorded)
+    assert s["fees"] == 1.25 and s["start_cash"] == 100000.0
     assert snap.risk_events["rule"].tolist() == ["max_position"]
     assert snap.kill_switch.engaged is False
     assert snap.accounts == ("paper",)
