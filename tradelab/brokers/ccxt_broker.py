@@ -51,8 +51,9 @@ from typing import Any, TypeVar
 
 import structlog
 
-from tradelab.brokers.ccxt_reports import dec, loopback_urls, override_urls, rest_report, rules_from_market
+from tradelab.brokers.ccxt_reports import dec, loopback_urls, rest_report, rules_from_market
 from tradelab.brokers.ccxt_stream import OrderStream
+from tradelab.data.ccxt_urls import point_at
 from tradelab.monitor.redact import register_secret
 from tradelab.orders.brokers import (
     BrokerRejectedError,
@@ -151,13 +152,7 @@ class CcxtBroker:
     def _configure(self, client: Any) -> Any:
         if self.sandbox:
             client.set_sandbox_mode(True)
-        if self.rest_url:
-            api = client.urls["api"]
-            client.urls["api"] = {k: (v if k == "ws" else override_urls(v, self.rest_url))
-                                  for k, v in api.items()}
-        if self.ws_url and isinstance(client.urls["api"].get("ws"), dict):
-            client.urls["api"]["ws"] = override_urls(client.urls["api"]["ws"], self.ws_url)
-        return client
+        return point_at(client, self.rest_url, self.ws_url)
 
     def _pro_client(self) -> Any:
         import ccxt.pro

@@ -22,11 +22,11 @@ still sort in the venue's order.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from tradelab.data.ccxt_urls import override_urls
 from tradelab.money import ZERO
 from tradelab.orders.brokers import OrderReport
 from tradelab.orders.rules import VenueRules
@@ -157,18 +157,6 @@ def rules_from_market(symbol: str, market: dict[str, Any], precision_mode: int,
             break
     return VenueRules(symbol=symbol, step=step, tick=tick, min_quantity=min_qty, max_quantity=max_qty,
                       min_notional=min_notional, shortable=shortable)
-
-
-_HOST = re.compile(r"^[a-z]+://[^/]+")
-
-
-def override_urls(urls: Any, base: str) -> Any:
-    """``urls`` (a ccxt ``urls['api']`` tree) with every URL's scheme and host replaced by ``base``."""
-    if isinstance(urls, str):
-        return _HOST.sub(base.rstrip("/"), urls) if _HOST.match(urls) else urls
-    if isinstance(urls, dict):
-        return {k: override_urls(v, base) for k, v in urls.items()}
-    return urls
 
 
 def loopback_urls(exchange_id: str, rest_url: str,

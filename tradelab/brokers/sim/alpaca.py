@@ -58,7 +58,7 @@ from tradelab.brokers.sim.alpaca_orders import BAD_REQUEST, CODES, Err, Refusal,
 from tradelab.brokers.sim.alpaca_shapes import build_book, exchange_calendar
 from tradelab.brokers.sim.alpaca_stream import TradeUpdates
 from tradelab.brokers.sim.core import VenueBook, VenueError
-from tradelab.brokers.sim.faults import RESTART_EXIT_CODE, FaultPlan, FaultSpecError
+from tradelab.brokers.sim.faults import FaultPlan, FaultSpecError
 
 _loads = partial(json.loads, parse_float=Decimal)
 
@@ -370,35 +370,18 @@ def serve(bars: dict[str, pd.DataFrame], *, key: str, secret: str, host: str = "
     """
     book = build_book(bars, cash=cash, whole_shares=whole_shares, volume_fraction=volume_fraction)
 
-    async def main() -> int:
-        stop = asyncio.Event()
-        code = 0
+    from tradelab.brokers.sim.serving import serve_app
 
-        def restart() -> None:
-            nonlocal code
-            code = RESTART_EXIT_CODE
-            stop.set()
-        sim = AlpacaSim(book, key=key, secret=secret, faults=faults or "", seed=seed,
-                        bar_seconds=bar_seconds, state_path=state_path, on_restart=restart,
-                        rate_limit=rate_limit)
-        runner = web.AppRunner(sim.app(), access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True)
-        await site.start()
-        if ready is not None:
-            ready(runner.addresses[0][1])
-        try:
-            await stop.wait()
-        finally:
-            if state_path is not None:
-                sim_state.save(book, state_path)
-            await runner.cleanup()
-        return code
+    def make_app(restart: Callable[[], None]) -> Any:
+        return AlpacaSim(book, key=key, secret=secret, faults=faults or "", seed=seed,
+                         bar_seconds=bar_seconds, state_path=state_path, on_restart=restart,
+                         rate_limit=rate_limit).app()
 
-    try:
-        return asyncio.run(main())
-    except KeyboardInterrupt:
-        return 0
+    def save() -> None:
+        if state_path is not None:
+            sim_state.save(book, state_path)
+
+    return serve_app(make_app, host=host, port=port, ready=ready, before_exit=save)
 
 
 __all__ = ["AlpacaSim", "build_book", "serve"]

@@ -323,39 +323,16 @@ def serve_binance(bars: dict[str, Any], *, key: str, secret: str, host: str = "1
     :data:`~tradelab.brokers.sim.faults.RESTART_EXIT_CODE` for the process to exit with;
     an interrupt returns 0.
     """
-    from aiohttp import web
-
     from tradelab.brokers.sim.binance import BinanceSim
+    from tradelab.brokers.sim.serving import serve_app
 
-    async def main() -> int:
-        stop = asyncio.Event()
-        code = 0
+    def make_app(restart: Callable[[], None]) -> Any:
+        return BinanceSim(build_book(bars, **book_kw), key=key, secret=secret,
+                          faults=FaultPlan(faults or "", seed), bar_seconds=bar_seconds,
+                          state_path=state_path, on_restart=restart, order_limit=order_limit).app()
 
-        def restart() -> None:
-            nonlocal code
-            code = RESTART_EXIT_CODE
-            stop.set()
-
-        sim = BinanceSim(build_book(bars, **book_kw), key=key, secret=secret,
-                         faults=FaultPlan(faults or "", seed), bar_seconds=bar_seconds,
-                         state_path=state_path, on_restart=restart, order_limit=order_limit)
-        runner = web.AppRunner(sim.app(), shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True)
-        await site.start()
-        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        if ready is not None:
-            ready(f"http://{host}:{bound}")
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
-        return code
-
-    try:
-        return asyncio.run(main())
-    except KeyboardInterrupt:
-        return 0
+    return serve_app(make_app, host=host, port=port,
+                     ready=None if ready is None else (lambda p: ready(f"http://{host}:{p}")))
 
 
 __all__ = ["SimHandle", "build_book", "read_bars", "serve_binance", "start_binance_sim", "write_bars"]
