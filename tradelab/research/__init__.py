@@ -7,7 +7,7 @@ resolve lazily.
 
 from __future__ import annotations
 
-from tradelab._lazy import lazy_exports
+from tradelab._lazy import defer_import, lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "backtest": "tradelab.research.backtest",
@@ -25,3 +25,7 @@ __all__ = sorted(_EXPORTS)
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+
+# Before any research module imports vectorbt (→ plotly → nbformat → jsonschema →
+# rfc3987_syntax's grammar compile): see defer_import.
+defer_import("nbformat")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from tradelab.execution import Execution
@@ -45,6 +46,36 @@ def _hv() -> Any:
     return hv
 
 
+def _numeral(values: Any) -> Any:
+    """A Bokeh tick formatter with thousands separators and the decimals ``values`` need.
+
+    Bokeh's default switches to scientific notation from 1e5 (an equity axis reading
+    ``2.000e+5``).
+    """
+    from bokeh.models import NumeralTickFormatter
+
+    arr = np.abs(np.asarray(values, dtype=float))
+    arr = arr[np.isfinite(arr) & (arr > 0)]
+    top = float(np.median(arr)) if len(arr) else 1.0
+    # Ticks are a few per axis: whole units from 100 up, cents from 1, then enough
+    # decimals for three significant digits ("[...]": trailing zeros dropped).
+    if top >= 100:
+        fmt = "0,0"
+    elif top >= 1:
+        fmt = "0,0.[00]"
+    else:
+        fmt = "0,0.[" + "0" * min(8, int(-np.floor(np.log10(top))) + 2) + "]"
+    return NumeralTickFormatter(format=fmt)
+
+
+def _dates() -> Any:
+    """Date ticks without a time of day unless zoomed in to hours."""
+    from bokeh.models import DatetimeTickFormatter
+
+    return DatetimeTickFormatter(days="%Y-%m-%d", months="%Y-%m", years="%Y",
+                                 hours="%Y-%m-%d %H:%M", minutes="%H:%M")
+
+
 def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
     # Bokeh draws tz-aware datetimes fine but hover tools show them as integers.
     return index.tz_convert(None) if index.tz is not None else index
@@ -58,7 +89,7 @@ def plot_equity(result: Plottable, **opts: Any) -> Any:
     equity.index = _naive(equity.index)
     curve = equity.hvplot.line(title=f"{result.title}: equity", ylabel="equity", label="strategy",
                                xlabel="", width=WIDTH, height=HEIGHT, color="#1f77b4",
-                               yformatter="%.0f")
+                               yformatter=_numeral(equity.to_numpy()), xformatter=_dates())
     close = result.bars["close"]
     hold = pd.Series(result.execution.cash * close.to_numpy() / float(close.iloc[0]),
                      index=equity.index, name="buy and hold")
@@ -73,8 +104,11 @@ def plot_drawdown(result: Plottable, **opts: Any) -> Any:
     _hv()
     dd = result.drawdown
     dd.index = _naive(dd.index)
+    from bokeh.models import NumeralTickFormatter
+
     plot = dd.hvplot.area(title="drawdown", ylabel="drawdown", xlabel="", width=WIDTH,
-                          height=HEIGHT // 2 + 40, color="#d62728", alpha=0.5)
+                          height=HEIGHT // 2 + 40, color="#d62728", alpha=0.5,
+                          yformatter=NumeralTickFormatter(format="0%"), xformatter=_dates())
     return plot.opts(**opts) if opts else plot
 
 
@@ -84,7 +118,8 @@ def plot_trades(result: Plottable, **opts: Any) -> Any:
     close = result.bars["close"].copy()
     close.index = _naive(close.index)
     price = close.hvplot.line(title="trades", ylabel="price", xlabel="", width=WIDTH,
-                              height=HEIGHT, color="#555555", line_width=1)
+                              height=HEIGHT, color="#555555", line_width=1,
+                              yformatter=_numeral(close.to_numpy()), xformatter=_dates())
     orders = result.orders.copy()
     orders["time"] = _naive(pd.DatetimeIndex(orders["time"]))
     marks = []

@@ -143,10 +143,15 @@ class SweepResult:
         for name in (x, y):
             if name not in self.grid:
                 raise ValueError(f"{name!r} is not a swept parameter ({', '.join(self.grid)})")
+        from bokeh.models import NumeralTickFormatter
+
         data = self.table.groupby([x, y], as_index=False)[metric].agg(agg)
+        # Colour-bar ticks with separators and no scientific notation (final_equity
+        # would read 1.4e+5 otherwise).
         return data.hvplot.heatmap(x=x, y=y, C=metric, cmap="RdYlGn", colorbar=True,
                                    title=f"{self.strategy}: {metric} ({agg})",
-                                   width=600, height=450)
+                                   width=600, height=450).opts(
+            cformatter=NumeralTickFormatter(format="0,0.[000]"))
 
     def to_dict(self, top: int | None = None) -> dict[str, Any]:
         """JSON-safe: settings, counts and the rows (all, or the ``top`` best)."""
