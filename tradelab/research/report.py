@@ -111,7 +111,8 @@ def _sweep_section(pn: Any, result: Any) -> Any:
     parts = [pn.pane.HTML(
         f"<h2>{html.escape(result.strategy)} sweep</h2><p>{result.n_valid} combinations "
         f"({result.n_invalid} invalid skipped) · ranked by {html.escape(result.metric)}</p>"),
-        pn.pane.HTML(result.top(20).to_html(index=False, float_format=lambda x: f"{x:,.4f}"))]
+        pn.pane.HTML(result.top(20).to_html(index=False, na_rep="n/a",
+                                            float_format=lambda x: f"{x:,.4f}"))]
     if len(result.grid) >= 2:
         x, y = list(result.grid)[:2]
         parts.append(pn.pane.HoloViews(result.heatmap(x, y), backend="bokeh"))
