@@ -25,7 +25,7 @@ from tradelab.dashboard.runview import (
     run_figures,
 )
 from tradelab.store.auth_repo import accounts as list_accounts
-from tradelab.store.dashboard_reads import run_last_equity, run_marks, run_open_orders
+from tradelab.store.dashboard_reads import pick_run, run_rows
 
 if TYPE_CHECKING:
     from tradelab.store import Store
@@ -105,16 +105,6 @@ def _label(run: Any) -> str:
     return f"run {run.id} · {run.strategy} on {run.symbol} ({run.status})"
 
 
-def pick_run(runs: list[Any], wanted: int | None) -> Any:
-    """``wanted`` if it is one of ``runs``, else the newest running run, else the newest run."""
-    if wanted is not None:
-        for r in runs:
-            if r.id == wanted:
-                return r
-    running = [r for r in runs if r.status == "running"]
-    return (running or runs)[-1] if runs else None
-
-
 def load_snapshot(store: Store, account: str, control: Any = None, *,
                   now: datetime | None = None, fills_shown: int = FILLS_SHOWN,
                   run_id: int | None = None) -> Snapshot:
@@ -130,18 +120,11 @@ def load_snapshot(store: Store, account: str, control: Any = None, *,
                         strategies=tuple(_strategies(control, None)), jobs=tuple(_jobs(control)),
                         job_runs=_job_runs(control))
     state = store.account_state(account)
-    all_runs = store.runs(account)
-    run = pick_run(all_runs, run_id)
+    rows = run_rows(store, account, run_id)
+    run, all_runs, curve, fills, marks = rows.run, rows.runs, rows.curve, rows.fills, rows.marks
     acct = state.account
-    if run is None:
-        curve, fills, last, marks, orders = [], [], None, {}, []
-    else:
-        curve = store.equity_curve(account, run.id)
-        fills = store.fills(account, run.id)
-        last = run_last_equity(store, run.id)
-        marks = run_marks(store, run.id)
-        orders = run_open_orders(store, run.id)
-    fig = run_figures(fills, last, marks, float(acct.initial_cash))
+    orders = rows.open_orders
+    fig = run_figures(fills, rows.last, marks, float(acct.initial_cash))
     equity = _frame([{"at": p.at, "equity": p.equity, "drawdown": p.drawdown}
                      for p in curve[-EQUITY_POINTS:]], COLUMNS["equity"])
     daily = daily_pnl(_frame([{"at": p.at, "equity": p.equity} for p in curve], ["at", "equity"]),

@@ -118,13 +118,16 @@ class LiveViews:
 
     @staticmethod
     def _bars(data: pd.DataFrame) -> Any:
-        frame = data.assign(pnl=data["pnl"].astype(float)) if len(data) else \
-            pd.DataFrame({"day": [], "pnl": []})
-        # Gains green, losses red: one colour per bar, from its sign.
-        frame = frame.assign(sign=["gain" if v >= 0 else "loss" for v in frame["pnl"]])
-        return hv.Bars(frame, kdims=["day"], vdims=["pnl", "sign"]).opts(
-            color="sign", cmap={"gain": "#16a34a", "loss": "#dc2626"}, responsive=True,
-            height=240, xlabel="", ylabel="P&L", yformatter="%.0f", xrotation=45,
+        # One rectangle per UTC day on a time axis (categorical bars keep the range type
+        # of their first, empty frame and then fail to update).
+        day = pd.to_datetime(data["day"]) if len(data) else pd.to_datetime(pd.Series([], dtype=str))
+        pnl = data["pnl"].astype(float) if len(data) else pd.Series([], dtype=float)
+        frame = pd.DataFrame({"x0": day, "y0": 0.0, "x1": day + pd.Timedelta(hours=20),
+                              "y1": pnl.to_numpy(),
+                              "sign": ["gain" if v >= 0 else "loss" for v in pnl]})
+        return hv.Rectangles(frame, kdims=["x0", "y0", "x1", "y1"], vdims=["sign"]).opts(
+            color="sign", cmap={"gain": "#16a34a", "loss": "#dc2626"}, line_width=0,
+            responsive=True, height=240, xlabel="", ylabel="P&L", yformatter="%.0f",
             title="Daily P&L (UTC days)", framewise=True, show_legend=False,
             default_tools=["pan", "wheel_zoom", "reset"], toolbar="above")
 
@@ -161,22 +164,26 @@ class LiveViews:
         last_fill = (f"{last['side']} {last['quantity']:g} {last['symbol']} @ {last['price']:,.2f}"
                      if last is not None else "none yet")
         at = f"{snap.at:%H:%M:%S} UTC" if snap.at else ""
+        as_of = s.get("as_of")
+        # The bar the figures are marked at (the run's latest equity snapshot).
+        marked = (f" · figures as of <span data-testid='as-of' data-at='{as_of.isoformat()}'>"
+                  f"{as_of:%Y-%m-%d %H:%M} UTC</span>" if as_of is not None else "")
         self.status.object = (
             f"<div style='color:#6b7280;font-size:12px'><span data-testid='run-label' data-run="
-            f"'{s.get('run') or ''}'>{html.escape(s.get('run_label', ''))}</span>"
+            f"'{s.get('run') or ''}'>{html.escape(s.get('run_label', ''))}</span>{marked}"
             f" · last fill: <span data-testid='last-fill' data-fill-id="
             f"'{html.escape(str(last['fill_id'])) if last is not None else ''}'>"
             f"{html.escape(last_fill)}</span> · refreshed {at}</div>")
-        self._pipe.send(snap.equity)
         self.positions.value = _for_display(snap.positions)
         self.trades.value = _for_display(snap.trades)
-        self._daily.send(snap.daily)
         self.orders.value = _for_display(snap.orders)
         self.fills.value = _for_display(snap.fills)
         self.risk_events.value = _for_display(snap.risk_events)
         self.runs.value = _for_display(snap.runs)
         self.job_runs.value = _for_display(snap.job_runs)
         self.reconciliations.value = _for_display(snap.reconciliations)
+        self._pipe.send(snap.equity)
+        self._daily.send(snap.daily)
 
 
 def section(title: str, *objects: Any, **kw: Any) -> pn.Column:

@@ -137,3 +137,20 @@ def test_daily_pnl_starts_from_the_start_cash() -> None:
                                                 "2024-01-03 21:00"], utc=True),
                           "equity": [100.0, 103.0, 101.0]})
     assert daily_pnl(curve, 100.0)["pnl"].tolist() == [3.0, -2.0]
+
+
+def test_the_views_update_a_rendered_page_between_runs(store: Store,
+                                                       two_runs: tuple[int, int]) -> None:
+    """Bokeh models exist (as when served): the plots' ranges follow empty → data → empty."""
+    import panel as pn
+
+    from tradelab.dashboard.state import Snapshot
+
+    first, second = two_runs
+    views = LiveViews()
+    pn.Column(views.kpis, views.positions, views.trades, views.daily_plot, views.fills,
+              views.equity_plot).get_root()
+    for snap in (Snapshot(account="paper"), load_snapshot(store, "paper", run_id=first),
+                 Snapshot(account="paper"), load_snapshot(store, "paper", run_id=second)):
+        views.update(snap)
+    assert views.fills.value["run"].tolist() == [second]
