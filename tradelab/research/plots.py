@@ -57,15 +57,11 @@ def _numeral(values: Any) -> Any:
     arr = np.abs(np.asarray(values, dtype=float))
     arr = arr[np.isfinite(arr) & (arr > 0)]
     top = float(np.median(arr)) if len(arr) else 1.0
-    # Ticks are a few per axis: whole units from 100 up, cents from 1, then enough
-    # decimals for three significant digits ("[...]": trailing zeros dropped).
-    if top >= 100:
-        fmt = "0,0"
-    elif top >= 1:
-        fmt = "0,0.[00]"
-    else:
-        fmt = "0,0.[" + "0" * min(8, int(-np.floor(np.log10(top))) + 2) + "]"
-    return NumeralTickFormatter(format=fmt)
+    # Up to cents from 1 up (a tick at 148.5 on a narrow price range must not read
+    # 149), below that enough decimals for three significant digits; "[...]": trailing
+    # zeros dropped, so round ticks read 200,000.
+    places = 2 if top >= 1 else min(8, int(-np.floor(np.log10(top))) + 2)
+    return NumeralTickFormatter(format="0,0.[" + "0" * places + "]")
 
 
 def _dates() -> Any:

@@ -53,7 +53,7 @@ def test_plot_axes_are_readable(bars: pd.DataFrame, registry) -> None:
         # Bokeh's default (BasicTickFormatter) reads 2.000e+5 on an equity axis.
         assert isinstance(y, NumeralTickFormatter) and "e" not in y.format, fn.__name__
         assert isinstance(x, DatetimeTickFormatter), fn.__name__
-    assert _formatters(plot_equity(result))[0].format == "0,0"
+    assert _formatters(plot_equity(result))[0].format == "0,0.[00]"
 
 
 def test_formatting_follows_the_data() -> None:
