@@ -6,6 +6,9 @@ browser session and the service checks the role again and writes the audit log.
 
 * strategies: enable/disable per account (trader+);
 * kill switch: engage (trader+, after an explicit confirmation), resume (admin);
+* flatten: halt and close every open position of the account (trader+, after an
+  explicit confirmation): ``tradelab risk halt --flatten``, i.e. the kill switch with
+  the engines' flatten mark, which each engine acts on at its next bar;
 * jobs: trigger a configured job now (trader+; needs a job runner in this process).
 """
 
@@ -21,11 +24,15 @@ from tradelab.auth.errors import AuthError
 from tradelab.auth.roles import Principal, Role
 from tradelab.dashboard.login import on_click
 from tradelab.dashboard.state import DashboardState, Snapshot
+from tradelab.risk.manager import FLATTEN_MARK
 
 AlertType = Literal["primary", "secondary", "success", "danger", "warning", "info", "light",
                     "dark"]
 
 DEFAULT_HALT_REASON = "manual halt from the dashboard"
+DEFAULT_FLATTEN_REASON = "flatten from the dashboard"
+_CONFIRM_STYLE = {"background": "#fff7ed", "border": "1px solid #fdba74", "border-radius": "6px",
+                  "padding": "6px"}
 
 
 def _set_options(select: Any, options: list[str]) -> None:
@@ -52,8 +59,18 @@ class Controls:
             pn.pane.HTML("<b>Halt all trading on this account?</b> Engines stop opening orders "
                          "at their next bar; only an admin can resume."),
             self.halt_reason, pn.Row(self.confirm, self.cancel), visible=False,
-            styles={"background": "#fff7ed", "border": "1px solid #fdba74",
-                    "border-radius": "6px", "padding": "6px"})
+            styles=_CONFIRM_STYLE)
+        self.flatten = w.Button(label="Flatten all positions…", color="danger", width=220)
+        self.flatten_reason = w.TextInput(label="Flatten reason", value=DEFAULT_FLATTEN_REASON,
+                                          width=300)
+        self.confirm_flatten = w.Button(label="Confirm flatten", color="danger", width=160)
+        self.cancel_flatten = w.Button(label="Cancel", color="light", width=100)
+        self.flatten_box = pn.Column(
+            pn.pane.HTML("<b>Halt trading and close every open position on this account?</b> "
+                         "Each engine sends closing market orders at its next bar and opens "
+                         "nothing new; only an admin can resume."),
+            self.flatten_reason, pn.Row(self.confirm_flatten, self.cancel_flatten),
+            visible=False, styles=_CONFIRM_STYLE)
         self.resume_reason = w.TextInput(label="Resume reason", value="reviewed; resuming",
                                          width=300)
         self.resume = w.Button(label="Resume trading", color="primary", width=160)
@@ -71,6 +88,9 @@ class Controls:
         self.confirm.on_click(on_click(self.confirm_engage))
         self.cancel.on_click(on_click(self.cancel_engage))
         self.resume.on_click(on_click(self.do_resume))
+        self.flatten.on_click(on_click(self.ask_flatten))
+        self.confirm_flatten.on_click(on_click(self.do_flatten))
+        self.cancel_flatten.on_click(on_click(self.cancel_flatten_box))
         self.trigger.on_click(on_click(self.trigger_job))
         self.panel = pn.Column(
             self.role_note,
@@ -78,6 +98,7 @@ class Controls:
             self.strategy_states,
             pn.pane.HTML("<b>Kill switch</b>"), pn.Row(self.engage), self.confirm_box,
             pn.Row(self.resume_reason, self.resume),
+            pn.Row(self.flatten), self.flatten_box,
             pn.pane.HTML("<b>Jobs</b>"), pn.Row(self.job, self.trigger), self.job_note,
             self.message, sizing_mode="stretch_width")
 
@@ -86,7 +107,8 @@ class Controls:
     def buttons(self) -> list[Any]:
         """Every widget that changes something."""
         return [self.enable, self.disable, self.engage, self.confirm, self.resume, self.trigger,
-                self.strategy, self.job, self.halt_reason, self.resume_reason]
+                self.strategy, self.job, self.halt_reason, self.resume_reason, self.flatten,
+                self.confirm_flatten, self.flatten_reason]
 
     def update(self, snap: Snapshot, principal: Principal | None) -> None:
         """Options from the snapshot, enabled states from the role and the kill switch."""
@@ -110,6 +132,12 @@ class Controls:
         self.engage.disabled = not (trader and has_account) or halted
         self.halt_reason.disabled = self.confirm.disabled = not trader
         self.resume.disabled = self.resume_reason.disabled = not (admin and halted)
+        flattening = halted and (snap.kill_switch.reason or "").startswith(FLATTEN_MARK)
+        # A plain halt can still be turned into a flatten; one already asked for cannot.
+        self.flatten.disabled = not (trader and has_account) or flattening
+        self.flatten_reason.disabled = self.confirm_flatten.disabled = not trader
+        if flattening:
+            self.flatten_box.visible = False
         self.job.disabled = self.trigger.disabled = not (trader and snap.jobs)
         self.job_note.visible = not snap.jobs
         if halted:
@@ -118,7 +146,7 @@ class Controls:
         self.role_note.object = (
             f"<div style='color:#6b7280'>Signed in as <b>{who}</b>. "
             + ("Viewers can watch but not act." if not trader else
-               "Traders switch strategies, halt trading and run jobs." if not admin else
+               "Traders switch strategies, halt or flatten trading and run jobs." if not admin else
                "Admins can also resume trading after a halt.") + "</div>")
 
     def _say(self, text: str, kind: AlertType = "success") -> None:
@@ -165,6 +193,23 @@ class Controls:
             self.confirm_box.visible = False
         return ok
 
+    def ask_flatten(self) -> None:
+        """First step of a flatten: show its confirmation box."""
+        self.flatten_box.visible = True
+
+    def cancel_flatten_box(self) -> None:
+        self.flatten_box.visible = False
+
+    def do_flatten(self) -> bool:
+        """Second step: halt the shown account with the flatten mark (audit-logged)."""
+        account = self.state.account
+        reason = (self.flatten_reason.value or "").strip() or DEFAULT_FLATTEN_REASON
+        ok = self._act(lambda p: self.control.engage_kill_switch(p, account, reason, True),
+                       f"Flatten requested on {account}: trading halted, positions closing.")
+        if ok:
+            self.flatten_box.visible = False
+        return ok
+
     def do_resume(self) -> bool:
         """Release the kill switch (the service allows admins only)."""
         account = self.state.account
@@ -185,4 +230,4 @@ class Controls:
         return self.panel
 
 
-__all__ = ["DEFAULT_HALT_REASON", "Controls"]
+__all__ = ["DEFAULT_FLATTEN_REASON", "DEFAULT_HALT_REASON", "Controls"]
