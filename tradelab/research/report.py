@@ -81,13 +81,16 @@ def trades_html(trades: pd.DataFrame, index: pd.DatetimeIndex, preview: int = PR
         return rows.to_html(index=False, classes="trades", border=0)
 
     text = format_trades(trades, index)
+    # Figures right-aligned so digits line up; some air between columns.
+    style = ("<style>table.trades{border-collapse:collapse}"
+             "table.trades td,table.trades th{padding:1px 8px;text-align:right}</style>")
     tz = getattr(index, "tz", None)
     zone = f"; times {tz}" if tz is not None else ""
     n = len(text)
     if n <= preview:
-        return f"<h3>Trades ({n}{zone})</h3>{table(text)}"
+        return f"{style}<h3>Trades ({n}{zone})</h3>{table(text)}"
     half = preview // 2
-    return (f"<h3>Trades ({n}{zone})</h3>"
+    return (f"{style}<h3>Trades ({n}{zone})</h3>"
             f"<p>First and last {half} of {n}:</p>"
             f"{table(pd.concat([text.head(half), text.tail(half)]))}"
             f"<details class='all-trades'><summary>All {n} trades</summary>"
