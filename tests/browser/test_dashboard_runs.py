@@ -188,3 +188,69 @@ def test_tiles_follow_the_running_run_and_agree_with_the_store(
 def _options(page: Any) -> list[str]:
     return list(page.locator("select").filter(has_text="live run (auto)").locator(
         "option").all_text_contents())
+
+
+@pytest.fixture()
+def holder(dashboard: Dashboard) -> Iterator[Any]:
+    """A slower replay on account ``flat`` whose positions the test flattens."""
+    import tradelab as tl
+
+    settings = tl.load_config(environ=dashboard.environ)
+    eng = tl.build(settings).engine("sma_cross", "SPX", source="sample",
+                                    params={"fast": 3, "slow": 8}, start="2016-01-01",
+                                    end="2016-12-31", speed=4.0, flush_every=1, account="flat")
+    thread = threading.Thread(target=eng.run, name="engine-flat", daemon=True)
+    yield eng, thread
+    eng.request_stop("test over")
+    if thread.ident is not None:
+        thread.join(60)
+        assert not thread.is_alive()
+
+
+def test_a_trader_flattens_the_account_after_confirming(
+        dashboard: Dashboard, browser: Any, holder: tuple[Any, threading.Thread],
+        tmp_path: Any) -> None:
+    from tradelab.orders.model import client_order_id
+    from tradelab.risk.manager import FLATTEN, FLATTEN_MARK
+
+    eng, thread = holder
+    store = Store(dashboard.store_url)
+    page = login(browser, dashboard.url, "trader")
+    try:
+        thread.start()
+        wait_until(lambda: bool(store.positions("flat", include_flat=False)),
+                   "the engine's first position", TRADING_WITHIN)
+        page.locator("select").filter(has_text="paper").first.select_option(label="flat")
+        expect(page.get_by_test_id("run-label")).to_have_attribute("data-run", str(eng.run_id))
+        page.get_by_role("button", name="Flatten all positions…").click()
+        confirm = page.get_by_role("button", name="Confirm flatten")
+        expect(confirm).to_be_visible()
+        assert store.kill_switch("flat").engaged is False  # nothing happens before confirming
+        held = {p.symbol for p in store.positions("flat", include_flat=False)}
+        confirm.click()
+        expect(page.get_by_test_id("kill-switch")).to_have_attribute("data-state", "halted")
+        ks = store.kill_switch("flat")
+        assert ks.engaged and ks.by == "trader" and ks.reason.startswith(FLATTEN_MARK)
+        expect(page.get_by_role("button", name="Flatten all positions…")).to_be_disabled()
+        # The engine closes what it holds at its next bar; the page shows the account flat.
+        wait_until(lambda: not store.positions("flat", include_flat=False),
+                   "the account flat", TRADING_WITHIN)
+        expect(page.get_by_test_id("account-positions")).to_have_text("0")
+        expect(page.get_by_test_id("unrealized")).to_have_text("0.00")
+        if held:  # (the strategy may have exited on its own between the read and the click)
+            bars = {p.at for p in store.equity_curve("flat", int(eng.run_id))}
+            closing = {client_order_id(str(eng.run_id), FLATTEN, sym, t, "sell")
+                       for sym in held for t in bars}
+            flat_fills = [f for f in store.fills("flat", int(eng.run_id))
+                          if f.client_order_id in closing]
+            assert flat_fills, "no flatten order was filled"
+            expect(page.get_by_test_id("last-fill")).to_have_attribute(
+                "data-fill-id", flat_fills[-1].fill_id)
+        drawn(page)
+        page.screenshot(path=str(tmp_path / "flatten.png"), full_page=True)
+        keep = ROOT / "var" / "screenshots"
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(tmp_path / "flatten.png", keep / "dashboard-flatten.png")
+    finally:
+        page.context.close()
+        store.close()
