@@ -182,7 +182,9 @@ class DashboardApp(pn.viewable.Viewer):
                    sizing_mode="stretch_width"),
             pn.Row(section("Engine runs (account)", v.runs), section("Job runs", v.job_runs),
                    sizing_mode="stretch_width"),
-            pn.Row(section("Venue reconciliations", v.reconciliations), sizing_mode="stretch_width"),
+            pn.Row(section("Recent events: orders and data quality (selected run)", v.events),
+                   section("Venue reconciliations", v.reconciliations),
+                   sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
 
     def _show(self) -> None:

@@ -54,6 +54,7 @@ COLUMNS = {
     "runs": ["id", "strategy", "symbol", "mode", "status", "started_at", "last_bar"],
     "job_runs": ["id", "job", "status", "trigger", "started_at", "finished_at"],
     "reconciliations": ["at", "venue", "trigger", "run", "ok", "booked_fills", "findings"],
+    "events": ["at", "kind", "symbol", "event", "detail"],
 }
 
 
@@ -99,6 +100,8 @@ class Snapshot:
     account_summary: dict[str, Any] = field(default_factory=dict)
     trades: pd.DataFrame = field(default_factory=partial(_blank, "trades"))
     daily: pd.DataFrame = field(default_factory=partial(_blank, "daily"))
+    #: The selected run's order transitions and data-quality outcomes, newest first.
+    events: pd.DataFrame = field(default_factory=partial(_blank, "events"))
 
 
 def _label(run: Any) -> str:
@@ -178,6 +181,7 @@ def load_snapshot(store: Store, account: str, control: Any = None, *,
         account_summary=account_summary,
         trades=closed_trades(fills, marks),
         daily=daily,
+        events=_frame(rows.events, COLUMNS["events"]),
     )
 
 

@@ -25,7 +25,7 @@ def _fmt_money(v: float | None, currency: str = "") -> str:
     return "–" if v is None else f"{v:,.2f}{(' ' + currency) if currency else ''}"
 
 
-_WIDTHS = {"fill_id": 140, "client_order_id": 140, "message": 260}
+_WIDTHS = {"fill_id": 140, "client_order_id": 140, "message": 260, "event": 300}
 
 
 def _table(name: str, height: int = 260, **kw: Any) -> pn.widgets.Tabulator:
@@ -98,6 +98,7 @@ class LiveViews:
         self.runs = _table("runs", height=180)
         self.job_runs = _table("job_runs", height=180)
         self.reconciliations = _table("reconciliations", height=180)
+        self.events = _table("events", height=240)
         self.status = pn.pane.HTML("", sizing_mode="stretch_width")
 
     @staticmethod
@@ -182,6 +183,7 @@ class LiveViews:
         self.runs.value = _for_display(snap.runs)
         self.job_runs.value = _for_display(snap.job_runs)
         self.reconciliations.value = _for_display(snap.reconciliations)
+        self.events.value = _for_display(snap.events)
         self._pipe.send(snap.equity)
         self._daily.send(snap.daily)
 

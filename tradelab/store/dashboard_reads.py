@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 
 from tradelab.store import models as m
 from tradelab.store.bar_sql import RB
-from tradelab.store.reads import EQ, A, O, Reader
+from tradelab.store.quality_repo import DQ
+from tradelab.store.reads import EQ, OE, A, O, Reader
 from tradelab.store.records import EquityPoint, FillRecord, OrderRecord, RunRecord
 
 _ORDER_COLUMNS = [c for c in O.c if c.name not in ("id", "account_id")]
@@ -45,6 +46,8 @@ class RunRows:
     last: EquityPoint | None = None
     marks: dict[str, tuple[Any, float]] = field(default_factory=dict)
     open_orders: list[OrderRecord] = field(default_factory=list)
+    #: The newest order transitions and data-quality outcomes, as plain dicts.
+    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def run_rows(store: Any, account: str, wanted: int | None,
@@ -61,7 +64,28 @@ def run_rows(store: Any, account: str, wanted: int | None,
             return RunRows(runs)
         return RunRows(runs, run, reader.equity_curve(account, run.id),
                        reader.fills(account, run.id), run_last_equity(conn, run.id),
-                       run_marks(conn, run.id), run_open_orders(conn, run.id))
+                       run_marks(conn, run.id), run_open_orders(conn, run.id),
+                       run_events(conn, run.id))
+
+
+def run_events(conn: Any, run_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """Run ``run_id``'s newest ``limit`` order transitions and data-quality outcomes, newest
+    first, as ``{at, kind, symbol, event, detail}``."""
+    orders = (select(OE.c.at, O.c.symbol, O.c.client_order_id, O.c.side, OE.c.from_state,
+                     OE.c.to_state, OE.c.reason, OE.c.id)
+              .join(O, O.c.id == OE.c.order_id).where(O.c.run_id == run_id)
+              .order_by(OE.c.at.desc(), OE.c.id.desc()).limit(limit))
+    quality = (select(DQ.c.at, DQ.c.symbol, DQ.c.kind, DQ.c.reason, DQ.c.count, DQ.c.detail,
+                      DQ.c.id).where(DQ.c.run_id == run_id)
+               .order_by(DQ.c.at.desc(), DQ.c.id.desc()).limit(limit))
+    rows = [{"at": r.at, "kind": "order", "symbol": r.symbol,
+             "event": f"{r.side} {r.client_order_id}: {r.from_state or 'new'} → {r.to_state}",
+             "detail": r.reason or "", "_id": r.id} for r in conn.execute(orders)]
+    rows += [{"at": r.at, "kind": f"data {r.kind}", "symbol": r.symbol,
+              "event": f"{r.reason} ×{r.count}", "detail": r.detail or "", "_id": r.id}
+             for r in conn.execute(quality)]
+    rows.sort(key=lambda r: (r["at"], r["kind"] == "order", r["_id"]), reverse=True)
+    return [{k: v for k, v in r.items() if k != "_id"} for r in rows[:limit]]
 
 
 def run_open_orders(conn: Any, run_id: int) -> list[OrderRecord]:
@@ -91,4 +115,5 @@ def run_marks(conn: Any, run_id: int) -> dict[str, tuple[Any, float]]:
     return {r.symbol: (r.at, float(r.close)) for r in conn.execute(q)}
 
 
-__all__ = ["RunRows", "pick_run", "run_last_equity", "run_marks", "run_open_orders", "run_rows"]
+__all__ = ["RunRows", "pick_run", "run_events", "run_last_equity", "run_marks", "run_open_orders",
+           "run_rows"]

@@ -154,3 +154,19 @@ def test_the_views_update_a_rendered_page_between_runs(store: Store,
                  Snapshot(account="paper"), load_snapshot(store, "paper", run_id=second)):
         views.update(snap)
     assert views.fills.value["run"].tolist() == [second]
+
+
+def test_recent_events_are_the_runs_orders_and_data_quality(
+        store: Store, two_runs: tuple[int, int]) -> None:
+    first, second = two_runs
+    with store.transaction() as tx:
+        tx.add_order_event("c-4", None, "new", T1, None)
+        tx.add_order_event("c-4", "new", "submitted", T1, "sent")
+    store.quality.record([{"source": "sample", "symbol": "QQQ", "kind": "rejected",
+                           "reason": "nan_close", "count": 2, "at": T1, "run_id": second}])
+    events = load_snapshot(store, "paper", run_id=second).events
+    assert events[["kind", "event", "detail"]].values.tolist() == [  # newest first
+        ["order", "buy c-4: new → submitted", "sent"], ["order", "buy c-4: new → new", ""],
+        ["data rejected", "nan_close ×2", ""]]
+    old = load_snapshot(store, "paper", run_id=first).events
+    assert "data rejected" not in set(old["kind"])
