@@ -350,3 +350,20 @@ class CountingBroker:
             return attr(*args, **kwargs)
 
         return counted
+
+
+def book_fills(bus: Any, portfolio: Any) -> None:
+    """Book fills into ``portfolio`` as the engine's booking step does (and announce the
+    position), for tests that drive an OrderManager without an engine."""
+    from tradelab.bus import STAGE_BOOK
+    from tradelab.events import OrderFilled, OrderPartiallyFilled, PositionChanged
+
+    def on_fill(ev: Any) -> None:
+        f = ev.fill
+        if f is not None:
+            pos = portfolio.apply_fill(f.symbol, f.side, f.quantity, f.price, f.fees)
+            bus.publish(PositionChanged(ev.at, portfolio.account, f.symbol, pos.quantity,
+                                        pos.avg_price, pos.realized_pnl, portfolio.cash))
+
+    bus.step(OrderFilled, on_fill, stage=STAGE_BOOK)
+    bus.step(OrderPartiallyFilled, on_fill, stage=STAGE_BOOK)

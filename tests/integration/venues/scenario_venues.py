@@ -18,12 +18,13 @@ from typing import Any
 
 import pandas as pd
 
-from tradelab.bus import STAGE_BOOK, EventBus
+from tradelab.bus import EventBus
 from tradelab.clock import SimClock
-from tradelab.events import Event, OrderFilled, OrderPartiallyFilled, PositionChanged
+from tradelab.events import Event
 from tradelab.orders.manager import OrderManager
 from tradelab.orders.model import Order
 from tradelab.portfolio import Portfolio
+from tradelab.testing import book_fills
 
 KEY, SECRET = "scenario-key-0123", "scenario-secret-4567"
 #: 1e-9 of SPX's ~2.5-6e9 daily volume: 2-6 units per bar at every venue.
@@ -72,16 +73,7 @@ def make_book(broker: Any, clock: SimClock) -> Book:
     book = Book(OrderManager(broker, bus, clock, attempts=5, max_wait=0.2),
                 Portfolio(CASH, "acc"), bus)
 
-    def on_fill(ev: OrderFilled | OrderPartiallyFilled) -> None:
-        f = ev.fill
-        if f is not None:
-            pf = book.portfolio
-            pos = pf.apply_fill(f.symbol, f.side, f.quantity, f.price, f.fees)
-            bus.publish(PositionChanged(ev.at, pf.account, f.symbol, pos.quantity, pos.avg_price,
-                                        pos.realized_pnl, pf.cash))
-
-    bus.step(OrderFilled, on_fill, stage=STAGE_BOOK)
-    bus.step(OrderPartiallyFilled, on_fill, stage=STAGE_BOOK)
+    book_fills(bus, book.portfolio)
     bus.subscribe(Event, book.events.append)
     return book
 

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from tradelab.bus import STAGE_BOOK, EventBus
+from tradelab.bus import EventBus
 from tradelab.clock import SimClock
-from tradelab.events import Event, OrderFilled, OrderPartiallyFilled, PositionChanged
+from tradelab.events import Event
 from tradelab.orders.manager import OrderManager
 from tradelab.orders.model import Order
 from tradelab.portfolio import Portfolio
 from tradelab.reconcile import Reconciler
-from tradelab.testing import CountingBroker, FakeVenue
+from tradelab.testing import CountingBroker, FakeVenue, book_fills
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -54,16 +54,7 @@ def make_book(broker: Any, cash: Decimal | int = 0) -> Book:
     orders = OrderManager(counted, bus, SimClock(T0), attempts=1, max_wait=0.0)
     book = Book(counted, orders, Portfolio(Decimal(cash), "acc"), bus)
 
-    def on_fill(ev: OrderFilled | OrderPartiallyFilled) -> None:
-        f = ev.fill
-        if f is not None:
-            pf = book.portfolio
-            pos = pf.apply_fill(f.symbol, f.side, f.quantity, f.price, f.fees)
-            bus.publish(PositionChanged(ev.at, pf.account, f.symbol, pos.quantity, pos.avg_price,
-                                        pos.realized_pnl, pf.cash))
-
-    bus.step(OrderFilled, on_fill, stage=STAGE_BOOK)
-    bus.step(OrderPartiallyFilled, on_fill, stage=STAGE_BOOK)
+    book_fills(bus, book.portfolio)
     bus.subscribe(Event, book.events.append)
     return book
 
