@@ -233,15 +233,17 @@ def change_marker(store: Any) -> tuple[Any, ...]:
 
     One round trip: new fills, order transitions, equity snapshots, risk events,
     kill-switch changes, strategy flags, engine runs and job runs (started or
-    finished), accounts, reconciliations with a venue.
+    finished), accounts, reconciliations with a venue, data-quality outcomes.
     """
     from sqlalchemy import func
 
     from tradelab.store.auth_models import StrategyFlag
     from tradelab.store.jobs_models import JobRun
+    from tradelab.store.quality_models import DataQualityEvent
 
     sf, jr = cast(Table, StrategyFlag.__table__), cast(Table, JobRun.__table__)
     rc = cast(Table, m.Reconciliation.__table__)
+    dq = cast(Table, DataQualityEvent.__table__)
 
     def mx(col: Any) -> Any:
         return select(func.max(col)).scalar_subquery()
@@ -252,6 +254,6 @@ def change_marker(store: Any) -> tuple[Any, ...]:
     q = select(mx(F.c.id), mx(OE.c.id), mx(O.c.id), mx(EQ.c.id), mx(RE.c.id),
                mx(KS.c.at), count(KS.c.account_id), mx(sf.c.at), mx(R.c.id),
                count(R.c.finished_at), mx(jr.c.id), count(jr.c.finished_at), mx(A.c.id),
-               mx(rc.c.id))
+               mx(rc.c.id), mx(dq.c.id))
     with store.engine.connect() as conn:
         return tuple(conn.execute(q).one())

@@ -110,3 +110,12 @@ def test_reconciliations_are_shown_and_refresh_the_view(store: Store) -> None:
     views = LiveViews()
     views.update(state.snapshot)
     assert len(views.reconciliations.value) == 1
+
+
+def test_a_data_quality_outcome_alone_refreshes_the_view(store: Store) -> None:
+    from tradelab.store.quality_models import QUALITY_KINDS
+
+    before = store_version(store)
+    store.quality.record([{"source": "ws", "symbol": "SPY", "kind": QUALITY_KINDS[0],
+                           "reason": "not_json", "count": 1, "at": T0}])
+    assert store_version(store) != before
