@@ -72,11 +72,11 @@ class VenueDesk:
         manager = self.orders
         try:
             manager.apply_reports(self.broker.poll())
-            for order in manager.pending:
-                manager.resolve(order.client_order_id, attempts=1)
-            for order in manager.open_orders():
-                if order.order_type == "market" and order.created_at < at and \
-                        order.state not in (OrderState.NEW, OrderState.PENDING):
+            for order in manager.open_orders():  # one pass over the book per bar
+                if order.state is OrderState.PENDING:
+                    manager.resolve(order.client_order_id, attempts=1)
+                elif order.order_type == "market" and order.created_at < at and \
+                        order.state is not OrderState.NEW:
                     self._ask(order.client_order_id)
         except StepFailed as exc:
             return halt_reason(exc)

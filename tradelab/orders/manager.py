@@ -202,10 +202,6 @@ class OrderManager:
             elif order.state in (S.NEW, S.PENDING):
                 self.resolve(order.client_order_id)
 
-    @property
-    def pending(self) -> list[Order]:
-        return [o for o in self.orders.values() if o.state is S.PENDING]
-
     def cancel(self, client_order_id: str, reason: str = "cancelled") -> bool:
         """Cancel an open order. On a real venue the venue's answer decides: what
         filled before the cancel arrived is booked, then the cancellation."""

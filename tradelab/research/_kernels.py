@@ -87,6 +87,27 @@ def pairwise_sum_nb(a: Any, lo: int, n: int) -> float:  # pragma: no cover (comp
             sp += 1
 
 
+@njit(cache=True, nogil=True, inline="always")
+def bar_flows_nb(order_records: Any, col_idxs: Any, ptr: int, col_end: int,
+                 i: int) -> Any:  # pragma: no cover (compiled)
+    """``(asset_flow, cash_flow, next_ptr)`` of one column's orders at bar ``i``, starting at
+    record ``ptr``: vectorbt's ``asset_flow_nb``/``cash_flow_nb`` float operations, in order
+    (``add_nb`` included), so replayed equity is bit-identical to vectorbt's."""
+    asset_flow = 0.0
+    cash_flow = 0.0
+    while ptr < col_end:
+        rec = order_records[col_idxs[ptr]]
+        if rec["idx"] != i:
+            break
+        size = rec["size"]
+        if rec["side"] == _SELL:
+            size *= -1
+        asset_flow = add_nb(asset_flow, size)
+        cash_flow = add_nb(cash_flow, -size * rec["price"] - rec["fees"])
+        ptr += 1
+    return asset_flow, cash_flow, ptr
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def equity_metrics_nb(order_records: Any, col_idxs: Any, col_lens: Any, close: Any,
                       init_cash: float, ppy: float) -> Any:  # pragma: no cover (compiled)
@@ -113,18 +134,7 @@ def equity_metrics_nb(order_records: Any, col_idxs: Any, col_lens: Any, close: A
         value = init_cash
         for i in range(n):
             # vectorbt: asset_flow_nb + assets_nb, cash_flow_nb + cash_nb
-            asset_flow = 0.0
-            cash_flow = 0.0
-            while ptr < col_end:
-                rec = order_records[col_idxs[ptr]]
-                if rec["idx"] != i:
-                    break
-                size = rec["size"]
-                if rec["side"] == _SELL:
-                    size *= -1
-                asset_flow = add_nb(asset_flow, size)
-                cash_flow = add_nb(cash_flow, -size * rec["price"] - rec["fees"])
-                ptr += 1
+            asset_flow, cash_flow, ptr = bar_flows_nb(order_records, col_idxs, ptr, col_end, i)
             position = add_nb(position, asset_flow)
             cash = add_nb(cash, cash_flow)
             value = cash + position * close[i]

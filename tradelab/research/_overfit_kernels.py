@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 from vectorbt.utils.math_ import add_nb
 
-_SELL = 1  # vectorbt.portfolio.enums.OrderSide.Sell
+from tradelab.research._kernels import bar_flows_nb
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -40,18 +40,7 @@ def block_moments_nb(order_records: Any, col_idxs: Any, col_lens: Any, close: An
             a1 = a2 = a3 = a4 = 0.0
             for i in range(edges[block], edges[block + 1]):
                 # the replay of equity_metrics_nb (vectorbt's asset/cash flow and add_nb)
-                asset_flow = 0.0
-                cash_flow = 0.0
-                while ptr < col_end:
-                    rec = order_records[col_idxs[ptr]]
-                    if rec["idx"] != i:
-                        break
-                    size = rec["size"]
-                    if rec["side"] == _SELL:
-                        size *= -1
-                    asset_flow = add_nb(asset_flow, size)
-                    cash_flow = add_nb(cash_flow, -size * rec["price"] - rec["fees"])
-                    ptr += 1
+                asset_flow, cash_flow, ptr = bar_flows_nb(order_records, col_idxs, ptr, col_end, i)
                 if asset_flow == 0.0 and cash_flow == 0.0:
                     if position == 0.0:
                         continue  # flat, and flat at the last bar: r = cash / cash - 1 = 0
