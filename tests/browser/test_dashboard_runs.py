@@ -18,11 +18,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ROOT, Dashboard, drawn, login, wait_until
 from tradelab.store import Store
+from tradelab.strategy.base import Signals, Strategy
 
 pytestmark = pytest.mark.slow
 T = datetime(2015, 6, 1, 20, tzinfo=UTC)
@@ -190,14 +192,27 @@ def _options(page: Any) -> list[str]:
         "option").all_text_contents())
 
 
+class _Hold(Strategy):
+    """Buys at the first bar and never sells: only the flatten can close its position.
+
+    (A strategy that exits on its own could close the position between the test's
+    read and the click, leaving the flatten nothing to do.)
+    """
+
+    name = "hold"
+    description = "buy and hold"
+
+    def signals(self, bars: pd.DataFrame) -> Signals:
+        return Signals(pd.Series(True, index=bars.index), pd.Series(False, index=bars.index))
+
+
 @pytest.fixture()
 def holder(dashboard: Dashboard) -> Iterator[Any]:
-    """A slower replay on account ``flat`` whose positions the test flattens."""
+    """A slower replay on account ``flat`` whose position the test flattens."""
     import tradelab as tl
 
     settings = tl.load_config(environ=dashboard.environ)
-    eng = tl.build(settings).engine("sma_cross", "SPX", source="sample",
-                                    params={"fast": 3, "slow": 8}, start="2016-01-01",
+    eng = tl.build(settings).engine(_Hold(), "SPX", source="sample", start="2016-01-01",
                                     end="2016-12-31", speed=4.0, flush_every=1, account="flat")
     thread = threading.Thread(target=eng.run, name="engine-flat", daemon=True)
     yield eng, thread
@@ -227,6 +242,7 @@ def test_a_trader_flattens_the_account_after_confirming(
         expect(confirm).to_be_visible()
         assert store.kill_switch("flat").engaged is False  # nothing happens before confirming
         held = {p.symbol for p in store.positions("flat", include_flat=False)}
+        assert held == {"SPX"}
         confirm.click()
         expect(page.get_by_test_id("kill-switch")).to_have_attribute("data-state", "halted")
         ks = store.kill_switch("flat")
@@ -237,15 +253,14 @@ def test_a_trader_flattens_the_account_after_confirming(
                    "the account flat", TRADING_WITHIN)
         expect(page.get_by_test_id("account-positions")).to_have_text("0")
         expect(page.get_by_test_id("unrealized")).to_have_text("0.00")
-        if held:  # (the strategy may have exited on its own between the read and the click)
-            bars = {p.at for p in store.equity_curve("flat", int(eng.run_id))}
-            closing = {client_order_id(str(eng.run_id), FLATTEN, sym, t, "sell")
-                       for sym in held for t in bars}
-            flat_fills = [f for f in store.fills("flat", int(eng.run_id))
-                          if f.client_order_id in closing]
-            assert flat_fills, "no flatten order was filled"
-            expect(page.get_by_test_id("last-fill")).to_have_attribute(
-                "data-fill-id", flat_fills[-1].fill_id)
+        bars = {p.at for p in store.equity_curve("flat", int(eng.run_id))}
+        closing = {client_order_id(str(eng.run_id), FLATTEN, sym, t, "sell")
+                   for sym in held for t in bars}
+        flat_fills = [f for f in store.fills("flat", int(eng.run_id))
+                      if f.client_order_id in closing]
+        assert flat_fills, "no flatten order was filled"
+        expect(page.get_by_test_id("last-fill")).to_have_attribute(
+            "data-fill-id", flat_fills[-1].fill_id)
         drawn(page)
         page.screenshot(path=str(tmp_path / "flatten.png"), full_page=True)
         keep = ROOT / "var" / "screenshots"

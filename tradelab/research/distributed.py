@@ -274,7 +274,10 @@ def run_on_cluster(client: Any, cls: type[Strategy], execution: Execution,
             data[key] = _RefData(refs[key], settings, settings.model_dump_json(),
                                  bars_digest(frame))
         else:  # once per worker, not once per task
-            data[key] = client.scatter(frame, broadcast=True)
+            # hash=False: a content-hashed key would be the same for every window of a
+            # walk-forward (same frame), and a new scatter racing the scheduler's release
+            # of the previous round's key loses the data and cancels every task using it.
+            data[key] = client.scatter(frame, broadcast=True, hash=False)
     tasks = [(key, i) for key in frames for i in range(len(chunks))]
     token = uuid.uuid4().hex[:12]
     errors: list[list[str]] = [[] for _ in tasks]
