@@ -202,7 +202,8 @@ class StrategyRunner:
         if self.numpy_path:
             window = self._window
             window._start, window._end = start, end
-            entries, exits = self._signals(window)
+            raw = self._signals(window)
+            entries, exits = raw[0], raw[1]
             # _last_flag, inline for the usual result (1-D bool arrays of the window's length)
             if (type(entries) is _ndarray and type(exits) is _ndarray and entries.dtype == _BOOL
                     and exits.dtype == _BOOL and entries.shape == exits.shape == (warmup,)):

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tradelab.errors import ParameterError
+from tradelab.strategy.exits import Direction, Stops
 
 Scalar = int | float | bool
 
@@ -95,10 +96,20 @@ class Signals(NamedTuple):
     """Entry and exit flags aligned with the bars.
 
     Series for one parameter set; DataFrames (one column per combination) in a sweep.
+    ``entries``/``exits`` are read under the strategy's direction (see
+    :mod:`tradelab.strategy.exits`); ``short_entries``/``short_exits``, when given,
+    state the short side explicitly (``entries``/``exits`` are then the long side).
+    ``sl_stop``/``tp_stop``: optional per-bar stop fractions (e.g. ``2 * atr / close``)
+    read at the bar an entry is decided on, overriding the strategy's declared
+    :class:`~tradelab.strategy.exits.Stops`.
     """
 
     entries: pd.Series | pd.DataFrame
     exits: pd.Series | pd.DataFrame
+    short_entries: pd.Series | pd.DataFrame | None = None
+    short_exits: pd.Series | pd.DataFrame | None = None
+    sl_stop: pd.Series | pd.DataFrame | None = None
+    tp_stop: pd.Series | pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,12 @@ class Strategy(ABC):
     #: numpy columns of its ring buffer instead of building a DataFrame per bar;
     #: the flags are identical (``tests/unit/engine/test_runner.py`` checks it).
     numpy_columns: ClassVar[bool] = False
+    #: Which side ``entries``/``exits`` trade (see :mod:`tradelab.strategy.exits`);
+    #: a backtest's, sweep's or engine's ``direction`` overrides it.
+    direction: ClassVar[Direction] = "long"
+    #: Exits the framework applies (stop-loss, take-profit, trailing, time stop);
+    #: ``--sl``/``--tp``/``--trail`` override them field by field.
+    stops: ClassVar[Stops] = Stops()
     #: The warmup of each combination; set by :meth:`batch` on batch instances only.
     _warmups: np.ndarray
 
@@ -236,7 +253,8 @@ class Strategy(ABC):
 
     def generate(self, bars: pd.DataFrame) -> Signals:
         """Run :meth:`signals` and normalize: boolean, aligned, NaN→False, warmup masked."""
-        entries, exits = self.signals(bars)
+        raw = self.signals(bars)
+        entries, exits = raw[0], raw[1]
         columns = self.combo_index() if self._batch is not None else None
         out = []
         for label, flags in (("entries", entries), ("exits", exits)):
