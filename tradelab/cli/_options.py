@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
     from tradelab.data.validate import ValidationReport
     from tradelab.execution import Execution
+    from tradelab.strategy.base import Strategy
+    from tradelab.strategy.exits import Direction, Stops
 
 F = TypeVar("F", bound=Callable[..., Any])
 POLICIES = ("raise", "drop", "fill")
@@ -148,9 +150,41 @@ class ExecOptions:
         return replace(base, **given) if given else base
 
 
+@dataclass(frozen=True)
+class TradeOptions:
+    """Which side a strategy trades and the exits the framework applies for it.
+
+    ``None`` keeps the strategy's own :attr:`~tradelab.strategy.base.Strategy.direction`
+    and :attr:`~tradelab.strategy.base.Strategy.stops`. The same flags mean the same
+    thing in ``backtest``, ``sweep``, ``paper``, ``parity`` and ``live``.
+    """
+
+    direction: str | None = field(default=None, metadata=_opt(
+        "--direction", help="long | short | both (default: the strategy's own)"))
+    sl: float | None = field(default=None, metadata=_opt(
+        "--sl", help="stop-loss, a fraction of the entry fill price (e.g. 0.05)"))
+    tp: float | None = field(default=None, metadata=_opt(
+        "--tp", help="take-profit, a fraction of the entry fill price"))
+    trail: float | None = field(default=None, metadata=_opt(
+        "--trail", help="trailing stop, a fraction below the best price since entry "
+                        "(replaces --sl)"))
+    time_stop: int | None = field(default=None, metadata=_opt(
+        "--time-stop", help="exit after holding this many bars"))
+
+    def resolve(self, strategy: type[Strategy] | Strategy) -> tuple[Direction, Stops]:
+        """The direction and stops to trade ``strategy`` with (ValueError names a bad value)."""
+        from tradelab.strategy.exits import check_direction
+
+        direction = check_direction(self.direction or strategy.direction)
+        stops = strategy.stops.overridden(sl=self.sl, tp=self.tp, trail=self.trail,
+                                          time_bars=self.time_stop)
+        return direction, stops
+
+
 def with_options(func: F) -> F:
-    """Expand each :class:`DataOptions` / :class:`ExecOptions` parameter of a typer command
-    into its options, and rebuild the dataclass from them when the command runs."""
+    """Expand each :class:`DataOptions` / :class:`ExecOptions` / :class:`TradeOptions`
+    parameter of a typer command into its options, and rebuild the dataclass from them
+    when the command runs."""
     signature = inspect.signature(func)
     hints = get_type_hints(func)
     groups: dict[str, type] = {}
@@ -158,7 +192,8 @@ def with_options(func: F) -> F:
     annotations: dict[str, Any] = {}
     for p in signature.parameters.values():
         kind = hints.get(p.name)
-        if isinstance(kind, type) and is_dataclass(kind) and kind in (DataOptions, ExecOptions):
+        if isinstance(kind, type) and is_dataclass(kind) and kind in (DataOptions, ExecOptions,
+                                                                      TradeOptions):
             groups[p.name] = kind
             group_hints = get_type_hints(kind)
             for f in fields(kind):
@@ -185,6 +220,7 @@ def with_options(func: F) -> F:
 #: Placeholder defaults of the grouped parameters (``data: DataOptions = DATA``).
 DATA = DataOptions()
 EXEC = ExecOptions()
+TRADE = TradeOptions()
 
 
 def convention(ex: Execution) -> str:
