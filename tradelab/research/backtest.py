@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tradelab.errors import TradelabError
-from tradelab.research.conventions import Execution
+from tradelab.research.conventions import Execution, TradeSpec
 from tradelab.research.conventions import periods_per_year as infer_periods_per_year
 from tradelab.research.result import BacktestResult
 
@@ -26,11 +26,23 @@ _EXECUTION_FIELDS = frozenset(f.name for f in fields(Execution))
 _BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 
 
-def resolve_execution(execution: Execution | None = None, **overrides: Any) -> Execution:
-    """``execution`` (default ``Execution()``) with the non-``None`` overrides replaced."""
+#: Keywords of backtest() and sweep() besides the execution fields (named in errors).
+TRADE_KEYWORDS = ("direction", "sl", "tp", "trail", "time_stop")
+
+
+def resolve_execution(execution: Execution | None = None, _caller: str = "backtest",
+                      **overrides: Any) -> Execution:
+    """``execution`` (default ``Execution()``) with the non-``None`` overrides replaced.
+
+    An unknown keyword is a TypeError naming it and the accepted names (``sl_stop=``
+    is vectorbt's spelling; tradelab's is ``sl=``).
+    """
     unknown = sorted(set(overrides) - _EXECUTION_FIELDS)
     if unknown:
-        raise TypeError(f"unknown execution setting(s): {', '.join(unknown)}")
+        accepted = [*sorted(_EXECUTION_FIELDS), "periods_per_year", "registry",
+                    *TRADE_KEYWORDS]
+        raise TypeError(f"{_caller}(): unknown keyword argument(s) {', '.join(unknown)}; "
+                        f"accepted: {', '.join(accepted)}")
     base = execution if execution is not None else Execution()
     given = {k: v for k, v in overrides.items() if v is not None}
     return replace(base, **given) if given else base
@@ -88,7 +100,9 @@ def backtest(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
              size: float | None = None, size_type: str | None = None,
              fill: str | None = None, fractional: bool | None = None,
              periods_per_year: float | None = None,
-             registry: StrategyRegistry | None = None) -> BacktestResult:
+             registry: StrategyRegistry | None = None, direction: str | None = None,
+             sl: float | None = None, tp: float | None = None, trail: float | None = None,
+             time_stop: int | None = None, **unknown: Any) -> BacktestResult:
     """Backtest one parameter set of a strategy on bars with vectorbt.
 
     Parameters
@@ -109,6 +123,17 @@ def backtest(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
         spacing (252 for daily bars, see :mod:`tradelab.research.conventions`).
     registry
         Where strategy names are looked up.
+    direction
+        ``"long"``, ``"short"`` or ``"both"`` (default: the strategy's own
+        :attr:`~tradelab.strategy.base.Strategy.direction`); see
+        :mod:`tradelab.strategy.exits`.
+    sl, tp, trail
+        Stop-loss, take-profit and trailing stop as fractions of the entry's fill
+        price (default: the strategy's own :attr:`~tradelab.strategy.base.Strategy.stops`;
+        ``trail`` replaces ``sl``). Per-bar ``Signals.sl_stop``/``tp_stop`` of the
+        strategy take precedence. Intrabar rules: :mod:`tradelab.strategy.exits`.
+    time_stop
+        Exit after this many bars held: not supported in research yet (ValueError).
 
     Returns
     -------
@@ -122,15 +147,18 @@ def backtest(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
     UnknownStrategyError
         A name the registry does not know.
     ValueError
-        An invalid execution setting.
+        An invalid execution setting, direction or stop.
+    TypeError
+        An unknown keyword argument (the message lists the accepted ones).
     """
-    strat = resolve_strategy(strategy, params, registry)
     ex = resolve_execution(execution, cash=cash, fees=fees, fixed_fees=fixed_fees,
                            slippage=slippage, size=size, size_type=size_type, fill=fill,
-                           fractional=fractional)
+                           fractional=fractional, **unknown)
+    strat = resolve_strategy(strategy, params, registry)
+    trade = TradeSpec.resolve(strat, direction, sl, tp, trail, time_stop)
     bars = check_bars(bars)
     ppy = infer_periods_per_year(bars.index, periods_per_year)
     signals = strat.generate(bars)
-    pf = run_portfolio(ex, bars, signals.entries, signals.exits)
+    pf = run_portfolio(ex, bars, signals.entries, signals.exits, trade, signals)
     return BacktestResult.from_portfolio(pf, strategy=strat, bars=bars, execution=ex,
-                                         periods_per_year=ppy, signals=signals)
+                                         periods_per_year=ppy, signals=signals, trade=trade)

@@ -21,7 +21,32 @@ long-only                 ``direction="longonly"``, ``accumulate=False``
 entry+exit on one bar     ``upon_long_conflict="ignore"`` (no order at all)
 cash                      ``init_cash=cash``, no cash sharing
 valuation                 equity is cash + position marked at each bar's close
+``direction="short"``     ``direction="shortonly"``: entries sell short, exits
+                          buy back; a short is sized like a long (same ``size``
+                          and ``size_type``; ``percent``: of the free cash)
+``direction="both"``      ``direction="both"`` (entries go long, exits short);
+                          with the strategy's ``short_entries``/``short_exits``
+                          these are passed as they are (entries/exits: long side)
+opposite entry            ``upon_opposite_entry="reverse"`` (one order flips the
+                          position) with ``size_type`` amount or value; with
+                          ``percent`` vectorbt cannot size a reversal, so
+                          ``"close"``: the position is closed and the other side
+                          opens at its next entry signal
+``sl`` / ``trail``        ``sl_stop`` (``sl_trail=True`` for ``trail``)
+``tp``                    ``tp_stop``
+``Signals.sl_stop/tp_stop``  per-bar ``sl_stop``/``tp_stop``, shifted one bar with
+                          ``fill="next_open"`` like the signals (the fraction of
+                          the bar the entry was decided on)
+stop levels and fills     ``stop_entry_price="fillprice"``,
+                          ``stop_exit_price="stopmarket"`` (slippage applies),
+                          ``upon_stop_exit="close"``, ``open/high/low`` given;
+                          the intrabar rules of :mod:`tradelab.strategy.exits`
+``time_stop``             not supported in research yet (``ValueError``)
 ========================  =====================================================
+
+Without a direction other than long, stops or short flags the arguments are exactly
+those of the long-only table rows (``use_stops=False``), so long-only results do not
+change.
 
 Annualization (:func:`periods_per_year`): daily bars (median spacing between 20
 and 28 hours, so weekends and holidays do not matter) count 252 trading days a
@@ -34,15 +59,59 @@ hourly bars). Equity intraday bars should pass ``periods_per_year`` explicitly
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tradelab.execution import Execution
+from tradelab.strategy.exits import Direction, Stops, check_direction
 
-__all__ = ["Execution", "bar_interval", "from_signals_kwargs", "periods_per_year",
+__all__ = ["Execution", "TradeSpec", "bar_interval", "from_signals_kwargs", "periods_per_year",
            "shift_signals"]
+
+_VBT_DIRECTION = {"long": "longonly", "short": "shortonly", "both": "both"}
+
+
+@dataclass(frozen=True)
+class TradeSpec:
+    """Which side a research run trades and the exits it applies (see the table above).
+
+    Parameters
+    ----------
+    direction : {"long", "short", "both"}
+    stops : Stops
+        Fixed-fraction exits; a strategy's per-bar ``Signals.sl_stop``/``tp_stop``
+        take precedence over ``stops.sl``/``stops.tp`` where given.
+    """
+
+    direction: Direction = "long"
+    stops: Stops = field(default_factory=Stops)
+
+    def __post_init__(self) -> None:
+        check_direction(self.direction)
+        if not isinstance(self.stops, Stops):
+            raise TypeError(f"stops = {self.stops!r}: expected a Stops")
+        if self.stops.time_bars is not None:
+            raise ValueError(f"time_stop = {self.stops.time_bars!r}: a time stop is not "
+                             "supported in research yet (vectorbt's from_signals has no "
+                             "time stop); leave it out")
+
+    @classmethod
+    def resolve(cls, strategy: Any, direction: str | None = None, sl: float | None = None,
+                tp: float | None = None, trail: float | None = None,
+                time_stop: int | None = None) -> TradeSpec:
+        """The strategy's own direction and stops with the given values replacing them
+        (``None``: keep the strategy's); ValueError names a bad value."""
+        side = check_direction(direction if direction is not None else strategy.direction)
+        stops = strategy.stops.overridden(sl=sl, tp=tp, trail=trail, time_bars=time_stop)
+        return cls(side, stops)
+
+    @property
+    def plain(self) -> bool:
+        """True for long-only without stops: today's arguments, unchanged."""
+        return self.direction == "long" and not self.stops.active
 
 
 def bar_interval(index: pd.DatetimeIndex) -> pd.Timedelta:
@@ -90,12 +159,85 @@ def _reindexed(flags: pd.Series | pd.DataFrame,
 
 def from_signals_kwargs(execution: Execution, bars: pd.DataFrame,
                         entries: pd.Series | pd.DataFrame,
-                        exits: pd.Series | pd.DataFrame) -> dict[str, Any]:
+                        exits: pd.Series | pd.DataFrame,
+                        trade: TradeSpec | None = None,
+                        signals: Any = None) -> dict[str, Any]:
     """Keyword arguments for ``vbt.Portfolio.from_signals`` implementing ``execution``.
 
     Every setting that changes results is passed explicitly, so a change of
-    vectorbt's global defaults cannot change a backtest.
+    vectorbt's global defaults cannot change a backtest. ``trade``: direction and
+    stops (default long-only, none); ``signals``: the strategy's
+    :class:`~tradelab.strategy.base.Signals` for its short flags and per-bar stops.
     """
+    kwargs = _long_only_kwargs(execution, bars, entries, exits)
+    extras = {} if signals is None else {
+        k: getattr(signals, k) for k in ("short_entries", "short_exits", "sl_stop", "tp_stop")
+        if getattr(signals, k, None) is not None}
+    if (trade is None or trade.plain) and not extras:
+        return kwargs
+    return _with_trade(kwargs, execution, bars, trade or TradeSpec(), extras)
+
+
+def _with_trade(kwargs: dict[str, Any], execution: Execution, bars: pd.DataFrame,
+                trade: TradeSpec, extras: dict[str, Any]) -> dict[str, Any]:
+    """The long-only arguments changed for a direction, short flags and stops."""
+    index = kwargs["close"].index
+    next_open = execution.fill == "next_open"
+
+    def aligned(values: pd.Series | pd.DataFrame, flags: bool) -> Any:
+        values = _reindexed(values, index)
+        if not next_open:
+            return values
+        if flags:
+            return shift_signals(values)
+        return values.shift(1)  # the fraction of the bar the entry was decided on
+
+    explicit = "short_entries" in extras or "short_exits" in extras
+    if explicit:
+        no = kwargs["entries"] & False
+        shorts = [aligned(extras[k], True) if k in extras else no
+                  for k in ("short_entries", "short_exits")]
+        if trade.direction == "long":
+            pass  # the long side alone: today's arguments
+        elif trade.direction == "short":
+            kwargs.update(entries=shorts[0], exits=shorts[1], direction="shortonly")
+        else:
+            kwargs.pop("direction")  # vectorbt warns: LS mode has no direction
+            kwargs.update(short_entries=shorts[0], short_exits=shorts[1])
+    else:
+        kwargs["direction"] = _VBT_DIRECTION[trade.direction]
+    if trade.direction != "long":
+        kwargs["upon_opposite_entry"] = ("close" if execution.size_type == "percent"
+                                         else "reverse")
+    stops = trade.stops
+    sl_fraction = stops.trail if stops.trail is not None else stops.sl
+    sl: Any = extras.get("sl_stop")
+    sl = aligned(sl, False) if sl is not None else (np.nan if sl_fraction is None
+                                                      else float(sl_fraction))
+    tp: Any = extras.get("tp_stop")
+    tp = aligned(tp, False) if tp is not None else (np.nan if stops.tp is None
+                                                      else float(stops.tp))
+    if stops.active or "sl_stop" in extras or "tp_stop" in extras:
+        kwargs.update(
+            open=pd.Series(bars["open"].to_numpy(dtype=float), index=index, name="open"),
+            high=_column(bars, "high", index), low=_column(bars, "low", index),
+            sl_stop=sl, sl_trail=stops.trail is not None and "sl_stop" not in extras,
+            tp_stop=tp, stop_entry_price="fillprice", stop_exit_price="stopmarket",
+            upon_stop_exit="close", upon_stop_update="override", use_stops=True)
+    return kwargs
+
+
+def _column(bars: pd.DataFrame, name: str, index: pd.Index) -> pd.Series:
+    """A price column as floats (NaN when the bars lack it: vectorbt then uses open/close)."""
+    values = (bars[name].to_numpy(dtype=float) if name in bars.columns
+              else np.full(len(bars), np.nan))
+    return pd.Series(values, index=index, name=name)
+
+
+def _long_only_kwargs(execution: Execution, bars: pd.DataFrame,
+                      entries: pd.Series | pd.DataFrame,
+                      exits: pd.Series | pd.DataFrame) -> dict[str, Any]:
+    """The long-only arguments (the table's first rows)."""
     # vectorbt turns a tz-aware index into an array of Timestamp objects at every
     # wrap (a third of a 1,000-column sweep); it gets naive UTC times instead and
     # results are mapped back to the bars' own index by position.

@@ -44,7 +44,7 @@ from tradelab.research.walkforward import Window, run_window
 
 if TYPE_CHECKING:  # pragma: no cover
     from tradelab.config import Settings
-    from tradelab.research.conventions import Execution
+    from tradelab.research.conventions import Execution, TradeSpec
     from tradelab.strategy.base import Strategy
 
 __all__ = ["BarsRef", "ChunkFailedError", "ChunkRetry", "bars_digest"]
@@ -211,10 +211,12 @@ def _resolve(data: _RefData) -> pd.DataFrame:
 
 def _run_task(payload: bytes, combos: list[dict[str, Any]], data: pd.DataFrame | _RefData,
               execution: Execution, ppy: float, window: Window | None = None,
-              edges: np.ndarray | None = None) -> dict[str, np.ndarray]:
+              edges: np.ndarray | None = None,
+              trade: TradeSpec | None = None) -> dict[str, np.ndarray]:
     """One chunk on a worker: the local sweep's per-chunk function on the same bars."""
     bars = _resolve(data) if isinstance(data, _RefData) else data
-    return run_window(_strategy_from(payload), combos, bars, execution, ppy, window, edges)
+    return run_window(_strategy_from(payload), combos, bars, execution, ppy, window, edges,
+                      trade)
 
 
 # -- client side ----------------------------------------------------------------------
@@ -250,11 +252,12 @@ def run_on_cluster(client: Any, cls: type[Strategy], execution: Execution,
                    refs: Mapping[str | None, BarsRef], ppy: Mapping[str | None, float],
                    settings: Settings | None, retries: int, bar: Any,
                    window: Window | None = None,
-                   edges: Mapping[str | None, np.ndarray] | None = None
+                   edges: Mapping[str | None, np.ndarray] | None = None,
+                   trade: TradeSpec | None = None
                    ) -> tuple[dict[str | None, list[dict[str, np.ndarray]]], list[ChunkRetry]]:
     """Every chunk of every symbol as a task; results in chunk order per symbol.
 
-    ``window`` and ``edges`` (by symbol) are passed on to
+    ``window``, ``edges`` (by symbol) and ``trade`` are passed on to
     :func:`~tradelab.research.walkforward.run_window`.
 
     A failed task is resubmitted (under a new key) up to ``retries`` times; after
@@ -285,7 +288,7 @@ def run_on_cluster(client: Any, cls: type[Strategy], execution: Execution,
     def submit(t: int) -> Any:
         key, i = tasks[t]
         return client.submit(_run_task, payload, chunks[i], data[key], execution, ppy[key],
-                             window, None if edges is None else edges.get(key),
+                             window, None if edges is None else edges.get(key), trade,
                              key=f"tradelab-sweep-{token}-{t}-{len(errors[t])}", pure=False)
 
     live: dict[str, tuple[Any, int]] = {}  # future key -> (future, task)

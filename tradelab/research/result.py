@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from tradelab.research import metrics
-from tradelab.research.conventions import Execution
+from tradelab.research.conventions import Execution, TradeSpec
 from tradelab.research.simulate import portfolio_metrics
 
 TRADE_COLUMNS = ("entry_time", "exit_time", "side", "quantity", "entry_price", "exit_price",
@@ -26,7 +26,8 @@ def trades_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
     return pd.DataFrame({
         "entry_time": index[records["entry_idx"]],
         "exit_time": exit_time.to_numpy(),
-        "side": "long",
+        # vectorbt's TradeDirection: 0 long, 1 short
+        "side": np.where(records["direction"] == 1, "short", "long"),
         "quantity": records["size"].astype(float),
         "entry_price": records["entry_price"].astype(float),
         "exit_price": np.where(is_open, np.nan, records["exit_price"]),
@@ -62,7 +63,7 @@ class BacktestResult:
         ``benchmark_return`` (buy-and-hold over the same bars, see :attr:`benchmark`)
         with ``excess_return`` (``total_return - benchmark_return``).
     trades : pandas.DataFrame
-        One row per round trip: ``entry_time, exit_time, side ("long"), quantity,
+        One row per round trip: ``entry_time, exit_time, side ("long"/"short"), quantity,
         entry_price, exit_price`` (fill prices after slippage), ``fees`` (entry +
         exit), ``pnl`` (after fees), ``return`` (pnl / (quantity * entry_price)),
         ``status`` ("open"/"closed"). An open trade has no exit time or price;
@@ -72,9 +73,14 @@ class BacktestResult:
         ``quantity``, ``price`` (after slippage), ``fees``. This is the list the
         engine's parity check compares against.
     equity : pandas.Series
-        Cash plus position marked at each bar's close.
+        Cash plus position marked at each bar's close (a short's units count negative).
     position : pandas.Series
-        Units held at each bar's close.
+        Units held at each bar's close (negative: short).
+    trade : TradeSpec
+        The direction and declared exits the run traded with.
+
+    vectorbt does not record why a position closed, so the trades table has no exit
+    reason; a stop's fill is the one at the stop level (or the open through it).
     """
 
     strategy: str
@@ -93,11 +99,13 @@ class BacktestResult:
     portfolio: Any = field(default=None, repr=False)
     #: Buy-and-hold over the same bars (:func:`tradelab.research.metrics.buy_and_hold`).
     benchmark: dict[str, float] = field(default_factory=dict, repr=False)
+    #: Direction and stops (long-only without stops unless given).
+    trade: TradeSpec = field(default_factory=TradeSpec)
 
     @classmethod
     def from_portfolio(cls, pf: Any, *, strategy: Any, bars: pd.DataFrame,
                        execution: Execution, periods_per_year: float,
-                       signals: Any = None) -> BacktestResult:
+                       signals: Any = None, trade: TradeSpec | None = None) -> BacktestResult:
         """Build from a one-column ``vbt.Portfolio``."""
         index = bars.index
         equity = pd.Series(np.asarray(pf.value(), dtype=float), index=index, name="equity")
@@ -116,7 +124,7 @@ class BacktestResult:
                    orders=orders_frame(pf.orders.values, index),
                    entries=None if signals is None else signals.entries,
                    exits=None if signals is None else signals.exits,
-                   portfolio=pf, benchmark=benchmark)
+                   portfolio=pf, benchmark=benchmark, trade=trade or TradeSpec())
 
     # -- derived -----------------------------------------------------------------
     @property
@@ -136,12 +144,15 @@ class BacktestResult:
 
     # -- export --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe summary: strategy, params, execution, stats, trades and orders
-        (lists of dicts; NaN/NaT → None, times as ISO strings)."""
+        """JSON-safe summary: strategy, params, execution, direction, stops, stats,
+        trades and orders (every fill; lists of dicts; NaN/NaT → None, times as ISO
+        strings)."""
         return metrics.json_safe({
             "strategy": self.strategy,
             "params": self.params,
             "execution": asdict(self.execution),
+            "direction": self.trade.direction,
+            "stops": asdict(self.trade.stops),
             "periods_per_year": self.periods_per_year,
             "stats": self.stats,
             "benchmark": self.benchmark,

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from tradelab.research import metrics
-from tradelab.research.conventions import Execution, from_signals_kwargs
-from tradelab.strategy.base import Strategy
+from tradelab.research.conventions import Execution, TradeSpec, from_signals_kwargs
+from tradelab.strategy.base import Signals, Strategy
 
-__all__ = ["ENGINE", "chunk_signals", "portfolio_metrics", "run_chunk", "run_portfolio"]
+__all__ = ["ENGINE", "chunk_all_signals", "chunk_signals", "portfolio_metrics", "run_chunk",
+           "run_portfolio"]
 
 #: vectorbt engine of every simulation. numba, pinned (installing ``vectorbt-rust``
 #: would otherwise switch ``engine="auto"`` to Rust): results are identical, but
@@ -30,16 +31,21 @@ ENGINE = "numba"
 
 
 def run_portfolio(execution: Execution, bars: pd.DataFrame,
-                  entries: pd.Series | pd.DataFrame, exits: pd.Series | pd.DataFrame) -> Any:
-    """``vbt.Portfolio.from_signals`` under the convention (one or many columns)."""
+                  entries: pd.Series | pd.DataFrame, exits: pd.Series | pd.DataFrame,
+                  trade: TradeSpec | None = None, signals: Signals | None = None) -> Any:
+    """``vbt.Portfolio.from_signals`` under the convention (one or many columns).
+
+    ``trade``: direction and stops (default long-only, no stops); ``signals``: the
+    strategy's signals, for their short flags and per-bar stop fractions.
+    """
     import vectorbt as vbt
 
     from tradelab.research._kernels import simulation_kernel
 
     if ENGINE == "numba":
         simulation_kernel()  # the disk-cached copy of vectorbt's kernel
-    return vbt.Portfolio.from_signals(**from_signals_kwargs(execution, bars, entries, exits),
-                                      engine=ENGINE)
+    kwargs = from_signals_kwargs(execution, bars, entries, exits, trade, signals)
+    return vbt.Portfolio.from_signals(**kwargs, engine=ENGINE)
 
 
 def portfolio_metrics(pf: Any, init_cash: float, ppy: float,
@@ -69,22 +75,38 @@ def portfolio_metrics(pf: Any, init_cash: float, ppy: float,
 def chunk_signals(cls: type[Strategy], combos: Sequence[dict[str, Any]],
                   bars: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """2-D entries and exits, one column per combination (plain integer columns)."""
+    sig = chunk_all_signals(cls, combos, bars)
+    return sig.entries, sig.exits
+
+
+def chunk_all_signals(cls: type[Strategy], combos: Sequence[dict[str, Any]],
+                      bars: pd.DataFrame) -> Signals:
+    """Every field of the :class:`~tradelab.strategy.base.Signals` of a chunk, 2-D, one
+    column per combination (plain integer columns); fields the strategy leaves out
+    stay ``None``."""
+    columns = pd.RangeIndex(len(combos))
     if cls.vectorized_params:
         names = list(combos[0])
         sig = cls.batch({n: [c[n] for c in combos] for n in names}).generate(bars)
-        entries, exits = sig.entries.to_numpy(), sig.exits.to_numpy()
+        arrays = {k: None if v is None else v.to_numpy() for k, v in sig._asdict().items()}
     else:
-        singles = [cls(**c).generate(bars) for c in combos]
-        entries = np.column_stack([s.entries.to_numpy() for s in singles])
-        exits = np.column_stack([s.exits.to_numpy() for s in singles])
-    columns = pd.RangeIndex(len(combos))
-    return (pd.DataFrame(entries, index=bars.index, columns=columns),
-            pd.DataFrame(exits, index=bars.index, columns=columns))
+        singles = [cls(**c).generate(bars)._asdict() for c in combos]
+        arrays = {k: None if singles[0][k] is None
+                  else np.column_stack([s[k].to_numpy() for s in singles])
+                  for k in Signals._fields}
+    return Signals(**{k: None if v is None else pd.DataFrame(v, index=bars.index, columns=columns)
+                      for k, v in arrays.items()})
+
+
+def has_extras(signals: Signals) -> bool:
+    """True when ``signals`` carry short flags or per-bar stops."""
+    return any(getattr(signals, k) is not None for k in Signals._fields[2:])
 
 
 def run_chunk(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars: pd.DataFrame,
               execution: Execution, ppy: float,
-              close: np.ndarray | None = None) -> dict[str, np.ndarray]:
+              close: np.ndarray | None = None,
+              trade: TradeSpec | None = None) -> dict[str, np.ndarray]:
     """Metrics of one chunk of combinations: signals, one vectorbt call, metrics.
 
     The one per-chunk function of every sweep (sequential, threaded and on Dask
@@ -92,6 +114,6 @@ def run_chunk(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars: pd.Da
     """
     if close is None:
         close = bars["close"].to_numpy(dtype=float)
-    entries, exits = chunk_signals(cls, combos, bars)
-    pf = run_portfolio(execution, bars, entries, exits)
+    sig = chunk_all_signals(cls, combos, bars)
+    pf = run_portfolio(execution, bars, sig.entries, sig.exits, trade, sig)
     return portfolio_metrics(pf, execution.cash, ppy, close)

@@ -34,7 +34,7 @@ from tradelab.research.backtest import (
     resolve_execution,
     strategy_class,
 )
-from tradelab.research.conventions import Execution
+from tradelab.research.conventions import Execution, TradeSpec
 from tradelab.research.conventions import periods_per_year as infer_ppy
 from tradelab.research.distributed import BarsRef, ChunkRetry, connect, resolve_inputs, run_on_cluster
 from tradelab.research.metrics import METRICS
@@ -99,10 +99,10 @@ def expand_grid(cls: type[Strategy], grid: Mapping[str, Any],
 
 def _run_local(cls: type[Strategy], ex: Execution, chunks: list[list[dict[str, Any]]],
                bars: pd.DataFrame, ppy: float, workers: int, bar: Any,
-               window: Window | None = None,
-               edges: np.ndarray | None = None) -> list[dict[str, np.ndarray]]:
+               window: Window | None = None, edges: np.ndarray | None = None,
+               trade: TradeSpec | None = None) -> list[dict[str, np.ndarray]]:
     def run(chunk: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-        return run_window(cls, chunk, bars, ex, ppy, window, edges)
+        return run_window(cls, chunk, bars, ex, ppy, window, edges, trade)
 
     if workers > 1:
         return _run_threaded(run, chunks, workers, bar)
@@ -158,6 +158,8 @@ def sweep(strategy: Strategy | type[Strategy] | str,
           symbols: Sequence[str] | None = None, retries: int = 2,
           walk_forward: int | WalkForward | None = None, min_trades: int = MIN_TRADES,
           overfit: bool = True, settings: Settings | None = None,
+          direction: str | None = None, sl: float | None = None, tp: float | None = None,
+          trail: float | None = None, time_stop: int | None = None,
           **overrides: Any) -> SweepResult:
     """Backtest every valid combination of ``grid``.
 
@@ -209,6 +211,9 @@ def sweep(strategy: Strategy | type[Strategy] | str,
         :mod:`tradelab.research.overfit`); on by default, costs a few percent.
     settings
         Configuration that resolves BarsRefs (default :func:`tradelab.config.load_config`).
+    direction, sl, tp, trail, time_stop
+        Side and declared exits of every combination, as for
+        :func:`~tradelab.research.backtest.backtest` (``None``: the strategy's own).
     **overrides
         Execution fields (``cash``, ``fees``, …), ``periods_per_year`` and
         ``registry``, as for :func:`~tradelab.research.backtest.backtest`.
@@ -236,7 +241,7 @@ def sweep(strategy: Strategy | type[Strategy] | str,
           else walk_forward or None)
     registry = overrides.pop("registry", None)
     ppy_given = overrides.pop("periods_per_year", None)
-    ex = resolve_execution(execution, **overrides)
+    ex = resolve_execution(execution, _caller="sweep", **overrides)
     if chunk_size is None:
         from tradelab.config import ResearchSettings
 
@@ -244,6 +249,7 @@ def sweep(strategy: Strategy | type[Strategy] | str,
     if chunk_size < 1:
         raise ValueError(f"chunk_size = {chunk_size!r}: must be >= 1")
     cls = strategy_class(strategy, registry)
+    trade = TradeSpec.resolve(cls, direction, sl, tp, trail, time_stop)
     base = strategy.params if isinstance(strategy, Strategy) and strategy._batch is None else {}
     if isinstance(bars, pd.DataFrame) and symbols is None:
         frames: dict[str | None, pd.DataFrame] = {None: bars}
@@ -279,12 +285,12 @@ def sweep(strategy: Strategy | type[Strategy] | str,
                 with tqdm(total=len(valid) * len(todo), disable=not progress, unit="bt",
                           desc=desc) as bar:
                     return {k: _run_local(cls, ex, chunks, v, ppy[k], n_threads, bar, window,
-                                          None if blocks is None else blocks[k])
+                                          None if blocks is None else blocks[k], trade)
                             for k, v in todo.items()}
             with tqdm(total=len(chunks) * len(todo), disable=not progress, unit="chunk",
                       desc=f"{desc} on dask") as bar:
                 out, again = run_on_cluster(client, cls, ex, chunks, todo, refs, ppy, settings,
-                                            retries, bar, window, blocks)
+                                            retries, bar, window, blocks, trade)
             retried.extend(again)
             return out
 
@@ -298,7 +304,7 @@ def sweep(strategy: Strategy | type[Strategy] | str,
             best = tables[key].loc[_order(tables[key], metric)[0]].to_dict()
             wf_result = run_walk_forward(
                 wf, lambda w: run({key: frame}, w, None, f"walk-forward {cls.name}")[key],
-                cls, valid, list(grid), frame, ex, ppy[key], metric, best)
+                cls, valid, list(grid), frame, ex, ppy[key], metric, best, trade)
     invalid_table = pd.DataFrame([{**c, "reason": r} for c, r in invalid],
                                  columns=[*grid, "reason"])
     multi = None not in frames

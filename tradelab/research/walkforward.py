@@ -31,10 +31,11 @@ import numpy as np
 import pandas as pd
 
 from tradelab.research import metrics
-from tradelab.research.simulate import chunk_signals, portfolio_metrics, run_portfolio
+from tradelab.research.simulate import chunk_all_signals, portfolio_metrics, run_portfolio
+from tradelab.strategy.base import Signals
 
 if TYPE_CHECKING:  # pragma: no cover
-    from tradelab.research.conventions import Execution
+    from tradelab.research.conventions import Execution, TradeSpec
     from tradelab.strategy.base import Strategy
 
 __all__ = ["WalkForward", "WalkForwardResult", "run_window", "walk_forward", "window_portfolio"]
@@ -86,11 +87,11 @@ class WalkForward:
 
 
 def window_portfolio(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars: pd.DataFrame,
-                     execution: Execution, window: Window | None = None
-                     ) -> tuple[Any, pd.DataFrame]:
+                     execution: Execution, window: Window | None = None,
+                     trade: TradeSpec | None = None) -> tuple[Any, pd.DataFrame]:
     """The vectorbt portfolio of ``combos`` on a window, and the window's bars.
 
-    Signals come from one :func:`~tradelab.research.simulate.chunk_signals` call on
+    Signals come from one :func:`~tradelab.research.simulate.chunk_all_signals` call on
     ``bars[signals_lo:hi]``, cut to ``lo:hi`` before the simulation; without a
     window (or the whole series) this is exactly what a sweep chunk simulates.
     """
@@ -98,16 +99,17 @@ def window_portfolio(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars
     lo, hi, slo = window if window is not None else (0, n, 0)
     if not 0 <= slo <= lo < hi <= n:
         raise ValueError(f"window {window!r} outside 0..{n}")
-    entries, exits = chunk_signals(cls, combos, bars if (slo, hi) == (0, n) else bars.iloc[slo:hi])
+    sig = chunk_all_signals(cls, combos, bars if (slo, hi) == (0, n) else bars.iloc[slo:hi])
     if lo > slo:
-        entries, exits = entries.iloc[lo - slo:], exits.iloc[lo - slo:]
+        sig = Signals(*(None if v is None else v.iloc[lo - slo:] for v in sig))
     sim = bars if (lo, hi) == (0, n) else bars.iloc[lo:hi]
-    return run_portfolio(execution, sim, entries, exits), sim
+    return run_portfolio(execution, sim, sig.entries, sig.exits, trade, sig), sim
 
 
 def run_window(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars: pd.DataFrame,
                execution: Execution, ppy: float, window: Window | None = None,
-               edges: np.ndarray | None = None) -> dict[str, np.ndarray]:
+               edges: np.ndarray | None = None,
+               trade: TradeSpec | None = None) -> dict[str, np.ndarray]:
     """Metrics of one chunk on a window (:func:`window_portfolio`); with ``edges``, also
     ``"blocks"``: the per-block power sums of each column's returns
     (:func:`tradelab.research._overfit_kernels.block_moments`).
@@ -115,7 +117,7 @@ def run_window(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars: pd.D
     The per-chunk function of every sweep, local or on Dask; without a window or
     edges it computes what :func:`~tradelab.research.simulate.run_chunk` does.
     """
-    pf, sim = window_portfolio(cls, combos, bars, execution, window)
+    pf, sim = window_portfolio(cls, combos, bars, execution, window, trade)
     close = sim["close"].to_numpy(dtype=float)
     out = portfolio_metrics(pf, execution.cash, ppy, close)
     if edges is not None:
@@ -179,7 +181,7 @@ def _pick(values: np.ndarray) -> int:
 def walk_forward(spec: WalkForward, sweep_window: Callable[[Window], list[dict[str, np.ndarray]]],
                  cls: type[Strategy], valid: Sequence[dict[str, Any]], grid: Sequence[str],
                  bars: pd.DataFrame, execution: Execution, ppy: float, metric: str,
-                 full_best: dict[str, Any]) -> WalkForwardResult:
+                 full_best: dict[str, Any], trade: TradeSpec | None = None) -> WalkForwardResult:
     """Run the folds of ``spec`` (see the module docstring).
 
     Parameters
@@ -193,6 +195,8 @@ def walk_forward(spec: WalkForward, sweep_window: Callable[[Window], list[dict[s
         The swept parameter names (the fold table shows them).
     full_best
         The whole-period best row (its metrics).
+    trade
+        Direction and stops of every run (default long-only, no stops).
     """
     warmup = max(int(cls(**c).warmup) for c in valid)
     cash = execution.cash
@@ -206,7 +210,8 @@ def walk_forward(spec: WalkForward, sweep_window: Callable[[Window], list[dict[s
         ins = {k: np.concatenate([p[k] for p in parts]) for k in (metric, "cagr", "n_trades")}
         j = _pick(ins[metric])
         chosen = valid[j]
-        pf, sim = window_portfolio(cls, [chosen], bars, execution, (te_lo, te_hi, te_lo - warmup))
+        pf, sim = window_portfolio(cls, [chosen], bars, execution, (te_lo, te_hi, te_lo - warmup),
+                                   trade)
         oos = {k: v[0].item() for k, v in
                portfolio_metrics(pf, cash, ppy, sim["close"].to_numpy(dtype=float)).items()}
         value = np.asarray(pf.value(), dtype=float).reshape(-1)

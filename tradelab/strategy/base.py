@@ -254,31 +254,57 @@ class Strategy(ABC):
     def generate(self, bars: pd.DataFrame) -> Signals:
         """Run :meth:`signals` and normalize: boolean, aligned, NaN→False, warmup masked."""
         raw = self.signals(bars)
-        entries, exits = raw[0], raw[1]
         columns = self.combo_index() if self._batch is not None else None
-        out = []
-        for label, flags in (("entries", entries), ("exits", exits)):
-            arr = np.asarray(flags.to_numpy() if hasattr(flags, "to_numpy") else flags)
-            if arr.dtype != bool:
-                arr = np.nan_to_num(arr.astype(float), nan=0.0) != 0
-            if arr.shape[0] != len(bars):
-                raise ValueError(
-                    f"{self.name}.signals returned {label} of length {arr.shape[0]} "
-                    f"for {len(bars)} bars")
-            if columns is not None:
-                if arr.ndim == 1:
-                    arr = np.repeat(arr[:, None], len(columns), axis=1)
-                # False on the bars before each combination's own warmup, in one step.
-                first = np.maximum(self.combo_warmups() - 1, 0)
-                arr = arr & (np.arange(len(bars))[:, None] >= first[None, :])
-                out.append(pd.DataFrame(arr, index=bars.index, columns=columns))
-            else:
-                if arr.ndim != 1:
-                    raise ValueError(f"{self.name}.signals returned 2-D {label} for one parameter set")
-                arr = arr.copy()
-                arr[: max(int(self.warmup) - 1, 0)] = False
-                out.append(pd.Series(arr, index=bars.index, name=label))
-        return Signals(out[0], out[1])
+        out = [self._flags(label, raw[k], bars, columns)
+               for k, label in enumerate(("entries", "exits"))]
+        extra: dict[str, Any] = {}
+        if isinstance(raw, Signals):
+            for label in ("short_entries", "short_exits"):
+                if getattr(raw, label) is not None:
+                    extra[label] = self._flags(label, getattr(raw, label), bars, columns)
+            for label in ("sl_stop", "tp_stop"):
+                if getattr(raw, label) is not None:
+                    extra[label] = self._fractions(label, getattr(raw, label), bars, columns)
+        return Signals(out[0], out[1], **extra)
+
+    def _fractions(self, label: str, values: Any, bars: pd.DataFrame,
+                   columns: pd.Index | None) -> pd.Series | pd.DataFrame:
+        """Per-bar stop fractions as floats aligned with the bars (NaN: no stop)."""
+        arr = np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values,
+                         dtype=float)
+        if arr.shape[0] != len(bars):
+            raise ValueError(f"{self.name}.signals returned {label} of length {arr.shape[0]} "
+                             f"for {len(bars)} bars")
+        if columns is not None:
+            if arr.ndim == 1:
+                arr = np.repeat(arr[:, None], len(columns), axis=1)
+            return pd.DataFrame(arr, index=bars.index, columns=columns)
+        if arr.ndim != 1:
+            raise ValueError(f"{self.name}.signals returned 2-D {label} for one parameter set")
+        return pd.Series(arr, index=bars.index, name=label)
+
+    def _flags(self, label: str, flags: Any, bars: pd.DataFrame,
+               columns: pd.Index | None) -> pd.Series | pd.DataFrame:
+        """One set of flags: boolean, aligned, NaN→False, False before the warmup."""
+        arr = np.asarray(flags.to_numpy() if hasattr(flags, "to_numpy") else flags)
+        if arr.dtype != bool:
+            arr = np.nan_to_num(arr.astype(float), nan=0.0) != 0
+        if arr.shape[0] != len(bars):
+            raise ValueError(
+                f"{self.name}.signals returned {label} of length {arr.shape[0]} "
+                f"for {len(bars)} bars")
+        if columns is not None:
+            if arr.ndim == 1:
+                arr = np.repeat(arr[:, None], len(columns), axis=1)
+            # False on the bars before each combination's own warmup, in one step.
+            first = np.maximum(self.combo_warmups() - 1, 0)
+            arr = arr & (np.arange(len(bars))[:, None] >= first[None, :])
+            return pd.DataFrame(arr, index=bars.index, columns=columns)
+        if arr.ndim != 1:
+            raise ValueError(f"{self.name}.signals returned 2-D {label} for one parameter set")
+        arr = arr.copy()
+        arr[: max(int(self.warmup) - 1, 0)] = False
+        return pd.Series(arr, index=bars.index, name=label)
 
     def combo_index(self) -> pd.MultiIndex | pd.Index:
         names = list(self._values)
