@@ -239,6 +239,15 @@ class Strategy(ABC):
     def signals(self, bars: pd.DataFrame) -> Signals | tuple[Any, Any]:
         """Entry and exit flags for every bar; causal. Implemented by each strategy."""
 
+    def indicators(self, bars: pd.DataFrame) -> dict[str, pd.Series]:
+        """Optional: the indicator series behind the signals, on the price's scale.
+
+        What the dashboard's price chart draws over the candles (e.g. the two moving
+        averages of a crossover), keyed by a label; one parameter set, aligned with
+        ``bars``. The default draws nothing.
+        """
+        return {}
+
     # -- what the framework calls ---------------------------------------------------
     def combo_warmups(self) -> np.ndarray:
         """The warmup of each combination of a batch (computed once, by :meth:`batch`)."""
