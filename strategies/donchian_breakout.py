@@ -28,3 +28,10 @@ class DonchianBreakout(Strategy):
         upper = shift(rolling_max(bars["high"], self.entry))
         lower = shift(rolling_min(bars["low"], self.exit))
         return Signals(above(bars["close"], upper), below(bars["close"], lower))
+
+    def indicators(self, bars: pd.DataFrame) -> dict[str, pd.Series]:
+        """The entry channel's top and the exit channel's bottom (previous bars' extremes)."""
+        upper = shift(rolling_max(bars["high"], self.entry))
+        lower = shift(rolling_min(bars["low"], self.exit))
+        return {f"high({self.entry})": pd.Series(upper, index=bars.index),
+                f"low({self.exit})": pd.Series(lower, index=bars.index)}

@@ -33,3 +33,9 @@ class SmaCross(Strategy):
         close = bars["close"]
         fast, slow = sma(close, self.fast), sma(close, self.slow)
         return Signals(crossed_above(fast, slow), crossed_below(fast, slow))
+
+    def indicators(self, bars: pd.DataFrame) -> dict[str, pd.Series]:
+        """The two averages the crossover compares (what the price chart draws)."""
+        close = bars["close"]
+        return {f"SMA({self.fast})": pd.Series(sma(close, self.fast), index=bars.index),
+                f"SMA({self.slow})": pd.Series(sma(close, self.slow), index=bars.index)}
