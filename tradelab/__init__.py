@@ -25,10 +25,15 @@ _EXPORTS: dict[str, str] = {
     "Signals": "tradelab.strategy.base",
     "StrategyRegistry": "tradelab.strategy.registry",
     "check_lookahead": "tradelab.strategy.lookahead",
+    "PortfolioStrategy": "tradelab.strategy.portfolio",
+    "check_weights_lookahead": "tradelab.strategy.portfolio",
     # data
     "validate_bars": "tradelab.data.validate",
     # research
     "backtest": "tradelab.research.backtest",
+    "backtest_portfolio": "tradelab.research.portfolio",
+    "PortfolioResult": "tradelab.research.portfolio_result",
+    "load_universe": "tradelab.data.universe",
     "sweep": "tradelab.research.sweep",
     "BacktestResult": "tradelab.research.result",
     "SweepResult": "tradelab.research.sweep",
@@ -41,6 +46,8 @@ __all__ = [
     "BacktestResult",
     "Execution",
     "Param",
+    "PortfolioResult",
+    "PortfolioStrategy",
     "Settings",
     "Signals",
     "Strategy",
@@ -49,9 +56,12 @@ __all__ = [
     "WalkForward",
     "__version__",
     "backtest",
+    "backtest_portfolio",
     "build",
     "check_lookahead",
+    "check_weights_lookahead",
     "load_config",
+    "load_universe",
     "sweep",
     "validate_bars",
 ]
@@ -63,12 +73,16 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from tradelab.app import App, build
     from tradelab.config import Settings, load_config
+    from tradelab.data.universe import load_universe
     from tradelab.data.validate import validate_bars
     from tradelab.execution import Execution
     from tradelab.research.backtest import backtest
+    from tradelab.research.portfolio import backtest_portfolio
+    from tradelab.research.portfolio_result import PortfolioResult
     from tradelab.research.result import BacktestResult
     from tradelab.research.sweep import SweepResult, sweep
     from tradelab.research.walkforward import WalkForward
     from tradelab.strategy.base import Param, Signals, Strategy
     from tradelab.strategy.lookahead import check_lookahead
+    from tradelab.strategy.portfolio import PortfolioStrategy, check_weights_lookahead
     from tradelab.strategy.registry import StrategyRegistry

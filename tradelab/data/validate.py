@@ -292,6 +292,8 @@ def validate_bars(df: pd.DataFrame, policy: Policy | str = "raise", *, source: s
         raise DataValidationError(
             f"bars from {source}:{symbol} break the contract ({report.summary()}); "
             f"use policy 'drop' or 'fill' to accept them repaired\n{report}", report)
+    # Marks such as the sample source's ``close_only`` describe the data, not its rows.
+    out.attrs.update(df.attrs)
     return out, report
 
 

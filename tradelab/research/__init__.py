@@ -11,6 +11,8 @@ from tradelab._lazy import defer_import, lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "backtest": "tradelab.research.backtest",
+    "backtest_portfolio": "tradelab.research.portfolio",
+    "PortfolioResult": "tradelab.research.portfolio_result",
     "BacktestResult": "tradelab.research.result",
     "sweep": "tradelab.research.sweep",
     "SweepResult": "tradelab.research.sweep",

@@ -1,0 +1,207 @@
+"""What a portfolio backtest returns: equity, weights, exposure, turnover and figures.
+
+Figures (portfolio and per symbol) follow the definitions of
+:mod:`tradelab.research.metrics` (total return, CAGR, Sharpe, Sortino, max
+drawdown on the equity at each close). Besides:
+
+turnover
+    Per rebalance: traded value (``|quantity| × fill price`` summed over the orders)
+    divided by the equity at that bar's close; ``turnover_per_year`` is their sum
+    divided by the years of bars.
+exposure
+    ``long``: value of long positions / equity; ``short``: value of short positions
+    (a positive number) / equity; ``gross = long + short``; ``net = long - short``.
+    The stats report their means over the bars.
+per symbol
+    ``pnl``: the symbol's final position at the last close, minus what was paid for
+    it, plus what was received (fees included); ``hold_*``: the symbol bought and held
+    from its first bar (:func:`tradelab.research.metrics.buy_and_hold`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tradelab.data.universe import Panel
+from tradelab.execution import Execution
+from tradelab.money import ZERO, to_decimal
+from tradelab.research import metrics
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tradelab.strategy.portfolio import PortfolioStrategy
+
+_FIGURES = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "final_equity")
+
+
+@dataclass(frozen=True)
+class PortfolioResult:
+    """A portfolio backtest (see the module docstring for the definitions).
+
+    Attributes
+    ----------
+    equity
+        Cash plus positions at each close (vectorbt's ``value()``).
+    positions
+        Units held after each bar (negative = short).
+    weights, targets
+        Weights held at each close; the strategy's target weights on rebalance bars.
+    exposure
+        ``long``, ``short``, ``gross``, ``net`` over time.
+    turnover
+        Per rebalance (fill) bar.
+    orders
+        One row per order: ``time`` (fill), ``decided``, ``symbol``, ``side``,
+        ``quantity``, ``price``, ``fees`` (exact Decimals).
+    stats
+        Portfolio figures plus exposure and turnover means and counts.
+    per_symbol
+        Figures per symbol (index: symbol).
+    final_equity_exact
+        The Decimal book's final equity (the orders booked exactly, marked at the last
+        close); vectorbt's float book agrees with it to rounding.
+    pf
+        The vectorbt portfolio (one group, shared cash): ``pf.stats()`` and friends.
+    """
+
+    strategy: str
+    params: dict[str, Any]
+    symbols: tuple[str, ...]
+    schedule: str
+    execution: Execution
+    periods_per_year: float
+    equity: pd.Series
+    positions: pd.DataFrame
+    weights: pd.DataFrame
+    targets: pd.DataFrame
+    exposure: pd.DataFrame
+    turnover: pd.Series
+    orders: pd.DataFrame
+    stats: dict[str, Any]
+    per_symbol: pd.DataFrame
+    final_equity_exact: Decimal
+    pf: Any
+
+    @property
+    def title(self) -> str:
+        return f"{self.strategy} {self.params}"
+
+    def vbt_stats(self) -> pd.Series:
+        """vectorbt's stats of the whole portfolio."""
+        return self.pf.stats()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary: strategy, params, execution, stats, per-symbol figures, the
+        last weights and the orders (quantities and prices as strings: exact)."""
+        orders = [{**o, "quantity": str(o["quantity"]), "price": str(o["price"]),
+                   "fees": str(o["fees"])} for o in self.orders.to_dict("records")]
+        last = self.weights.iloc[-1]
+        return metrics.json_safe({
+            "strategy": self.strategy, "params": self.params, "symbols": list(self.symbols),
+            "schedule": self.schedule, "execution": asdict(self.execution),
+            "periods_per_year": self.periods_per_year, "stats": self.stats,
+            "per_symbol": self.per_symbol.reset_index().to_dict("records"),
+            "final_equity_exact": str(self.final_equity_exact),
+            "last_weights": {str(s): float(v) for s, v in last.items() if v != 0},
+            "orders": orders,
+        })
+
+    def plot(self) -> Any:
+        """Equity over time above the weights held (stacked areas), holoviews."""
+        from tradelab.research.plots import _hv, _naive
+
+        _hv()
+        equity = self.equity.copy()
+        equity.index = _naive(pd.DatetimeIndex(equity.index))
+        weights = self.weights.copy()
+        weights.index = _naive(pd.DatetimeIndex(weights.index))
+        top = equity.hvplot.line(title=f"{self.title}: equity", ylabel="equity", xlabel="",
+                                 width=900, height=300)
+        long_part = weights.clip(lower=0)
+        short_part = weights.clip(upper=0)
+        low = long_part.hvplot.area(stacked=True, ylabel="weight", xlabel="", width=900,
+                                    height=300, title="weights (shorts below 0)")
+        if (short_part != 0).to_numpy().any():
+            low = low * short_part.hvplot.area(stacked=True)
+        return (top + low).cols(1)
+
+    def _repr_html_(self) -> str:
+        table = pd.DataFrame({"value": pd.Series(self.stats, dtype=object)})
+        return (f"<h4>{self.title}</h4>" + table.to_html()
+                + self.per_symbol.to_html(float_format=lambda v: f"{v:,.4f}"))
+
+
+def build_result(strategy: PortfolioStrategy, panel: Panel, execution: Execution,
+                 weights: pd.DataFrame, decisions: np.ndarray, size: np.ndarray,
+                 orders: list[dict[str, Any]], pf: Any, ppy: float,
+                 schedule: Any) -> PortfolioResult:
+    """Assemble a :class:`PortfolioResult` from the loop's outputs and vectorbt's book."""
+    index = panel.index
+    close = panel.close.bfill()
+    units = np.nancumsum(np.nan_to_num(size, nan=0.0), axis=0)
+    positions = pd.DataFrame(units, index=index, columns=close.columns)
+    equity = pd.Series(np.asarray(pf.value(), dtype=float), index=index, name="equity")
+    value = positions * close
+    w = value.div(equity, axis=0)
+    long_ = value.clip(lower=0).sum(axis=1) / equity
+    short = -value.clip(upper=0).sum(axis=1) / equity
+    exposure = pd.DataFrame({"long": long_, "short": short, "gross": long_ + short,
+                             "net": long_ - short})
+    frame = pd.DataFrame(orders, columns=["time", "decided", "symbol", "side", "quantity",
+                                          "price", "fees"])
+    traded = frame.assign(v=[float(q * p) for q, p in zip(frame["quantity"], frame["price"],
+                                                          strict=True)])
+    per_bar = traded.groupby("time")["v"].sum() if len(traded) else pd.Series(dtype=float)
+    turnover = (per_bar / equity.reindex(per_bar.index)).rename("turnover")
+    years = len(index) / ppy
+    eq = equity.to_numpy().reshape(-1, 1)
+    empty = np.empty(0)
+    figures = metrics.compute(eq, exposure["gross"].to_numpy().reshape(-1, 1), execution.cash,
+                              ppy, empty.astype(np.int64), empty, empty.astype(bool))
+    stats: dict[str, Any] = {k: float(figures[k][0]) for k in _FIGURES}
+    stats.update({
+        "exposure_long": float(long_.mean()), "exposure_short": float(short.mean()),
+        "exposure_gross": float(exposure["gross"].mean()),
+        "exposure_net": float(exposure["net"].mean()),
+        "turnover_per_year": float(turnover.sum() / years) if years > 0 else float("nan"),
+        "n_rebalances": int(decisions.sum()), "n_orders": len(frame),
+        "fees_paid": float(sum(frame["fees"], ZERO)),
+    })
+    per_symbol, exact = _per_symbol(panel, positions, frame, execution, ppy)
+    targets = weights[decisions]
+    return PortfolioResult(
+        strategy=strategy.name, params=strategy.params, symbols=panel.symbols,
+        schedule=str(schedule), execution=execution, periods_per_year=ppy, equity=equity,
+        positions=positions, weights=w, targets=targets, exposure=exposure, turnover=turnover,
+        orders=frame, stats=stats, per_symbol=per_symbol, final_equity_exact=exact, pf=pf)
+
+
+def _per_symbol(panel: Panel, positions: pd.DataFrame, orders: pd.DataFrame,
+                execution: Execution, ppy: float) -> tuple[pd.DataFrame, Decimal]:
+    rows = {}
+    cash = to_decimal(execution.cash)
+    last = panel.close.ffill().iloc[-1]
+    for s in panel.symbols:
+        mine = orders[orders["symbol"] == s]
+        paid = sum((q * p * (1 if side == "buy" else -1) + f for q, p, side, f in
+                    zip(mine["quantity"], mine["price"], mine["side"], mine["fees"],
+                        strict=True)), ZERO)
+        held = sum((q if side == "buy" else -q for q, side in
+                    zip(mine["quantity"], mine["side"], strict=True)), ZERO)
+        mark = held * to_decimal(float(last[s])) if held != 0 else ZERO
+        cash -= paid
+        cash += mark  # accumulates the final equity: cash flows plus the marked position
+        listed = panel.close[s].dropna().to_numpy()
+        hold = metrics.buy_and_hold(listed, execution.cash, ppy) if len(listed) > 1 else {}
+        rows[s] = {"pnl": float(mark - paid), "orders": len(mine),
+                   "final_units": float(held), "final_weight": np.nan,
+                   **{f"hold_{k}": v for k, v in hold.items() if k != "final_equity"}}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "symbol"
+    final_value = positions.iloc[-1] * last
+    table["final_weight"] = (final_value / float(cash)).reindex(table.index).to_numpy()
+    return table, cash

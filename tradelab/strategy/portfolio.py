@@ -1,0 +1,302 @@
+"""The :class:`PortfolioStrategy` base: target weights over a universe, on a schedule.
+
+A portfolio strategy implements ``weights(panel)`` once: a time × symbol frame of
+target weights (fractions of equity; negative = short) computed from a
+:class:`~tradelab.data.universe.Panel`. It must be causal: the row at bar *t* may use
+bars up to and including *t* only (:func:`check_weights_lookahead` verifies it).
+Weights are read only on the bars of the rebalance schedule; the orders that move
+the book there come from :func:`tradelab.orders.rebalance.rebalance`.
+
+Schedules (:func:`rebalance_bars`), all decided from time stamps up to the bar itself
+(so a schedule never peeks at the next bar's date):
+
+``"M"``
+    The first bar of each calendar month (and the first bar of the data), like bt's
+    ``RunMonthly()``: the weights computed on it use everything up to that bar.
+``"W"``
+    The first bar of each ISO week (and the first bar).
+``N`` (an int, or ``"5"``)
+    Every ``N`` bars: bars 0, N, 2N, ...
+``"change"``
+    The bars whose target weights differ from the previous bar's (and the first bar):
+    a signal-driven strategy (a pairs trade) trades when its signal changes, and
+    otherwise lets its positions drift.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from tradelab.data.universe import Panel, universe_symbols
+from tradelab.errors import ParameterError, TradelabError
+from tradelab.strategy.base import Param, ParamSpec
+
+Schedule = str | int
+_TOL = 1e-9  # float slack on the gross limit (weights are floats)
+
+
+class WeightsError(TradelabError):
+    """A strategy's weights break the contract (the message names the bar and symbol)."""
+
+
+def rebalance_bars(index: pd.DatetimeIndex, schedule: Schedule,
+                   weights: pd.DataFrame | None = None) -> np.ndarray:
+    """Boolean array: bar ``t`` is a rebalance bar under ``schedule`` (module docstring);
+    ``"change"`` needs the target ``weights``."""
+    n = len(index)
+    out = np.zeros(n, dtype=bool)
+    if n == 0:
+        return out
+    if isinstance(schedule, str) and schedule.strip().isdigit():
+        schedule = int(schedule)
+    if isinstance(schedule, int) and not isinstance(schedule, bool):
+        if schedule < 1:
+            raise ParameterError(f"rebalance = {schedule!r}: every N bars needs N >= 1")
+        out[::schedule] = True
+        return out
+    idx = pd.DatetimeIndex(index)
+    if schedule == "change":
+        if weights is None:
+            raise ParameterError("rebalance = 'change' needs the target weights")
+        w = weights.to_numpy()
+        out[0] = True
+        out[1:] = (w[1:] != w[:-1]).any(axis=1)
+        return out
+    if schedule == "M":
+        key = idx.year.to_numpy() * 12 + idx.month.to_numpy()
+    elif schedule == "W":
+        iso = idx.isocalendar()
+        key = iso["year"].to_numpy().astype(np.int64) * 60 + iso["week"].to_numpy().astype(np.int64)
+    else:
+        raise ParameterError(
+            f"rebalance = {schedule!r}: expected 'M', 'W', 'change' or a number of bars")
+    out[0] = True
+    out[1:] = key[1:] != key[:-1]
+    return out
+
+
+class PortfolioStrategy(ABC):
+    """Base class of strategies that hold target weights over a universe.
+
+    Subclasses set ``name``, ``universe`` (a universe name such as ``"sp20"`` or a
+    tuple of symbols), ``rebalance`` (a schedule), optionally ``max_gross`` (the
+    largest sum of absolute weights, default 1) and :class:`~tradelab.strategy.base.Param`
+    attributes, and implement :meth:`weights`.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    universe: ClassVar[str | tuple[str, ...]] = ()
+    rebalance: ClassVar[Schedule] = "M"
+    max_gross: ClassVar[float] = 1.0
+
+    def __init__(self, **params: Any) -> None:
+        specs = self.param_objects()
+        unknown = sorted(set(params) - set(specs))
+        if unknown:
+            raise ParameterError(
+                f"{self.name}: unknown parameter(s) {', '.join(unknown)}; "
+                f"known: {', '.join(specs) or '(none)'}")
+        self._values: dict[str, Any] = {
+            n: p.coerce(params.get(n, p.default), self.name) for n, p in specs.items()}
+        self.validate_params()
+
+    @classmethod
+    def param_objects(cls) -> dict[str, Param]:
+        out: dict[str, Param] = {}
+        for klass in reversed(cls.__mro__):
+            for key, value in vars(klass).items():
+                if isinstance(value, Param):
+                    out[key] = value
+        return out
+
+    @classmethod
+    def param_specs(cls) -> list[ParamSpec]:
+        return [ParamSpec(n, p.kind.__name__, p.default, p.low, p.high, p.doc)
+                for n, p in cls.param_objects().items()]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def validate_params(self) -> None:
+        """Cross-parameter checks; raise :class:`~tradelab.errors.ParameterError`."""
+        return None  # an optional hook: by default parameters are independent
+
+    def symbols(self) -> tuple[str, ...]:
+        """The default universe's symbols."""
+        return universe_symbols(self.universe)
+
+    @property
+    def warmup(self) -> int:
+        """Bars of history (including the current bar) the last row of weights reads."""
+        return 1
+
+    @abstractmethod
+    def weights(self, panel: Panel) -> pd.DataFrame:
+        """Target weights, time × symbol, aligned with ``panel``; causal."""
+
+    def target_weights(self, panel: Panel) -> pd.DataFrame:
+        """:meth:`weights`, checked and normalized: every panel symbol as a column (missing
+        ones 0), NaN → 0, float64.
+
+        Raises
+        ------
+        WeightsError
+            Wrong length, an unknown symbol, a non-finite weight, a non-zero weight on a
+            symbol before its first bar, or a gross exposure above ``max_gross``.
+        """
+        raw = self.weights(panel)
+        if not isinstance(raw, pd.DataFrame) or len(raw) != len(panel):
+            got = len(raw) if hasattr(raw, "__len__") else type(raw).__name__
+            raise WeightsError(f"{self.name}.weights returned {got} rows for {len(panel)} bars")
+        unknown = [str(c) for c in raw.columns if c not in panel.symbols]
+        if unknown:
+            raise WeightsError(f"{self.name}.weights: symbol(s) {', '.join(unknown)} not in "
+                               f"the panel ({', '.join(panel.symbols)})")
+        w = raw.reindex(columns=list(panel.symbols)).astype("float64").fillna(0.0)
+        w.index = panel.index
+        values = w.to_numpy()
+        bad = ~np.isfinite(values)
+        if bad.any():
+            t, j = np.argwhere(bad)[0]
+            raise WeightsError(f"{self.name}.weights: weight of {panel.symbols[j]} at "
+                               f"{panel.index[t]} is {values[t, j]}; must be finite")
+        early = (values != 0) & ~panel.listed.to_numpy()
+        if early.any():
+            t, j = np.argwhere(early)[0]
+            raise WeightsError(
+                f"{self.name}.weights: weight {values[t, j]:g} on {panel.symbols[j]} at "
+                f"{panel.index[t]}, before its first bar; it must be 0 there")
+        gross = np.abs(values).sum(axis=1)
+        over = np.flatnonzero(gross > self.max_gross + _TOL)
+        if over.size:
+            t = int(over[0])
+            raise WeightsError(f"{self.name}.weights: gross exposure {gross[t]:.6g} at "
+                               f"{panel.index[t]} exceeds max_gross = {self.max_gross}")
+        return w
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
+        return f"{type(self).__name__}({args})"
+
+
+@dataclass(frozen=True)
+class WeightsOffense:
+    """The first weight that changed when later bars were added."""
+
+    bar: pd.Timestamp
+    position: int
+    symbol: str
+    full: float
+    partial: float
+    prefix_end: pd.Timestamp
+
+    def __str__(self) -> str:
+        return (f"lookahead: weight of {self.symbol} at bar {self.position} "
+                f"({self.bar:%Y-%m-%d %H:%M}) is {self.full:.10g} on the full history but "
+                f"{self.partial:.10g} with data ending {self.prefix_end:%Y-%m-%d %H:%M}: the "
+                "weights read bars after the one they are for")
+
+
+@dataclass(frozen=True)
+class WeightsLookAheadReport:
+    """Outcome of :func:`check_weights_lookahead`."""
+
+    strategy: str
+    params: dict[str, Any]
+    bars: int
+    prefixes_checked: int
+    offenses: list[WeightsOffense] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.offenses
+
+    def __str__(self) -> str:
+        head = (f"{self.strategy} {self.params}: {self.prefixes_checked} prefixes over "
+                f"{self.bars} bars")
+        return f"{head}: OK" if self.ok else f"{head}: FAILED\n  first offense: {self.offenses[0]}"
+
+
+def check_weights_lookahead(strategy: PortfolioStrategy, panel: Panel, samples: int = 20,
+                            seed: int = 0, atol: float = 1e-12) -> WeightsLookAheadReport:
+    """Recompute the weights on truncated histories; every row must stay the same.
+
+    Parameters
+    ----------
+    strategy
+        The strategy (one parameter set).
+    panel
+        The history to test on.
+    samples
+        Prefix ends tried: spread over the history plus random ones (the last bar
+        always).
+    atol
+        Absolute tolerance on a weight (floats of a rolling computation may differ in
+        the last bits when started elsewhere; here prefixes start at the same bar).
+    """
+    full = strategy.target_weights(panel).to_numpy()
+    n = len(panel)
+    first = max(int(strategy.warmup), 1)
+    rng = np.random.default_rng(seed)
+    spread = np.linspace(first, n, num=min(samples, max(n - first, 1)), dtype=int)
+    ends = sorted({*spread.tolist(), *rng.integers(first, n + 1, size=samples // 2).tolist(),
+                   n - 1, n})
+    ends = [e for e in ends if first <= e <= n and e > 0]
+    offenses: list[WeightsOffense] = []
+    for end in ends:
+        part = strategy.target_weights(panel.head(end)).to_numpy()
+        diff = np.abs(full[:end] - part) > atol
+        if diff.any():
+            t, j = (int(x) for x in np.argwhere(diff)[0])
+            offenses.append(WeightsOffense(panel.index[t], t, panel.symbols[j],
+                                           float(full[t, j]), float(part[t, j]),
+                                           panel.index[end - 1]))
+            break
+    return WeightsLookAheadReport(strategy.name, strategy.params, n, len(ends), offenses)
+
+
+
+
+def discover_portfolio_strategies(paths: Iterable[Path]) -> dict[str, type[PortfolioStrategy]]:
+    """Name → class of the :class:`PortfolioStrategy` subclasses in ``strategies/*.py`` files
+    (the same files, and the same loader, as :class:`~tradelab.strategy.registry.StrategyRegistry`).
+
+    Raises
+    ------
+    TradelabError
+        Two classes under one name (naming both files).
+    """
+    from tradelab.strategy.registry import _load_file
+
+    found: dict[str, type[PortfolioStrategy]] = {}
+    origins: dict[str, Path] = {}
+    for folder in paths:
+        folder = Path(folder)
+        files = [folder] if folder.is_file() else sorted(folder.glob("*.py"))
+        for file in files:
+            if file.name.startswith("_"):
+                continue
+            module = _load_file(file)
+            for obj in vars(module).values():
+                if (isinstance(obj, type) and issubclass(obj, PortfolioStrategy)
+                        and not inspect.isabstract(obj) and obj.__module__ == module.__name__
+                        and obj.name):
+                    if obj.name in found:
+                        raise TradelabError(f"portfolio strategy name {obj.name!r} is defined "
+                                            f"twice: {origins[obj.name]} and {file}")
+                    found[obj.name], origins[obj.name] = obj, file
+    return found
+
+
+__all__ = ["PortfolioStrategy", "WeightsError", "WeightsLookAheadReport", "WeightsOffense",
+           "check_weights_lookahead", "discover_portfolio_strategies", "rebalance_bars"]
