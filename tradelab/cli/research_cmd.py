@@ -8,14 +8,63 @@ convention starts from ``[research]`` in the configuration; options override it.
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from tradelab.cli._app import app, build_app, emit_json, fail, parse_params
-from tradelab.cli._options import DATA, EXEC, JSON, DataOptions, ExecOptions, convention, with_options
+from tradelab.cli._options import (
+    DATA,
+    EXEC,
+    JSON,
+    TRADE,
+    DataOptions,
+    ExecOptions,
+    TradeOptions,
+    convention,
+    with_options,
+)
 from tradelab.errors import TradelabError
+
+if TYPE_CHECKING:
+    from tradelab.research.conventions import TradeSpec
+    from tradelab.strategy.base import Strategy
+
+#: A field of Stops / TradeSpec as the option that sets it.
+_FLAG = {"sl": "--sl", "tp": "--tp", "trail": "--trail", "time_bars": "--time-stop",
+         "time_stop": "--time-stop", "direction": "--direction"}
+
+
+def trade_spec(trade: TradeOptions, strategy: type[Strategy] | Strategy) -> TradeSpec:
+    """The direction and stops of a research command; ValueError names the option."""
+    from tradelab.research.conventions import TradeSpec
+
+    try:
+        direction, stops = trade.resolve(strategy)
+        return TradeSpec(direction, stops)
+    except ValueError as exc:
+        # "sl = 1.5: ..." → "--sl 1.5: ...": the user typed options, not field names.
+        message = re.sub(r"\b(sl|tp|trail|time_bars|time_stop|direction)( = |(?= '))",
+                         lambda m: _FLAG[m.group(1)] + (" " if m.group(2) else ""), str(exc))
+        raise ValueError(message) from None
+
+
+def trade_keywords(spec: TradeSpec) -> dict[str, Any]:
+    """``direction=, sl=, tp=, trail=, time_stop=`` of :func:`tradelab.backtest`/``sweep``."""
+    stops = spec.stops
+    return {"direction": spec.direction, "sl": stops.sl, "tp": stops.tp, "trail": stops.trail,
+            "time_stop": stops.time_bars}
+
+
+def describe_trade(spec: TradeSpec) -> str:
+    """One line: the direction and the stops in use."""
+    stops = spec.stops
+    parts = [f"{name} {value:g}" for name, value in
+             (("sl", stops.sl), ("tp", stops.tp), ("trail", stops.trail)) if value is not None]
+    return f"direction {spec.direction}, " + (", ".join(parts) if parts else "no stops")
 
 
 def parse_grid(items: list[str] | None) -> dict[str, list[Any]]:
@@ -103,6 +152,7 @@ def backtest_cmd(
     strategy: str = typer.Argument(..., help="strategy name (see `tradelab strategies`)"),
     data: DataOptions = DATA, param: list[str] = _PARAM, ex: ExecOptions = EXEC,
     periods_per_year: float = _PPY, as_json: bool = JSON, report: Path = _REPORT,
+    trade: TradeOptions = TRADE,
 ) -> None:
     """Backtest one parameter set on vectorbt and print stats (or JSON)."""
     from tradelab.research.backtest import backtest
@@ -110,11 +160,12 @@ def backtest_cmd(
     tl = build_app()
     try:
         strat = tl.strategy(strategy, **parse_params(param))
+        spec = trade_spec(trade, strat)
         execution = ex.apply(tl.execution)
         loaded = data.load(tl)
         result = backtest(strat, loaded.bars, execution=execution,
                           periods_per_year=periods_per_year
-                          or tl.settings.research.periods_per_year)
+                          or tl.settings.research.periods_per_year, **trade_keywords(spec))
         written = _report(result, report)
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
@@ -123,12 +174,15 @@ def backtest_cmd(
         out = result.to_dict()
         emit_json({"symbol": loaded.symbol, "source": loaded.source, "strategy": out["strategy"],
                    "params": out["params"], **json_safe(stats), "execution": out["execution"],
+                   "direction": out["direction"], "stops": out["stops"],
                    "periods_per_year": out["periods_per_year"], "trades": out["trades"],
+                   "orders": out["orders"],
                    "data_quality": loaded.quality(),
                    **({"report": str(written)} if written else {})})
         return
     typer.echo(f"{result.title} on {loaded.symbol} ({loaded.source}), {len(loaded.bars)} bars")
     typer.echo(f"  {convention(execution)}")
+    typer.echo(f"  {describe_trade(spec)}")
     print_stats(stats)
     if written:
         typer.echo(f"report: {written}")
@@ -161,10 +215,12 @@ def sweep_cmd(
                                    help="in-sample fraction of each rolling train+test window"),
     min_trades: int = typer.Option(20, "--min-trades",
                                    help="flag rows with fewer round trips"),
-    as_json: bool = JSON, report: Path = _REPORT,
+    as_json: bool = JSON, report: Path = _REPORT, trade: TradeOptions = TRADE,
 ) -> None:
     """Backtest every combination of a parameter grid and rank them, with an
-    overfitting estimate (deflated Sharpe ratio, PBO) and optionally walk-forward."""
+    overfitting estimate (deflated Sharpe ratio, PBO) and optionally walk-forward.
+
+    ``--direction/--sl/--tp/--trail`` apply to every combination (fixed values)."""
     from tradelab.research.distributed import BarsRef
     from tradelab.research.sweep import sweep
     from tradelab.research.walkforward import WalkForward
@@ -179,6 +235,7 @@ def sweep_cmd(
     try:
         cls = tl.strategies.get(strategy)
         fixed = cls(**parse_params(param))  # validates the fixed parameters
+        spec = trade_spec(trade, fixed)
         execution = ex.apply(tl.execution)
         wf = WalkForward(walk_forward, wf_mode, wf_train) if walk_forward else None
         if names:
@@ -199,7 +256,8 @@ def sweep_cmd(
                        progress=progress and not as_json, cluster=cluster,
                        symbols=names or None, retries=retries, settings=tl.settings,
                        walk_forward=wf, min_trades=min_trades,
-                       periods_per_year=periods_per_year or tl.settings.research.periods_per_year)
+                       periods_per_year=periods_per_year or tl.settings.research.periods_per_year,
+                       **trade_keywords(spec))
         written = _report(result, report)
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
@@ -209,6 +267,7 @@ def sweep_cmd(
         if out["walk_forward"] is not None:
             out["walk_forward"]["oos"] = named_counts(out["walk_forward"]["oos"])
         emit_json({"symbol": symbol, "source": source, **out,
+                   "direction": spec.direction, "stops": json_safe(asdict(spec.stops)),
                    **({"report": str(written)} if written else {})})
         return
     result_bars = result.bars
@@ -218,6 +277,7 @@ def sweep_cmd(
                f"{result.n_valid} combinations, {result.n_invalid} invalid skipped, "
                f"{result.elapsed:.2f} s ({result.n_valid / max(result.elapsed, 1e-9):,.0f}/s)")
     typer.echo(f"  {convention(execution)}")
+    typer.echo(f"  {describe_trade(spec)}")
     for r in result.retried:
         typer.echo(f"  retried chunk {r.chunk} (first {r.first}): {r.attempts} attempts; "
                    f"{'; '.join(r.errors)}")

@@ -140,7 +140,7 @@ def equity_metrics_nb(order_records: Any, col_idxs: Any, col_lens: Any, close: A
             value = cash + position * close[i]
             r[i] = value / prev - 1.0
             prev = value
-            if position > 0:
+            if position != 0:  # long or short
                 exposed += 1
             top = value if value > init_cash else init_cash
             if top > peak:

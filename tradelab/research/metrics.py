@@ -32,7 +32,7 @@ win_rate
 n_trades
     Round trips entered, including one still open at the last bar.
 exposure
-    Fraction of bars that end with an open position.
+    Fraction of bars that end with an open position (long or short).
 final_equity
     ``V_{n-1}``: cash plus any open position marked at the last close (no exit
     fees deducted).
@@ -107,7 +107,7 @@ def compute(value: np.ndarray, position: np.ndarray, cash: float, ppy: float,
         "max_drawdown": drawdown(value, cash).min(axis=0),
         "win_rate": win_rate,
         "n_trades": n_trades,
-        "exposure": (position > 0).mean(axis=0),
+        "exposure": (position != 0).mean(axis=0),
         "final_equity": final.astype(float),
     }
 
