@@ -28,9 +28,12 @@ Rules
   :mod:`tradelab.data.universe`). A symbol held but absent from ``targets`` has
   target 0.
 * Orders whose notional is under ``threshold × equity`` are not sent (a drift band;
-  default 0: every lot counts). With lot steps, rebalancing a book that this
-  function has just balanced sends nothing (the fees paid move each target by far
-  less than a lot).
+  default 0: every lot counts).
+* Without fees, rebalancing a book this function has just balanced (at the same
+  prices) sends nothing: the equity is unchanged and every position is within a lot
+  of its target. Fees paid lower the equity, which moves each target by
+  ``weight × fees / price`` units: more than a lot when that is large, so a second
+  call may send small orders; ``threshold`` absorbs them.
 """
 
 from __future__ import annotations
