@@ -59,11 +59,14 @@ def trade_keywords(spec: TradeSpec) -> dict[str, Any]:
             "time_stop": stops.time_bars}
 
 
-def describe_trade(spec: TradeSpec) -> str:
-    """One line: the direction and the stops in use."""
+def describe_trade(spec: TradeSpec, per_bar: tuple[str, ...] = ()) -> str:
+    """One line: the direction and the stops in use (``per_bar``: the strategy's per-bar
+    stop fractions, which take precedence)."""
     stops = spec.stops
     parts = [f"{name} {value:g}" for name, value in
-             (("sl", stops.sl), ("tp", stops.tp), ("trail", stops.trail)) if value is not None]
+             (("sl", stops.sl), ("tp", stops.tp), ("trail", stops.trail))
+             if value is not None and f"{name}_stop" not in per_bar]
+    parts += [f"{name.partition('_')[0]} per bar (strategy)" for name in per_bar]
     return f"direction {spec.direction}, " + (", ".join(parts) if parts else "no stops")
 
 
@@ -175,6 +178,7 @@ def backtest_cmd(
         emit_json({"symbol": loaded.symbol, "source": loaded.source, "strategy": out["strategy"],
                    "params": out["params"], **json_safe(stats), "execution": out["execution"],
                    "direction": out["direction"], "stops": out["stops"],
+                   "per_bar_stops": out["per_bar_stops"],
                    "periods_per_year": out["periods_per_year"], "trades": out["trades"],
                    "orders": out["orders"],
                    "data_quality": loaded.quality(),
@@ -182,7 +186,7 @@ def backtest_cmd(
         return
     typer.echo(f"{result.title} on {loaded.symbol} ({loaded.source}), {len(loaded.bars)} bars")
     typer.echo(f"  {convention(execution)}")
-    typer.echo(f"  {describe_trade(spec)}")
+    typer.echo(f"  {describe_trade(spec, result.per_bar_stops)}")
     print_stats(stats)
     if written:
         typer.echo(f"report: {written}")

@@ -101,6 +101,8 @@ class BacktestResult:
     benchmark: dict[str, float] = field(default_factory=dict, repr=False)
     #: Direction and stops (long-only without stops unless given).
     trade: TradeSpec = field(default_factory=TradeSpec)
+    #: The strategy's per-bar stop fractions in use (``"sl_stop"``, ``"tp_stop"``).
+    per_bar_stops: tuple[str, ...] = ()
 
     @classmethod
     def from_portfolio(cls, pf: Any, *, strategy: Any, bars: pd.DataFrame,
@@ -124,7 +126,9 @@ class BacktestResult:
                    orders=orders_frame(pf.orders.values, index),
                    entries=None if signals is None else signals.entries,
                    exits=None if signals is None else signals.exits,
-                   portfolio=pf, benchmark=benchmark, trade=trade or TradeSpec())
+                   portfolio=pf, benchmark=benchmark, trade=trade or TradeSpec(),
+                   per_bar_stops=tuple(k for k in ("sl_stop", "tp_stop")
+                                       if getattr(signals, k, None) is not None))
 
     # -- derived -----------------------------------------------------------------
     @property
@@ -153,6 +157,7 @@ class BacktestResult:
             "execution": asdict(self.execution),
             "direction": self.trade.direction,
             "stops": asdict(self.trade.stops),
+            "per_bar_stops": list(self.per_bar_stops),
             "periods_per_year": self.periods_per_year,
             "stats": self.stats,
             "benchmark": self.benchmark,

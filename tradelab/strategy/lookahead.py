@@ -26,9 +26,9 @@ class Offense:
     check: str            # "lookahead" or "window"
     bar: pd.Timestamp
     position: int
-    flag: str             # "entries" or "exits"
-    full: bool
-    partial: bool
+    flag: str             # "entries", "exits", "short_entries", "short_exits", "sl_stop", "tp_stop"
+    full: bool | float    # a flag, or a per-bar stop fraction (NaN: none)
+    partial: bool | float
     prefix_end: pd.Timestamp
     hint: str = ""        # what to do about it (window offenses)
 
@@ -95,8 +95,26 @@ class LookAheadReport:
 
 
 def _first_diff(a: pd.Series, b: pd.Series) -> int | None:
-    diff = np.flatnonzero(a.to_numpy() != b.to_numpy())
+    x, y = a.to_numpy(), b.to_numpy()
+    differ = x != y
+    if x.dtype.kind == "f":  # stop fractions: NaN (no stop) equals NaN
+        differ &= ~(np.isnan(x) & np.isnan(y))
+    diff = np.flatnonzero(differ)
     return int(diff[0]) if diff.size else None
+
+
+def _value(series: pd.Series, pos: int) -> bool | float:
+    value = series.iloc[pos]
+    return float(value) if series.dtype.kind == "f" else bool(value)
+
+
+def _same(a: bool | float, b: bool | float) -> bool:
+    return a == b or (isinstance(a, float) and isinstance(b, float)
+                      and np.isnan(a) and np.isnan(b))
+
+
+#: What the check compares: the flags, and short flags and stop fractions when given.
+CHECKED = ("entries", "exits", "short_entries", "short_exits", "sl_stop", "tp_stop")
 
 
 def check_lookahead(strategy: Strategy, bars: pd.DataFrame, samples: int = 40,
@@ -122,19 +140,29 @@ def check_lookahead(strategy: Strategy, bars: pd.DataFrame, samples: int = 40,
                   | {n - 1, n})
     ends = [e for e in ends if warmup <= e <= n]
     offenses: list[Offense] = []
+    # Short flags and per-bar stop levels decide orders too: a stop fraction that peeks
+    # ahead is look-ahead like an entry that does.
+    checked = [f for f in CHECKED if getattr(full, f) is not None]
     for end in ends:
         part = strategy.generate(bars.iloc[:end])
-        for flag in ("entries", "exits"):
+        for flag in checked:
+            if getattr(part, flag) is None:
+                raise ValueError(f"{strategy.name}.signals returned {flag} on the full history "
+                                 f"but not on bars ending {bars.index[end - 1]}")
             pos = _first_diff(getattr(full, flag).iloc[:end], getattr(part, flag))
             if pos is not None:
                 offenses.append(Offense("lookahead", bars.index[pos], pos, flag,
-                                        bool(getattr(full, flag).iloc[pos]),
-                                        bool(getattr(part, flag).iloc[pos]), bars.index[end - 1]))
+                                        _value(getattr(full, flag), pos),
+                                        _value(getattr(part, flag), pos), bars.index[end - 1]))
         # The live engine sees only the last `warmup` bars: the last signal must agree.
         window = strategy.generate(bars.iloc[end - warmup:end])
-        for flag in ("entries", "exits"):
-            want, got = bool(getattr(full, flag).iloc[end - 1]), bool(getattr(window, flag).iloc[-1])
-            if want != got:
+        for flag in checked:
+            if getattr(window, flag) is None:
+                raise ValueError(f"{strategy.name}.signals returned {flag} on the full history "
+                                 f"but not on its last {warmup} bars")
+            want = _value(getattr(full, flag), end - 1)
+            got = _value(getattr(window, flag), len(window.entries) - 1)
+            if not _same(want, got):
                 offenses.append(Offense("window", bars.index[end - 1], end - 1, flag, want, got,
                                         bars.index[end - 1], window_hint(strategy, warmup)))
         if offenses:
