@@ -12,7 +12,7 @@ Convention (explicit, never inferred):
 * Slippage moves the fill price against the trader: buys at
   ``price * (1 + slippage)``, sells at ``price * (1 - slippage)``.
 * Fees per order: ``quantity * fill_price * fees + fixed_fees``, paid in cash.
-* Sizing of an entry (long-only):
+* Sizing of an entry (a short entry mirrors it: :meth:`Execution.short_entry_fill`):
   ``size_type="percent"``: spend ``size`` (0–1] of the available cash, fees
   included: ``qty = ((cash * size - fixed_fees) / (1 + fees)) / fill_price``;
   ``"value"``: ``qty = size / price`` where *price* is before slippage;
@@ -89,7 +89,7 @@ class Execution:
         """
         return self.entry_fill(cash, price)[0]
 
-    def entry_fill(self, cash: float, price: float) -> tuple[float, float, float]:
+    def entry_fill(self, cash: float, price: float, plus: float = 0.0) -> tuple[float, float, float]:
         """``(quantity, fill_price, fees)`` of an entry at raw ``price`` with ``cash`` available.
 
         A line-by-line port of vectorbt 1.2's ``buy_nb`` for a long-only entry
@@ -98,7 +98,9 @@ class Execution:
         and fees agree bit for bit. Two details matter: vectorbt divides by
         ``1 + fees`` *before* dividing by the price, and for a fractional entry
         limited by cash it charges ``cash_limit - cash_spent_on_units`` as fees.
-        Quantity 0 means the cash does not cover one unit (or the fees).
+        Quantity 0 means the cash does not cover one unit (or the fees). ``plus``: units
+        added to an ``amount``/``value`` size (a reversal covers ``plus`` short units
+        in the same order, as vectorbt's ``signals_to_size_nb`` sizes it).
         """
         adj_price = self.fill_price(price, buy=True)
         granular = not self.fractional
@@ -107,9 +109,9 @@ class Execution:
             cash_limit = min(cash_limit, self.size * cash_limit)
             size = math.inf
         elif self.size_type == "value":
-            size = self.size / price  # vectorbt values at the order price before slippage
+            size = plus + self.size / price  # vectorbt values at the order price before slippage
         else:
-            size = self.size
+            size = plus + self.size
         if cash_limit == 0:
             return 0.0, adj_price, 0.0
         if granular and math.isfinite(size):
@@ -133,6 +135,47 @@ class Execution:
         if quantity <= 0 or _is_close(quantity, 0.0):
             return 0.0, adj_price, 0.0
         return quantity, adj_price, fees_paid
+
+    def short_entry_fill(self, free_cash: float, price: float,
+                         plus: float = 0.0) -> tuple[float, float, float]:
+        """``(quantity, fill_price, fees)`` of a short entry from flat at raw ``price``.
+
+        The mirror of :meth:`entry_fill`: a line-by-line port of vectorbt 1.2's
+        ``sell_nb`` for an order opening a short (``direction="both"`` path,
+        ``lock_cash=False``). ``free_cash`` is the cash not tied up by short
+        positions (``cash - 2 * debt``; the cash itself when nothing is short).
+        ``"percent"`` sells ``size`` of the units the free cash could buy at the
+        fill price, fees included; ``"value"``: ``size / price`` units (price
+        before slippage); ``"amount"``: ``size`` units. Quantity 0: nothing to sell.
+        ``plus``: units added to an ``amount``/``value`` size (a reversal sells the
+        ``plus`` units held long in the same order).
+        """
+        adj_price = self.fill_price(price, buy=False)
+        granular = not self.fractional
+        if self.size_type == "percent":
+            total_free_cash = _add(free_cash, 0.0)
+            if total_free_cash <= 0:
+                return 0.0, adj_price, 0.0
+            max_short_size = _add(total_free_cash, -self.fixed_fees) / (adj_price * (1 + self.fees))
+            size_limit = _add(0.0, max_short_size)
+            if size_limit <= 0:
+                return 0.0, adj_price, 0.0
+            size_limit = self.size * size_limit
+        elif self.size_type == "value":
+            size_limit = plus + self.size / price
+        else:
+            size_limit = plus + self.size
+        if granular:
+            size_limit = size_limit // 1.0 * 1.0
+        if _is_close(size_limit, 0.0) or size_limit <= 0:
+            return 0.0, adj_price, 0.0
+        if granular and size_limit < 1.0 and not _is_close(size_limit, 1.0):
+            return 0.0, adj_price, 0.0  # vectorbt's min_size=1 for whole units
+        acq_cash = size_limit * adj_price
+        fees_paid = acq_cash * self.fees + self.fixed_fees
+        if _add(acq_cash, -fees_paid) < 0:
+            return 0.0, adj_price, 0.0
+        return size_limit, adj_price, fees_paid
 
     def order_fees(self, quantity: float, fill_price: float) -> float:
         return quantity * fill_price * self.fees + self.fixed_fees

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 
 import pandas as pd
 
@@ -18,6 +19,7 @@ from tradelab.engine.loop import EngineConfig
 from tradelab.execution import Execution
 from tradelab.feeds.replay import ReplayFeed
 from tradelab.strategy.base import Strategy
+from tradelab.strategy.exits import Stops
 
 REL_TOL = 1e-9
 
@@ -67,14 +69,25 @@ def _close(a: float, b: float, rel: float) -> bool:
 
 
 def compare(strategy: Strategy, bars: pd.DataFrame, execution: Execution, symbol: str = "SPX",
-            signal_mode: str = "window") -> ParityReport:
-    """Run both engines on ``bars`` and list every difference."""
+            signal_mode: str = "window", direction: str | None = None,
+            stops: Stops | None = None) -> ParityReport:
+    """Run both engines on ``bars`` and list every difference.
+
+    ``direction``/``stops``: what both trade (default: the strategy's own); ``stops``
+    replaces the strategy's declared exits (e.g. ``TradeOptions.resolve``'s result).
+    """
     from tradelab.app.wiring import assemble_engine
     from tradelab.research.backtest import backtest
 
-    research = backtest(strategy, bars, execution=execution)
+    trade: dict = {}
+    if direction is not None:
+        trade["direction"] = direction
+    if stops is not None:
+        trade.update(sl=stops.sl, tp=stops.tp, trail=stops.trail, time_stop=stops.time_bars)
+    research = backtest(strategy, bars, execution=execution, **trade)
     engine = assemble_engine([(strategy, symbol)], ReplayFeed(bars, symbol), execution,
-                             config=EngineConfig(signal_mode=signal_mode))
+                             config=EngineConfig(signal_mode=signal_mode, direction=direction,
+                                                 stops=stops))
     result = engine.run()
     r = research.orders.reset_index(drop=True)
     e = result.fills
@@ -103,12 +116,11 @@ def compare(strategy: Strategy, bars: pd.DataFrame, execution: Execution, symbol
 
 
 def _entries(fills: list) -> int:
-    """Round trips entered (long-only): buys from a flat position, as research counts them."""
-    held, count = 0.0, 0
-    for f in fills:
-        if f.side == "buy":
-            count += held <= 0
-            held += float(f.quantity)
-        else:
-            held = max(held - float(f.quantity), 0.0)
+    """Round trips entered: fills that open a position from flat or reverse one, as
+    research counts trades."""
+    held, count = Decimal(0), 0
+    for f in fills:  # exact: a float sum leaves dust after a fractional reversal
+        after = held + f.quantity if f.side == "buy" else held - f.quantity
+        count += after != 0 and (held == 0 or (held > 0) != (after > 0))
+        held = after
     return count

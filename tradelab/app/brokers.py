@@ -32,8 +32,10 @@ BrokerFactory = Callable[[Execution, set[str], Any, Any], Broker]
 def _paper(execution: Execution, symbols: set[str], config: Any, settings: Any) -> Broker:
     from tradelab.orders.brokers.paper import PaperBroker
 
+    # The simulated venue lends shares; whether a strategy may short a symbol is the
+    # risk rule short_not_allowed's decision ([risk] allow_short).
     return PaperBroker(execution, execution.cash, symbols=symbols or None,
-                       volume_fraction=getattr(config, "volume_fraction", None))
+                       volume_fraction=getattr(config, "volume_fraction", None), allow_short=True)
 
 
 class MissingCredentialsError(TradelabError):

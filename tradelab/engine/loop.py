@@ -5,9 +5,12 @@ One bar at a time, synchronously::
     BarReceived
       broker works open orders against the bar (next-open fills, limits, stops)
       → OrderFilled → Portfolio → PositionChanged
+      (before that, declared exits: a stop that fills in this bar closes the position
+        and cancels the bar's signal order; see tradelab.engine.sides)
       each strategy on the symbol: signals on the last `warmup` bars → flags of the last row
         entry while flat → buy (sized at fill), exit while long → sell all,
-        both → nothing → SignalEmitted → OrderRequested → RiskManager (re-reads the
+        both → nothing (shorts, reversals: tradelab.engine.decide)
+        → SignalEmitted → OrderRequested → RiskManager (re-reads the
         kill switch) → OrderApproved → write-ahead commit of the order row → broker
         → OrderSubmitted
       broker close phase (close fills, day-order expiry)
@@ -41,6 +44,7 @@ from tradelab.bus import STAGE_BOOK, STAGE_SEND, EventBus, StepFailed
 from tradelab.clock import SimClock
 from tradelab.engine.parts import EngineConfig, EngineParts, EngineResult, RunState
 from tradelab.engine.runner import StrategyRunner
+from tradelab.engine.sides import SideDesk
 from tradelab.engine.venue import VenueDesk
 from tradelab.errors import RunHalted, StoreFailure, halt_reason
 from tradelab.events import (
@@ -109,7 +113,10 @@ class Engine:
         self._disabled_reader = parts.disabled
         self.runners: dict[str, list[StrategyRunner]] = {}
         for strat, sym in strategies:
-            self.runners.setdefault(sym, []).append(StrategyRunner(strat, sym))
+            self.runners.setdefault(sym, []).append(
+                StrategyRunner(strat, sym, direction=config.direction, stops=config.stops))
+        #: Shorts, reversals and declared exits (runners that are not long-only booleans).
+        self.sides = SideDesk(self)
         # A simulated venue works its orders against each bar (its fills are replayable);
         # a real one reports through poll(). A property the broker declares, not a type test.
         self._simulated = bool(getattr(self.broker, "simulated", False))
@@ -177,7 +184,9 @@ class Engine:
         f = ev.fill
         if f is None:  # a venue closing an order whose fills are all booked already
             return
+        before = self.portfolio.position(f.symbol)
         pos = self.portfolio.apply_fill(f.symbol, f.side, f.quantity, f.price, f.fees)
+        self.sides.on_fill(f.client_order_id, f.symbol, f.price, before, pos.quantity)
         self.fills.append(f)
         self.bus.publish(PositionChanged(ev.at, self.account, f.symbol, pos.quantity, pos.avg_price,
                                          pos.realized_pnl, self.portfolio.cash))
@@ -259,6 +268,10 @@ class Engine:
         except StepFailed as exc:
             self.halt_reason = halt_reason(exc)
         for sym, runners in self.runners.items():
+            if self.resumed_from is not None and any(r.stops.active for r in runners):
+                # the open position's stops: from its entry fill and the bars since
+                self.sides.restore(self.fills, self.feed.history(sym, self.resumed_from, 100_000),
+                                   runners)
             for r in runners:
                 history = self.feed.history(sym, self.resumed_from, r.warmup - 1) \
                     if self.resumed_from is not None else None
@@ -278,25 +291,25 @@ class Engine:
         if bus.wants(BarReceived):  # usually no subscriber: skip building the event
             bus.publish(BarReceived(t, sym, o, h, low, c, v))
         paper = self._simulated
-        if paper:
-            for update in venue.on_bar(sym, t, o, h, low, c, v, "open"):
-                manager.apply(update)
-        else:
+        if not paper:
             reason = self.desk.news(t0, t) if self.desk is not None else None
             if reason is not None and self.halt_reason is None:
                 self.halt_reason = reason
+        sides = self.sides
+        if sides.states and sym in sides.states:  # stops first: before this bar fills anything
+            self._guarded(sides.check, sym, t, o, h, low, c)
+        if paper:
+            for update in venue.on_bar(sym, t, o, h, low, c, v, "open"):
+                manager.apply(update)
         if self._flatten and self.kill_switch.engaged:
             self._do_flatten(sym, t, c)
         for runner in self.runners.get(sym, ()):
             entry, exit_ = runner.update(t, o, h, low, c, v)
-            if entry != exit_ and not (entry and runner.strategy.name in self._disabled):
-                try:
-                    self._act(runner, t, c, entry)
-                except StepFailed as exc:
-                    # The order's pipeline stopped at the failed step (it was not sent);
-                    # finish this bar's bookkeeping, then the run halts.
-                    if self.halt_reason is None:
-                        self.halt_reason = halt_reason(exc)
+            if runner.plain:
+                if entry != exit_ and not (entry and runner.strategy.name in self._disabled):
+                    self._guarded(self._act, runner, t, c, entry)
+            else:
+                self._guarded(sides.act, runner, t, c, entry, exit_)
         if paper:
             for update in venue.on_bar(sym, t, o, h, low, c, v, "close"):
                 manager.apply(update)
@@ -330,6 +343,15 @@ class Engine:
                                           pf.realized_pnl, pf.unrealized_pnl))
         if rec is not None:
             rec.end_bar(t)
+
+    def _guarded(self, step: Callable[..., None], *args: Any) -> None:
+        try:
+            step(*args)
+        except StepFailed as exc:
+            # The order's pipeline stopped at the failed step (it was not sent);
+            # finish this bar's bookkeeping, then the run halts.
+            if self.halt_reason is None:
+                self.halt_reason = halt_reason(exc)
 
     def _sync_account(self, sym: str, t: datetime, close: float) -> None:
         # Every bar, so that a halt engaged anywhere stops this engine within one bar.

@@ -12,6 +12,7 @@ from tradelab.interfaces import Broker, RunRecorder
 from tradelab.orders.manager import OrderManager
 from tradelab.portfolio import Portfolio
 from tradelab.risk.manager import KillSwitch, RiskManager
+from tradelab.strategy.exits import Stops
 
 
 @dataclass
@@ -51,6 +52,11 @@ class EngineConfig:
     # venue's state (`tradelab live --adopt`) instead of refusing to start.
     reconcile_seconds: float = 60.0
     adopt: bool = False
+    # The side the strategies' flags trade and their declared exits (stop-loss,
+    # take-profit, trailing, time stop); None: each strategy's own (see
+    # tradelab.strategy.exits and tradelab.engine.sides).
+    direction: str | None = None
+    stops: Stops | None = None
 
 
 @dataclass

@@ -10,6 +10,21 @@ optionally only up to a fraction of the bar's volume; stop orders trigger on
 the bar's range and fill at the stop (or the open after a gap) plus slippage.
 ``day`` orders expire at the close of their first eligible bar; ``gtc`` stay.
 
+Shorts: a sell without a quantity is a short entry (or, while long, a
+reversal) sized at fill time with :meth:`Execution.short_entry_fill` on the free
+cash (cash less twice the short positions' entry value, vectorbt's
+``free_cash``), a buy without a quantity while short is a reversal to long;
+both need ``allow_short``.
+
+Declared exits (stop-loss, take-profit, trailing) are **emulated**: the engine
+decides with :func:`tradelab.strategy.exits.apply_exits` whether and at which
+price a stop fills in a bar, and hands this venue an ``order_type="exit"``
+order whose ``stop_price`` is that price. It fills in the open phase of the bar
+it was decided on, at that price plus slippage (a resumed one decided on an
+earlier bar fills at the open, like a market order). One function decides the
+price for research and the engine alike; a native stop order here would be a
+second implementation of the same intrabar rules.
+
 The broker keeps its own ledger (cash, positions), like a venue would; after a
 restart :meth:`PaperBroker.restore` rebuilds it and the open orders from
 the store, which is how reconciliation works for a simulated venue.
@@ -73,6 +88,8 @@ class PaperBroker:
         self.allow_short = allow_short
         self._orders: dict[str, _Working] = {}
         self._open: dict[str, _Working] = {}
+        #: Entry value of each short position (vectorbt's ``debt``): quantity x fill price.
+        self.debt: dict[str, Decimal] = {}
         self.submissions = 0  # accepted submissions, duplicates excluded (tests count these)
 
     # -- Broker protocol ------------------------------------------------------------
@@ -84,14 +101,15 @@ class PaperBroker:
         if self.symbols is not None and order.symbol not in self.symbols:
             raise BrokerRejectedError(f"unknown symbol {order.symbol!r}; tradable: "
                                       f"{', '.join(sorted(self.symbols))}")
-        if order.order_type not in ("market", "limit", "stop"):
+        if order.order_type not in ("market", "limit", "stop", "exit"):
             raise BrokerRejectedError(f"unsupported order type {order.order_type!r}")
         if order.order_type == "limit" and order.limit_price is None:
             raise BrokerRejectedError("limit order without limit_price")
-        if order.order_type == "stop" and order.stop_price is None:
-            raise BrokerRejectedError("stop order without stop_price")
-        if order.quantity is None and order.side != "buy":
-            raise BrokerRejectedError("only entries (buys) may be sized at fill time")
+        if order.order_type in ("stop", "exit") and order.stop_price is None:
+            raise BrokerRejectedError(f"{order.order_type} order without stop_price")
+        if order.quantity is None and order.side != "buy" and not self.allow_short:
+            raise BrokerRejectedError(f"short selling is not enabled at this venue: sell "
+                                      f"{order.symbol} without a quantity")
         copy = order.snapshot()
         copy.broker_order_id = "paper-" + order.client_order_id
         work = _Working(copy, ZERO, 0, False)
@@ -157,10 +175,14 @@ class PaperBroker:
             if order.symbol != symbol:
                 continue
             if phase == "open":
+                if order.order_type == "exit" and order.created_at == at:
+                    # an emulated stop decided on this bar: at the price exits.apply_exits gave
+                    out.append(self._fill(work, float(order.stop_price), at, slip=True))  # type: ignore[arg-type]
+                    continue
                 if order.created_at >= at:
                     continue
-                if order.order_type == "market":
-                    if not fill_at_close:
+                if order.order_type in ("market", "exit"):
+                    if not fill_at_close or order.order_type == "exit":
                         out.append(self._fill(work, o, at, slip=True))
                 elif order.order_type == "limit":
                     self._work_limit(work, at, o, h, low, v, out)
@@ -208,11 +230,16 @@ class PaperBroker:
         buy = order.side == "buy"
         held = self.positions_held.get(order.symbol, ZERO)
         if order.quantity is None:   # an entry sized now, like vectorbt
-            qty_f, price_f, fees_f = ex.entry_fill(float(self.cash), raw)
+            if buy:  # long entry, or a reversal covering the short held
+                qty_f, price_f, fees_f = ex.entry_fill(float(self.cash), raw, plus=float(max(-held, ZERO)))
+            else:
+                qty_f, price_f, fees_f = ex.short_entry_fill(float(self.free_cash()), raw,
+                                                             plus=float(max(held, ZERO)))
             if qty_f <= 0:
                 self._close(order.client_order_id)
                 return BrokerUpdate("reject", order.client_order_id,
-                                    reason=f"insufficient cash: {self.cash} does not buy one unit "
+                                    reason=f"insufficient cash: {self.cash} does not "
+                                           f"{'buy' if buy else 'sell short'} one unit "
                                            f"of {order.symbol} at {raw}")
             # Quantity rounds down so booking never spends more than the cash held.
             qty = to_decimal(qty_f).quantize(QUANTUM, rounding=ROUND_FLOOR)
@@ -235,7 +262,9 @@ class PaperBroker:
                                     reason=f"insufficient position: sell {qty} {order.symbol}, hold {held}")
         signed = qty if buy else -qty
         self.cash = ctx.subtract(ctx.subtract(self.cash, ctx.multiply(signed, price)), fees)
-        self.positions_held[order.symbol] = ctx.add(held, signed)
+        after = self.positions_held[order.symbol] = ctx.add(held, signed)
+        if held < 0 or after < 0:
+            self._book_debt(order.symbol, held, after, price)
         work.filled = ctx.add(work.filled, qty)
         work.notional = ctx.add(work.notional, ctx.multiply(qty, price))
         work.fills += 1
@@ -245,11 +274,36 @@ class PaperBroker:
                     order.side, qty, price, fees, at)
         return BrokerUpdate("fill", order.client_order_id, fill=fill)
 
+    def free_cash(self) -> Decimal:
+        """Cash not tied up by shorts: ``cash - 2 * debt`` (vectorbt's ``free_cash``)."""
+        if not self.debt:
+            return self.cash
+        total = sum(self.debt.values(), ZERO)
+        return MONEY_CONTEXT.subtract(self.cash, MONEY_CONTEXT.multiply(2, total))
+
+    def _book_debt(self, symbol: str, held: Decimal, after: Decimal, price: Decimal) -> None:
+        ctx = MONEY_CONTEXT
+        debt = self.debt.get(symbol, ZERO)
+        if held < 0:  # covered (part of) the short at its average entry price
+            covered = min(-held, max(ctx.subtract(after, held), ZERO))
+            debt = ctx.subtract(debt, ctx.divide(ctx.multiply(debt, covered), -held)) \
+                if covered < -held else ZERO
+        if after < 0:  # shorted more: at this fill's price
+            added = -after if held >= 0 else max(ctx.subtract(held, after), ZERO)
+            debt = ctx.add(debt, ctx.multiply(added, price))
+        if after >= 0 or not debt:
+            self.debt.pop(symbol, None)
+        else:
+            self.debt[symbol] = debt
+
     # -- recovery -------------------------------------------------------------------
     def restore(self, cash: Decimal, positions: dict[str, Decimal], orders: list[Order]) -> None:
         """Rebuild the venue from the store: ledger plus the orders it had accepted."""
         self.cash = to_decimal(cash)
         self.positions_held = {k: to_decimal(v) for k, v in positions.items()}
+        # The store keeps no entry prices here: a restored short's debt is unknown, so
+        # free cash is the cash (it only matters for a second symbol's short entry).
+        self.debt = {}
         self._orders, self._open = {}, {}
         for order in orders:
             copy = order.snapshot()
