@@ -4,6 +4,9 @@ Named universes
 ---------------
 ``sp20``
     The 20 US large caps the ``sample`` source serves from skfolio (1990–2022, close only).
+    They were picked with hindsight (large caps at the end of the period), so any
+    backtest on them carries survivorship bias: good for testing mechanics, not for
+    judging a strategy's returns.
 ``kopep``
     ``KO`` and ``PEP``: the pair of the shipped pairs trade.
 

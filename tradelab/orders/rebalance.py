@@ -7,11 +7,15 @@ It is pure (no I/O, no state) and exact (:class:`~decimal.Decimal` in
 
 Rules
 -----
-* **Target quantity** of a symbol: ``weight × equity / price``; the order is the
-  difference to the position, its size rounded **down** (towards zero) to the
-  symbol's lot step, so the resulting position is within one lot of the target
-  and never beyond it. Lot step 0 means fractional quantities, booked at
-  :data:`~tradelab.money.SCALE` places (rounded down too).
+* **Target quantity** of a symbol: ``weight × equity / price`` rounded **down**
+  (towards zero) to the symbol's lot step; the order is the difference to the
+  position (a multiple of the lot when the position is; otherwise its size is
+  rounded down to the lot too). The resulting position is within one lot of the
+  target and never beyond it, and since every target is rounded towards zero, the
+  book's long side never costs more than ``sum of long weights × equity`` (a reducing
+  sell rounds *up* to reach its rounded target, so the buys that follow are funded).
+  Lot step 0 means fractional quantities, booked at :data:`~tradelab.money.SCALE`
+  places (rounded down too).
 * **Order of the orders**: reducing orders first — sells of longs, then buys that
   cover shorts — then opening orders: short sells, then buys of longs. A position
   that flips side is split into its closing and its opening order.
@@ -82,11 +86,19 @@ def _rules(lots: Lots, symbol: str) -> VenueRules:
     return VenueRules(symbol, step=step)
 
 
-def _round_down(rules: VenueRules, quantity: Decimal) -> Decimal:
+def _to_lot(rules: VenueRules, quantity: Decimal) -> Decimal:
     """``quantity`` (>= 0) down to the lot (or to SCALE places for fractional symbols)."""
     if rules.step > 0:
+        units = (quantity / rules.step).to_integral_value(rounding=ROUND_FLOOR, context=_C)
+        return _C.multiply(units, rules.step) if units else ZERO
+    return quantity.quantize(QUANTUM, rounding=ROUND_FLOOR, context=_C)
+
+
+def _round_down(rules: VenueRules, quantity: Decimal) -> Decimal:
+    """An order's size (>= 0) down to the lot and capped at the venue's maximum."""
+    if rules.step > 0:
         return conform_quantity(rules, quantity)
-    q = quantity.quantize(QUANTUM, rounding=ROUND_FLOOR, context=_C)
+    q = _to_lot(rules, quantity)
     return min(q, rules.max_quantity) if rules.max_quantity > 0 else q
 
 
@@ -157,10 +169,13 @@ def rebalance(targets: Mapping[str, Decimal], positions: Mapping[str, Decimal],
                 raise RebalanceError(f"prices[{s}]: missing (symbol in targets or positions)")
             p = Decimal(prices[s])
             _check(f"prices[{s}]", p, positive=True)
-            delta = w * equity / p - held
+            rules = _rules(lots, s)
+            exact = w * equity / p
+            target = _to_lot(rules, abs(exact)).copy_sign(exact) if exact else ZERO
+            delta = target - held
             if delta == 0:
                 continue
-            size = _round_down(_rules(lots, s), abs(delta))
+            size = _round_down(rules, abs(delta))
             if size > 0:
                 wanted[s] = size if delta > 0 else -size
         return _sequence(wanted, positions, prices, equity, lots, fee, fixed_fee, slippage,
