@@ -89,3 +89,17 @@ def test_union_of_timestamps_and_errors() -> None:
     assert panel.tradable["PEP"].sum() == len(b)
     with pytest.raises(DataSourceError, match="symbol\\(s\\) without bars: PEP"):
         align({"KO": a, "PEP": a.iloc[:0]})
+
+
+def test_load_universe_through_the_market_data_service(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tradelab.cache.disk import DiskCache
+    from tradelab.config import DataSettings
+    from tradelab.data.service import MarketData
+
+    market = MarketData({"sample": SampleSource()}, DiskCache(tmp_path), DataSettings())
+    first = load_universe("kopep", "sample", "2021-01-01", "2021-12-31", market=market)
+    again = load_universe("kopep", "sample", "2021-01-01", "2021-12-31", market=market)
+    assert market.stats()["hits"] == 2 and market.stats()["misses"] == 2
+    # The close-only mark survives validation and the disk cache (pickled and read back).
+    assert all(b.attrs.get("close_only") for b in again.values())
+    assert all(first[s].equals(again[s]) for s in ("KO", "PEP"))

@@ -146,3 +146,17 @@ def test_public_api_and_execution_fields(sp20: Panel, rotation: PortfolioStrateg
     first = buys.iloc[0]
     raw = sp20.close.loc[first["time"], first["symbol"]]
     assert float(first["price"]) == pytest.approx(raw * 1.001, rel=1e-12)  # slippage applied
+
+
+def test_ohlc_data_fills_at_the_next_bars_open() -> None:
+    class Indexes(Half):
+        universe = ("SPX", "IXIC")
+        rebalance = "M"
+
+    r = backtest_portfolio(Indexes(), start="2010-01-01", end="2011-12-31", fees=0.0)
+    panel = load_panel(("SPX", "IXIC"), start="2010-01-01", end="2011-12-31")
+    assert not panel.close_only
+    first = r.orders.iloc[0]
+    assert float(first["price"]) == pytest.approx(panel.open.loc[first["time"], first["symbol"]])
+    assert panel.open.loc[first["time"], first["symbol"]] != panel.close.loc[first["time"],
+                                                                            first["symbol"]]
