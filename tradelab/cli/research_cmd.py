@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -271,7 +270,6 @@ def sweep_cmd(
         if out["walk_forward"] is not None:
             out["walk_forward"]["oos"] = named_counts(out["walk_forward"]["oos"])
         emit_json({"symbol": symbol, "source": source, **out,
-                   "direction": spec.direction, "stops": json_safe(asdict(spec.stops)),
                    **({"report": str(written)} if written else {})})
         return
     result_bars = result.bars

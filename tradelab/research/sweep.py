@@ -323,7 +323,7 @@ def sweep(strategy: Strategy | type[Strategy] | str,
                        overfitting=estimate_, min_trades=min_trades,
                        overfitting_by_symbol={str(k): v for k, v in overfitting.items()}
                        if multi else {},
-                       walk_forward=wf_result)
+                       walk_forward=wf_result, trade=trade)
 
 
 def _cscv_edges(n_bars: int) -> np.ndarray:

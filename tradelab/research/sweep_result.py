@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from tradelab.research.backtest import backtest as _backtest
-from tradelab.research.conventions import Execution
+from tradelab.research.conventions import Execution, TradeSpec
 from tradelab.research.distributed import ChunkRetry
 from tradelab.research.metrics import METRICS
 from tradelab.research.overfit import OverfitEstimate
@@ -79,6 +79,8 @@ class SweepResult:
     overfitting_by_symbol: dict[str, OverfitEstimate] = field(default_factory=dict)
     walk_forward: WalkForwardResult | None = None
     min_trades: int = MIN_TRADES
+    #: Direction and stops of every combination (long-only without stops unless given).
+    trade: TradeSpec = field(default_factory=TradeSpec)
 
     @property
     def n_valid(self) -> int:
@@ -129,8 +131,10 @@ class SweepResult:
             if symbol not in bars:
                 raise ValueError(f"symbol = {symbol!r}: swept {', '.join(self.symbols)}")
             bars, ppy = bars[symbol], None  # inferred per symbol, as the sweep did
+        stops = self.trade.stops
         return _backtest(self.strategy_cls, bars, chosen, execution=self.execution,
-                         periods_per_year=ppy)
+                         periods_per_year=ppy, direction=self.trade.direction, sl=stops.sl,
+                         tp=stops.tp, trail=stops.trail, time_stop=stops.time_bars)
 
     def heatmap(self, x: str, y: str, metric: str | None = None, agg: str = "max") -> Any:
         """An hvplot heatmap of ``metric`` over two parameters (other parameters
@@ -165,6 +169,7 @@ class SweepResult:
             "strategy": self.strategy, "grid": self.grid, "fixed": self.fixed,
             "metric": self.metric, "n_valid": self.n_valid, "n_invalid": self.n_invalid,
             "execution": asdict(self.execution), "periods_per_year": self.periods_per_year,
+            "direction": self.trade.direction, "stops": asdict(self.trade.stops),
             "elapsed": self.elapsed, "min_trades": self.min_trades,
             "rows": rows.to_dict("records"),
             **({"symbols": self.symbols} if self.symbols else {}),

@@ -184,3 +184,14 @@ def test_sweep_applies_direction_and_stops(registry, bars: pd.DataFrame) -> None
     plain = sweep("sma_cross", bars, grid, progress=False, registry=registry, workers=1,
                   overfit=False)
     assert not np.array_equal(plain.table["final_equity"], result.table["final_equity"])
+
+
+def test_sweep_result_reruns_with_its_direction_and_stops(registry, bars: pd.DataFrame) -> None:
+    result = sweep("sma_cross", bars, {"fast": [5, 10]}, direction="short", tp=0.05,
+                   progress=False, registry=registry, workers=1, overfit=False)
+    assert result.trade == TradeSpec("short", Stops(tp=0.05))
+    again = result.backtest()
+    assert again.trade == result.trade
+    assert again.stats["final_equity"] == result.best()["final_equity"]
+    out = result.to_dict()
+    assert out["direction"] == "short" and out["stops"]["tp"] == 0.05
