@@ -42,6 +42,7 @@ import structlog
 
 from tradelab.bus import STAGE_BOOK, STAGE_SEND, EventBus, StepFailed
 from tradelab.clock import SimClock
+from tradelab.engine.closer import act_on_close_requests
 from tradelab.engine.parts import EngineConfig, EngineParts, EngineResult, RunState
 from tradelab.engine.runner import StrategyRunner
 from tradelab.engine.sides import SideDesk
@@ -325,6 +326,7 @@ class Engine:
             if self.kill_switch.refresh() and self.kill_switch.reason.startswith(FLATTEN_MARK):
                 self._flatten = True
                 self._do_flatten(sym, t, c)
+            act_on_close_requests(self, sym, t, c)  # the dashboard's "Close" (engine.closer)
         pf = self.portfolio
         pf.mark(sym, c)
         cash, positions_value = pf.cash, pf.positions_value

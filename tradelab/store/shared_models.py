@@ -9,7 +9,10 @@ judged on what all of them hold together. The store is where they meet:
   engine can value positions and open orders in symbols it does not trade;
 * ``account_risk``: the account's running peak equity, the equity it started
   the trading day with and its latest equity, which a drawdown or daily-loss
-  rule needs and which no single engine can know alone.
+  rule needs and which no single engine can know alone;
+* ``close_requests``: an operator's request that one run close one position
+  (the dashboard's "Close"), which that run's engine acts on once at its next
+  store poll (see :mod:`tradelab.store.close_repo`).
 
 Both are only read and written with the account row locked (see
 :mod:`tradelab.store.shared_repo`).
@@ -20,10 +23,13 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tradelab.store.models import Base
+from tradelab.store.models import Base, _one_of
+
+#: pending: not acted on yet; done: a closing order was sent; nothing: nothing was held.
+CLOSE_STATUSES = ("pending", "done", "nothing")
 
 
 class Mark(Base):
@@ -52,3 +58,22 @@ class AccountRisk(Base):
     peak_equity: Mapped[Decimal]
     last_equity: Mapped[Decimal]
     at: Mapped[datetime]
+
+
+class CloseRequest(Base):
+    """An operator's request that run ``run_id`` close its position in ``symbol``."""
+
+    __tablename__ = "close_requests"
+    __table_args__ = (_one_of("status", CLOSE_STATUSES),
+                      Index("ix_close_requests_run_id_status", "run_id", "status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    symbol: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    #: The closing order's client id (``done``), so a fill can be traced to the request.
+    client_order_id: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,62 @@
+"""Acting on operators' close requests (the dashboard's "Close" on one position).
+
+:func:`act_on_close_requests` is called by :meth:`tradelab.engine.loop.Engine.step`
+on the same periodic store poll as the kill switch. For each of the run's pending
+requests in the bar's symbol it closes what the engine holds there with one market
+order tagged :data:`~tradelab.risk.manager.FLATTEN` (a sell for a long position, a
+buy to cover a short one; the risk manager lets flatten orders through a halt), its
+client id built from the run, the tag, the symbol and the bar like every other, so
+a restarted engine regenerates the same id and never sends it twice. The request is
+then marked ``done`` with that id, or ``nothing`` when the engine held nothing.
+
+An engine without a store (``engine.store`` is ``None``: in-memory runs) has no
+requests to read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from tradelab.orders.model import client_order_id
+from tradelab.risk.manager import FLATTEN
+
+log = structlog.get_logger("tradelab.engine")
+
+
+def act_on_close_requests(engine: Any, sym: str, t: datetime, close: float) -> list[str]:
+    """Close the positions the run was asked to close in ``sym`` at this bar (``t``,
+    ``close``); the client ids of the closing orders sent or already working."""
+    store = engine.store
+    if store is None or not isinstance(engine.run_id, int):
+        return []
+    from tradelab.store.close_repo import finish_close, pending_closes
+
+    sent: list[str] = []
+    for req in pending_closes(store, engine.run_id):
+        if req.symbol != sym:
+            continue  # priced and sent at a bar of its own symbol
+        held = engine.portfolio.position(sym)
+        if held == 0:
+            finish_close(store, req.id, "nothing", None, t)
+            log.info("close_request_nothing_held", request=req.id, symbol=sym)
+            continue
+        working = [o for o in engine.orders.open_orders()
+                   if o.symbol == sym and o.strategy == FLATTEN]
+        if working:  # a flatten already closing it (decided at an earlier bar)
+            cid = working[0].client_order_id
+        else:
+            cid = client_order_id(str(engine.run_id), FLATTEN, sym, t,
+                                  "sell" if held > 0 else "buy")
+            engine._do_flatten(sym, t, close)  # cancels the symbol's other orders first
+        if cid not in engine.orders.orders:
+            continue  # not sent (e.g. refused on a lot grid): stays pending, retried
+        finish_close(store, req.id, "done", cid, t)
+        log.info("close_request_done", request=req.id, symbol=sym, client_order_id=cid)
+        sent.append(cid)
+    return sent
+
+
+__all__ = ["act_on_close_requests"]
