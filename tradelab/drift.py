@@ -355,7 +355,7 @@ def drift_report(strategy: Strategy, bars: pd.DataFrame, fills: Iterable[Any], e
                  run_equity: float, initial_cash: float, symbol: str = "", run_id: int | None = None,
                  unfilled: Sequence[tuple[Any, str]] = (), source_bars: pd.DataFrame | None = None,
                  source: str = "", source_error: str | None = None,
-                 threshold: float | None = None) -> DriftReport:
+                 threshold: float | None = None, trade: dict[str, Any] | None = None) -> DriftReport:
     """Research over ``bars`` (the run's) against the run's ``fills``; see :func:`attribute`.
 
     Parameters
@@ -376,11 +376,15 @@ def drift_report(strategy: Strategy, bars: pd.DataFrame, fills: Iterable[Any], e
         The source's bars over the same period, for the data comparison.
     threshold
         Drift (fraction of ``initial_cash``) above which the report is ``exceeded``.
+    trade
+        ``direction=, sl=, tp=, trail=, time_stop=`` of the backtest (``None`` values:
+        the strategy's own).
     """
     from tradelab.research.backtest import backtest
 
     ex = replace(execution, cash=float(initial_cash))
-    research = backtest(strategy, bars, execution=ex)
+    given = {k: v for k, v in (trade or {}).items() if v is not None}
+    research = backtest(strategy, bars, execution=ex, **given)
     last_close = float(bars["close"].iloc[-1])
     index = pd.DatetimeIndex(bars.index)
     rows = attribute(trades(fills, index), trades(research.orders.to_dict("records")), last_close,
@@ -390,7 +394,7 @@ def drift_report(strategy: Strategy, bars: pd.DataFrame, fills: Iterable[Any], e
         effect = None
         if source_bars is not None and bars.index.isin(source_bars.index).all():
             other = source_bars.loc[bars.index, list(_BAR_FIELDS)]
-            on_source = backtest(strategy, other, execution=ex)
+            on_source = backtest(strategy, other, execution=ex, **given)
             effect = float(research.final_equity) - float(on_source.final_equity)
         data = data_diff(bars, source_bars, source, effect=effect, error=source_error)
     return DriftReport(run_id, strategy.name, dict(strategy.params), symbol, ex, len(bars),

@@ -45,7 +45,7 @@ def initial_cash(curve: list[Any], fills: list[Any], default: float) -> float:
 
 def run_drift(app: Any, run_id: int, *, store: Any = None, execution: Execution | None = None,
               threshold: float | None = None, source: str | None = None,
-              compare_source: bool = True) -> DriftReport:
+              compare_source: bool = True, trade: dict[str, Any] | None = None) -> DriftReport:
     """The drift report of run ``run_id``.
 
     Parameters
@@ -64,6 +64,9 @@ def run_drift(app: Any, run_id: int, *, store: Any = None, execution: Execution 
         Where to compare the bars with (default the run's source; ``""``: do not).
     compare_source
         Compare the run's bars with the source's at all.
+    trade
+        ``direction=, sl=, tp=, trail=, time_stop=`` of the research side (``None``
+        values: the strategy's own).
 
     Raises
     ------
@@ -102,7 +105,7 @@ def run_drift(app: Any, run_id: int, *, store: Any = None, execution: Execution 
     return drift_report(strategy, bars, fills, ex, run_equity=equity, initial_cash=cash0,
                         symbol=symbols[0], run_id=run_id, unfilled=unfilled,
                         source_bars=source_bars, source=src or "", source_error=error,
-                        threshold=limit)
+                        threshold=limit, trade=trade)
 
 
 def alert(report: DriftReport, notifier: Any, account: str = "") -> int:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from tradelab.engine.loop import Engine
     from tradelab.interfaces import Broker, LiveFeed
     from tradelab.store import Store
+    from tradelab.strategy.exits import Stops
 
 
 @dataclass
@@ -91,7 +92,8 @@ class App:
                start: Any = None, end: Any = None, speed: str | float = "max",
                feed: LiveFeed | None = None, resume: int | None = None, execution: Execution | None = None,
                store: Store | None = None, broker: Broker | str | None = None, db: str | None = None,
-               bars: pd.DataFrame | None = None, **engine_overrides: Any) -> Engine:
+               bars: pd.DataFrame | None = None, direction: str | None = None,
+               stops: Stops | None = None, **engine_overrides: Any) -> Engine:
         """A paper (or live) engine for one strategy on one symbol, wired from configuration.
 
         By default the feed replays the symbol's bars from ``source`` (through the
@@ -101,6 +103,9 @@ class App:
         gate from ``[data.quality]`` and the loop's behaviour from ``[engine]``
         (keyword arguments override its fields). ``broker`` may name a registered
         broker or be one; ``bars`` replays exactly these bars (a job's window).
+        ``direction`` (long, short, both) and ``stops`` (declared exits) replace the
+        strategy's own, with the meaning they have in a backtest (see
+        :mod:`tradelab.strategy.exits`).
         """
         from tradelab.app.services import build_gate
         from tradelab.app.wiring import assemble_engine
@@ -114,7 +119,7 @@ class App:
         engine_fields = {f.name for f in fields(EngineConfig)}
         config = EngineConfig(**{**self.settings.engine.model_dump(include=engine_fields),
                                  "reconcile_seconds": self.settings.live.reconcile_seconds,
-                                 **engine_overrides})
+                                 "direction": direction, "stops": stops, **engine_overrides})
         run_store = store if store is not None else self.open_store(db)
         broker_name = broker if isinstance(broker, str) else self.settings.engine.broker
         broker_obj = broker if broker is not None and not isinstance(broker, str) else \

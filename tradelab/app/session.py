@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from tradelab.execution import Execution
     from tradelab.store import Store
+    from tradelab.strategy.exits import Stops
 
 
 @dataclass
@@ -42,6 +43,9 @@ class PaperArgs:
     #: (default: ``source``/``symbol`` from ``start`` to ``end``), e.g. from ``--csv``.
     execution: Execution | None = None
     bars: pd.DataFrame | None = None
+    #: The side traded and the declared exits (default: the strategy's own).
+    direction: str | None = None
+    stops: Stops | None = None
 
 
 def parse_speed(speed: str | float) -> str | float:
@@ -73,5 +77,6 @@ def build_paper(app: Any, args: PaperArgs, store: Store | None = None, **venue: 
                                 params=dict(args.params), start=args.start, end=args.end,
                                 speed=parse_speed(args.speed), resume=args.resume,
                                 store=store, db=args.db, execution=args.execution,
-                                bars=args.bars, **overrides, **venue)
+                                bars=args.bars, direction=args.direction, stops=args.stops,
+                                **overrides, **venue)
     return engine

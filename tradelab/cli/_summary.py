@@ -3,8 +3,8 @@
 ``tradelab paper --json`` prints the keys ``tradelab backtest --json`` prints (plus the
 run id): :mod:`tradelab.research.metrics` computes the stats from the run's equity
 curve and fills, and the fills are paired into round trips like vectorbt's trades
-(long-only: a trade opens with a buy from flat and closes when the position is flat
-again). Numpy only; vectorbt is not imported.
+(a trade opens when the position leaves flat and closes when it is flat again; a
+reversal closes one and opens the other). Numpy only; vectorbt is not imported.
 """
 
 from __future__ import annotations
@@ -19,31 +19,41 @@ from tradelab.execution import Execution
 
 
 def round_trips(fills: list[Any], last_price: float | None) -> list[dict[str, Any]]:
-    """The fills paired into round trips (columns of ``BacktestResult.trades``)."""
+    """The fills paired into round trips (columns of ``BacktestResult.trades``).
+
+    A trade opens when the position leaves flat and closes when it is flat again; a
+    fill through zero (a reversal) closes one trade and opens the other side with the
+    rest, its fees split by quantity (as vectorbt splits them).
+    """
     trades: list[dict[str, Any]] = []
     held = 0.0
     current: dict[str, Any] | None = None
     for f in fills:
         qty, price, fee = float(f.quantity), float(f.price), float(f.fees)
-        if f.side == "buy":
-            if current is None:
-                current = {"entry_time": f.at, "quantity": 0.0, "cost": 0.0, "fees": 0.0,
-                           "proceeds": 0.0, "sold": 0.0}
-            current["quantity"] += qty
-            current["cost"] += qty * price
-            current["fees"] += fee
-            held += qty
-        elif current is not None:
-            current["sold"] += qty
-            current["proceeds"] += qty * price
-            current["fees"] += fee
-            held -= qty
-            if held <= 1e-12:
+        sign = 1 if f.side == "buy" else -1
+        rest, fee_rest = qty, fee
+        if current is not None and sign != current["sign"]:
+            closing = min(qty, abs(held))
+            share = fee * closing / qty if qty else fee
+            current["sold"] += closing
+            current["proceeds"] += closing * price
+            current["fees"] += share
+            held += sign * closing
+            rest, fee_rest = qty - closing, fee - share
+            if abs(held) <= 1e-12:
                 trades.append(_trade(current, f.at, "closed"))
                 current, held = None, 0.0
+        if rest > 1e-12:
+            if current is None:
+                current = {"entry_time": f.at, "sign": sign, "quantity": 0.0, "cost": 0.0,
+                           "fees": 0.0, "proceeds": 0.0, "sold": 0.0}
+            current["quantity"] += rest
+            current["cost"] += rest * price
+            current["fees"] += fee_rest
+            held += sign * rest
     if current is not None:
         mark = last_price if last_price is not None else current["cost"] / current["quantity"]
-        current["proceeds"] += held * mark
+        current["proceeds"] += abs(held) * mark
         trades.append(_trade(current, None, "open"))
     return trades
 
@@ -51,8 +61,9 @@ def round_trips(fills: list[Any], last_price: float | None) -> list[dict[str, An
 def _trade(t: dict[str, Any], exit_time: Any, status: str) -> dict[str, Any]:
     qty = t["quantity"]
     entry = t["cost"] / qty
-    pnl = t["proceeds"] - t["cost"] - t["fees"]
-    return {"entry_time": t["entry_time"], "exit_time": exit_time, "side": "long", "quantity": qty,
+    pnl = t["sign"] * (t["proceeds"] - t["cost"]) - t["fees"]
+    return {"entry_time": t["entry_time"], "exit_time": exit_time,
+            "side": "long" if t["sign"] > 0 else "short", "quantity": qty,
             "entry_price": entry,
             "exit_price": t["proceeds"] / t["sold"] if status == "closed" else None,
             "fees": t["fees"], "pnl": pnl, "return": pnl / (qty * entry), "status": status}

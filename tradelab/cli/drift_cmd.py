@@ -21,7 +21,7 @@ RUN_HELP = "compare stored run RUN with research over the bars it received (the 
 
 
 def run_parity(run_id: int, ex: Any, *, threshold: float | None = None, source: str | None = None,
-               db: str | None = None, as_json: bool = False) -> None:
+               db: str | None = None, as_json: bool = False, trade: Any = None) -> None:
     """Print the drift report of ``run_id``; alert and exit 1 above the threshold.
 
     Parameters
@@ -39,6 +39,10 @@ def run_parity(run_id: int, ex: Any, *, threshold: float | None = None, source: 
         Store URL overriding ``[store] url``.
     as_json
         One JSON object instead of the text summary.
+    trade
+        The command's :class:`~tradelab.cli._options.TradeOptions`: the direction and
+        stops research replays the run with (the run's own are not stored: give the
+        ones it traded with; default the strategy's).
     """
     from tradelab.drift_run import alert, run_drift
 
@@ -50,8 +54,11 @@ def run_parity(run_id: int, ex: Any, *, threshold: float | None = None, source: 
     except Exception as exc:  # a bad URL or unreachable server: one line, exit 2
         fail(f"store: {type(exc).__name__}: {exc}")
     try:
+        keywords = None if trade is None else {
+            "direction": trade.direction, "sl": trade.sl, "tp": trade.tp, "trail": trade.trail,
+            "time_stop": trade.time_stop}
         report = run_drift(a, run_id, store=store, execution=ex.apply(a.execution),
-                           threshold=threshold, source=source)
+                           threshold=threshold, source=source, trade=keywords)
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
     account = getattr(store.get_run(run_id), "account", "")

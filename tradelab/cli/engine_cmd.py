@@ -7,6 +7,7 @@ configuration; ``--db URL`` overrides ``[store] url`` for one command.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -14,7 +15,17 @@ import typer
 
 from tradelab.cli import drift_cmd
 from tradelab.cli._app import app, build_app, emit_json, fail, parse_params
-from tradelab.cli._options import DATA, EXEC, JSON, DataOptions, ExecOptions, convention, with_options
+from tradelab.cli._options import (
+    DATA,
+    EXEC,
+    JSON,
+    TRADE,
+    DataOptions,
+    ExecOptions,
+    TradeOptions,
+    convention,
+    with_options,
+)
 from tradelab.errors import TradelabError
 
 if TYPE_CHECKING:
@@ -47,6 +58,7 @@ def paper(
     data: DataOptions = DATA,
     param: list[str] = typer.Option(None, "--param", "-p", help="NAME=VALUE, repeatable"),
     ex: ExecOptions = EXEC,
+    sides: TradeOptions = TRADE,
     speed: str = typer.Option("max", help="'max' or bars per second"),
     feed: str = typer.Option("replay", "--feed", help=FEED_HELP),
     account: str = typer.Option(None, help="paper account (default [engine] account)"),
@@ -59,7 +71,7 @@ def paper(
 ) -> None:
     """Paper-trade a strategy on a replayed or live feed, persisting orders, fills and equity."""
     trade(TradeRequest(strategy, data, param, ex, speed, feed, account, db, resume, signal_mode, force,
-                  progress, as_json))
+                  progress, as_json, sides=sides))
 
 
 @dataclass
@@ -81,6 +93,7 @@ class TradeRequest:
     as_json: bool
     broker: str | None = None
     adopt: bool = False
+    sides: TradeOptions | None = None  # --direction, --sl, --tp, --trail, --time-stop
 
 
 def _refuse_halted(store: Any, account: str) -> None:
@@ -121,6 +134,7 @@ def trade(o: TradeRequest) -> None:
     try:
         strat = a.strategy(strategy, **parse_params(o.param))
         execution = o.ex.apply(a.execution)
+        direction, stops = trade_sides(o.sides or TradeOptions(), strat)
         data.check()
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
@@ -144,7 +158,8 @@ def trade(o: TradeRequest) -> None:
                       o.force)
         args = PaperArgs(strategy, source, symbol, parse_params(o.param), o.speed, o.account, o.db,
                          o.resume, data.start, data.end, signal_mode=o.signal_mode, execution=execution,
-                         bars=None if loaded is None else loaded.bars)
+                         bars=None if loaded is None else loaded.bars, direction=direction,
+                         stops=stops)
         venue: dict[str, Any] = {} if o.broker is None else {"broker": o.broker, "adopt": o.adopt}
         engine = build_paper(a, args, store, **venue) if live is None \
             else _live_engine(a, args, store, live, **venue)
@@ -173,7 +188,13 @@ def trade(o: TradeRequest) -> None:
     if o.as_json:
         emit_json(json_safe({"symbol": symbol, "source": source, "strategy": strat.name,
                              "params": strat.params, **shown, "execution": asdict(execution),
+                             "direction": direction, "stops": asdict(stops),
+                             "per_bar_stops": sorted({k for r in engine.runners.get(symbol, ())
+                                                      for k in r.per_bar_stops}),
                              "periods_per_year": ppy, "trades": trades,
+                             "orders": [{"time": f.at, "side": f.side, "quantity": float(f.quantity),
+                                         "price": float(f.price), "fees": float(f.fees)}
+                                        for f in result.fills],
                              "data_quality": loaded.quality() if loaded is not None else {},
                              "run_id": result.run_id,
                              **({} if o.broker is None else {
@@ -190,6 +211,8 @@ def trade(o: TradeRequest) -> None:
                f"round trips {shown['round_trips']}, fills {len(result.fills)}, "
                f"risk events {len(result.risk_alerts)} ({critical} critical)")
     typer.echo(f"  {convention(execution)}")
+    if direction != "long" or stops.active:
+        typer.echo(f"  direction {direction}, " + describe_stops(stops))
     if live is not None:
         from tradelab.app.feeds import describe
 
@@ -201,6 +224,30 @@ def trade(o: TradeRequest) -> None:
                    f"{getattr(engine.orders, 'resolved', 0)} lost acknowledgement(s) resolved")
     print_stats({k: v for k, v in shown.items() if k not in ("round_trips", "fills")})
     typer.echo(f"  stored in {store_url(a, o.db)} (run id {result.run_id})")
+
+
+#: A field of Stops as the option that sets it (error messages name what the user typed).
+_FLAG = {"sl": "--sl", "tp": "--tp", "trail": "--trail", "time_bars": "--time-stop",
+         "direction": "--direction"}
+
+
+def trade_sides(sides: TradeOptions, strategy: Any) -> tuple[str, Any]:
+    """``(direction, stops)`` of a trading command; ValueError names the option."""
+    try:
+        return sides.resolve(strategy)
+    except ValueError as exc:  # "sl = 1.5: ..." → "--sl 1.5: ..."
+        message = re.sub(r"\b(sl|tp|trail|time_bars|direction)( = |(?= '))",
+                         lambda m: _FLAG[m.group(1)] + (" " if m.group(2) else ""), str(exc))
+        raise ValueError(message) from None
+
+
+def describe_stops(stops: Any) -> str:
+    """``stops: sl 3%, tp 6%`` (or ``no stops``) for the text summary."""
+    parts = [f"{name} {value:.4g}" for name, value in
+             (("sl", stops.sl), ("tp", stops.tp), ("trail", stops.trail)) if value is not None]
+    if stops.time_bars is not None:
+        parts.append(f"time stop {stops.time_bars} bars")
+    return "stops: " + ", ".join(parts) if parts else "no stops"
 
 
 def _recon_json(r: Any) -> dict[str, Any]:
@@ -223,7 +270,7 @@ def _live_engine(app_: Any, args: Any, store: Store, feed: LiveFeed, **venue: An
                                     "signal_mode": args.signal_mode}.items() if v is not None}
     return app_.engine(args.strategy, args.symbol, source=args.source, params=dict(args.params),
                        feed=feed, resume=args.resume, store=store, execution=args.execution,
-                       **overrides, **venue)
+                       direction=args.direction, stops=args.stops, **overrides, **venue)
 
 
 @app.command("parity")
@@ -233,6 +280,7 @@ def parity(
     data: DataOptions = DATA,
     param: list[str] = typer.Option(None, "--param", "-p", help="NAME=VALUE, repeatable"),
     ex: ExecOptions = EXEC,
+    sides: TradeOptions = TRADE,
     signal_mode: str = typer.Option("window", help="window (per bar) or precomputed"),
     run: int = typer.Option(None, "--run", help=drift_cmd.RUN_HELP),
     threshold: float = typer.Option(None, "--threshold", help=drift_cmd.THRESHOLD_HELP),
@@ -247,7 +295,8 @@ def parity(
     from tradelab.parity import compare
 
     if run is not None:
-        drift_cmd.run_parity(run, ex, threshold=threshold, source=data.source, db=db, as_json=as_json)
+        drift_cmd.run_parity(run, ex, threshold=threshold, source=data.source, db=db, as_json=as_json,
+                             trade=sides)
         return
     if strategy is None:
         fail("give a STRATEGY, or --run RUN for a stored run")
@@ -255,8 +304,10 @@ def parity(
     try:
         strat = a.strategy(strategy, **parse_params(param))
         execution = ex.apply(a.execution)
+        direction, stops = trade_sides(sides, strat)
         loaded = data.load(a)
-        report = compare(strat, loaded.bars, execution, loaded.symbol, signal_mode=signal_mode)
+        report = compare(strat, loaded.bars, execution, loaded.symbol, signal_mode=signal_mode,
+                         direction=direction, stops=stops)
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
     if as_json:

@@ -12,7 +12,16 @@ from __future__ import annotations
 import typer
 
 from tradelab.cli._app import app, build_app, fail
-from tradelab.cli._options import DATA, EXEC, JSON, DataOptions, ExecOptions, with_options
+from tradelab.cli._options import (
+    DATA,
+    EXEC,
+    JSON,
+    TRADE,
+    DataOptions,
+    ExecOptions,
+    TradeOptions,
+    with_options,
+)
 from tradelab.cli.engine_cmd import DB_HELP, FEED_HELP, TradeRequest, trade
 
 LIVE_BROKERS = ("ccxt", "alpaca")
@@ -26,6 +35,7 @@ def live(
     data: DataOptions = DATA,
     param: list[str] = typer.Option(None, "--param", "-p", help="NAME=VALUE, repeatable"),
     ex: ExecOptions = EXEC,
+    sides: TradeOptions = TRADE,
     feed: str = typer.Option("replay", "--feed", help=FEED_HELP),
     speed: str = typer.Option("max", help="replayed feed only: 'max' or bars per second"),
     account: str = typer.Option(None, help="account name in the store (default [engine] account)"),
@@ -52,4 +62,4 @@ def live(
         where = live_.base_url or ("the venue's sandbox" if live_.sandbox else "the venue, with REAL money")
         fail(f"add --confirm to send orders through {broker} to {where}")
     trade(TradeRequest(strategy, data, param, ex, speed, feed, account, db, resume, None, force,
-                       progress, as_json, broker=broker, adopt=adopt))
+                       progress, as_json, broker=broker, adopt=adopt, sides=sides))

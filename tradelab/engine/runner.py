@@ -213,6 +213,8 @@ class StrategyRunner:
         self.extra: Extra = NO_EXTRA
         #: True once the strategy returned any of those fields (then it is not long-only).
         self.has_extra = False
+        #: Which per-bar stop fractions the strategy gave (``"sl_stop"``, ``"tp_stop"``).
+        self.per_bar_stops: set[str] = set()
         self._signals = strategy.signals  # bound once: the hot path calls it every bar
         self._cols = tuple(self._buf)  # one 1-D row per column: cheaper to index than (col, row)
         self._cap = cap
@@ -249,6 +251,7 @@ class StrategyRunner:
         if extra is not None:
             self._pre_extra = {int(k): x for k, x in zip(keys, extra, strict=True)}
             self.has_extra, self.plain = True, False
+            self._note_stops(extra[-1])
         self.mode = "precomputed"
 
     def _push(self, t_ns: int, o: float, h: float, low: float, c: float, v: float) -> None:
@@ -320,3 +323,10 @@ class StrategyRunner:
             self.extra = NO_EXTRA
         else:
             self.extra, self.has_extra, self.plain = extra, True, False
+            self._note_stops(extra)
+
+    def _note_stops(self, extra: Extra) -> None:
+        if extra[2] is not None:
+            self.per_bar_stops.add("sl_stop")
+        if extra[3] is not None:
+            self.per_bar_stops.add("tp_stop")

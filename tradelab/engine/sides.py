@@ -16,8 +16,8 @@ handled by a :class:`SideDesk`:
   broker's open phase fills anything, :func:`~tradelab.strategy.exits.apply_exits`
   decides whether a stop fills in this bar and at what price. If one does, the
   symbol's open orders (the bar's signal order) are cancelled (rule 4) and an
-  exit order closes the position: at a simulated venue an ``order_type="exit"``
-  order the paper broker fills at that price plus slippage; at a real venue a
+  exit order closes the position: at a simulated venue a stop order decided on
+  this bar, which the paper broker fills at that price plus slippage; at a real venue a
   market order (**emulated everywhere**: the one function that decides stop
   fills for research decides them here; the design is in the paper broker's
   docstring). With ``fill="close"`` the bar's own signals are then skipped too.
@@ -93,7 +93,7 @@ class SideDesk:
         simulated = eng._simulated
         qty = abs(held) if simulated else eng._lot(sym, abs(held))
         order = Order(cid, eng.account, runner.name, sym, side, qty, t,
-                      order_type="exit" if simulated else "market",
+                      order_type="stop" if simulated else "market",
                       stop_price=to_decimal(hit.price) if simulated else None,
                       estimate=qty, reference_price=book(hit.price), run_id=str(eng.run_id))
         eng.orders.add(order)

@@ -18,12 +18,14 @@ both need ``allow_short``.
 
 Declared exits (stop-loss, take-profit, trailing) are **emulated**: the engine
 decides with :func:`tradelab.strategy.exits.apply_exits` whether and at which
-price a stop fills in a bar, and hands this venue an ``order_type="exit"``
-order whose ``stop_price`` is that price. It fills in the open phase of the bar
-it was decided on, at that price plus slippage (a resumed one decided on an
-earlier bar fills at the open, like a market order). One function decides the
-price for research and the engine alike; a native stop order here would be a
-second implementation of the same intrabar rules.
+price a stop fills in a bar, and hands this venue a stop order whose
+``stop_price`` is that price, decided on (``created_at``) the bar being worked:
+the engine places it before the bar's open phase, which no other order can be
+(an order decided on a bar is placed after that bar's open phase). Such an
+order fills in that open phase at exactly that price plus slippage; later bars
+work it as an ordinary stop (a resumed run). One function decides the price for
+research and the engine alike; native stop orders here would be a second
+implementation of the same intrabar rules.
 
 The broker keeps its own ledger (cash, positions), like a venue would; after a
 restart :meth:`PaperBroker.restore` rebuilds it and the open orders from
@@ -101,12 +103,12 @@ class PaperBroker:
         if self.symbols is not None and order.symbol not in self.symbols:
             raise BrokerRejectedError(f"unknown symbol {order.symbol!r}; tradable: "
                                       f"{', '.join(sorted(self.symbols))}")
-        if order.order_type not in ("market", "limit", "stop", "exit"):
+        if order.order_type not in ("market", "limit", "stop"):
             raise BrokerRejectedError(f"unsupported order type {order.order_type!r}")
         if order.order_type == "limit" and order.limit_price is None:
             raise BrokerRejectedError("limit order without limit_price")
-        if order.order_type in ("stop", "exit") and order.stop_price is None:
-            raise BrokerRejectedError(f"{order.order_type} order without stop_price")
+        if order.order_type == "stop" and order.stop_price is None:
+            raise BrokerRejectedError("stop order without stop_price")
         if order.quantity is None and order.side != "buy" and not self.allow_short:
             raise BrokerRejectedError(f"short selling is not enabled at this venue: sell "
                                       f"{order.symbol} without a quantity")
@@ -175,14 +177,14 @@ class PaperBroker:
             if order.symbol != symbol:
                 continue
             if phase == "open":
-                if order.order_type == "exit" and order.created_at == at:
-                    # an emulated stop decided on this bar: at the price exits.apply_exits gave
+                if order.order_type == "stop" and order.created_at == at:
+                    # an emulated declared exit: at the price exits.apply_exits gave
                     out.append(self._fill(work, float(order.stop_price), at, slip=True))  # type: ignore[arg-type]
                     continue
                 if order.created_at >= at:
                     continue
-                if order.order_type in ("market", "exit"):
-                    if not fill_at_close or order.order_type == "exit":
+                if order.order_type == "market":
+                    if not fill_at_close:
                         out.append(self._fill(work, o, at, slip=True))
                 elif order.order_type == "limit":
                     self._work_limit(work, at, o, h, low, v, out)
