@@ -6,15 +6,21 @@ settings modules of ``jobs``, ``notify`` and ``monitor``) stays light and free o
 import cycles. Only ``importlib`` and ``sys`` are imported here.
 
 :func:`defer_import` does the same for a third-party module that a dependency
-imports eagerly but rarely uses.
+imports eagerly but rarely uses, and :func:`defer_package_init` runs a package's
+``__init__`` (which may import every submodule "in case") only when something other
+than its submodules is used.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import sys
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from types import ModuleType
 from typing import Any
 
 
@@ -51,6 +57,8 @@ def lazy_exports(package: str, exports: Mapping[str, str], namespace: dict[str, 
 
 #: Names whose next import is to be lazy (each is removed once that import happens).
 _DEFERRED: set[str] = set()
+#: Names whose next import gives a proxy with these stand-in attributes.
+_STAND_INS: dict[str, frozenset[str]] = {}
 
 
 class _DeferringFinder:
@@ -58,28 +66,65 @@ class _DeferringFinder:
 
     The lazy module must come from the import system itself: a lazy module put into
     ``sys.modules`` by hand is loaded by the very next ``import`` of it (the import
-    system reads its ``__spec__``, and any attribute access runs the body).
+    system reads its ``__spec__``, and any attribute access runs the body). The same
+    finder hands out the specs of :func:`defer_package_init` and :func:`after_import`.
     """
 
     @staticmethod
     def find_spec(name: str, path: Any = None, target: Any = None) -> Any:
-        if name not in _DEFERRED:
-            return None
-        _DEFERRED.discard(name)
-        for finder in sys.meta_path:
-            if finder is _DeferringFinder:
-                continue
-            find = getattr(finder, "find_spec", None)
-            spec = find(name, path, target) if find is not None else None
+        if name in _DEFERRED:
+            _DEFERRED.discard(name)
+            spec = _real_spec(name, path, target)
+            if spec is not None and hasattr(spec.loader, "exec_module"):
+                spec.loader = importlib.util.LazyLoader(spec.loader)
+            return spec
+        stand_ins = _STAND_INS.pop(name, None)
+        if stand_ins is not None:
+            spec = _real_spec(name, path, target)
             if spec is not None:
-                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = importlib.util.LazyLoader(spec.loader)
-                return spec
+                proxy_spec = importlib.machinery.ModuleSpec(
+                    name, _ProxyLoader(_ModuleProxy(name, stand_ins), spec.origin),
+                    origin=spec.origin)
+                # A package's path: ``from name import f`` checks it, and submodules
+                # import from it without loading ``name``.
+                proxy_spec.submodule_search_locations = spec.submodule_search_locations
+                spec = proxy_spec
+            return spec
+        pending = _PACKAGES.get(name)
+        if pending is not None and pending.module is None:
+            spec = _real_spec(name, path, target)
+            if spec is not None and spec.submodule_search_locations is not None \
+                    and hasattr(spec.loader, "exec_module"):
+                spec.loader = _InitLaterLoader(spec.loader, pending)
+            return spec
+        callbacks = _AFTER.pop(name, None)
+        if callbacks is not None:
+            spec = _real_spec(name, path, target)
+            if spec is not None and hasattr(spec.loader, "exec_module"):
+                spec.loader = _ThenLoader(spec.loader, callbacks)
+            return spec
         return None
 
 
-def defer_import(name: str) -> None:
-    """Make the next ``import name`` return a module whose body runs on first attribute use.
+def _real_spec(name: str, path: Any, target: Any) -> Any:
+    """The spec the finders after :class:`_DeferringFinder` give for ``name``."""
+    for finder in sys.meta_path:
+        if finder is _DeferringFinder:
+            continue
+        find = getattr(finder, "find_spec", None)
+        spec = find(name, path, target) if find is not None else None
+        if spec is not None:
+            return spec
+    return None
+
+
+def _install_finder() -> None:
+    if _DeferringFinder not in sys.meta_path:
+        sys.meta_path.insert(0, _DeferringFinder)
+
+
+def defer_import(name: str, stand_ins: Iterable[str] = ()) -> None:
+    """Make the next ``import name`` return a module whose body runs on first use.
 
     For modules that a dependency imports at start-up "in case": plotly (imported by
     vectorbt) fetches ``nbformat`` only to render figures in a notebook, and
@@ -88,9 +133,272 @@ def defer_import(name: str) -> None:
     backtest`` on an idle machine, for code the command never runs. The deferred
     module behaves as usual once used (a notebook, papermill), and so does a later
     ``import name`` (which loads it). No-op if ``name`` is already imported.
+
+    Parameters
+    ----------
+    name
+        The module.
+    stand_ins
+        Names importers take from the module at import time (``from name import f``),
+        which would load it at once: the deferred module hands out a stand-in for each
+        instead, a callable that forwards calls and attribute lookups to the real
+        ``name.f``, loading the module at that first use. Only for functions and
+        objects used through calls and attributes (a stand-in is no class, and
+        ``isinstance`` or identity tests see the stand-in). Any other attribute, and
+        ``__path__`` (importing a submodule), loads the real module, which then
+        replaces the deferred one in ``sys.modules`` and on its parent package.
     """
     if name in sys.modules:
         return
-    _DEFERRED.add(name)
-    if _DeferringFinder not in sys.meta_path:
-        sys.meta_path.insert(0, _DeferringFinder)
+    names = frozenset(stand_ins)
+    if names:
+        _STAND_INS[name] = names
+    else:
+        _DEFERRED.add(name)
+    _install_finder()
+
+
+class _PackageInit:
+    """A package imported without its ``__init__`` body, which runs on first use.
+
+    The module object is the one the import system created (``__path__``, ``__spec__``
+    set), so submodules import as usual, each bound on the package as it loads. Its
+    ``__getattr__`` (:meth:`getattr`) answers names the body would have bound.
+    """
+
+    def __init__(self, name: str, exports: Mapping[str, str],
+                 on_init: Callable[[], None] | None) -> None:
+        self.name = name
+        self.exports = dict(exports)
+        self.on_init = on_init
+        self.module: ModuleType | None = None
+        self.loader: Any = None
+        self.done = False
+        self.running = False
+        # Reentrant: the body's own imports look names up on the package
+        # (``hasattr(package, "__blacklist__")``) in the thread that runs it.
+        self.lock = threading.RLock()
+
+    def getattr(self, attr: str) -> Any:
+        module = self.module
+        assert module is not None
+        target = self.exports.get(attr)
+        if target is not None and not self.done:
+            value = getattr(importlib.import_module(target), attr)
+            module.__dict__[attr] = value  # the body binds the very same object
+            return value
+        sub = None if attr.startswith("__") else importlib.machinery.PathFinder.find_spec(
+            f"{self.name}.{attr}", module.__path__)
+        if sub is not None and sub.loader is not None:  # (a bare directory is no submodule)
+            # A submodule (``from pkg import sub`` asks with hasattr first): load it, as
+            # the body would have, without running the body.
+            return importlib.import_module(f"{self.name}.{attr}")
+        self.run()
+        try:
+            return module.__dict__[attr]
+        except KeyError:
+            raise AttributeError(f"module {self.name!r} has no attribute {attr!r}") from None
+
+    def dir(self) -> list[str]:
+        self.run()
+        assert self.module is not None
+        return sorted(self.module.__dict__)
+
+    def run(self) -> None:
+        """Run the package body once, in the package's own namespace."""
+        with self.lock:
+            if self.done or self.running:
+                return
+            module = self.module
+            assert module is not None
+            self.running = True
+            try:
+                self.loader.exec_module(module)
+            finally:
+                self.running = False
+            self.done = True
+            namespace = module.__dict__
+            for hook, fn in (("__getattr__", self.getattr), ("__dir__", self.dir)):
+                if namespace.get(hook) == fn:
+                    del namespace[hook]
+            # A later importlib.reload runs the real loader.
+            module.__loader__ = self.loader
+            if module.__spec__ is not None:
+                module.__spec__.loader = self.loader
+        if self.on_init is not None:
+            self.on_init()
+
+
+class _InitLaterLoader(importlib.abc.Loader):
+    """Creates the package module as the real loader would; its body waits (see
+    :class:`_PackageInit`)."""
+
+    def __init__(self, loader: Any, pending: _PackageInit) -> None:
+        self.loader = loader
+        self.pending = pending
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self.pending.module = module
+        self.pending.loader = self.loader
+        module.__dict__["__getattr__"] = self.pending.getattr
+        module.__dict__["__dir__"] = self.pending.dir
+
+
+class _ThenLoader(importlib.abc.Loader):
+    """The real loader, then the :func:`after_import` callbacks."""
+
+    def __init__(self, loader: Any, callbacks: list[Callable[[ModuleType], None]]) -> None:
+        self.loader = loader
+        self.callbacks = callbacks
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self.loader.exec_module(module)
+        module.__loader__ = self.loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.loader
+        for callback in self.callbacks:
+            callback(module)
+
+
+#: Packages whose body waits (see defer_package_init), by name.
+_PACKAGES: dict[str, _PackageInit] = {}
+#: Callbacks to run once a module is imported (see after_import), by module name.
+_AFTER: dict[str, list[Callable[[ModuleType], None]]] = {}
+
+
+def defer_package_init(name: str, exports: Mapping[str, str] | None = None,
+                       on_init: Callable[[], None] | None = None) -> None:
+    """Make the next ``import name`` (a package) skip its ``__init__`` body until used.
+
+    For a package whose ``__init__`` imports every submodule "in case" (vectorbt's
+    imports all of them: data sources, indicators, messaging …) when a command needs a
+    few. The package module is created as usual, so ``import name.sub`` and ``from name
+    import sub`` load just that submodule. The body runs, in the package's namespace,
+    at the first use of any other name: ``name.X``, ``dir(name)``, ``from name import
+    *``, or :func:`run_package_init`. No-op if ``name`` is already imported.
+
+    Parameters
+    ----------
+    name
+        The package.
+    exports
+        Names the body binds from a submodule (``{"X": "name.sub"}``): ``name.X``
+        imports that submodule only, without running the body.
+    on_init
+        Called once the body has run.
+    """
+    if name in sys.modules or name in _PACKAGES:
+        return
+    _PACKAGES[name] = _PackageInit(name, exports or {}, on_init)
+    _install_finder()
+
+
+def package_init_pending(name: str) -> bool:
+    """Whether ``name`` is imported (see :func:`defer_package_init`) and its body has not run."""
+    pending = _PACKAGES.get(name)
+    return pending is not None and pending.module is not None and not pending.done
+
+
+def run_package_init(name: str) -> None:
+    """Run the waiting body of package ``name`` now (no-op if it has run or is not
+    imported)."""
+    pending = _PACKAGES.get(name)
+    if pending is not None and pending.module is not None:
+        pending.run()
+
+
+def after_import(name: str, callback: Callable[[ModuleType], None]) -> None:
+    """Call ``callback(module)`` once module ``name`` is imported (at once if it is)."""
+    module = sys.modules.get(name)
+    if module is not None:
+        callback(module)
+        return
+    _AFTER.setdefault(name, []).append(callback)
+    _install_finder()
+
+
+class _StandIn:
+    """``module.attr`` (a function or an object used through its attributes), loading
+    ``module`` at the first call or attribute use."""
+
+    def __init__(self, proxy: _ModuleProxy, attr: str) -> None:
+        self._proxy = proxy
+        self._attr = attr
+
+    def _target(self) -> Any:
+        return getattr(self._proxy.real(), self._attr)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._target()(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("_proxy", "_attr"):  # (an instance being built by copy or pickle)
+            raise AttributeError(name)
+        return getattr(self._target(), name)
+
+    def __repr__(self) -> str:
+        return f"<stand-in for {self._proxy.name}.{self._attr}>"
+
+
+class _ModuleProxy:
+    """The module ``import name`` returns until the real one is needed (see
+    :func:`defer_import`'s ``stand_ins``)."""
+
+    def __init__(self, name: str, stand_ins: frozenset[str]) -> None:
+        self.name = name
+        self.stand_ins = stand_ins
+        self.made: dict[str, _StandIn] = {}
+        self.module: ModuleType | None = None
+        self.loaded: ModuleType | None = None
+        self.ready = False  # set once the import system has initialised the module
+        self.lock = threading.RLock()
+
+    def real(self) -> ModuleType:
+        """Import the real module (once); it replaces the proxy in ``sys.modules`` and
+        on the parent package."""
+        with self.lock:
+            if self.loaded is None:
+                if sys.modules.get(self.name) is self.module:
+                    del sys.modules[self.name]
+                parent, _, child = self.name.rpartition(".")
+                package = sys.modules.get(parent)
+                if package is not None and getattr(package, child, None) is self.module:
+                    # The real module's own ``import parent.child.x`` must find it, not us.
+                    delattr(package, child)
+                self.loaded = importlib.import_module(self.name)
+            return self.loaded
+
+    def getattr(self, attr: str) -> Any:
+        if attr in self.stand_ins and self.loaded is None:
+            return self.made.setdefault(attr, _StandIn(self, attr))
+        # The import system probes dunders while it sets the module up; of those, only
+        # __all__ (``import *``) needs the real module.
+        if attr.startswith("__") and (not self.ready or attr != "__all__"):
+            raise AttributeError(f"module {self.name!r} has no attribute {attr!r}")
+        return getattr(self.real(), attr)
+
+    def dir(self) -> list[str]:
+        return dir(self.real())
+
+
+class _ProxyLoader(importlib.abc.Loader):
+    def __init__(self, proxy: _ModuleProxy, origin: str | None) -> None:
+        self.proxy = proxy
+        self.origin = origin
+
+    def create_module(self, spec: Any) -> ModuleType:
+        module = ModuleType(spec.name)
+        module.__dict__.update(__getattr__=self.proxy.getattr, __dir__=self.proxy.dir)
+        if self.origin is not None:
+            module.__file__ = self.origin  # (inspect.getmodule reads every module's)
+        self.proxy.module = module
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        self.proxy.ready = True

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tradelab._lazy import (
+    after_import,
+    defer_import,
+    defer_package_init,
+    package_init_pending,
+    run_package_init,
+)
 
 
-def _run(code: str) -> dict[str, object]:
+def _run(code: str) -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -44,3 +59,164 @@ def test_defer_import_is_a_no_op_for_a_module_already_imported() -> None:
                "print(json.dumps({'same': again is sys.modules['colorsys'],\n"
                "                  'type': type(again).__name__, 'missing': missing}))")
     assert got == {"same": True, "type": "module", "missing": True}
+
+
+# -- defer_package_init, after_import, stand-ins: on throwaway packages ------------------
+
+@pytest.fixture
+def make_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., str]]:
+    """Write a package (``{relative path: source}``) under a unique name; return the name."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names: list[str] = []
+
+    def make(files: dict[str, str]) -> str:
+        name = f"startup_pkg_{len(names)}_{tmp_path.name.replace('-', '_')}"
+        names.append(name)
+        for rel, source in files.items():
+            path = tmp_path / name / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(source))
+        return name
+
+    yield make
+    for mod in [m for m in sys.modules if any(m.split(".")[0] == n for n in names)]:
+        del sys.modules[mod]
+
+
+_BODY = """
+    import os
+    RUNS = int(os.environ.get("_UNUSED_", "0")) + 1
+    from .leaf import Thing
+    from . import other
+    EVERYTHING = [Thing, other.VALUE]
+"""
+
+
+def test_a_deferred_package_runs_its_body_only_for_what_the_body_binds(
+        make_package: Callable[..., str]) -> None:
+    name = make_package({"__init__.py": _BODY, "leaf.py": "class Thing:\n    pass\n",
+                         "other.py": "VALUE = 42\n"})
+    defer_package_init(name, {"Thing": f"{name}.leaf"})
+    pkg = importlib.import_module(name)
+    sub = importlib.import_module(f"{name}.leaf")  # a submodule loads without the body
+    assert package_init_pending(name) and "RUNS" not in vars(pkg)
+    assert pkg.Thing is sub.Thing  # an export: from its submodule, still no body
+    exec(f"from {name} import other", {})  # from-import of a submodule: no body either
+    assert pkg.other.VALUE == 42 and package_init_pending(name)
+    assert [sub.Thing, 42] == pkg.EVERYTHING  # anything else runs the body, once
+    assert not package_init_pending(name) and pkg.RUNS == 1
+    assert "__getattr__" not in vars(pkg) and "EVERYTHING" in dir(pkg)
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        _ = pkg.missing
+
+
+def test_dir_and_run_package_init_run_the_body(make_package: Callable[..., str]) -> None:
+    files = {"__init__.py": _BODY, "leaf.py": "class Thing:\n    pass\n",
+             "other.py": "VALUE = 1\n"}
+    first, second = make_package(files), make_package(files)
+    for name in (first, second):
+        defer_package_init(name)
+        importlib.import_module(name)
+    assert "EVERYTHING" in dir(sys.modules[first])
+    run_package_init(second)
+    run_package_init(second)  # no-op the second time
+    assert sys.modules[second].RUNS == 1 and not package_init_pending(second)
+
+
+def test_after_import_calls_back_once_the_module_is_loaded(
+        make_package: Callable[..., str]) -> None:
+    name = make_package({"__init__.py": "", "mod.py": "X = 3\n"})
+    seen: list[int] = []
+    after_import(f"{name}.mod", lambda m: seen.append(m.X))
+    assert seen == []
+    importlib.import_module(f"{name}.mod")
+    after_import(f"{name}.mod", lambda m: seen.append(m.X + 1))  # already loaded: at once
+    assert seen == [3, 4]
+
+
+def test_stand_ins_defer_a_module_that_is_imported_from(
+        make_package: Callable[..., str]) -> None:
+    name = make_package({"__init__.py": "", "slow/__init__.py": """
+        LOADED = True
+        class Scale:
+            factor = 3
+            def times(self, x):
+                return x * self.factor
+        scale = Scale()
+        def twice(x, *, plus=0):
+            return 2 * x + plus
+    """, "slow/part.py": "Y = 5\n", "user.py": "from .slow import twice, scale\n"})
+    defer_import(f"{name}.slow", stand_ins=("twice", "scale"))
+    user = importlib.import_module(f"{name}.user")
+    proxy = sys.modules[f"{name}.slow"]
+    assert "LOADED" not in vars(proxy)  # imported from, but not run
+    assert importlib.import_module(f"{name}.slow.part").Y == 5  # submodules still import
+    assert user.twice(4, plus=1) == 9 and user.scale.times(2) == 6  # first use loads it
+    real = sys.modules[f"{name}.slow"]
+    assert real is not proxy and real.LOADED is True
+    assert sys.modules[name].slow is real  # on the parent package too
+    assert proxy.twice is real.twice  # once loaded, the proxy forwards everything
+
+
+# -- vectorbt in a fresh process -------------------------------------------------------
+
+def test_backtest_imports_the_simulation_not_all_of_vectorbt() -> None:
+    got = _run("import sys, json\n"
+               "from tradelab.cli import main\n"
+               "sys.argv = ['tradelab', 'backtest', 'sma_cross']\n"
+               "try:\n"
+               "    main()\n"
+               "except SystemExit as e:\n"
+               "    code = e.code\n"
+               "from tradelab._lazy import package_init_pending\n"
+               "loaded = [m for m in ('vectorbt.data', 'vectorbt.labels', 'vectorbt.messaging',\n"
+               "                      'ccxt', 'scipy.stats._stats_py') if m in sys.modules]\n"
+               "print(json.dumps({'code': code, 'loaded': loaded,\n"
+               "                  'simulated': 'vectorbt.portfolio.base' in sys.modules,\n"
+               "                  'pending': package_init_pending('vectorbt')}))")
+    assert got == {"code": 0, "loaded": [], "simulated": True, "pending": True}
+
+
+def test_vectorbt_is_whole_once_used_after_a_deferred_backtest() -> None:
+    got = _run(textwrap.dedent("""
+        import sys, json
+        import numpy as np, pandas as pd
+        from tradelab.research import backtest
+        from tradelab.data.sample import SampleSource
+        bars = SampleSource().load("SPX")
+        res = backtest("sma_cross", bars)  # vectorbt's __init__ has not run
+        pf = res.portfolio
+        import vectorbt as vbt
+        import vectorbt._settings
+        close = bars["close"]
+        entries = close > close.rolling(20).mean()
+        from tradelab._lazy import package_init_pending
+        pending = package_init_pending("vectorbt")
+        first = entries.vbt.signals.first()  # a sub-accessor the backtest never loaded
+        ma = vbt.MA.run(close, 10).ma  # a name only vectorbt's __init__ binds
+        returns = pf.returns().to_numpy()
+        stats = pf.returns_stats()  # skew and kurtosis: scipy.stats, through the stand-ins
+        import scipy.stats
+        import vectorbt.returns.accessors as acc, vectorbt.returns.metrics as met
+        print(json.dumps({
+            "pending": pending, "signals": int(first.sum()), "ma": float(ma.iloc[-1]),
+            "ma_ref": float(close.rolling(10).mean().iloc[-1]),
+            "settings": vbt.settings is vectorbt._settings.settings,
+            "portfolio": vbt.Portfolio is type(pf),
+            "ohlcv": hasattr(bars.vbt, "ohlcv"),
+            "finite": bool(np.isfinite([stats["Skew"], stats["Kurtosis"]]).all()),
+            "skew": [float(f(returns, nan_policy="omit")) for f in (acc.skew, scipy.stats.skew)],
+            "kurt": [float(f(returns, fisher=False)) for f in (acc.kurtosis, scipy.stats.kurtosis)],
+            "ppf": [float(n.ppf(0.975)) for n in (met.norm, scipy.stats.norm)],
+            "stats_module": type(sys.modules["scipy.stats"].norm).__name__,
+        }))
+    """))
+    assert got["pending"] is True  # until the sub-accessor ran vectorbt's __init__
+    assert got["signals"] > 0 and got["ma"] == pytest.approx(got["ma_ref"], rel=1e-12)
+    assert got["settings"] is True and got["portfolio"] is True and got["ohlcv"] is True
+    # vectorbt's stand-ins for scipy.stats.skew, kurtosis and norm give scipy's values.
+    assert got["finite"] is True
+    for name in ("skew", "kurt", "ppf"):
+        stand_in, real = got[name]
+        assert stand_in == real, name
+    assert got["stats_module"] == "norm_gen"  # the real scipy.stats is in sys.modules

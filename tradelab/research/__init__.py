@@ -31,3 +31,10 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 # Before any research module imports vectorbt (→ plotly → nbformat → jsonschema →
 # rfc3987_syntax's grammar compile): see defer_import.
 defer_import("nbformat")
+# vectorbt's returns modules (and sklearn's, via vectorbt.generic) import scipy.stats,
+# ~0.6 s, for statistics a backtest does not compute; these three are taken by name.
+defer_import("scipy.stats", stand_ins=("skew", "kurtosis", "norm"))
+# vectorbt's __init__ imports all of vectorbt; a backtest loads the simulation only.
+from tradelab.research._startup import defer_vectorbt  # noqa: E402  (after defer_import)
+
+defer_vectorbt()
