@@ -182,8 +182,10 @@ def build_result(strategy: PortfolioStrategy, panel: Panel, execution: Execution
 
 def _per_symbol(panel: Panel, positions: pd.DataFrame, orders: pd.DataFrame,
                 execution: Execution, ppy: float) -> tuple[pd.DataFrame, Decimal]:
+    """Per-symbol figures and the exact final equity (initial cash plus every symbol's
+    P&L, in Decimal)."""
     rows = {}
-    cash = to_decimal(execution.cash)
+    exact = to_decimal(execution.cash)
     last = panel.close.ffill().iloc[-1]
     for s in panel.symbols:
         mine = orders[orders["symbol"] == s]
@@ -193,15 +195,13 @@ def _per_symbol(panel: Panel, positions: pd.DataFrame, orders: pd.DataFrame,
         held = sum((q if side == "buy" else -q for q, side in
                     zip(mine["quantity"], mine["side"], strict=True)), ZERO)
         mark = held * to_decimal(float(last[s])) if held != 0 else ZERO
-        cash -= paid
-        cash += mark  # accumulates the final equity: cash flows plus the marked position
+        exact += mark - paid
         listed = panel.close[s].dropna().to_numpy()
         hold = metrics.buy_and_hold(listed, execution.cash, ppy) if len(listed) > 1 else {}
-        rows[s] = {"pnl": float(mark - paid), "orders": len(mine),
-                   "final_units": float(held), "final_weight": np.nan,
+        rows[s] = {"pnl": float(mark - paid), "orders": len(mine), "final_units": float(held),
                    **{f"hold_{k}": v for k, v in hold.items() if k != "final_equity"}}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "symbol"
     final_value = positions.iloc[-1] * last
-    table["final_weight"] = (final_value / float(cash)).reindex(table.index).to_numpy()
-    return table, cash
+    table.insert(3, "final_weight", (final_value / float(exact)).reindex(table.index).to_numpy())
+    return table, exact

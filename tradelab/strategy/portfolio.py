@@ -111,6 +111,7 @@ class PortfolioStrategy(ABC):
 
     @classmethod
     def param_objects(cls) -> dict[str, Param]:
+        """Name → :class:`~tradelab.strategy.base.Param` declared on the class or its bases."""
         out: dict[str, Param] = {}
         for klass in reversed(cls.__mro__):
             for key, value in vars(klass).items():
@@ -120,11 +121,13 @@ class PortfolioStrategy(ABC):
 
     @classmethod
     def param_specs(cls) -> list[ParamSpec]:
+        """The parameters as published to the CLI, the API and the docs."""
         return [ParamSpec(n, p.kind.__name__, p.default, p.low, p.high, p.doc)
                 for n, p in cls.param_objects().items()]
 
     @property
     def params(self) -> dict[str, Any]:
+        """The parameter values."""
         return dict(self._values)
 
     def validate_params(self) -> None:
@@ -219,6 +222,7 @@ class WeightsLookAheadReport:
 
     @property
     def ok(self) -> bool:
+        """No weight changed on a truncated history."""
         return not self.offenses
 
     def __str__(self) -> str:
