@@ -196,7 +196,8 @@ def backtest_cmd(
 def sweep_cmd(
     strategy: str = typer.Argument(..., help="strategy name (see `tradelab strategies`)"),
     grid: list[str] = typer.Option(None, "--grid", "-g",
-                                   help="NAME=START:STOP:STEP (inclusive) or NAME=V1,V2,..."),
+                                   help="NAME=START:STOP:STEP (inclusive) or NAME=V1,V2,...; "
+                                        "NAME may also be sl, tp or trail (swept exits)"),
     param: list[str] = _PARAM, data: DataOptions = DATA, ex: ExecOptions = EXEC,
     periods_per_year: float = _PPY,
     metric: str = typer.Option("sharpe", help="rank by this metric (higher is better)"),
@@ -223,7 +224,8 @@ def sweep_cmd(
     """Backtest every combination of a parameter grid and rank them, with an
     overfitting estimate (deflated Sharpe ratio, PBO) and optionally walk-forward.
 
-    ``--direction/--sl/--tp/--trail`` apply to every combination (fixed values)."""
+    ``--direction/--sl/--tp/--trail`` apply to every combination (fixed values);
+    ``--grid sl=0.02,0.05`` (or ``tp``/``trail``) sweeps an exit like a parameter."""
     from tradelab.research.distributed import BarsRef
     from tradelab.research.sweep import sweep
     from tradelab.research.walkforward import WalkForward

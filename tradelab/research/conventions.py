@@ -59,6 +59,7 @@ hourly bars). Equity intraday bars should pass ``periods_per_year`` explicitly
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,25 +162,40 @@ def from_signals_kwargs(execution: Execution, bars: pd.DataFrame,
                         entries: pd.Series | pd.DataFrame,
                         exits: pd.Series | pd.DataFrame,
                         trade: TradeSpec | None = None,
-                        signals: Any = None) -> dict[str, Any]:
+                        signals: Any = None,
+                        column_stops: Sequence[Stops] | None = None) -> dict[str, Any]:
     """Keyword arguments for ``vbt.Portfolio.from_signals`` implementing ``execution``.
 
     Every setting that changes results is passed explicitly, so a change of
     vectorbt's global defaults cannot change a backtest. ``trade``: direction and
     stops (default long-only, none); ``signals``: the strategy's
-    :class:`~tradelab.strategy.base.Signals` for its short flags and per-bar stops.
+    :class:`~tradelab.strategy.base.Signals` for its short flags and per-bar stops;
+    ``column_stops``: the stops of each column instead of ``trade.stops`` (a sweep over
+    ``sl``/``tp``/``trail``; per-bar stops of the strategy still take precedence).
     """
     kwargs = _long_only_kwargs(execution, bars, entries, exits)
     extras = {} if signals is None else {
         k: getattr(signals, k) for k in ("short_entries", "short_exits", "sl_stop", "tp_stop")
         if getattr(signals, k, None) is not None}
-    if (trade is None or trade.plain) and not extras:
+    if (trade is None or trade.plain) and not extras and not column_stops:
         return kwargs
-    return _with_trade(kwargs, execution, bars, trade or TradeSpec(), extras)
+    return _with_trade(kwargs, execution, bars, trade or TradeSpec(), extras, column_stops)
+
+
+def _column_fractions(column_stops: Sequence[Stops]) -> tuple[Any, Any, Any]:
+    """``(sl_stop, sl_trail, tp_stop)`` as ``(1, columns)`` arrays (NaN: no stop)."""
+    def frac(value: float | None) -> float:
+        return math.nan if value is None else float(value)
+
+    sl = np.array([[frac(s.trail if s.trail is not None else s.sl) for s in column_stops]])
+    trail = np.array([[s.trail is not None for s in column_stops]])
+    tp = np.array([[frac(s.tp) for s in column_stops]])
+    return sl, trail, tp
 
 
 def _with_trade(kwargs: dict[str, Any], execution: Execution, bars: pd.DataFrame,
-                trade: TradeSpec, extras: dict[str, Any]) -> dict[str, Any]:
+                trade: TradeSpec, extras: dict[str, Any],
+                column_stops: Sequence[Stops] | None = None) -> dict[str, Any]:
     """The long-only arguments changed for a direction, short flags and stops."""
     index = kwargs["close"].index
     next_open = execution.fill == "next_open"
@@ -211,17 +227,22 @@ def _with_trade(kwargs: dict[str, Any], execution: Execution, bars: pd.DataFrame
                                          else "reverse")
     stops = trade.stops
     sl_fraction = stops.trail if stops.trail is not None else stops.sl
-    sl: Any = extras.get("sl_stop")
-    sl = aligned(sl, False) if sl is not None else (np.nan if sl_fraction is None
-                                                      else float(sl_fraction))
-    tp: Any = extras.get("tp_stop")
-    tp = aligned(tp, False) if tp is not None else (np.nan if stops.tp is None
-                                                      else float(stops.tp))
-    if stops.active or "sl_stop" in extras or "tp_stop" in extras:
+    sl: Any = np.nan if sl_fraction is None else float(sl_fraction)
+    trail: Any = stops.trail is not None
+    tp: Any = np.nan if stops.tp is None else float(stops.tp)
+    active = stops.active
+    if column_stops:
+        sl, trail, tp = _column_fractions(column_stops)
+        active = any(s.active for s in column_stops)
+    if "sl_stop" in extras:
+        sl, trail = aligned(extras["sl_stop"], False), False
+    if "tp_stop" in extras:
+        tp = aligned(extras["tp_stop"], False)
+    if active or "sl_stop" in extras or "tp_stop" in extras:
         kwargs.update(
             open=pd.Series(bars["open"].to_numpy(dtype=float), index=index, name="open"),
             high=_column(bars, "high", index), low=_column(bars, "low", index),
-            sl_stop=sl, sl_trail=stops.trail is not None and "sl_stop" not in extras,
+            sl_stop=sl, sl_trail=trail,
             tp_stop=tp, stop_entry_price="fillprice", stop_exit_price="stopmarket",
             upon_stop_exit="close", upon_stop_update="override", use_stops=True)
     return kwargs

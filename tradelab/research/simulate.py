@@ -19,9 +19,13 @@ import pandas as pd
 from tradelab.research import metrics
 from tradelab.research.conventions import Execution, TradeSpec, from_signals_kwargs
 from tradelab.strategy.base import Signals, Strategy
+from tradelab.strategy.exits import Stops
 
-__all__ = ["ENGINE", "chunk_all_signals", "chunk_signals", "portfolio_metrics", "run_chunk",
-           "run_portfolio"]
+__all__ = ["ENGINE", "STOP_KEYS", "chunk_all_signals", "chunk_signals", "portfolio_metrics",
+           "run_chunk", "run_portfolio", "split_stops"]
+
+#: Grid keys of a sweep that set a declared exit rather than a strategy parameter.
+STOP_KEYS = ("sl", "tp", "trail")
 
 #: vectorbt engine of every simulation. numba, pinned (installing ``vectorbt-rust``
 #: would otherwise switch ``engine="auto"`` to Rust): results are identical, but
@@ -32,11 +36,13 @@ ENGINE = "numba"
 
 def run_portfolio(execution: Execution, bars: pd.DataFrame,
                   entries: pd.Series | pd.DataFrame, exits: pd.Series | pd.DataFrame,
-                  trade: TradeSpec | None = None, signals: Signals | None = None) -> Any:
+                  trade: TradeSpec | None = None, signals: Signals | None = None,
+                  column_stops: Sequence[Stops] | None = None) -> Any:
     """``vbt.Portfolio.from_signals`` under the convention (one or many columns).
 
     ``trade``: direction and stops (default long-only, no stops); ``signals``: the
-    strategy's signals, for their short flags and per-bar stop fractions.
+    strategy's signals, for their short flags and per-bar stop fractions;
+    ``column_stops``: each column's stops (a sweep over ``sl``/``tp``/``trail``).
     """
     import vectorbt as vbt
 
@@ -44,7 +50,7 @@ def run_portfolio(execution: Execution, bars: pd.DataFrame,
 
     if ENGINE == "numba":
         simulation_kernel()  # the disk-cached copy of vectorbt's kernel
-    kwargs = from_signals_kwargs(execution, bars, entries, exits, trade, signals)
+    kwargs = from_signals_kwargs(execution, bars, entries, exits, trade, signals, column_stops)
     return vbt.Portfolio.from_signals(**kwargs, engine=ENGINE)
 
 
@@ -98,9 +104,15 @@ def chunk_all_signals(cls: type[Strategy], combos: Sequence[dict[str, Any]],
                       for k, v in arrays.items()})
 
 
-def has_extras(signals: Signals) -> bool:
-    """True when ``signals`` carry short flags or per-bar stops."""
-    return any(getattr(signals, k) is not None for k in Signals._fields[2:])
+def split_stops(combos: Sequence[dict[str, Any]], trade: TradeSpec | None
+                ) -> tuple[list[dict[str, Any]], list[Stops] | None]:
+    """The strategy parameters of each combination, and each one's stops when the
+    combinations carry swept ``sl``/``tp``/``trail`` values (``None`` otherwise)."""
+    if not any(k in c for c in combos for k in STOP_KEYS):
+        return list(combos), None
+    base = (trade or TradeSpec()).stops
+    params = [{k: v for k, v in c.items() if k not in STOP_KEYS} for c in combos]
+    return params, [base.overridden(**{k: c[k] for k in STOP_KEYS if k in c}) for c in combos]
 
 
 def run_chunk(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars: pd.DataFrame,
@@ -114,6 +126,7 @@ def run_chunk(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars: pd.Da
     """
     if close is None:
         close = bars["close"].to_numpy(dtype=float)
-    sig = chunk_all_signals(cls, combos, bars)
-    pf = run_portfolio(execution, bars, sig.entries, sig.exits, trade, sig)
+    params, column_stops = split_stops(combos, trade)
+    sig = chunk_all_signals(cls, params, bars)
+    pf = run_portfolio(execution, bars, sig.entries, sig.exits, trade, sig, column_stops)
     return portfolio_metrics(pf, execution.cash, ppy, close)

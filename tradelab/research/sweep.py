@@ -43,6 +43,7 @@ from tradelab.research.overfit import OverfitEstimate, block_edges, estimate
 # run_chunk lives in simulate (Dask workers run it without importing this module);
 # it stays importable from here. Sweeps run run_window (the same, plus windows and
 # the block sums of the overfitting estimate).
+from tradelab.research.simulate import STOP_KEYS
 from tradelab.research.simulate import run_chunk as run_chunk
 from tradelab.research.sweep_result import MIN_TRADES, SweepResult
 from tradelab.research.walkforward import WalkForward, Window, run_window
@@ -173,7 +174,8 @@ def sweep(strategy: Strategy | type[Strategy] | str,
         (loaded through the cache of ``settings``); or a mapping symbol → either,
         which sweeps every symbol into one table with a leading ``symbol`` column.
     grid
-        Parameter name → values to try.
+        Parameter name → values to try; ``sl``, ``tp`` and ``trail`` sweep the declared
+        exits (fractions, crossed with the parameters).
     execution
         The convention (default ``Execution()``).
     metric
@@ -263,7 +265,9 @@ def sweep(strategy: Strategy | type[Strategy] | str,
     edges = {k: _cscv_edges(len(v)) for k, v in frames.items()} if overfit else None
 
     started = time.perf_counter()
-    valid, invalid = expand_grid(cls, grid, base)
+    valid, invalid = expand_grid(cls, {k: v for k, v in grid.items() if k not in STOP_KEYS}, base)
+    if any(k in grid for k in STOP_KEYS):
+        valid, invalid = _with_stop_axes(valid, invalid, grid, trade)
     if not valid:
         first = invalid[0][1] if invalid else "empty grid"
         raise ParameterError(f"{cls.name}: no valid combination in the grid "
@@ -324,6 +328,38 @@ def sweep(strategy: Strategy | type[Strategy] | str,
                        overfitting_by_symbol={str(k): v for k, v in overfitting.items()}
                        if multi else {},
                        walk_forward=wf_result, trade=trade)
+
+
+def _with_stop_axes(valid: list[dict[str, Any]], invalid: list[tuple[dict[str, Any], str]],
+                    grid: Mapping[str, Any], trade: TradeSpec
+                    ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]]]:
+    """Each valid combination crossed with the swept ``sl``/``tp``/``trail`` values
+    (the stop keys vary fastest); a stop combination the rules refuse (e.g. ``sl`` and
+    ``trail`` together) is listed as invalid with the reason."""
+    axes: dict[str, list[float]] = {}
+    for key in STOP_KEYS:
+        if key not in grid:
+            continue
+        raw = grid[key] if isinstance(grid[key], (list, tuple)) else np.atleast_1d(grid[key])
+        if not len(raw):
+            raise ParameterError(f"empty grid for {key}")
+        try:
+            axes[key] = [float(v) for v in raw]
+        except (TypeError, ValueError):
+            raise ParameterError(f"{key} = {list(raw)!r}: expected fractions") from None
+    out_valid: list[dict[str, Any]] = []
+    out_invalid = list(invalid)
+    names = [k for k in grid if k not in STOP_KEYS]
+    for combo in valid:
+        for values in itertools.product(*axes.values()):
+            stops = dict(zip(axes, values, strict=True))
+            try:
+                TradeSpec(trade.direction, trade.stops.overridden(**stops))
+            except ValueError as exc:
+                out_invalid.append(({**{k: combo[k] for k in names}, **stops}, str(exc)))
+                continue
+            out_valid.append({**combo, **stops})
+    return out_valid, out_invalid
 
 
 def _cscv_edges(n_bars: int) -> np.ndarray:

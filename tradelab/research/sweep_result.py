@@ -131,7 +131,9 @@ class SweepResult:
             if symbol not in bars:
                 raise ValueError(f"symbol = {symbol!r}: swept {', '.join(self.symbols)}")
             bars, ppy = bars[symbol], None  # inferred per symbol, as the sweep did
-        stops = self.trade.stops
+        # swept stops (grid keys sl/tp/trail) replace the sweep's own, as in the sweep
+        stops = self.trade.stops.overridden(**{k: chosen.pop(k) for k in ("sl", "tp", "trail")
+                                               if k in chosen})
         return _backtest(self.strategy_cls, bars, chosen, execution=self.execution,
                          periods_per_year=ppy, direction=self.trade.direction, sl=stops.sl,
                          tp=stops.tp, trail=stops.trail, time_stop=stops.time_bars)

@@ -31,7 +31,12 @@ import numpy as np
 import pandas as pd
 
 from tradelab.research import metrics
-from tradelab.research.simulate import chunk_all_signals, portfolio_metrics, run_portfolio
+from tradelab.research.simulate import (
+    chunk_all_signals,
+    portfolio_metrics,
+    run_portfolio,
+    split_stops,
+)
 from tradelab.strategy.base import Signals
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -99,11 +104,12 @@ def window_portfolio(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars
     lo, hi, slo = window if window is not None else (0, n, 0)
     if not 0 <= slo <= lo < hi <= n:
         raise ValueError(f"window {window!r} outside 0..{n}")
-    sig = chunk_all_signals(cls, combos, bars if (slo, hi) == (0, n) else bars.iloc[slo:hi])
+    params, column_stops = split_stops(combos, trade)
+    sig = chunk_all_signals(cls, params, bars if (slo, hi) == (0, n) else bars.iloc[slo:hi])
     if lo > slo:
         sig = Signals(*(None if v is None else v.iloc[lo - slo:] for v in sig))
     sim = bars if (lo, hi) == (0, n) else bars.iloc[lo:hi]
-    return run_portfolio(execution, sim, sig.entries, sig.exits, trade, sig), sim
+    return run_portfolio(execution, sim, sig.entries, sig.exits, trade, sig, column_stops), sim
 
 
 def run_window(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars: pd.DataFrame,
@@ -198,7 +204,7 @@ def walk_forward(spec: WalkForward, sweep_window: Callable[[Window], list[dict[s
     trade
         Direction and stops of every run (default long-only, no stops).
     """
-    warmup = max(int(cls(**c).warmup) for c in valid)
+    warmup = max(int(cls(**c).warmup) for c in split_stops(valid, trade)[0])
     cash = execution.cash
     rows, returns, positions, pnl, is_open = [], [], [], [], []
     for i, (tr_lo, tr_hi, te_lo, te_hi) in enumerate(spec.windows(len(bars))):

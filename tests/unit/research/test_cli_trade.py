@@ -75,3 +75,14 @@ def test_bad_trade_options_exit_2_with_one_line(run, command: str, args: tuple,
     assert res.exit_code == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), res.stderr
+
+
+def test_sweep_grid_over_stop_fractions(run) -> None:
+    res = run("sweep", "sma_cross", *SPX, "-g", "fast=5,10", "-g", "sl=0.02,0.05",
+              "--direction", "short", "--no-progress", "--json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)["rows"]
+    assert sorted((r["fast"], r["sl"]) for r in rows) == [(5, 0.02), (5, 0.05), (10, 0.02),
+                                                         (10, 0.05)]
+    bad = run("sweep", "sma_cross", *SPX, "-g", "sl=0.02,abc")
+    assert bad.exit_code == 2 and "sl = ['0.02', 'abc']: expected fractions" in bad.stderr

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from vectorbt.portfolio.nb import get_stop_price_nb
 
+from tradelab.errors import ParameterError
 from tradelab.research import metrics
 from tradelab.research.backtest import backtest
 from tradelab.research.conventions import Execution, TradeSpec, from_signals_kwargs
@@ -195,3 +196,25 @@ def test_sweep_result_reruns_with_its_direction_and_stops(registry, bars: pd.Dat
     assert again.stats["final_equity"] == result.best()["final_equity"]
     out = result.to_dict()
     assert out["direction"] == "short" and out["stops"]["tp"] == 0.05
+
+
+def test_sweep_grid_over_stops(registry, bars: pd.DataFrame) -> None:
+    grid = {"fast": [5, 10], "sl": [0.02, 0.05]}
+    result = sweep("sma_cross", bars, grid, direction="short", tp=0.08, progress=False,
+                   registry=registry, workers=1, overfit=False, chunk_size=3)
+    assert list(result.table[["fast", "sl"]].itertuples(index=False, name=None)) == [
+        (5, 0.02), (5, 0.05), (10, 0.02), (10, 0.05)]
+    for row in result.table.itertuples():
+        one = backtest(registry.create("sma_cross", fast=row.fast), bars, direction="short",
+                       sl=row.sl, tp=0.08)
+        assert row.final_equity == one.stats["final_equity"], row
+    assert result.table["final_equity"].nunique() == 4
+    best = result.backtest()
+    assert best.trade.stops == Stops(sl=float(result.best()["sl"]), tp=0.08)
+    assert best.stats["final_equity"] == result.best()["final_equity"]
+
+
+def test_sweep_grid_over_stops_refuses_sl_with_trail(registry, bars: pd.DataFrame) -> None:
+    with pytest.raises(ParameterError, match=r"sl = 0\.02 and trail = 0\.03.*give one of them"):
+        sweep("sma_cross", bars, {"sl": [0.02], "trail": [0.03]}, progress=False,
+              registry=registry, workers=1, overfit=False)
