@@ -58,7 +58,7 @@ def lazy_exports(package: str, exports: Mapping[str, str], namespace: dict[str, 
 #: Names whose next import is to be lazy (each is removed once that import happens).
 _DEFERRED: set[str] = set()
 #: Names whose next import gives a proxy with these stand-in attributes.
-_STAND_INS: dict[str, frozenset[str]] = {}
+_STAND_INS: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {}
 
 
 class _DeferringFinder:
@@ -83,7 +83,7 @@ class _DeferringFinder:
             spec = _real_spec(name, path, target)
             if spec is not None:
                 proxy_spec = importlib.machinery.ModuleSpec(
-                    name, _ProxyLoader(_ModuleProxy(name, stand_ins), spec.origin),
+                    name, _ProxyLoader(_ModuleProxy(name, *stand_ins), spec.origin),
                     origin=spec.origin)
                 # A package's path: ``from name import f`` checks it, and submodules
                 # import from it without loading ``name``.
@@ -123,7 +123,8 @@ def _install_finder() -> None:
         sys.meta_path.insert(0, _DeferringFinder)
 
 
-def defer_import(name: str, stand_ins: Iterable[str] = ()) -> None:
+def defer_import(name: str, stand_ins: Iterable[str] = (),
+                 importers: Iterable[str] = ()) -> None:
     """Make the next ``import name`` return a module whose body runs on first use.
 
     For modules that a dependency imports at start-up "in case": plotly (imported by
@@ -147,12 +148,16 @@ def defer_import(name: str, stand_ins: Iterable[str] = ()) -> None:
         ``isinstance`` or identity tests see the stand-in). Any other attribute, and
         ``__path__`` (importing a submodule), loads the real module, which then
         replaces the deferred one in ``sys.modules`` and on its parent package.
+    importers
+        Module name prefixes (``"vectorbt."``): only code of these modules gets
+        stand-ins; anyone else asking for one of the names gets the real object
+        (loading the module). Default: everyone.
     """
     if name in sys.modules:
         return
     names = frozenset(stand_ins)
     if names:
-        _STAND_INS[name] = names
+        _STAND_INS[name] = (names, tuple(importers))
     else:
         _DEFERRED.add(name)
     _install_finder()
@@ -350,9 +355,10 @@ class _ModuleProxy:
     """The module ``import name`` returns until the real one is needed (see
     :func:`defer_import`'s ``stand_ins``)."""
 
-    def __init__(self, name: str, stand_ins: frozenset[str]) -> None:
+    def __init__(self, name: str, stand_ins: frozenset[str], importers: tuple[str, ...]) -> None:
         self.name = name
         self.stand_ins = stand_ins
+        self.importers = importers
         self.made: dict[str, _StandIn] = {}
         self.module: ModuleType | None = None
         self.loaded: ModuleType | None = None
@@ -375,7 +381,7 @@ class _ModuleProxy:
             return self.loaded
 
     def getattr(self, attr: str) -> Any:
-        if attr in self.stand_ins and self.loaded is None:
+        if attr in self.stand_ins and self.loaded is None and self._for_importer():
             return self.made.setdefault(attr, _StandIn(self, attr))
         # The import system probes dunders while it sets the module up; of those, only
         # __all__ (``import *``) needs the real module.
@@ -385,6 +391,20 @@ class _ModuleProxy:
 
     def dir(self) -> list[str]:
         return dir(self.real())
+
+    def _for_importer(self) -> bool:
+        """Whether the code asking (past the import system's frames) is an importer."""
+        if not self.importers:
+            return True
+        frame = sys._getframe(2)
+        while frame is not None and frame.f_globals.get("__name__") in _IMPORT_SYSTEM:
+            frame = frame.f_back  # type: ignore[assignment]
+        asker = "" if frame is None else str(frame.f_globals.get("__name__", ""))
+        return asker.startswith(self.importers)
+
+
+#: Modules whose frames stand between an ``import`` statement and a module's attributes.
+_IMPORT_SYSTEM = frozenset({"importlib._bootstrap", "_frozen_importlib", "importlib"})
 
 
 class _ProxyLoader(importlib.abc.Loader):

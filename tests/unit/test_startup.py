@@ -146,7 +146,7 @@ def test_stand_ins_defer_a_module_that_is_imported_from(
         def twice(x, *, plus=0):
             return 2 * x + plus
     """, "slow/part.py": "Y = 5\n", "user.py": "from .slow import twice, scale\n"})
-    defer_import(f"{name}.slow", stand_ins=("twice", "scale"))
+    defer_import(f"{name}.slow", stand_ins=("twice", "scale"), importers=(f"{name}.user",))
     user = importlib.import_module(f"{name}.user")
     proxy = sys.modules[f"{name}.slow"]
     assert "LOADED" not in vars(proxy)  # imported from, but not run
@@ -156,6 +156,15 @@ def test_stand_ins_defer_a_module_that_is_imported_from(
     assert real is not proxy and real.LOADED is True
     assert sys.modules[name].slow is real  # on the parent package too
     assert proxy.twice is real.twice  # once loaded, the proxy forwards everything
+
+
+def test_stand_ins_go_to_the_named_importers_only(make_package: Callable[..., str]) -> None:
+    name = make_package({"__init__.py": "", "slow.py": "def twice(x):\n    return 2 * x\n",
+                         "other.py": "from .slow import twice\n"})
+    defer_import(f"{name}.slow", stand_ins=("twice",), importers=(f"{name}.user",))
+    other = importlib.import_module(f"{name}.other")  # not an importer: the real function
+    assert other.twice is sys.modules[f"{name}.slow"].twice and other.twice(2) == 4
+    assert type(other.twice).__name__ == "function"
 
 
 # -- vectorbt in a fresh process -------------------------------------------------------

@@ -32,8 +32,8 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 # rfc3987_syntax's grammar compile): see defer_import.
 defer_import("nbformat")
 # vectorbt's returns modules (and sklearn's, via vectorbt.generic) import scipy.stats,
-# ~0.6 s, for statistics a backtest does not compute; these three are taken by name.
-defer_import("scipy.stats", stand_ins=("skew", "kurtosis", "norm"))
+# ~0.6 s, for statistics a backtest does not compute; vectorbt takes these three by name.
+defer_import("scipy.stats", stand_ins=("skew", "kurtosis", "norm"), importers=("vectorbt.",))
 # vectorbt's __init__ imports all of vectorbt; a backtest loads the simulation only.
 from tradelab.research._startup import defer_vectorbt  # noqa: E402  (after defer_import)
 
