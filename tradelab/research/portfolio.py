@@ -92,7 +92,7 @@ def _merge(orders: list[OrderIntent]) -> list[OrderIntent]:
 
 
 def simulate_rebalances(weights: pd.DataFrame, panel: Panel, decisions: np.ndarray,
-                        execution: Execution, lots: Any = None
+                        execution: Execution, lots: Any = None, threshold: float = 0.0
                         ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """The exact (Decimal) rebalance loop.
 
@@ -111,6 +111,7 @@ def simulate_rebalances(weights: pd.DataFrame, panel: Panel, decisions: np.ndarr
     w = weights.to_numpy()
     fee, fixed = to_decimal(execution.fees), to_decimal(execution.fixed_fees)
     slip = to_decimal(execution.slippage)
+    band = to_decimal(float(threshold))
     step = lots if lots is not None else (ZERO if execution.fractional else Decimal(1))
     size = np.full((n, k), np.nan)
     price = np.full((n, k), np.nan)
@@ -127,7 +128,8 @@ def simulate_rebalances(weights: pd.DataFrame, panel: Panel, decisions: np.ndarr
         targets = {s: to_decimal(float(w[t, j])) for j, s in enumerate(symbols) if w[t, j] != 0}
         can = {s for j, s in enumerate(symbols) if tradable[e, j]}
         orders = _merge(rebalance(targets, pos, prices, equity, lots=step, fee=fee,
-                                  fixed_fee=fixed, slippage=slip, tradable=can))
+                                  fixed_fee=fixed, slippage=slip, tradable=can,
+                                  threshold=band))
         pos, cash, _ = apply_orders(orders, pos, prices, cash, fee=fee, fixed_fee=fixed,
                                     slippage=slip)
         for o in orders:
@@ -162,7 +164,7 @@ def backtest_portfolio(strategy: PortfolioStrategy | type[PortfolioStrategy] | s
                        universe: str | Sequence[str] | None = None, source: Any = "sample",
                        start: Any = None, end: Any = None, panel: Panel | None = None,
                        execution: Execution | None = None, rebalance: Schedule | None = None,
-                       lots: Any = None, market: Any = None,
+                       lots: Any = None, threshold: float = 0.0, market: Any = None,
                        periods_per_year: float | None = None,
                        **overrides: Any) -> PortfolioResult:
     """Backtest a :class:`~tradelab.strategy.portfolio.PortfolioStrategy` (module docstring).
@@ -189,6 +191,8 @@ def backtest_portfolio(strategy: PortfolioStrategy | type[PortfolioStrategy] | s
     lots
         Lot step(s) for :func:`~tradelab.orders.rebalance.rebalance` (default: 1, or 0
         when ``fractional``).
+    threshold
+        Drift band: orders under ``threshold × equity`` are not sent (default 0).
     periods_per_year
         For annualized metrics (default: inferred from the bar spacing).
 
@@ -213,7 +217,7 @@ def backtest_portfolio(strategy: PortfolioStrategy | type[PortfolioStrategy] | s
     weights = strat.target_weights(panel)
     schedule = rebalance if rebalance is not None else strat.rebalance
     decisions = rebalance_bars(panel.index, schedule, weights)
-    size, price, orders = simulate_rebalances(weights, panel, decisions, ex, lots)
+    size, price, orders = simulate_rebalances(weights, panel, decisions, ex, lots, threshold)
     pf = _vbt_portfolio(panel, size, price, ex)
     ppy = infer_periods_per_year(panel.index, periods_per_year)
     return build_result(strat, panel, ex, weights, decisions, size, orders, pf, ppy, schedule)

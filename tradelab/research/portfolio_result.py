@@ -14,8 +14,9 @@ exposure
     The stats report their means over the bars.
 per symbol
     ``pnl``: the symbol's final position at the last close, minus what was paid for
-    it, plus what was received (fees included); ``hold_*``: the symbol bought and held
-    from its first bar (:func:`tradelab.research.metrics.buy_and_hold`).
+    it, plus what was received (fees included); ``contribution``: ``pnl`` / initial
+    cash (the contributions add up to the total return); ``hold_*``: the symbol bought
+    and held from its first bar (:func:`tradelab.research.metrics.buy_and_hold`).
 """
 
 from __future__ import annotations
@@ -198,10 +199,11 @@ def _per_symbol(panel: Panel, positions: pd.DataFrame, orders: pd.DataFrame,
         exact += mark - paid
         listed = panel.close[s].dropna().to_numpy()
         hold = metrics.buy_and_hold(listed, execution.cash, ppy) if len(listed) > 1 else {}
-        rows[s] = {"pnl": float(mark - paid), "orders": len(mine), "final_units": float(held),
+        rows[s] = {"pnl": float(mark - paid), "contribution": float(mark - paid) / execution.cash,
+                   "orders": len(mine), "final_units": float(held),
                    **{f"hold_{k}": v for k, v in hold.items() if k != "final_equity"}}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "symbol"
     final_value = positions.iloc[-1] * last
-    table.insert(3, "final_weight", (final_value / float(exact)).reindex(table.index).to_numpy())
+    table.insert(4, "final_weight", (final_value / float(exact)).reindex(table.index).to_numpy())
     return table, exact

@@ -117,6 +117,7 @@ def test_result_figures_and_serialization(sp20: Panel, rotation: PortfolioStrate
     assert r.stats["max_drawdown"] <= 0
     assert set(r.per_symbol.index) == set(sp20.symbols)
     assert r.per_symbol["pnl"].sum() == pytest.approx(r.equity.iloc[-1] - 100_000, rel=1e-9)
+    assert r.per_symbol["contribution"].sum() == pytest.approx(r.stats["total_return"], rel=1e-9)
     assert r.weights.sum(axis=1).max() <= 1.0 + 1e-9
     assert len(r.turnover) == len(pd.DatetimeIndex(r.orders["time"]).unique())
     data = json.loads(json.dumps(r.to_dict()))
@@ -160,3 +161,13 @@ def test_ohlc_data_fills_at_the_next_bars_open() -> None:
     assert float(first["price"]) == pytest.approx(panel.open.loc[first["time"], first["symbol"]])
     assert panel.open.loc[first["time"], first["symbol"]] != panel.close.loc[first["time"],
                                                                             first["symbol"]]
+
+
+def test_a_drift_band_skips_small_orders(sp20: Panel, rotation: PortfolioStrategy) -> None:
+    every = backtest_portfolio(rotation, panel=sp20)
+    banded = backtest_portfolio(rotation, panel=sp20, threshold=0.01)
+    assert banded.stats["n_orders"] < every.stats["n_orders"]
+    notional = [float(q * p) for q, p in zip(banded.orders["quantity"], banded.orders["price"],
+                                             strict=True)]
+    before = banded.equity.shift(1).loc[pd.DatetimeIndex(banded.orders["time"])].to_numpy()
+    assert (np.array(notional) >= 0.009 * before).all()
