@@ -11,8 +11,6 @@ import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from datetime import time as dt_time
-from decimal import Decimal
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -32,6 +30,8 @@ from tradelab.errors import ConfigError
 from tradelab.jobs.settings import JobsSettings
 from tradelab.monitor.settings import MonitorSettings
 from tradelab.notify.settings import NotifySettings
+from tradelab.risk_settings import RiskLimitSettings as RiskLimitSettings  # re-exported
+from tradelab.risk_settings import RiskSettings
 
 ENV_PREFIX = "TRADELAB__"
 CONFIG_FILE = "config/tradelab.toml"
@@ -216,25 +216,6 @@ class LiveSettings(_Section):
     drift_threshold: float = Field(default=0.01, ge=0, description=(
         "live-vs-research drift (fraction of starting equity) above which "
         "`tradelab parity --run` alerts through notifications"))
-
-
-class RiskLimitSettings(_Section):
-    """Risk limits; an unset limit is not checked (see :class:`tradelab.risk.rules.RiskLimits`)."""
-
-    max_position: Decimal | None = Field(default=None, gt=0, description="units")
-    max_order_notional: Decimal | None = Field(default=None, gt=0)
-    max_gross_exposure: Decimal | None = Field(default=None, gt=0)
-    max_daily_loss: float | None = Field(default=None, gt=0, lt=1, description="fraction of equity")
-    max_drawdown: float | None = Field(default=None, gt=0, lt=1, description="fraction of equity")
-    max_orders_per_minute: int | None = Field(default=None, gt=0)
-    trading_hours: tuple[dt_time, dt_time] | None = Field(default=None, description="UTC, inclusive")
-    allowed_symbols: frozenset[str] | None = None
-
-
-class RiskSettings(RiskLimitSettings):
-    """Account-wide limits plus per-strategy overrides (``[risk.per_strategy.NAME]``)."""
-
-    per_strategy: dict[str, RiskLimitSettings] = Field(default_factory=dict)
 
 
 class StoreSettings(_Section):

@@ -19,7 +19,7 @@ from tradelab.money import MONEY_CONTEXT
 from tradelab.orders.manager import OrderManager
 from tradelab.portfolio import Portfolio
 from tradelab.risk.manager import KillSwitch, RiskManager
-from tradelab.risk.rules import RiskLimits
+from tradelab.risk.rules import RiskLimits, with_short_default
 from tradelab.strategy.base import Strategy
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ def assemble_engine(strategies: Sequence[tuple[Strategy, str]], feed: LiveFeed,
     account = config.account
     symbols = {sym for _, sym in strategies}
     broker = broker if broker is not None else make_broker(broker_name, execution, symbols, config)
+    # [risk] allow_short unset: shorts allowed at a simulated venue, denied at a real one.
+    limits = with_short_default(limits or RiskLimits(), bool(getattr(broker, "simulated", False)))
     orders = OrderManager(broker, bus, clock, config.retry_attempts, config.retry_max_wait)
     portfolio = Portfolio(execution.cash, account)
     recorder: Any = None

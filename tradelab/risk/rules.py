@@ -9,7 +9,7 @@ them trivially testable and safe to call on the hot path.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from decimal import Decimal
 
@@ -23,6 +23,10 @@ class RiskLimits:
     ``max_daily_loss`` and ``max_drawdown`` are fractions of equity (0.05 = 5 %);
     breaching either is *critical*: it denies and engages the kill switch.
     ``trading_hours`` is a ``(start, end)`` pair of UTC times, inclusive.
+    ``allow_short``: may an order open or add to a short position (``None``: not
+    decided here; the engine sets it by venue, see :func:`with_short_default`);
+    ``short_symbols``: when set, only these symbols may be sold short. Position and
+    exposure limits count a short by its absolute size.
     """
 
     max_position: Decimal | None = None          # units held after the order, absolute
@@ -33,6 +37,8 @@ class RiskLimits:
     max_orders_per_minute: int | None = None
     trading_hours: tuple[time, time] | None = None
     allowed_symbols: frozenset[str] | None = None
+    allow_short: bool | None = None
+    short_symbols: frozenset[str] | None = None
 
     def merged(self, override: RiskLimits | None) -> RiskLimits:
         """These limits with every limit ``override`` sets taking precedence."""
@@ -136,9 +142,29 @@ def instrument_allowed(ctx: RiskContext, lim: RiskLimits) -> str | None:
     return f"{ctx.symbol} is not in the allow-list ({', '.join(sorted(lim.allowed_symbols))})"
 
 
+def short_not_allowed(ctx: RiskContext, lim: RiskLimits) -> str | None:
+    after = ctx.position_after
+    if after >= 0 or after >= ctx.position:
+        return None  # neither opens nor adds to a short (covering is always allowed)
+    if lim.allow_short is False:
+        return (f"{ctx.side} {ctx.quantity} {ctx.symbol} would hold {after}: short selling "
+                f"is not allowed on this account ([risk] allow_short = false)")
+    if lim.short_symbols is not None and ctx.symbol not in lim.short_symbols:
+        return (f"{ctx.symbol} may not be sold short: not in [risk] short_symbols "
+                f"({', '.join(sorted(lim.short_symbols)) or 'none'})")
+    return None
+
+
+def with_short_default(limits: RiskLimits, simulated: bool) -> RiskLimits:
+    """``limits`` with an unset ``allow_short`` decided by the venue: allowed at a
+    simulated (paper) venue, denied at a real one (a spot account cannot borrow)."""
+    return replace(limits, allow_short=simulated) if limits.allow_short is None else limits
+
+
 #: name -> (rule, critical). Critical breaches engage the kill switch.
 RULES: dict[str, tuple[Rule, bool]] = {
     "instrument_allowed": (instrument_allowed, False),
+    "short_not_allowed": (short_not_allowed, False),
     "trading_hours": (trading_hours, False),
     "max_orders_per_minute": (max_orders_per_minute, False),
     "max_order_notional": (max_order_notional, False),
