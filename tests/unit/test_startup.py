@@ -179,7 +179,8 @@ def test_backtest_imports_the_simulation_not_all_of_vectorbt() -> None:
                "    code = e.code\n"
                "from tradelab._lazy import package_init_pending\n"
                "loaded = [m for m in ('vectorbt.data', 'vectorbt.labels', 'vectorbt.messaging',\n"
-               "                      'ccxt', 'scipy.stats._stats_py') if m in sys.modules]\n"
+               "                      'ccxt', 'scipy.stats._stats_py', 'numpy.f2py.crackfortran')\n"
+               "          if m in sys.modules]\n"
                "print(json.dumps({'code': code, 'loaded': loaded,\n"
                "                  'simulated': 'vectorbt.portfolio.base' in sys.modules,\n"
                "                  'pending': package_init_pending('vectorbt')}))")
@@ -207,6 +208,7 @@ def test_vectorbt_is_whole_once_used_after_a_deferred_backtest() -> None:
         stats = pf.returns_stats()  # skew and kurtosis: scipy.stats, through the stand-ins
         import scipy.stats
         import vectorbt.returns.accessors as acc, vectorbt.returns.metrics as met
+        import numpy.f2py
         print(json.dumps({
             "pending": pending, "signals": int(first.sum()), "ma": float(ma.iloc[-1]),
             "ma_ref": float(close.rolling(10).mean().iloc[-1]),
@@ -218,6 +220,7 @@ def test_vectorbt_is_whole_once_used_after_a_deferred_backtest() -> None:
             "kurt": [float(f(returns, fisher=False)) for f in (acc.kurtosis, scipy.stats.kurtosis)],
             "ppf": [float(n.ppf(0.975)) for n in (met.norm, scipy.stats.norm)],
             "stats_module": type(sys.modules["scipy.stats"].norm).__name__,
+            "f2py": callable(numpy.f2py.run_main),
         }))
     """))
     assert got["pending"] is True  # until the sub-accessor ran vectorbt's __init__
@@ -229,3 +232,4 @@ def test_vectorbt_is_whole_once_used_after_a_deferred_backtest() -> None:
         stand_in, real = got[name]
         assert stand_in == real, name
     assert got["stats_module"] == "norm_gen"  # the real scipy.stats is in sys.modules
+    assert got["f2py"] is True  # deferred numpy.f2py loads when used

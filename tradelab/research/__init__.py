@@ -34,6 +34,9 @@ defer_import("nbformat")
 # vectorbt's returns modules (and sklearn's, via vectorbt.generic) import scipy.stats,
 # ~0.6 s, for statistics a backtest does not compute; vectorbt takes these three by name.
 defer_import("scipy.stats", stand_ins=("skew", "kurtosis", "norm"), importers=("vectorbt.",))
+# numba's linear algebra loads scipy.linalg, whose array-API layer clones numpy's
+# namespace and so imports numpy.f2py (a Fortran wrapper generator, ~0.1 s).
+defer_import("numpy.f2py")
 # vectorbt's __init__ imports all of vectorbt; a backtest loads the simulation only.
 from tradelab.research._startup import defer_vectorbt  # noqa: E402  (after defer_import)
 
