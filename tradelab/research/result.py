@@ -14,11 +14,56 @@ from tradelab.research.conventions import Execution, TradeSpec
 from tradelab.research.simulate import portfolio_metrics
 
 TRADE_COLUMNS = ("entry_time", "exit_time", "side", "quantity", "entry_price", "exit_price",
-                 "fees", "pnl", "return", "status")
+                 "fees", "pnl", "return", "status", "exit_reason")
 ORDER_COLUMNS = ("time", "side", "quantity", "price", "fees")
 
 
-def trades_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
+def _signal_or_open(records: np.ndarray) -> np.ndarray:
+    out = np.full(len(records), "signal", dtype=object)
+    out[records["status"] == 0] = None
+    return out
+
+
+def exit_reasons(records: np.ndarray, bars: pd.DataFrame, trade: TradeSpec,
+                 signals: Any = None, next_open: bool = True) -> np.ndarray:
+    """Why each trade closed: ``"sl"``, ``"tp"``, ``"trail"`` or ``"signal"`` (None: open).
+
+    vectorbt does not record it, so each trade with declared exits is replayed bar by
+    bar from the bar after its entry with :func:`tradelab.strategy.exits.apply_exits`
+    (the rules vectorbt applies; its ``stop_price`` equals vectorbt's, bit for bit): a
+    stop that fires on the exit bar closed the trade, otherwise a signal did (an exit,
+    or an opposite entry).
+    """
+    from tradelab.strategy.exits import StopState, apply_exits
+
+    out = _signal_or_open(records)
+    per_bar = {k: getattr(signals, k, None) for k in ("sl_stop", "tp_stop")}
+    if not trade.stops.active and all(v is None for v in per_bar.values()):
+        return out
+    opens, highs, lows, closes = (bars[c].to_numpy(dtype=float) if c in bars.columns
+                                  else np.full(len(bars), np.nan)
+                                  for c in ("open", "high", "low", "close"))
+    fractions = {k: None if v is None else np.asarray(v, dtype=float).reshape(len(bars), -1)[:, 0]
+                 for k, v in per_bar.items()}
+    for j, rec in enumerate(records):
+        if rec["status"] == 0:
+            continue
+        entry, exit_ = int(rec["entry_idx"]), int(rec["exit_idx"])
+        decided = entry - 1 if next_open else entry  # the bar a per-bar fraction is read at
+        sl, tp = (None if f is None or decided < 0 else float(f[decided])
+                  for f in (fractions["sl_stop"], fractions["tp_stop"]))
+        state = StopState.opened(-1 if rec["direction"] == 1 else 1, float(rec["entry_price"]),
+                                 trade.stops, sl=sl, tp=tp)
+        for i in range(entry + 1, exit_ + 1):
+            hit = apply_exits(state, opens[i], highs[i], lows[i], closes[i])
+            if hit is not None:
+                out[j] = hit.reason if i == exit_ else "signal"
+                break
+    return out
+
+
+def trades_frame(records: np.ndarray, index: pd.DatetimeIndex,
+                 reasons: np.ndarray | None = None) -> pd.DataFrame:
     """vectorbt trade records → the trades table (see :class:`BacktestResult`)."""
     is_open = records["status"] == 0
     exit_time = pd.Series(index[records["exit_idx"]], dtype=index.dtype)
@@ -35,6 +80,7 @@ def trades_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
         "pnl": records["pnl"].astype(float),
         "return": records["return"].astype(float),
         "status": np.where(is_open, "open", "closed"),
+        "exit_reason": _signal_or_open(records) if reasons is None else reasons,
     }, columns=list(TRADE_COLUMNS))
 
 
@@ -66,8 +112,10 @@ class BacktestResult:
         One row per round trip: ``entry_time, exit_time, side ("long"/"short"), quantity,
         entry_price, exit_price`` (fill prices after slippage), ``fees`` (entry +
         exit), ``pnl`` (after fees), ``return`` (pnl / (quantity * entry_price)),
-        ``status`` ("open"/"closed"). An open trade has no exit time or price;
-        its pnl and return are marked at the last close without exit fees.
+        ``status`` ("open"/"closed"), ``exit_reason`` ("signal", or the declared exit
+        that closed it: "sl", "tp", "trail"; None while open, see :func:`exit_reasons`).
+        An open trade has no exit time or price; its pnl and return are marked at the
+        last close without exit fees.
     orders : pandas.DataFrame
         Every fill: ``time`` (the bar it filled on), ``side`` ("buy"/"sell"),
         ``quantity``, ``price`` (after slippage), ``fees``. This is the list the
@@ -78,9 +126,6 @@ class BacktestResult:
         Units held at each bar's close (negative: short).
     trade : TradeSpec
         The direction and declared exits the run traded with.
-
-    vectorbt does not record why a position closed, so the trades table has no exit
-    reason; a stop's fill is the one at the stop level (or the open through it).
     """
 
     strategy: str
@@ -122,7 +167,9 @@ class BacktestResult:
         return cls(strategy=strategy.name, params=dict(strategy.params), execution=execution,
                    periods_per_year=periods_per_year, bars=bars, equity=equity,
                    position=position, stats=stats,
-                   trades=trades_frame(pf.trades.values, index),
+                   trades=trades_frame(pf.trades.values, index, exit_reasons(
+                       pf.trades.values, bars, trade or TradeSpec(), signals,
+                       execution.fill == "next_open")),
                    orders=orders_frame(pf.orders.values, index),
                    entries=None if signals is None else signals.entries,
                    exits=None if signals is None else signals.exits,

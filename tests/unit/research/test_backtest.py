@@ -147,7 +147,7 @@ def test_result_exports(bars: pd.DataFrame, registry) -> None:
     assert "donchian_breakout" in repr(r)
     assert list(r.trades.columns) == ["entry_time", "exit_time", "side", "quantity",
                                       "entry_price", "exit_price", "fees", "pnl", "return",
-                                      "status"]
+                                      "status", "exit_reason"]
     assert list(r.orders.columns) == ["time", "side", "quantity", "price", "fees"]
     assert (r.drawdown <= 0).all()
 

@@ -136,6 +136,37 @@ def test_stops_fill_at_the_level_or_the_open(registry, bars: pd.DataFrame) -> No
         bar = bars.loc[row.exit_time]
         assert row.exit_price == pytest.approx(min(level, bar["open"]), rel=1e-12)
         assert row.exit_price <= level + 1e-9
+    # the exit reason names exactly these trades (a stop on a signal bar would be "sl"
+    # too: check that none of the signal exits hit the level)
+    closed = result.trades[result.trades["status"].eq("closed")]
+    by_signal = closed[closed["exit_reason"].eq("signal")]
+    assert set(closed.loc[closed["exit_reason"].eq("sl"), "exit_time"]) >= set(stopped["exit_time"])
+    for row in by_signal.itertuples():
+        assert bars.loc[row.exit_time, "low"] > row.entry_price * (1 - sl)
+    assert result.trades.loc[result.trades["status"].eq("open"), "exit_reason"].isna().all()
+
+
+@pytest.mark.parametrize(("kwargs", "reasons"), [
+    ({"direction": "short", "sl": 0.03, "tp": 0.05}, {"sl", "tp", "signal"}),
+    ({"direction": "long", "trail": 0.03}, {"trail", "signal"}),
+    ({}, {"signal"}),
+])
+def test_exit_reasons(registry, bars: pd.DataFrame, kwargs: dict, reasons: set) -> None:
+    result = backtest(registry.create("sma_cross"), bars, **kwargs)
+    closed = result.trades[result.trades["status"].eq("closed")]
+    assert set(closed["exit_reason"]) == reasons
+    sign = np.where(closed["side"].eq("long"), 1.0, -1.0)
+    for reason, frac in (("sl", kwargs.get("sl")), ("tp", kwargs.get("tp"))):
+        rows = closed[closed["exit_reason"].eq(reason)]
+        if frac is None or rows.empty:
+            continue
+        s = sign[closed["exit_reason"].eq(reason).to_numpy()]
+        level = rows["entry_price"] * (1 - s * frac if reason == "sl" else 1 + s * frac)
+        opens = rows["exit_time"].map(bars["open"])
+        # a stop fills at its level, or at the open it gapped through
+        at_level = np.isclose(rows["exit_price"], level, rtol=1e-12)
+        at_open = np.isclose(rows["exit_price"], opens, rtol=1e-12)
+        assert (at_level | at_open).all(), reason
 
 
 def test_unknown_keyword_names_the_accepted_ones(registry, bars: pd.DataFrame) -> None:
