@@ -249,3 +249,27 @@ def test_sweep_grid_over_stops_refuses_sl_with_trail(registry, bars: pd.DataFram
     with pytest.raises(ParameterError, match=r"sl = 0\.02 and trail = 0\.03.*give one of them"):
         sweep("sma_cross", bars, {"sl": [0.02], "trail": [0.03]}, progress=False,
               registry=registry, workers=1, overfit=False)
+
+
+def test_sweep_of_per_bar_stop_strategy_equals_backtests(registry, bars: pd.DataFrame) -> None:
+    grid = {"fast": [10, 20], "atr_k": [2.0, 3.0]}
+    result = sweep("sma_cross_ls", bars, grid, size_type="value", size=40_000.0,
+                   progress=False, registry=registry, workers=1, overfit=False)
+    for row in result.table.itertuples():
+        one = backtest(registry.create("sma_cross_ls", fast=row.fast, atr_k=row.atr_k), bars,
+                       size_type="value", size=40_000.0)
+        assert row.final_equity == one.stats["final_equity"], row
+        assert row.n_trades == one.stats["n_trades"]
+    assert result.table["final_equity"].nunique() == 4
+
+
+def test_walk_forward_trades_with_the_sweeps_direction(registry, bars: pd.DataFrame) -> None:
+    grid = {"fast": [5, 10], "slow": [30, 50]}
+    common = {"progress": False, "registry": registry, "workers": 1, "walk_forward": 3}
+    short = sweep("sma_cross", bars, grid, direction="short", sl=0.03, **common)
+    plain = sweep("sma_cross", bars, grid, **common)
+    assert short.walk_forward is not None and plain.walk_forward is not None
+    assert not short.walk_forward.equity.equals(plain.walk_forward.equity)
+    # a fold's out-of-sample run is the chosen combination traded short with the stop
+    fold = short.walk_forward.folds.iloc[-1]
+    assert fold["oos_round_trips"] >= 1
