@@ -146,6 +146,8 @@ def json_safe(value: Any) -> Any:
 _PARAM = typer.Option(None, "--param", "-p", help="NAME=VALUE, repeatable")
 _PPY = typer.Option(None, "--periods-per-year", help="bars per year (default inferred)")
 _REPORT = typer.Option(None, "--report", help="also write a standalone HTML report here")
+_UNIVERSE = typer.Option(None, "--universe", metavar="NAME",
+                         help="a named universe (sp20, kopep) for a portfolio strategy")
 
 
 @app.command("backtest")
@@ -154,12 +156,24 @@ def backtest_cmd(
     strategy: str = typer.Argument(..., help="strategy name (see `tradelab strategies`)"),
     data: DataOptions = DATA, param: list[str] = _PARAM, ex: ExecOptions = EXEC,
     periods_per_year: float = _PPY, as_json: bool = JSON, report: Path = _REPORT,
-    trade: TradeOptions = TRADE,
+    trade: TradeOptions = TRADE, universe: str = _UNIVERSE,
+    symbols: str = typer.Option(None, "--symbols", metavar="A,B,...",
+                                help="the symbols of a portfolio strategy's universe"),
 ) -> None:
-    """Backtest one parameter set on vectorbt and print stats (or JSON)."""
+    """Backtest one parameter set on vectorbt and print stats (or JSON).
+
+    A portfolio strategy trades its own universe, or ``--universe``/``--symbols``."""
+    from tradelab.cli import portfolio_cmd
     from tradelab.research.backtest import backtest
 
     tl = build_app()
+    kind = portfolio_cmd.find_portfolio(tl, strategy)
+    if kind is not None:
+        return portfolio_cmd.backtest(tl, kind, parse_params(param), data, ex, trade, universe,
+                                      symbols, periods_per_year, as_json)
+    if universe is not None or symbols is not None:
+        fail(f"--universe/--symbols: {strategy!r} is not a portfolio strategy (see `tradelab "
+             "strategies`); `tradelab sweep --symbols` runs a one-symbol strategy on several")
     try:
         strat = tl.strategy(strategy, **parse_params(param))
         spec = trade_spec(trade, strat)
@@ -220,23 +234,38 @@ def sweep_cmd(
     min_trades: int = typer.Option(20, "--min-trades",
                                    help="flag rows with fewer round trips"),
     as_json: bool = JSON, report: Path = _REPORT, trade: TradeOptions = TRADE,
+    universe: str = _UNIVERSE,
 ) -> None:
     """Backtest every combination of a parameter grid and rank them, with an
     overfitting estimate (deflated Sharpe ratio, PBO) and optionally walk-forward.
 
     ``--direction/--sl/--tp/--trail`` apply to every combination (fixed values);
-    ``--grid sl=0.02,0.05`` (or ``tp``/``trail``) sweeps an exit like a parameter."""
+    ``--grid sl=0.02,0.05`` (or ``tp``/``trail``) sweeps an exit like a parameter.
+    A portfolio strategy is backtested once per combination on its universe (or
+    ``--universe``/``--symbols``); a one-symbol strategy is swept over ``--universe``'s
+    symbols like over ``--symbols``."""
+    from tradelab.cli import portfolio_cmd
     from tradelab.research.distributed import BarsRef
     from tradelab.research.sweep import sweep
     from tradelab.research.walkforward import WalkForward
 
     values = parse_grid(grid)
-    names = [s.strip() for s in (symbols or "").split(",") if s.strip()]
-    if names and (data.csv is not None or data.symbol is not None):
-        fail("--symbols replaces --symbol and cannot be used with --csv")
     if metric == "round_trips":
         metric = "n_trades"
     tl = build_app()
+    kind = portfolio_cmd.find_portfolio(tl, strategy)
+    if kind is not None:
+        if cluster is not None or walk_forward:
+            fail("--cluster and --walk-forward do not apply to a portfolio strategy yet")
+        return portfolio_cmd.sweep(tl, kind, values, parse_params(param), data, ex, trade,
+                                   universe, symbols, periods_per_year, metric, top, as_json)
+    if universe is not None:
+        if symbols is not None:
+            fail("give --universe or --symbols, not both")
+        symbols = ",".join(portfolio_cmd.named_universe(universe))
+    names = [s.strip() for s in (symbols or "").split(",") if s.strip()]
+    if names and (data.csv is not None or data.symbol is not None):
+        fail("--symbols replaces --symbol and cannot be used with --csv")
     try:
         cls = tl.strategies.get(strategy)
         fixed = cls(**parse_params(param))  # validates the fixed parameters
