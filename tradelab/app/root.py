@@ -8,7 +8,7 @@ CLI, jobs and the API all start here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
@@ -146,6 +146,62 @@ class App:
         engine.store = run_store
         gate.bind(engine)
         engine.quality = gate
+        return engine
+
+    def portfolio_engine(self, strategy: Any, *, universe: Any = None, params: dict[str, Any] | None = None,
+                         source: str | None = None, start: Any = None, end: Any = None,
+                         bars: dict[str, pd.DataFrame] | None = None, speed: str | float = "max",
+                         execution: Execution | None = None, store: Store | None = None,
+                         db: str | None = None, rebalance: Any = None, lots: Any = None,
+                         threshold: float = 0.0, **engine_overrides: Any) -> Engine:
+        """A paper engine for a :class:`~tradelab.strategy.portfolio.PortfolioStrategy`
+        (an instance, class or name) replaying a universe's bars.
+
+        ``universe`` (a name such as ``"sp20"``, ``"KO,PEP"`` or a list; default the
+        strategy's) is loaded from ``source`` through the cache, or ``bars`` (symbol →
+        contract bars) are replayed as given; ``rebalance``, ``lots`` and ``threshold``
+        mean what they mean in :func:`tradelab.backtest_portfolio`. The engine acts once
+        per time stamp (:mod:`tradelab.engine.portfolio_loop`); the broker is the paper
+        broker; persistence, risk and ``[engine]`` settings as in :meth:`engine`.
+        """
+        from tradelab.app.wiring import assemble_engine
+        from tradelab.data.sample import is_close_only
+        from tradelab.data.universe import load_universe, universe_symbols
+        from tradelab.engine.loop import EngineConfig
+        from tradelab.engine.portfolio_loop import PortfolioEngine, TimestampBatches
+        from tradelab.engine.rebalancer import Rebalancer
+        from tradelab.feeds.replay import ReplayFeed
+        from tradelab.research.portfolio import portfolio_strategy
+
+        paths = [p for p in (self.settings.path(q) for q in self.settings.strategies.paths) if p.exists()]
+        strat = portfolio_strategy(strategy, params, paths)
+        source = source or "sample"
+        if bars is None:
+            symbols = universe_symbols(universe if universe is not None else strat.universe)
+            bars = load_universe(symbols, source, start, end, market=self.data)
+        symbols = tuple(bars)
+        ex = execution or self.execution
+        engine_fields = {f.name for f in fields(EngineConfig)}
+        config = EngineConfig(**{**self.settings.engine.model_dump(include=engine_fields),
+                                 **engine_overrides})
+        desk = Rebalancer(strat, symbols, ex, schedule=rebalance, lots=lots, threshold=threshold,
+                          close_only=all(is_close_only(b) for b in bars.values()))
+        limits, per_strategy = risk_limits(self.settings)
+        broker_obj = self.broker("paper", ex, set(symbols), config)
+
+        def make(*args: Any, **kwargs: Any) -> Engine:
+            return PortfolioEngine(desk, *args[1:], **kwargs)
+
+        run_store = store if store is not None else self.open_store(db)
+        engine = assemble_engine([(cast(Any, strat), s) for s in symbols],
+                                 TimestampBatches(ReplayFeed(bars, speed=speed)), ex,
+                                 store=run_store, broker=broker_obj, broker_name="paper",
+                                 config=config, limits=limits, per_strategy=per_strategy,
+                                 run_info={"strategy": strat.name, "symbol": ",".join(symbols),
+                                           "source": source, "mode": "replay",
+                                           "params": strat.params},
+                                 factory=make)
+        engine.store = run_store
         return engine
 
     def broker(self, name: str | None = None, execution: Execution | None = None,

@@ -33,7 +33,8 @@ def assemble_engine(strategies: Sequence[tuple[Strategy, str]], feed: LiveFeed,
                     config: EngineConfig | None = None,
                     limits: RiskLimits | None = None, per_strategy: dict[str, RiskLimits] | None = None,
                     clock: Any = None, bus: EventBus | None = None, resume: int | None = None,
-                    wall_clock: Any = None, run_info: dict | None = None) -> Engine:
+                    wall_clock: Any = None, run_info: dict | None = None,
+                    factory: Callable[..., Engine] | None = None) -> Engine:
     """A ready :class:`Engine`: broker, orders, portfolio, risk, kill switch and, with a
     ``store``, the run record (new or resumed, under a lease) and its recorder.
 
@@ -48,6 +49,9 @@ def assemble_engine(strategies: Sequence[tuple[Strategy, str]], feed: LiveFeed,
         A :class:`tradelab.store.Store` (persistence, recovery, kill switch) or ``None``.
     resume
         A run id to resume.
+    factory
+        Builds the engine from the same arguments as :class:`Engine` (default: ``Engine``);
+        :meth:`tradelab.app.App.portfolio_engine` passes a portfolio engine.
     """
     from tradelab.app.brokers import make_broker
 
@@ -130,8 +134,8 @@ def assemble_engine(strategies: Sequence[tuple[Strategy, str]], feed: LiveFeed,
                                 record=record, symbols=symbols)
     parts = EngineParts(broker, orders, portfolio, risk, kill_switch, recorder, shared, disabled, run,
                         reconciler)
-    engine = Engine(strategies, feed, execution, parts, config=config, bus=bus, clock=clock,
-                    wall_clock=wall)
+    engine = (factory or Engine)(strategies, feed, execution, parts, config=config, bus=bus,
+                                 clock=clock, wall_clock=wall)
     if opened is not None and opened.restored_risk is not None:
         # Drawdown and daily loss continue from the run's stored curve.
         if recorder is not None:

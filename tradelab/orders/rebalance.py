@@ -284,4 +284,19 @@ def apply_orders(orders: list[OrderIntent], positions: Mapping[str, Decimal],
         return {s: q for s, q in book.items() if q != 0}, cash, paid
 
 
-__all__ = ["OrderIntent", "RebalanceError", "apply_orders", "rebalance"]
+def net_orders(orders: list[OrderIntent]) -> list[OrderIntent]:
+    """One order per symbol (the signed sum), sells first, in first-seen order.
+
+    A flip from long to short is a closing and an opening order in :func:`rebalance`'s
+    list; a venue (and vectorbt, one order per symbol and bar) gets their sum. Research
+    and the engine both send this list, so their fills are the same.
+    """
+    net: dict[str, Decimal] = {}
+    for o in orders:
+        net[o.symbol] = net.get(o.symbol, ZERO) + o.signed()
+    merged = [OrderIntent(s, "buy" if q > 0 else "sell", abs(q), False)
+              for s, q in net.items() if q != 0]
+    return sorted(merged, key=lambda o: o.side != "sell")
+
+
+__all__ = ["OrderIntent", "RebalanceError", "apply_orders", "net_orders", "rebalance"]

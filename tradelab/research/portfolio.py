@@ -43,7 +43,7 @@ from tradelab.data.universe import Panel, load_panel
 from tradelab.errors import TradelabError
 from tradelab.execution import Execution
 from tradelab.money import ZERO, to_decimal
-from tradelab.orders.rebalance import OrderIntent, apply_orders, rebalance
+from tradelab.orders.rebalance import OrderIntent, apply_orders, net_orders, rebalance
 from tradelab.research.conventions import periods_per_year as infer_periods_per_year
 from tradelab.research.portfolio_result import PortfolioResult, build_result
 from tradelab.strategy.portfolio import (
@@ -82,13 +82,8 @@ def portfolio_strategy(strategy: PortfolioStrategy | type[PortfolioStrategy] | s
 
 
 def _merge(orders: list[OrderIntent]) -> list[OrderIntent]:
-    """One order per symbol (the signed sum), sells first, in first-seen order."""
-    net: dict[str, Decimal] = {}
-    for o in orders:
-        net[o.symbol] = net.get(o.symbol, ZERO) + o.signed()
-    merged = [OrderIntent(s, "buy" if q > 0 else "sell", abs(q), False)
-              for s, q in net.items() if q != 0]
-    return sorted(merged, key=lambda o: o.side != "sell")
+    """One order per symbol, sells first (:func:`~tradelab.orders.rebalance.net_orders`)."""
+    return net_orders(orders)
 
 
 def simulate_rebalances(weights: pd.DataFrame, panel: Panel, decisions: np.ndarray,

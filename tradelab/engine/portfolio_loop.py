@@ -1,0 +1,180 @@
+"""The engine for a :class:`~tradelab.strategy.portfolio.PortfolioStrategy`: one step per time stamp.
+
+A portfolio decides on the whole universe at once, so the engine acts once per
+time stamp, after it has every symbol's bar of that time stamp.
+
+**When a time stamp is complete.** The feed is wrapped in :class:`TimestampBatches`,
+which groups the bars the feed delivers consecutively with the same time. A replay
+(:class:`~tradelab.feeds.replay.ReplayFeed` over several symbols) delivers bars merged
+in time order, so a time stamp is complete when the first bar of a later time stamp
+arrives or the feed ends; a symbol without a bar then is missing at that time stamp
+(the alignment rule of :mod:`tradelab.data.universe`: its last close is held and it is
+not traded). A live multi-symbol feed would need a per-time-stamp batch or a cut-off
+from the venue; it is not supported here (:meth:`tradelab.app.App.portfolio_engine`
+builds replays only).
+
+**A step** (time stamp *t*, bars of the symbols that have one):
+
+1. A decision pending from *t-1* (``fill="next_open"``) is sized now, at *t*'s opens
+   (on close-only data the open is the close, so it fills at *t*'s close):
+   :meth:`Rebalancer.orders` calls :func:`~tradelab.orders.rebalance.rebalance` with
+   the book's positions and cash, at the prices the orders fill at — research's
+   convention (orders sized at the fill price, like bt and like the paper broker's
+   percent entries sized at fill). The orders (one per symbol, sells first) go through
+   the normal pipeline in list order (risk → write-ahead order row → broker), decided on
+   ``created_at = t-1``; the paper broker fills them in this time stamp's open phase,
+   the symbols with orders first, in the orders' order, so sells fund the buys.
+2. The bars are appended to the :class:`~tradelab.engine.rebalancer.Rebalancer`'s
+   panel; on a rebalance bar the strategy's weights on everything seen are the targets.
+   With ``fill="close"`` they are sized at *t*'s closes and filled in the close phase;
+   otherwise they wait for step 1 of the next time stamp (none on the last bar).
+3. Every symbol is marked at its close; one equity point, one stored snapshot and one
+   progress mark per time stamp (``run_bars`` keeps every bar).
+
+Resuming a portfolio run is not supported yet (the panel would have to be rebuilt
+from the stored bars).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, cast
+
+from tradelab.engine.loop import Engine
+from tradelab.engine.rebalancer import Rebalancer
+from tradelab.interfaces import Bar
+from tradelab.money import MONEY_CONTEXT, book
+from tradelab.orders.model import Order, client_order_id
+from tradelab.orders.rebalance import OrderIntent
+from tradelab.risk.manager import FLATTEN_MARK
+
+
+class TimestampBatches:
+    """A feed of bars as a feed of time stamps: lists of the bars with one time
+    (consecutive in the underlying feed; see the module docstring)."""
+
+    def __init__(self, feed: Any) -> None:
+        self.feed = feed
+
+    def close(self) -> None:
+        """Stop after the current time stamp."""
+        close = getattr(self.feed, "close", None)
+        if close is not None:
+            close()
+
+    def history(self, symbol: str, through: datetime | None, n: int) -> Any:
+        return self.feed.history(symbol, through, n)
+
+    def __iter__(self) -> Iterator[list[Bar]]:
+        batch: list[Bar] = []
+        for bar in self.feed:
+            if batch and bar[1] != batch[0][1]:
+                yield batch
+                batch = []
+            batch.append(bar)
+        if batch:
+            yield batch
+
+
+class PortfolioEngine(Engine):
+    """An :class:`~tradelab.engine.loop.Engine` whose step is one time stamp of a universe.
+
+    Built by :meth:`tradelab.app.App.portfolio_engine` through
+    :func:`tradelab.app.wiring.assemble_engine` (``factory=``); ``rebalancer`` decides.
+    The feed must yield lists of bars (:class:`TimestampBatches`).
+    """
+
+    def __init__(self, rebalancer: Rebalancer, *args: Any, **kwargs: Any) -> None:
+        super().__init__([], *args, **kwargs)
+        if not self._simulated:
+            raise ValueError("a portfolio strategy runs on a simulated venue (the paper broker) "
+                             "only: its orders are sized at the fill prices")
+        if self.resumed_from is not None:
+            raise ValueError("resuming a portfolio run is not supported yet")
+        self.rebalancer = rebalancer
+        self.name = rebalancer.strategy.name
+        self._pending: tuple[datetime, dict] | None = None
+        self._fill_open = self.execution.fill == "next_open"
+
+    def step(self, bar: Any) -> None:
+        """Process one time stamp (a list of bars with one time)."""
+        bars = cast(list[Bar], bar)
+        self._t0 = self._timer()
+        t = bars[0][1]
+        self.clock.advance(t)
+        self.bars += len(bars)
+        desk, manager, venue = self.rebalancer, self.orders, self._venue
+        desk.add(t, bars)
+        first: list[str] = []
+        if self._pending is not None:
+            decided, targets = self._pending
+            self._pending = None
+            first = self._send(decided, targets, fill_open=True)
+        for b in _ordered(bars, first):
+            for update in venue.on_bar(b[0], t, b[2], b[3], b[4], b[5], b[6], "open"):
+                manager.apply(update)
+        if self._flatten and self.kill_switch.engaged:
+            for b in bars:
+                self._do_flatten(b[0], t, b[5])
+        first = []
+        if not self.kill_switch.engaged:
+            chosen = desk.targets()
+            if chosen is not None:
+                if self._fill_open:
+                    self._pending = (t, chosen)
+                else:
+                    first = self._send(t, chosen, fill_open=False)
+        for b in _ordered(bars, first):
+            for update in venue.on_bar(b[0], t, b[2], b[3], b[4], b[5], b[6], "close"):
+                manager.apply(update)
+        if (self.store_backed and self._t0 >= self._next_kill_poll):
+            self._next_kill_poll = self._timer() + self.config.kill_poll_seconds
+            if self.kill_switch.refresh() and self.kill_switch.reason.startswith(FLATTEN_MARK):
+                self._flatten = True
+                for b in bars:
+                    self._do_flatten(b[0], t, b[5])
+        pf = self.portfolio
+        for b in bars:
+            pf.mark(b[0], b[5])
+        cash, value = pf.cash, pf.positions_value
+        equity = MONEY_CONTEXT.add(cash, value) if value else cash
+        self.risk.on_equity(t, equity)
+        self.curve.append((t, float(equity)))
+        rec = self.recorder
+        if rec is not None:
+            rec.snapshot(t, cash, value, equity)
+            for b in bars:
+                rec.record_bar(b)
+            rec.end_bar(t)
+
+    def _send(self, decided: datetime, targets: dict, *, fill_open: bool) -> list[str]:
+        """Size the decision at the current time stamp's fill prices and send its orders."""
+        desk, pf = self.rebalancer, self.portfolio
+        prices, tradable = desk.row(fill_open)
+        positions = {s: p.quantity for s, p in pf.positions.items() if p.quantity}
+        orders = desk.orders(targets, positions, pf.cash, prices, tradable)
+        for intent in orders:
+            self._guarded(self._submit, intent, decided, prices)
+        return [o.symbol for o in orders]
+
+    def _submit(self, intent: OrderIntent, decided: datetime, prices: dict) -> None:
+        cid = client_order_id(str(self.run_id), self.name, intent.symbol, decided, intent.side)
+        if cid in self.orders.orders:
+            self.orders.submit(cid, started=self._t0)
+            return
+        order = Order(cid, self.account, self.name, intent.symbol, intent.side, intent.quantity,
+                      decided, estimate=intent.quantity,
+                      reference_price=book(prices[intent.symbol]), run_id=str(self.run_id))
+        self.orders.add(order)
+
+
+def _ordered(bars: list[Bar], first: list[str]) -> list[Bar]:
+    """The bars of the symbols in ``first`` in that order, then the others."""
+    if not first:
+        return bars
+    rank = {s: i for i, s in enumerate(first)}
+    return sorted(bars, key=lambda b: rank.get(b[0], len(rank)))
+
+
+__all__ = ["PortfolioEngine", "TimestampBatches"]
