@@ -120,7 +120,9 @@ class PortfolioResult:
         equity.index = _naive(pd.DatetimeIndex(equity.index))
         weights = self.weights.copy()
         weights.index = _naive(pd.DatetimeIndex(weights.index))
-        top = equity.hvplot.line(title=f"{self.title}: equity", ylabel="equity", xlabel="",
+        # holoviews formats a title with str.format: the params dict's braces must be doubled
+        title = f"{self.title}: equity".replace("{", "{{").replace("}", "}}")
+        top = equity.hvplot.line(title=title, ylabel="equity", xlabel="",
                                  width=900, height=300)
         long_part = weights.clip(lower=0)
         short_part = weights.clip(upper=0)
