@@ -145,6 +145,21 @@ class ControlService:
                                action="engage", flatten=flatten, reason=reason)
         return self.store.kill_switch(account)
 
+    def close_position(self, principal: Principal, account: str, run_id: int, symbol: str, *,
+                       ip: str | None = None) -> int:
+        """Ask run ``run_id`` of ``account`` to close its ``symbol`` position (trader); the
+        request's id. The run's engine sends the closing order at its next store poll
+        (see :mod:`tradelab.store.close_repo`)."""
+        self.auth.require(principal, Role.trader, f"close the {symbol} position", ip=ip)
+        self._account(account)
+        from tradelab.store.close_repo import request_close
+
+        request = request_close(self.store, account, run_id, symbol, principal.actor,
+                                self.auth.now())
+        self.auth.audit.record(ev.CLOSE_POSITION, "ok", actor=principal.actor, subject=account,
+                               ip=ip, run=run_id, symbol=symbol, request=request)
+        return request
+
     def resume(self, principal: Principal, account: str, reason: str, *,
                ip: str | None = None) -> KillSwitchState:
         """Release the kill switch (admin only: a halt is reviewed before trading resumes)."""

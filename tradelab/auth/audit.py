@@ -39,6 +39,7 @@ USER_DISABLED = "user_disabled"
 USER_ENABLED = "user_enabled"
 ROLE_DENIED = "role_denied"
 KILL_SWITCH = "kill_switch"
+CLOSE_POSITION = "close_position"
 STRATEGY_FLAG = "strategy_flag"
 JOB_TRIGGERED = "job_triggered"
 
