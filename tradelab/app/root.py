@@ -153,7 +153,8 @@ class App:
                          bars: dict[str, pd.DataFrame] | None = None, speed: str | float = "max",
                          execution: Execution | None = None, store: Store | None = None,
                          db: str | None = None, rebalance: Any = None, lots: Any = None,
-                         threshold: float = 0.0, **engine_overrides: Any) -> Engine:
+                         threshold: float = 0.0, persist: bool = True,
+                         **engine_overrides: Any) -> Engine:
         """A paper engine for a :class:`~tradelab.strategy.portfolio.PortfolioStrategy`
         (an instance, class or name) replaying a universe's bars.
 
@@ -162,7 +163,8 @@ class App:
         contract bars) are replayed as given; ``rebalance``, ``lots`` and ``threshold``
         mean what they mean in :func:`tradelab.backtest_portfolio`. The engine acts once
         per time stamp (:mod:`tradelab.engine.portfolio_loop`); the broker is the paper
-        broker; persistence, risk and ``[engine]`` settings as in :meth:`engine`.
+        broker; persistence, risk and ``[engine]`` settings as in :meth:`engine`
+        (``persist=False``: in memory, as ``tradelab parity`` compares).
         """
         from tradelab.app.wiring import assemble_engine
         from tradelab.data.sample import is_close_only
@@ -192,7 +194,7 @@ class App:
         def make(*args: Any, **kwargs: Any) -> Engine:
             return PortfolioEngine(desk, *args[1:], **kwargs)
 
-        run_store = store if store is not None else self.open_store(db)
+        run_store = None if not persist else store if store is not None else self.open_store(db)
         engine = assemble_engine([(cast(Any, strat), s) for s in symbols],
                                  TimestampBatches(ReplayFeed(bars, speed=speed)), ex,
                                  store=run_store, broker=broker_obj, broker_name="paper",

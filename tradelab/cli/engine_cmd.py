@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 risk_app = typer.Typer(help="Kill switch: halt or resume trading on an account.", no_args_is_help=True)
 app.add_typer(risk_app, name="risk")
 DB_HELP = "store URL overriding [store] url (SQLite file or PostgreSQL)"
+UNIVERSE_HELP = "a named universe (sp20, kopep) for a portfolio strategy"
+SYMBOLS_HELP = "the symbols of a portfolio strategy's universe"
 FEED_HELP = ("replay (the --source bars, default), ws://HOST:PORT (websocket; gaps backfilled "
              "from --source), ccxt (the data.ccxt exchange, candles of feeds.ccxt_interval) or "
              "poll (poll --source every feeds.poll_seconds)")
@@ -68,8 +70,19 @@ def paper(
     force: bool = typer.Option(False, "--force", help="run even if `tradelab check` fails"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
     as_json: bool = JSON,
+    universe: str = typer.Option(None, "--universe", metavar="NAME", help=UNIVERSE_HELP),
+    symbols: str = typer.Option(None, "--symbols", metavar="A,B,...", help=SYMBOLS_HELP),
 ) -> None:
-    """Paper-trade a strategy on a replayed or live feed, persisting orders, fills and equity."""
+    """Paper-trade a strategy on a replayed or live feed, persisting orders, fills and equity.
+
+    A portfolio strategy replays its universe (or ``--universe``/``--symbols``)."""
+    from tradelab.cli import portfolio_engine_cmd as pe
+
+    a = build_app()
+    cls = pe.portfolio_class(a, strategy, universe, symbols)
+    if cls is not None:
+        return pe.paper(a, cls, parse_params(param), data, ex, sides, universe, symbols,
+                        account=account, db=db, speed=speed, as_json=as_json)
     trade(TradeRequest(strategy, data, param, ex, speed, feed, account, db, resume, signal_mode, force,
                   progress, as_json, sides=sides))
 
@@ -286,8 +299,13 @@ def parity(
     threshold: float = typer.Option(None, "--threshold", help=drift_cmd.THRESHOLD_HELP),
     db: str = typer.Option(None, help=DB_HELP),
     as_json: bool = JSON,
+    universe: str = typer.Option(None, "--universe", metavar="NAME", help=UNIVERSE_HELP),
+    symbols: str = typer.Option(None, "--symbols", metavar="A,B,...", help=SYMBOLS_HELP),
 ) -> None:
     """Backtest and engine replay on the same bars: exit 1 on any divergence.
+
+    A portfolio strategy is compared on its universe (or ``--universe``/``--symbols``):
+    every fill, and the equity at every time stamp to 1e-9.
 
     With --run RUN: the stored run against research over the bars it received, the gap
     split by cause (exit 1 and a notification above the drift threshold).
@@ -301,6 +319,12 @@ def parity(
     if strategy is None:
         fail("give a STRATEGY, or --run RUN for a stored run")
     a = build_app()
+    from tradelab.cli import portfolio_engine_cmd as pe
+
+    cls = pe.portfolio_class(a, strategy, universe, symbols)
+    if cls is not None:
+        return pe.parity(a, cls, parse_params(param), data, ex, sides, universe, symbols,
+                         as_json=as_json)
     try:
         strat = a.strategy(strategy, **parse_params(param))
         execution = ex.apply(a.execution)

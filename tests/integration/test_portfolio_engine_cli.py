@@ -1,0 +1,71 @@
+"""``tradelab paper`` and ``tradelab parity`` for portfolio strategies: the same fills as
+``tradelab backtest --json``, persisted; bad options are one line naming them (exit 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import tradelab.cli.engine_cmd
+import tradelab.cli.research_cmd  # noqa: F401  (registers the commands)
+from tradelab.cli._app import app
+
+RANGE = ("--start", "2010-01-01", "--end", "2011-12-31")
+PAIR = ("--symbols", "KO,PEP", "-p", "window=40", "-p", "z_window=10", *RANGE)
+
+
+@pytest.fixture()
+def run(environ: dict[str, str], tmp_path: Path):
+    runner = CliRunner()
+    env = {**environ, "TRADELAB__STORE__URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+
+    def invoke(*args: str):
+        return runner.invoke(app, list(args), env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def test_paper_json_has_the_backtests_fills_and_per_symbol_figures(run) -> None:
+    paper = run("paper", "pairs_kopep", *PAIR, "--json")
+    assert paper.exit_code == 0, paper.output
+    out = json.loads(paper.stdout)
+    research = json.loads(run("backtest", "pairs_kopep", *PAIR, "--json").stdout)
+    assert out["kind"] == "portfolio" and out["symbols"] == ["KO", "PEP"]
+    assert out["fills"] == len(out["orders"]) == len(research["orders"]) > 0
+    ours = sorted((o["time"], o["symbol"], o["side"], float(o["quantity"]), float(o["price"]))
+                  for o in out["orders"])
+    theirs = sorted((pd_iso(o["time"]), o["symbol"], o["side"], float(o["quantity"]),
+                     float(o["price"])) for o in research["orders"])
+    assert ours == theirs
+    assert set(out["per_symbol"]) == {"KO", "PEP"}
+    assert float(out["equity"]) == pytest.approx(research["stats"]["final_equity"], rel=1e-9)
+
+
+def pd_iso(value: str) -> str:
+    import pandas as pd
+
+    return pd.Timestamp(value).isoformat()
+
+
+def test_parity_of_a_portfolio_strategy_passes_with_every_fill(run) -> None:
+    res = run("parity", "momentum_rotation", "--universe", "sp20", "-p", "top=3",
+              "-p", "lookback=60", "-p", "skip=5", *RANGE, "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["ok"] is True and out["fills_engine"] == out["fills_research"] == len(out["orders"]) > 0
+    assert out["max_equity_rel_diff"] <= 1e-9
+    assert len(out["research"]["per_symbol"]) == 20
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("paper", "sma_cross", "--universe", "sp20"), "--universe/--symbols: 'sma_cross' is not a portfolio"),
+    (("paper", "pairs_kopep", "--universe", "nope"), "--universe 'nope': unknown"),
+    (("parity", "pairs_kopep", "--sl", "0.05"), "--sl does not apply to a portfolio strategy"),
+])
+def test_bad_portfolio_options_are_one_clear_error(run, args: tuple[str, ...], needle: str) -> None:
+    res = run(*args)
+    assert res.exit_code == 2
+    assert needle in res.output

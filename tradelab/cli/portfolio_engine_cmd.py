@@ -1,0 +1,140 @@
+"""``tradelab paper`` and ``tradelab parity`` for a portfolio strategy.
+
+:mod:`tradelab.cli.engine_cmd` hands over here when the strategy name is a
+:class:`~tradelab.strategy.portfolio.PortfolioStrategy` (or ``--universe``/``--symbols``
+is given). The universe is ``--universe NAME`` or ``--symbols A,B,...`` (default: the
+strategy's own), its bars come from ``--source`` through the market-data service;
+the engine is :meth:`tradelab.app.App.portfolio_engine` (a replay; persisted).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from tradelab.cli._app import emit_json, fail
+from tradelab.cli._options import DataOptions, ExecOptions, TradeOptions
+from tradelab.cli.portfolio_cmd import (
+    _execution,
+    _no_single_symbol_options,
+    find_portfolio,
+    universe_of,
+)
+from tradelab.errors import TradelabError
+
+
+def portfolio_class(tl: Any, strategy: str | None, universe: str | None,
+                    symbols: str | None) -> Any:
+    """The portfolio strategy class for ``strategy``, or None for a one-symbol strategy
+    (exit 2 when ``--universe``/``--symbols`` is given for one)."""
+    if strategy is None:
+        return None
+    cls = find_portfolio(tl, strategy)
+    if cls is None and (universe is not None or symbols is not None):
+        fail(f"--universe/--symbols: {strategy!r} is not a portfolio strategy (see "
+             "`tradelab strategies`)")
+    return cls
+
+
+def _bars(tl: Any, data: DataOptions, names: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+    if data.csv is not None or data.symbol is not None:
+        fail("a portfolio strategy reads a universe: use --universe or --symbols, "
+             "not --symbol/--csv")
+    try:
+        data.check()
+    except ValueError as exc:
+        fail(str(exc))
+    source = data.source or tl.settings.data.default_source
+    out = {}
+    for s in names:
+        frame = tl.data.load(s, source=source, start=data.start, end=data.end, policy=data.policy)
+        if len(frame) == 0:
+            fail(f"--symbols: no bars for {s} from {source} in the given range")
+        out[s] = frame
+    return out, source
+
+
+def _fill(f: Any) -> dict[str, Any]:
+    return {"time": f.at.isoformat(), "symbol": f.symbol, "side": f.side,
+            "quantity": str(f.quantity), "price": str(f.price), "fees": str(f.fees)}
+
+
+def _per_symbol(engine: Any) -> dict[str, Any]:
+    out = {}
+    for s, p in sorted(engine.portfolio.positions.items()):
+        out[s] = {"quantity": str(p.quantity), "last_price": str(p.last_price),
+                  "market_value": str(p.market_value), "realized_pnl": str(p.realized_pnl),
+                  "fills": sum(1 for f in engine.fills if f.symbol == s)}
+    return out
+
+
+def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: ExecOptions,
+          trade: TradeOptions, universe: str | None, symbols: str | None, *, account: str | None,
+          db: str | None, speed: str, as_json: bool) -> None:
+    """Paper-trade a portfolio strategy on a replay of its universe (persisted)."""
+    _no_single_symbol_options(ex, trade)
+    names = universe_of(cls, universe, symbols)
+    execution = _execution(tl, ex)
+    overrides = {"account": account} if account else {}
+    try:
+        bars, source = _bars(tl, data, names)
+        engine = tl.portfolio_engine(cls(**params), bars=bars, source=source, execution=execution,
+                                     db=db, speed=speed if speed == "max" else float(speed),
+                                     **overrides)
+        result = engine.run()
+    except (TradelabError, ValueError) as exc:
+        fail(str(exc))
+    figures = {"run_id": result.run_id, "account": result.account, "bars": result.bars,
+               "timestamps": len(result.equity_curve), "fills": len(result.fills),
+               "equity": str(result.equity), "cash": str(result.cash),
+               "total_return": result.total_return, "status": result.stopped}
+    if as_json:
+        emit_json({"kind": "portfolio", "strategy": cls.name, "params": engine.rebalancer.strategy.params,
+                   "symbols": list(names), "source": source, **figures,
+                   "per_symbol": _per_symbol(engine), "orders": [_fill(f) for f in result.fills]})
+        return
+    typer.echo(f"{cls.name} paper run {result.run_id} on {len(names)} symbols ({source}): "
+               f"{result.bars} bars, {len(result.fills)} fills, equity {result.equity:.2f} "
+               f"({result.total_return:+.2%}), {result.stopped}")
+
+
+def parity(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: ExecOptions,
+           trade: TradeOptions, universe: str | None, symbols: str | None, *,
+           as_json: bool) -> None:
+    """Backtest and engine replay of a portfolio strategy on the same bars; exit 1 on a
+    divergence (fills, or equity beyond 1e-9 relative)."""
+    from tradelab.data.universe import align
+    from tradelab.parity_portfolio import compare_portfolio
+    from tradelab.research.portfolio import backtest_portfolio
+
+    _no_single_symbol_options(ex, trade)
+    names = universe_of(cls, universe, symbols)
+    execution = _execution(tl, ex)
+    try:
+        strat = cls(**params)
+        bars, source = _bars(tl, data, names)
+        research = backtest_portfolio(strat, panel=align(bars), execution=execution)
+        engine = tl.portfolio_engine(strat, bars=bars, source=source, execution=execution,
+                                     persist=False)  # in memory: a comparison
+        result = engine.run()
+    except (TradelabError, ValueError) as exc:
+        fail(str(exc))
+    report = compare_portfolio(research, result.fills, result.equity_curve)
+    if as_json:
+        per = research.per_symbol.reset_index().to_dict(orient="records")
+        emit_json({"kind": "portfolio", "strategy": cls.name, "params": strat.params,
+                   "symbols": list(names), "source": source, **report.to_dict(),
+                   "research": {"stats": research.stats, "per_symbol": per},
+                   "engine": {"equity": str(result.equity), "per_symbol": _per_symbol(engine)},
+                   "orders": [_fill(f) for f in result.fills]})
+    else:
+        verdict = "OK" if report.ok else "DIVERGED"
+        typer.echo(f"{cls.name} on {len(names)} symbols: {verdict}: {report.fills_engine} engine "
+                   f"fills vs {report.fills_research} research, equity max relative difference "
+                   f"{report.max_equity_rel_diff:.2e} over {report.bars_compared} time stamps")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+__all__ = ["paper", "parity", "portfolio_class"]
