@@ -3,7 +3,8 @@
 Packages expose their public API from ``__init__`` without importing the modules
 behind it, so ``import tradelab`` (and ``tradelab.config``, which imports the
 settings modules of ``jobs``, ``notify`` and ``monitor``) stays light and free of
-import cycles. Only ``importlib`` and ``sys`` are imported here.
+import cycles. Only ``importlib``, ``sys`` and ``threading`` are imported here (and
+:mod:`tradelab._stand_ins`, the proxy module behind ``defer_import(stand_ins=)``).
 
 :func:`defer_import` does the same for a third-party module that a dependency
 imports eagerly but rarely uses, and :func:`defer_package_init` runs a package's
@@ -22,6 +23,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Any
+
+from tradelab._stand_ins import proxy_spec
 
 
 def lazy_exports(package: str, exports: Mapping[str, str], namespace: dict[str, Any]
@@ -81,15 +84,7 @@ class _DeferringFinder:
         stand_ins = _STAND_INS.pop(name, None)
         if stand_ins is not None:
             spec = _real_spec(name, path, target)
-            if spec is not None:
-                proxy_spec = importlib.machinery.ModuleSpec(
-                    name, _ProxyLoader(_ModuleProxy(name, *stand_ins), spec.origin),
-                    origin=spec.origin)
-                # A package's path: ``from name import f`` checks it, and submodules
-                # import from it without loading ``name``.
-                proxy_spec.submodule_search_locations = spec.submodule_search_locations
-                spec = proxy_spec
-            return spec
+            return None if spec is None else proxy_spec(spec, *stand_ins)
         pending = _PACKAGES.get(name)
         if pending is not None and pending.module is None:
             spec = _real_spec(name, path, target)
@@ -326,99 +321,3 @@ def after_import(name: str, callback: Callable[[ModuleType], None]) -> None:
         return
     _AFTER.setdefault(name, []).append(callback)
     _install_finder()
-
-
-class _StandIn:
-    """``module.attr`` (a function or an object used through its attributes), loading
-    ``module`` at the first call or attribute use."""
-
-    def __init__(self, proxy: _ModuleProxy, attr: str) -> None:
-        self._proxy = proxy
-        self._attr = attr
-
-    def _target(self) -> Any:
-        return getattr(self._proxy.real(), self._attr)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._target()(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        if name in ("_proxy", "_attr"):  # (an instance being built by copy or pickle)
-            raise AttributeError(name)
-        return getattr(self._target(), name)
-
-    def __repr__(self) -> str:
-        return f"<stand-in for {self._proxy.name}.{self._attr}>"
-
-
-class _ModuleProxy:
-    """The module ``import name`` returns until the real one is needed (see
-    :func:`defer_import`'s ``stand_ins``)."""
-
-    def __init__(self, name: str, stand_ins: frozenset[str], importers: tuple[str, ...]) -> None:
-        self.name = name
-        self.stand_ins = stand_ins
-        self.importers = importers
-        self.made: dict[str, _StandIn] = {}
-        self.module: ModuleType | None = None
-        self.loaded: ModuleType | None = None
-        self.ready = False  # set once the import system has initialised the module
-        self.lock = threading.RLock()
-
-    def real(self) -> ModuleType:
-        """Import the real module (once); it replaces the proxy in ``sys.modules`` and
-        on the parent package."""
-        with self.lock:
-            if self.loaded is None:
-                if sys.modules.get(self.name) is self.module:
-                    del sys.modules[self.name]
-                parent, _, child = self.name.rpartition(".")
-                package = sys.modules.get(parent)
-                if package is not None and getattr(package, child, None) is self.module:
-                    # The real module's own ``import parent.child.x`` must find it, not us.
-                    delattr(package, child)
-                self.loaded = importlib.import_module(self.name)
-            return self.loaded
-
-    def getattr(self, attr: str) -> Any:
-        if attr in self.stand_ins and self.loaded is None and self._for_importer():
-            return self.made.setdefault(attr, _StandIn(self, attr))
-        # The import system probes dunders while it sets the module up; of those, only
-        # __all__ (``import *``) needs the real module.
-        if attr.startswith("__") and (not self.ready or attr != "__all__"):
-            raise AttributeError(f"module {self.name!r} has no attribute {attr!r}")
-        return getattr(self.real(), attr)
-
-    def dir(self) -> list[str]:
-        return dir(self.real())
-
-    def _for_importer(self) -> bool:
-        """Whether the code asking (past the import system's frames) is an importer."""
-        if not self.importers:
-            return True
-        frame = sys._getframe(2)
-        while frame is not None and frame.f_globals.get("__name__") in _IMPORT_SYSTEM:
-            frame = frame.f_back  # type: ignore[assignment]
-        asker = "" if frame is None else str(frame.f_globals.get("__name__", ""))
-        return asker.startswith(self.importers)
-
-
-#: Modules whose frames stand between an ``import`` statement and a module's attributes.
-_IMPORT_SYSTEM = frozenset({"importlib._bootstrap", "_frozen_importlib", "importlib"})
-
-
-class _ProxyLoader(importlib.abc.Loader):
-    def __init__(self, proxy: _ModuleProxy, origin: str | None) -> None:
-        self.proxy = proxy
-        self.origin = origin
-
-    def create_module(self, spec: Any) -> ModuleType:
-        module = ModuleType(spec.name)
-        module.__dict__.update(__getattr__=self.proxy.getattr, __dir__=self.proxy.dir)
-        if self.origin is not None:
-            module.__file__ = self.origin  # (inspect.getmodule reads every module's)
-        self.proxy.module = module
-        return module
-
-    def exec_module(self, module: ModuleType) -> None:
-        self.proxy.ready = True
