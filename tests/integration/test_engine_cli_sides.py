@@ -58,8 +58,10 @@ def test_paper_trades_like_the_backtest_and_says_how(cli, tmp_path: Path, sides)
         [(o["time"], o["side"], o["quantity"]) for o in b["orders"]]
     assert [o["price"] for o in p["orders"]] == pytest.approx([o["price"] for o in b["orders"]],
                                                               rel=1e-12)
-    assert [(t["entry_time"], t["side"]) for t in p["trades"]] == \
-        [(t["entry_time"], t["side"]) for t in b["trades"]]
+    assert [(t["entry_time"], t["side"], t["exit_reason"]) for t in p["trades"]] == \
+        [(t["entry_time"], t["side"], t["exit_reason"]) for t in b["trades"]]
+    assert {t["exit_reason"] for t in p["trades"]} & {"sl", "tp", "trail"}
+    assert set(p["trades"][0]) == set(b["trades"][0])
 
 
 @pytest.mark.parametrize("sides", [["--direction", "both", "--sl", "0.03", "--tp", "0.06"],

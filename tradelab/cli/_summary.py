@@ -9,6 +9,7 @@ reversal closes one and opens the other). Numpy only; vectorbt is not imported.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -18,12 +19,15 @@ import pandas as pd
 from tradelab.execution import Execution
 
 
-def round_trips(fills: list[Any], last_price: float | None) -> list[dict[str, Any]]:
+def round_trips(fills: list[Any], last_price: float | None,
+                reasons: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """The fills paired into round trips (columns of ``BacktestResult.trades``).
 
     A trade opens when the position leaves flat and closes when it is flat again; a
     fill through zero (a reversal) closes one trade and opens the other side with the
-    rest, its fees split by quantity (as vectorbt splits them).
+    rest, its fees split by quantity (as vectorbt splits them). ``exit_reason``: the
+    declared exit whose order closed it (``reasons``: client order id → "sl", "tp",
+    "trail", "time"), else "signal"; None while open.
     """
     trades: list[dict[str, Any]] = []
     held = 0.0
@@ -41,6 +45,8 @@ def round_trips(fills: list[Any], last_price: float | None) -> list[dict[str, An
             held += sign * closing
             rest, fee_rest = qty - closing, fee - share
             if abs(held) <= 1e-12:
+                current["reason"] = reasons.get(f.client_order_id, "signal") if reasons \
+                    else "signal"
                 trades.append(_trade(current, f.at, "closed"))
                 current, held = None, 0.0
         if rest > 1e-12:
@@ -66,11 +72,13 @@ def _trade(t: dict[str, Any], exit_time: Any, status: str) -> dict[str, Any]:
             "side": "long" if t["sign"] > 0 else "short", "quantity": qty,
             "entry_price": entry,
             "exit_price": t["proceeds"] / t["sold"] if status == "closed" else None,
-            "fees": t["fees"], "pnl": pnl, "return": pnl / (qty * entry), "status": status}
+            "fees": t["fees"], "pnl": pnl, "return": pnl / (qty * entry), "status": status,
+            "exit_reason": t.get("reason") if status == "closed" else None}
 
 
 def engine_stats(result: Any, execution: Execution, periods_per_year: float | None,
-                 last_price: float | None, closes: pd.Series | None = None
+                 last_price: float | None, closes: pd.Series | None = None,
+                 reasons: Mapping[str, str] | None = None
                  ) -> tuple[dict[str, Any], list[dict[str, Any]], float | None]:
     """``(stats, trades, periods_per_year)`` of a finished engine run, as a backtest has them.
 
@@ -80,7 +88,7 @@ def engine_stats(result: Any, execution: Execution, periods_per_year: float | No
     from tradelab.research import metrics
     from tradelab.research.conventions import periods_per_year as infer
 
-    trades = round_trips(result.fills, last_price)
+    trades = round_trips(result.fills, last_price, reasons)
     curve = result.equity_curve
     if not curve:
         return {"n_trades": len(trades), "final_equity": float(result.equity),

@@ -195,7 +195,8 @@ def trade(o: TradeRequest) -> None:
 
     last_price = float(loaded.bars["close"].iloc[-1]) if loaded is not None else None
     stats, trades, ppy = engine_stats(result, execution, a.settings.research.periods_per_year,
-                                      last_price, loaded.bars["close"] if loaded is not None else None)
+                                      last_price, loaded.bars["close"] if loaded is not None else None,
+                                      reasons=engine.sides.exit_reasons)
     shown = named_counts(stats, fills=len(result.fills))
     recon = [_recon_json(r) for r in getattr(engine, "reconciliations", [])]
     if o.as_json:

@@ -59,6 +59,8 @@ class SideDesk:
         self.entries: dict[str, tuple[StrategyRunner, float | None, float | None]] = {}
         #: Per symbol: the bar time a stop last fired at, and the exit order's id.
         self.stopped: dict[str, tuple[datetime, str]] = {}
+        #: Exit orders of declared exits (this process's): client id → "sl", "tp", "trail", "time".
+        self.exit_reasons: dict[str, str] = {}
 
     # -- declared exits ------------------------------------------------------------------
     def check(self, sym: str, t: datetime, o: float, h: float, low: float, c: float) -> None:
@@ -83,6 +85,7 @@ class SideDesk:
         side = "sell" if held > 0 else "buy"
         cid = client_order_id(str(eng.run_id), f"{runner.name}|{hit.reason}", sym, t, side)
         self.stopped[sym] = (t, cid)
+        self.exit_reasons[cid] = hit.reason
         if cid in eng.orders.orders:  # regenerated after a restart: already handled
             eng.orders.submit(cid, started=eng._t0)
             return
@@ -147,8 +150,9 @@ class SideDesk:
         held = eng.portfolio.position(sym)
         position = 1 if held > 0 else -1 if held < 0 else 0
         held_state = self.states.get(sym)
-        if position and held_state is not None and held_state[1] is runner \
-                and time_stop_due(held_state[0]):
+        timed = bool(position and held_state is not None and held_state[1] is runner
+                     and time_stop_due(held_state[0]))
+        if timed:
             if position > 0:
                 lx = True
             else:
@@ -175,6 +179,8 @@ class SideDesk:
             return
         if action.opens:
             self.entries[cid] = (runner, _fraction(sl), _fraction(tp))
+        elif timed:
+            self.exit_reasons[cid] = "time"
         eng.orders.add(order)
 
     def _order(self, runner: StrategyRunner, cid: str, t: datetime, close: float, action: Action,
