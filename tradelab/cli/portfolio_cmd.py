@@ -44,10 +44,17 @@ def portfolio_classes(tl: Any) -> dict[str, type[PortfolioStrategy]]:
 
 def find_portfolio(tl: Any, name: str) -> type[PortfolioStrategy] | None:
     """The portfolio strategy class called ``name``, or None when ``name`` is a
-    single-symbol strategy or unknown (the registry's lookup then says which exist)."""
+    single-symbol strategy; exit 2 naming both kinds' strategies when it is neither."""
     if name in tl.strategies:
         return None  # files are loaded again only for names the registry does not hold
-    return portfolio_classes(tl).get(name)
+    try:
+        found = portfolio_classes(tl)
+    except TradelabError as exc:
+        fail(str(exc))
+    if name not in found:
+        fail(f"unknown strategy {name!r}; available: "
+             f"{', '.join([*tl.strategies.names(), *sorted(found)]) or '(none)'}")
+    return found[name]
 
 
 def named_universe(universe: str) -> tuple[str, ...]:
