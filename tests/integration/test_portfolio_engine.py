@@ -64,6 +64,21 @@ def test_momentum_rotation_on_sp20_fills_and_equity_equal_research(tl) -> None:
     assert float(result.equity) == pytest.approx(float(research.final_equity_exact), rel=1e-9)
 
 
+def test_a_window_of_warmup_bars_decides_like_the_whole_history(tl) -> None:
+    """history=warmup: momentum_rotation's last row reads warmup bars, so the engine may
+    hand it only those (the tail of the same panel) and still equal research."""
+    bars = load_universe("sp20", "sample", "2009-06-01", "2011-12-31")
+    params = {"lookback": 120, "skip": 10}
+    research = backtest_portfolio("momentum_rotation", params, panel=align(bars),
+                                  execution=tl.execution)
+    warmup = params["lookback"] + 1  # MomentumRotation.warmup
+    engine = tl.portfolio_engine("momentum_rotation", bars=bars, params=params, account="win",
+                                 history=warmup)
+    result = engine.run()
+    _assert_parity(tl, research, result, "win")
+    assert len(engine.rebalancer.panel()) == warmup
+
+
 def test_pairs_kopep_long_and_short_legs_equal_research(tl) -> None:
     bars = load_universe("kopep", "sample", "2010-01-01", "2011-12-31")
     research, _, result = _both(tl, "pairs_kopep", bars, "pairs")

@@ -153,7 +153,7 @@ class App:
                          bars: dict[str, pd.DataFrame] | None = None, speed: str | float = "max",
                          execution: Execution | None = None, store: Store | None = None,
                          db: str | None = None, rebalance: Any = None, lots: Any = None,
-                         threshold: float = 0.0, persist: bool = True,
+                         threshold: float = 0.0, persist: bool = True, history: int | None = None,
                          **engine_overrides: Any) -> Engine:
         """A paper engine for a :class:`~tradelab.strategy.portfolio.PortfolioStrategy`
         (an instance, class or name) replaying a universe's bars.
@@ -164,7 +164,9 @@ class App:
         mean what they mean in :func:`tradelab.backtest_portfolio`. The engine acts once
         per time stamp (:mod:`tradelab.engine.portfolio_loop`); the broker is the paper
         broker; persistence, risk and ``[engine]`` settings as in :meth:`engine`
-        (``persist=False``: in memory, as ``tradelab parity`` compares).
+        (``persist=False``: in memory, as ``tradelab parity`` compares). ``history``: bars
+        of the panel handed to the strategy (default all; see
+        :mod:`tradelab.engine.rebalancer`).
         """
         from tradelab.app.wiring import assemble_engine
         from tradelab.data.sample import is_close_only
@@ -187,7 +189,7 @@ class App:
         config = EngineConfig(**{**self.settings.engine.model_dump(include=engine_fields),
                                  **engine_overrides})
         desk = Rebalancer(strat, symbols, ex, schedule=rebalance, lots=lots, threshold=threshold,
-                          close_only=all(is_close_only(b) for b in bars.values()))
+                          close_only=all(is_close_only(b) for b in bars.values()), history=history)
         limits, per_strategy = risk_limits(self.settings)
         broker_obj = self.broker("paper", ex, set(symbols), config)
 

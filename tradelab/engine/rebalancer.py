@@ -8,11 +8,15 @@ code) and turns them into orders with :func:`tradelab.orders.rebalance.rebalance
 :func:`~tradelab.orders.rebalance.net_orders`, exactly as
 :func:`tradelab.research.portfolio.simulate_rebalances` does.
 
-The strategy is handed **every** bar seen so far, not only its ``warmup``: a
-path-dependent strategy (the pairs trade's position state) depends on its whole
-history, and the same history as research is what makes the two decide the same.
-The cost is one weights computation over the history per rebalance bar (per bar
-under the ``"change"`` schedule, which compares each bar's weights with the last).
+By default the strategy is handed **every** bar seen so far, not only its
+``warmup``: a path-dependent strategy (the pairs trade's position state) depends on
+its whole history, and the same history as research is what makes the two decide
+the same. The cost is one weights computation over the history per rebalance bar
+(per bar under the ``"change"`` schedule, which compares each bar's weights with the
+last). ``history=N`` hands it the last N bars only (the tail of the same panel:
+held closes and ``listed`` as on the whole history), which decides the same when the
+last row of the weights reads at most N bars — ``momentum_rotation`` with
+``N >= warmup``, not the pairs trade.
 """
 
 from __future__ import annotations
@@ -49,11 +53,16 @@ class Rebalancer:
         As in :func:`tradelab.research.portfolio.backtest_portfolio`.
     close_only
         The bars are close only (passed on to the panel).
+    history
+        Bars handed to the strategy (default: all seen; see the module docstring).
     """
 
     def __init__(self, strategy: PortfolioStrategy, symbols: Sequence[str], execution: Execution,
                  *, schedule: Schedule | None = None, lots: Any = None, threshold: float = 0.0,
-                 close_only: bool = False) -> None:
+                 close_only: bool = False, history: int | None = None) -> None:
+        if history is not None and history < 1:
+            raise ValueError(f"history = {history!r}: must be a number of bars >= 1")
+        self.history = history
         self.strategy = strategy
         self.symbols = tuple(symbols)
         self.column = {s: j for j, s in enumerate(self.symbols)}
@@ -72,6 +81,7 @@ class Rebalancer:
         self._close = np.full((self._cap, k), np.nan)
         self._open = np.full((self._cap, k), np.nan)
         self._real = np.zeros((self._cap, k), dtype=bool)
+        self._listed = np.zeros((self._cap, k), dtype=bool)
         self._last_w: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -91,12 +101,13 @@ class Rebalancer:
         for bar in bars:
             j = self.column[bar[0]]
             self._open[n, j], self._close[n, j], self._real[n, j] = bar[2], bar[5], True
+        self._listed[n] = self._real[n] | self._listed[n - 1] if n else self._real[n]
         self._times[n] = pd.Timestamp(at).value
         self._n = n + 1
 
     def _grow(self) -> None:
         self._cap *= 2
-        for name in ("_times", "_close", "_open", "_real"):
+        for name in ("_times", "_close", "_open", "_real", "_listed"):
             old = getattr(self, name)
             new = np.zeros((self._cap, *old.shape[1:]), dtype=old.dtype)
             if old.dtype.kind == "f":
@@ -105,18 +116,19 @@ class Rebalancer:
             setattr(self, name, new)
 
     def panel(self) -> Panel:
-        """The aligned panel of every time stamp added so far."""
+        """The aligned panel of every time stamp added so far (its last ``history`` rows)."""
         n = self._n
-        index = pd.DatetimeIndex(pd.to_datetime(self._times[:n], utc=True), name="time")
+        lo = 0 if self.history is None else max(n - self.history, 0)
+        index = pd.DatetimeIndex(self._times[lo:n].view("M8[ns]"), name="time").tz_localize("UTC")
         cols = list(self.symbols)
         real = self._real[:n]
-        listed = np.logical_or.accumulate(real, axis=0)
+        listed = self._listed[lo:n]
 
         def frame(a: np.ndarray) -> pd.DataFrame:
-            return pd.DataFrame(a, index=index, columns=cols)
+            return pd.DataFrame(a, index=index, columns=cols, copy=True)
 
-        return Panel(frame(self._close[:n].copy()), frame(self._open[:n].copy()),
-                     frame(real.copy()), frame(listed), self.close_only)
+        return Panel(frame(self._close[lo:n]), frame(self._open[lo:n]), frame(real[lo:]),
+                     frame(listed), self.close_only)
 
     # -- the decision ---------------------------------------------------------------
     def _is_scheduled(self) -> bool:
@@ -132,7 +144,7 @@ class Rebalancer:
         return _period(self._stamp(t), self.schedule) != _period(self._stamp(t - 1), self.schedule)
 
     def _stamp(self, t: int) -> pd.Timestamp:
-        return pd.Timestamp(int(self._times[t]), tz="UTC")
+        return pd.Timestamp(int(self._times[t]), tz="UTC")  # UTC, as a panel's index
 
     def targets(self) -> dict[str, Decimal] | None:
         """The target weights decided on the last time stamp added, or ``None`` when it is
