@@ -169,6 +169,8 @@ def backtest_cmd(
     tl = build_app()
     kind = portfolio_cmd.find_portfolio(tl, strategy)
     if kind is not None:
+        if report is not None:
+            fail("--report: not available for a portfolio strategy yet (use --json)")
         return portfolio_cmd.backtest(tl, kind, parse_params(param), data, ex, trade, universe,
                                       symbols, periods_per_year, as_json)
     if universe is not None or symbols is not None:
@@ -255,8 +257,9 @@ def sweep_cmd(
     tl = build_app()
     kind = portfolio_cmd.find_portfolio(tl, strategy)
     if kind is not None:
-        if cluster is not None or walk_forward:
-            fail("--cluster and --walk-forward do not apply to a portfolio strategy yet")
+        if cluster is not None or walk_forward or report is not None:
+            fail("--cluster, --walk-forward and --report do not apply to a portfolio "
+                 "strategy yet")
         return portfolio_cmd.sweep(tl, kind, values, parse_params(param), data, ex, trade,
                                    universe, symbols, periods_per_year, metric, top, as_json)
     if universe is not None:

@@ -81,6 +81,8 @@ def test_backtest_defaults_to_the_strategys_universe_and_symbols_override(run) -
     (("sweep", "pairs_kopep", "-g", "entry=2,3", "--metric", "luck"), "--metric 'luck'"),
     (("sweep", "momentum_rotation", "-g", "top=2,3", "--universe", "x"), "--universe 'x'"),
     (("check", "pairs_kopep", "--universe", "nope"), "--universe 'nope'"),
+    (("backtest", "pairs_kopep", "--report", "r.html"), "--report"),
+    (("sweep", "pairs_kopep", "-g", "entry=2,3", "--cluster", "local"), "--cluster"),
     (("backtest", "rotation"), "unknown strategy 'rotation'; available: donchian_breakout"),
     (("sweep", "rotation", "-g", "top=1,2"), "momentum_rotation, pairs_kopep"),
 ])
