@@ -69,7 +69,8 @@ class Rebalancer:
         self.schedule: Schedule = schedule if schedule is not None else strategy.rebalance
         if isinstance(self.schedule, str) and self.schedule.strip().isdigit():
             self.schedule = int(self.schedule)
-        rebalance_bars(pd.DatetimeIndex([]), self.schedule)  # a bad schedule fails here
+        two = pd.DatetimeIndex(["2000-01-03", "2000-01-04"])  # a bad schedule fails here
+        rebalance_bars(two, self.schedule, pd.DataFrame(np.zeros((2, 1)), index=two))
         self.close_only = close_only
         self.fee, self.fixed = to_decimal(execution.fees), to_decimal(execution.fixed_fees)
         self.slippage = to_decimal(execution.slippage)
@@ -83,6 +84,7 @@ class Rebalancer:
         self._real = np.zeros((self._cap, k), dtype=bool)
         self._listed = np.zeros((self._cap, k), dtype=bool)
         self._last_w: np.ndarray | None = None
+        self._key = self._prev_key = (0, 0)  # calendar period of the last two time stamps
 
     def __len__(self) -> int:
         return self._n
@@ -102,7 +104,11 @@ class Rebalancer:
             j = self.column[bar[0]]
             self._open[n, j], self._close[n, j], self._real[n, j] = bar[2], bar[5], True
         self._listed[n] = self._real[n] | self._listed[n - 1] if n else self._real[n]
-        self._times[n] = pd.Timestamp(at).value
+        stamp = pd.Timestamp(at)
+        self._times[n] = stamp.value
+        if self.schedule in ("M", "W"):
+            self._prev_key, self._key = self._key, _period(
+                stamp if stamp.tzinfo is None else stamp.tz_convert("UTC"), self.schedule)
         self._n = n + 1
 
     def _grow(self) -> None:
@@ -141,10 +147,7 @@ class Rebalancer:
             return t % self.schedule == 0
         if self.schedule == "change":
             return False  # decided on the weights (targets)
-        return _period(self._stamp(t), self.schedule) != _period(self._stamp(t - 1), self.schedule)
-
-    def _stamp(self, t: int) -> pd.Timestamp:
-        return pd.Timestamp(int(self._times[t]), tz="UTC")  # UTC, as a panel's index
+        return self._key != self._prev_key
 
     def targets(self) -> dict[str, Decimal] | None:
         """The target weights decided on the last time stamp added, or ``None`` when it is
