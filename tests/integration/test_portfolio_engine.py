@@ -107,3 +107,38 @@ def test_close_fills_and_a_missing_bar_equal_research(tl) -> None:
 def test_unknown_strategy_is_one_clear_error(tl) -> None:
     with pytest.raises(TradelabError, match="unknown portfolio strategy 'nope'"):
         tl.portfolio_engine("nope", universe="kopep")
+
+
+@pytest.mark.parametrize(("name", "universe", "stop_after"), [
+    # Each stops right after a bar that decided a rebalance (bar 291 resp. 104 of the
+    # range), so the resumed engine must take that decision again and fill it first.
+    ("momentum_rotation", "sp20", 292),
+    ("pairs_kopep", "kopep", 105),
+])
+def test_a_run_stopped_and_resumed_equals_research(tl, name: str, universe: str,
+                                                   stop_after: int) -> None:
+    bars = load_universe(universe, "sample", "2010-01-01", "2011-12-31")
+    research = backtest_portfolio(name, panel=align(bars), execution=tl.execution)
+    account = f"resume-{name}"
+    first = tl.portfolio_engine(name, bars=bars, account=account)
+    seen: list[int] = []
+
+    def stop(_batch) -> None:
+        seen.append(1)
+        if len(seen) == stop_after:
+            first.request_stop("test")
+
+    part = first.run(on_bar=stop)
+    assert part.stopped == "stopped" and len(part.equity_curve) == stop_after
+    second = tl.portfolio_engine(name, bars=bars, account=account, resume=int(part.run_id))
+    rest = second.run()
+    assert rest.run_id == part.run_id and rest.resumed_from is not None
+    assert len(rest.equity_curve) == len(research.equity) - stop_after
+    store = tl.store
+    stored = compare_portfolio(research, store.fills(account, int(part.run_id)),
+                               [(p.at, float(p.equity))
+                                for p in store.equity_curve(account, int(part.run_id))])
+    assert stored.ok, stored.to_dict()
+    assert len(rest.fills) == len(research.orders)  # the whole run's fills
+    decided = {pd.Timestamp(t) for t in research.orders["decided"]}
+    assert research.equity.index[stop_after - 1] in decided

@@ -154,6 +154,7 @@ class App:
                          execution: Execution | None = None, store: Store | None = None,
                          db: str | None = None, rebalance: Any = None, lots: Any = None,
                          threshold: float = 0.0, persist: bool = True, history: int | None = None,
+                         resume: int | None = None,
                          **engine_overrides: Any) -> Engine:
         """A paper engine for a :class:`~tradelab.strategy.portfolio.PortfolioStrategy`
         (an instance, class or name) replaying a universe's bars.
@@ -166,7 +167,7 @@ class App:
         broker; persistence, risk and ``[engine]`` settings as in :meth:`engine`
         (``persist=False``: in memory, as ``tradelab parity`` compares). ``history``: bars
         of the panel handed to the strategy (default all; see
-        :mod:`tradelab.engine.rebalancer`).
+        :mod:`tradelab.engine.rebalancer`). ``resume``: a run id to continue (same bars).
         """
         from tradelab.app.wiring import assemble_engine
         from tradelab.data.sample import is_close_only
@@ -201,6 +202,7 @@ class App:
                                  TimestampBatches(ReplayFeed(bars, speed=speed)), ex,
                                  store=run_store, broker=broker_obj, broker_name="paper",
                                  config=config, limits=limits, per_strategy=per_strategy,
+                                 resume=resume,
                                  run_info={"strategy": strat.name, "symbol": ",".join(symbols),
                                            "source": source, "mode": "replay",
                                            "params": strat.params},

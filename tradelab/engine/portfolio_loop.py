@@ -31,8 +31,10 @@ builds replays only).
 3. Every symbol is marked at its close; one equity point, one stored snapshot and one
    progress mark per time stamp (``run_bars`` keeps every bar).
 
-Resuming a portfolio run is not supported yet (the panel would have to be rebuilt
-from the stored bars).
+**Resume** (``App.portfolio_engine(resume=RUN)``): the book, orders and broker come back
+from the store like any run's; the panel is rebuilt from the replay's bars up to the
+last processed time stamp and the decision taken on it is pending again (same client
+order ids, so an order already written ahead is not sent twice).
 """
 
 from __future__ import annotations
@@ -56,6 +58,15 @@ class TimestampBatches:
 
     def __init__(self, feed: Any) -> None:
         self.feed = feed
+
+    @property
+    def start_after(self) -> Any:
+        """The underlying replay's resume point (set by a resume)."""
+        return getattr(self.feed, "start_after", None)
+
+    @start_after.setter
+    def start_after(self, value: Any) -> None:
+        self.feed.start_after = value
 
     def close(self) -> None:
         """Stop after the current time stamp."""
@@ -90,12 +101,31 @@ class PortfolioEngine(Engine):
         if not self._simulated:
             raise ValueError("a portfolio strategy runs on a simulated venue (the paper broker) "
                              "only: its orders are sized at the fill prices")
-        if self.resumed_from is not None:
-            raise ValueError("resuming a portfolio run is not supported yet")
         self.rebalancer = rebalancer
         self.name = rebalancer.strategy.name
         self._pending: tuple[datetime, dict] | None = None
         self._fill_open = self.execution.fill == "next_open"
+        if self.resumed_from is not None:
+            self._restore(self.resumed_from)
+
+    def _restore(self, through: datetime) -> None:
+        """A resumed run: the panel again from the replay's bars up to the last processed
+        time stamp, and the decision taken on it (pending under next-open fills)."""
+        stamps: dict[Any, list[Bar]] = {}
+        for sym in self.rebalancer.symbols:
+            frame = self.feed.history(sym, through, 10**9)
+            for t, row in zip(frame.index.to_pydatetime(), frame[
+                    ["open", "high", "low", "close", "volume"]].itertuples(index=False),
+                    strict=True):
+                stamps.setdefault(t, []).append(Bar(sym, t, *row))
+        times = sorted(stamps)
+        desk = self.rebalancer
+        for i, t in enumerate(times):
+            desk.add(t, stamps[t])
+            if desk.schedule == "change" or i == len(times) - 1:
+                decided = desk.targets()  # "change" compares with the previous bar's weights
+                if i == len(times) - 1 and decided is not None and self._fill_open:
+                    self._pending = (t, decided)
 
     def step(self, bar: Any) -> None:
         """Process one time stamp (a list of bars with one time)."""
