@@ -84,7 +84,7 @@ def paper(
         return pe.paper(a, cls, parse_params(param), data, ex, sides, universe, symbols,
                         account=account, db=db, speed=speed, as_json=as_json)
     trade(TradeRequest(strategy, data, param, ex, speed, feed, account, db, resume, signal_mode, force,
-                  progress, as_json, sides=sides))
+                  progress, as_json, sides=sides, app=a))
 
 
 @dataclass
@@ -107,6 +107,7 @@ class TradeRequest:
     broker: str | None = None
     adopt: bool = False
     sides: TradeOptions | None = None  # --direction, --sl, --tp, --trail, --time-stop
+    app: Any = None  # the App when the caller built it already (paper: the portfolio look-up)
 
 
 def _refuse_halted(store: Any, account: str) -> None:
@@ -142,7 +143,7 @@ def trade(o: TradeRequest) -> None:
         parse_speed(o.speed)
     except ValueError:
         fail(f"--speed {o.speed!r}: expected 'max' or a positive number of bars per second")
-    a = build_app()
+    a = o.app if o.app is not None else build_app()
     data, strategy = o.data, o.strategy
     try:
         strat = a.strategy(strategy, **parse_params(o.param))
