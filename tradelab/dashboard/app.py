@@ -185,6 +185,13 @@ class DashboardApp(pn.viewable.Viewer):
             pn.Row(section("Recent events: orders and data quality (selected run)", v.events),
                    section("Venue reconciliations", v.reconciliations),
                    sizing_mode="stretch_width"),
+            # Added below the original views, whose places on the page stay as they were.
+            pn.Row(section("Price, indicators and fills (selected run)", v.price_plot),
+                   section("Feed health and data quality (selected run)", v.feed, v.quality,
+                           width=560),
+                   sizing_mode="stretch_width"),
+            pn.Row(section("Performance per symbol (selected run)", v.symbols),
+                   sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
 
     def _show(self) -> None:
@@ -207,8 +214,10 @@ class DashboardApp(pn.viewable.Viewer):
         runs = {AUTO_RUN: 0, **dict(snap.run_options)}
         if self.run_select.options != runs:
             self.run_select.options = runs
-        live.views.update(snap)
-        live.controls.update(snap, principal)
+        # One document patch: the browser never shows one run's tiles with another's charts.
+        with pn.io.hold():
+            live.views.update(snap)
+            live.controls.update(snap, principal)
         if principal is not None:
             self.user_badge.object = (
                 f"<span style='color:#e5e7eb' data-testid='user'>"

@@ -16,6 +16,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import param
 
+from tradelab.dashboard.runextra import (
+    BAR_COLUMNS,
+    MARKER_COLUMNS,
+    SYMBOL_COLUMNS,
+    chart_data,
+    feed_health,
+    symbol_performance,
+)
 from tradelab.dashboard.runview import (
     DAILY_COLUMNS,
     POSITION_COLUMNS,
@@ -25,7 +33,7 @@ from tradelab.dashboard.runview import (
     run_figures,
 )
 from tradelab.store.auth_repo import accounts as list_accounts
-from tradelab.store.dashboard_reads import pick_run, run_rows
+from tradelab.store.dashboard_reads import chart_symbol, pick_run, run_rows
 
 if TYPE_CHECKING:
     from tradelab.store import Store
@@ -55,6 +63,10 @@ COLUMNS = {
     "job_runs": ["id", "job", "status", "trigger", "started_at", "finished_at"],
     "reconciliations": ["at", "venue", "trigger", "run", "ok", "booked_fills", "findings"],
     "events": ["at", "kind", "symbol", "event", "detail"],
+    "symbols": SYMBOL_COLUMNS,
+    "bars": BAR_COLUMNS,
+    "markers": MARKER_COLUMNS,
+    "quality": ["last_at", "kind", "reason", "symbol", "count"],
 }
 
 
@@ -102,6 +114,15 @@ class Snapshot:
     daily: pd.DataFrame = field(default_factory=partial(_blank, "daily"))
     #: The selected run's order transitions and data-quality outcomes, newest first.
     events: pd.DataFrame = field(default_factory=partial(_blank, "events"))
+    #: The selected run's performance per symbol (sums to its P&L tile).
+    symbols: pd.DataFrame = field(default_factory=partial(_blank, "symbols"))
+    #: The price chart: the run's newest bars of its symbol, the strategy's indicators
+    #: over them (name → values aligned with ``bars``) and the run's fills as markers.
+    bars: pd.DataFrame = field(default_factory=partial(_blank, "bars"))
+    indicators: dict[str, list[float]] = field(default_factory=dict)
+    markers: pd.DataFrame = field(default_factory=partial(_blank, "markers"))
+    #: Feed health of the selected run (see :func:`tradelab.dashboard.runextra.feed_health`).
+    feed: dict[str, Any] = field(default_factory=dict)
 
 
 def _label(run: Any) -> str:
@@ -142,6 +163,7 @@ def load_snapshot(store: Store, account: str, control: Any = None, *,
         "run_label": _label(run) if run is not None else "no engine run yet",
         "last_bar": run.last_bar_time if run is not None else None,
         "as_of": fig.at,
+        "chart_symbol": chart_symbol(run) if run is not None else None,
     }
     account_summary = {
         "cash": float(acct.cash), "open_orders": len(state.open_orders),
@@ -150,6 +172,9 @@ def load_snapshot(store: Store, account: str, control: Any = None, *,
     }
     ks = state.kill_switch
     rid = run.id if run is not None else None
+    trades = closed_trades(fills, marks)
+    bars, indicators, markers = chart_data(run, rows.bars, fills,
+                                           getattr(control, "registry", None))
     return Snapshot(
         account=account, at=now, accounts=names, summary=summary, equity=equity,
         positions=fig.positions,
@@ -179,7 +204,10 @@ def load_snapshot(store: Store, account: str, control: Any = None, *,
         fill_count=len(fills),
         run_options=tuple((_label(r), r.id) for r in reversed(all_runs)),
         account_summary=account_summary,
-        trades=closed_trades(fills, marks),
+        trades=trades,
+        symbols=symbol_performance(fills, rows.last, fig.positions, trades),
+        bars=bars, indicators=indicators, markers=markers,
+        feed=feed_health(rows.feed, rows.bars, now) if run is not None else {},
         daily=daily,
         events=_frame(rows.events, COLUMNS["events"]),
     )

@@ -14,6 +14,8 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 
+from tradelab.dashboard.charts import DailyChart, PriceChart
+from tradelab.dashboard.feedview import feed_html
 from tradelab.dashboard.state import COLUMNS, Snapshot
 
 CARD = {"border": "1px solid #e3e6ea", "border-radius": "8px", "background": "white",
@@ -41,7 +43,7 @@ def _for_display(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for col in out.columns:
         if col in ("at", "created_at", "started_at", "finished_at", "last_bar", "entry_time",
-                   "exit_time") and len(out):
+                   "exit_time", "last_at") and len(out):
             out[col] = pd.to_datetime(out[col], utc=True, errors="coerce").dt.strftime(
                 "%Y-%m-%d %H:%M:%S").fillna("")
     return out
@@ -87,9 +89,16 @@ class LiveViews:
             c: _NUM["float"] for c in ("avg_price", "mark", "unrealized", "realized_pnl")})
         self.trades = _table("trades", height=240, formatters={
             c: _NUM["float"] for c in ("entry_price", "exit_price", "fees", "pnl")})
-        self._daily = hv.streams.Pipe(data=pd.DataFrame(columns=COLUMNS["daily"]))
-        self.daily_plot = pn.pane.HoloViews(hv.DynamicMap(self._bars, streams=[self._daily]),
-                                            sizing_mode="stretch_width", height=240)
+        # Bokeh figures updated in the same patch as the tiles (see .charts).
+        self.daily = DailyChart(height=240)
+        self.daily_plot = self.daily.pane
+        self.price = PriceChart(height=360)
+        self.price_plot = self.price.pane
+        self.symbols = _table("symbols", height=160, formatters={
+            "win_rate": {"type": "plaintext"},  # text ("60%", "–"): no number formatting
+            **{c: _NUM["float"] for c in ("pnl", "realized", "unrealized", "fees")}})
+        self.feed = pn.pane.HTML(feed_html({}), sizing_mode="stretch_width")
+        self.quality = _table("quality", height=140)
         self.account = pn.pane.HTML("", sizing_mode="stretch_width")
         self.orders = _table("orders", height=180)
         self.fills = _table("fills", height=240,
@@ -116,21 +125,6 @@ class LiveViews:
                                  color="#2563eb", line_width=2, responsive=True, height=340,
                                  grid=True, yformatter="%.0f", title="Equity (selected run)").opts(
             toolbar="above", framewise=True, default_tools=["pan", "wheel_zoom", "reset"])
-
-    @staticmethod
-    def _bars(data: pd.DataFrame) -> Any:
-        # One rectangle per UTC day on a time axis (categorical bars keep the range type
-        # of their first, empty frame and then fail to update).
-        day = pd.to_datetime(data["day"]) if len(data) else pd.to_datetime(pd.Series([], dtype=str))
-        pnl = data["pnl"].astype(float) if len(data) else pd.Series([], dtype=float)
-        frame = pd.DataFrame({"x0": day, "y0": 0.0, "x1": day + pd.Timedelta(hours=20),
-                              "y1": pnl.to_numpy(),
-                              "sign": ["gain" if v >= 0 else "loss" for v in pnl]})
-        return hv.Rectangles(frame, kdims=["x0", "y0", "x1", "y1"], vdims=["sign"]).opts(
-            color="sign", cmap={"gain": "#16a34a", "loss": "#dc2626"}, line_width=0,
-            responsive=True, height=240, xlabel="", ylabel="P&L", yformatter="%.0f",
-            title="Daily P&L (UTC days)", framewise=True, show_legend=False,
-            default_tools=["pan", "wheel_zoom", "reset"], toolbar="above")
 
     def update(self, snap: Snapshot) -> None:
         """Push ``snap`` into the widgets."""
@@ -185,7 +179,18 @@ class LiveViews:
         self.reconciliations.value = _for_display(snap.reconciliations)
         self.events.value = _for_display(snap.events)
         self._pipe.send(snap.equity)
-        self._daily.send(snap.daily)
+        self.daily.update(snap.daily)
+        symbols = snap.symbols.copy()
+        symbols["win_rate"] = [("–" if v is None or pd.isna(v) else f"{v:.0%}")
+                               for v in symbols["win_rate"]]
+        self.symbols.value = symbols
+        self.feed.object = feed_html(snap.feed)
+        self.quality.value = _for_display(pd.DataFrame(snap.feed.get("quality", []),
+                                                       columns=COLUMNS["quality"]))
+        symbol = s.get("chart_symbol") or ""
+        self.price.update(snap.bars, snap.indicators, snap.markers,
+                          f"{symbol} · last {len(snap.bars)} bars (selected run)"
+                          if symbol else PriceChart.TITLE)
 
 
 def section(title: str, *objects: Any, **kw: Any) -> pn.Column:

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from tradelab.store import models as m
 from tradelab.store.bar_sql import RB
+from tradelab.store.feed_reads import FeedRows, run_feed, run_recent_bars
 from tradelab.store.quality_repo import DQ
 from tradelab.store.reads import EQ, OE, A, O, Reader
 from tradelab.store.records import EquityPoint, FillRecord, OrderRecord, RunRecord
@@ -35,6 +36,12 @@ def pick_run(runs: list[RunRecord], wanted: int | None) -> RunRecord | None:
     return (running or runs)[-1] if runs else None
 
 
+def chart_symbol(run: RunRecord) -> str:
+    """The symbol a run's price chart shows: its first (a multi-symbol run lists them
+    comma-separated)."""
+    return run.symbol.split(",")[0].strip()
+
+
 @dataclass(frozen=True)
 class RunRows:
     """One account's runs and the picked run's own rows, read at one moment."""
@@ -48,6 +55,11 @@ class RunRows:
     open_orders: list[OrderRecord] = field(default_factory=list)
     #: The newest order transitions and data-quality outcomes, as plain dicts.
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: The newest bars of the run's symbol (``at, open, high, low, close, volume``), oldest
+    #: first: what the price chart draws.
+    bars: list[dict[str, Any]] = field(default_factory=list)
+    #: What the run received from its feed (bar count, last bar, data-quality outcomes).
+    feed: FeedRows = field(default_factory=FeedRows)
 
 
 def run_rows(store: Any, account: str, wanted: int | None,
@@ -65,7 +77,8 @@ def run_rows(store: Any, account: str, wanted: int | None,
         return RunRows(runs, run, reader.equity_curve(account, run.id),
                        reader.fills(account, run.id), run_last_equity(conn, run.id),
                        run_marks(conn, run.id), run_open_orders(conn, run.id),
-                       run_events(conn, run.id))
+                       run_events(conn, run.id), run_recent_bars(conn, run.id, chart_symbol(run)),
+                       run_feed(conn, run.id))
 
 
 def run_events(conn: Any, run_id: int, limit: int = 50) -> list[dict[str, Any]]:
@@ -115,5 +128,5 @@ def run_marks(conn: Any, run_id: int) -> dict[str, tuple[Any, float]]:
     return {r.symbol: (r.at, float(r.close)) for r in conn.execute(q)}
 
 
-__all__ = ["RunRows", "pick_run", "run_events", "run_last_equity", "run_marks", "run_open_orders",
-           "run_rows"]
+__all__ = ["RunRows", "chart_symbol", "pick_run", "run_events", "run_last_equity", "run_marks",
+           "run_open_orders", "run_rows"]
