@@ -131,7 +131,9 @@ class Rebalancer:
         listed = self._listed[lo:n]
 
         def frame(a: np.ndarray) -> pd.DataFrame:
-            return pd.DataFrame(a, index=index, columns=cols, copy=True)
+            # Views: rows up to n never change once added (new rows go after them, and
+            # _grow copies into new arrays), so the strategy reads a stable history.
+            return pd.DataFrame(a, index=index, columns=cols, copy=False)
 
         return Panel(frame(self._close[lo:n]), frame(self._open[lo:n]), frame(real[lo:]),
                      frame(listed), self.close_only)
