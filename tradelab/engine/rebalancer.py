@@ -100,9 +100,11 @@ class Rebalancer:
         self._close[n] = prev
         self._open[n] = prev  # a held bar opens where the last bar closed
         self._real[n] = False
-        for bar in bars:
-            j = self.column[bar[0]]
-            self._open[n, j], self._close[n, j], self._real[n, j] = bar[2], bar[5], True
+        # One vector assignment per field, not three numpy scalar writes per symbol.
+        cols = [self.column[bar[0]] for bar in bars]
+        self._open[n, cols] = [bar[2] for bar in bars]
+        self._close[n, cols] = [bar[5] for bar in bars]
+        self._real[n, cols] = True
         self._listed[n] = self._real[n] | self._listed[n - 1] if n else self._real[n]
         stamp = pd.Timestamp(at)
         self._times[n] = stamp.value
