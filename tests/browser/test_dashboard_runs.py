@@ -212,8 +212,8 @@ def holder(dashboard: Dashboard) -> Iterator[Any]:
     import tradelab as tl
 
     settings = tl.load_config(environ=dashboard.environ)
-    eng = tl.build(settings).engine(_Hold(), "SPX", source="sample", start="2016-01-01",
-                                    end="2016-12-31", speed=4.0, flush_every=1, account="flat")
+    eng = tl.build(settings).engine(_Hold(), "SPX", source="sample", start="2010-01-01",
+                                    end="2018-12-31", speed=4.0, flush_every=1, account="flat")
     thread = threading.Thread(target=eng.run, name="engine-flat", daemon=True)
     yield eng, thread
     eng.request_stop("test over")

@@ -152,10 +152,8 @@ class ControlService:
         (see :mod:`tradelab.store.close_repo`)."""
         self.auth.require(principal, Role.trader, f"close the {symbol} position", ip=ip)
         self._account(account)
-        from tradelab.store.close_repo import request_close
-
-        request = request_close(self.store, account, run_id, symbol, principal.actor,
-                                self.auth.now())
+        request = self.store.closes.request(account, run_id, symbol, principal.actor,
+                                            self.auth.now())
         self.auth.audit.record(ev.CLOSE_POSITION, "ok", actor=principal.actor, subject=account,
                                ip=ip, run=run_id, symbol=symbol, request=request)
         return request

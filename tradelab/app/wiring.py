@@ -134,8 +134,9 @@ def assemble_engine(strategies: Sequence[tuple[Strategy, str]], feed: LiveFeed,
                                 record=record, symbols=symbols)
     parts = EngineParts(broker, orders, portfolio, risk, kill_switch, recorder, shared, disabled, run,
                         reconciler)
-    engine = (factory or Engine)(strategies, feed, execution, parts, config=config, bus=bus,
-                                 clock=clock, wall_clock=wall)
+    args = (strategies, feed, execution, parts)
+    options: dict[str, Any] = {"config": config, "bus": bus, "clock": clock, "wall_clock": wall}
+    engine = Engine(*args, **options) if factory is None else factory(*args, **options)
     if opened is not None and opened.restored_risk is not None:
         # Drawdown and daily loss continue from the run's stored curve.
         if recorder is not None:

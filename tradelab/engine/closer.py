@@ -32,15 +32,14 @@ def act_on_close_requests(engine: Any, sym: str, t: datetime, close: float) -> l
     store = engine.store
     if store is None or not isinstance(engine.run_id, int):
         return []
-    from tradelab.store.close_repo import finish_close, pending_closes
-
+    closes = store.closes
     sent: list[str] = []
-    for req in pending_closes(store, engine.run_id):
+    for req in closes.pending(engine.run_id):
         if req.symbol != sym:
             continue  # priced and sent at a bar of its own symbol
         held = engine.portfolio.position(sym)
         if held == 0:
-            finish_close(store, req.id, "nothing", None, t)
+            closes.finish(req.id, "nothing", None, t)
             log.info("close_request_nothing_held", request=req.id, symbol=sym)
             continue
         working = [o for o in engine.orders.open_orders()
@@ -53,7 +52,7 @@ def act_on_close_requests(engine: Any, sym: str, t: datetime, close: float) -> l
             engine._do_flatten(sym, t, close)  # cancels the symbol's other orders first
         if cid not in engine.orders.orders:
             continue  # not sent (e.g. refused on a lot grid): stays pending, retried
-        finish_close(store, req.id, "done", cid, t)
+        closes.finish(req.id, "done", cid, t)
         log.info("close_request_done", request=req.id, symbol=sym, client_order_id=cid)
         sent.append(cid)
     return sent

@@ -108,3 +108,24 @@ def finish_close(store: Any, request_id: int, status: str, client_order_id: str 
 
 __all__ = ["CloseRequestRecord", "close_requests", "finish_close", "pending_closes",
            "request_close"]
+
+
+class CloseRepo:
+    """The close requests of one store, as the engine and the API reach them
+    (``store.closes``): the engine never imports store modules itself."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def request(self, account: str, run_id: int, symbol: str, by: str, at: datetime) -> int:
+        """See :func:`request_close`."""
+        return request_close(self._store, account, run_id, symbol, by, at)
+
+    def pending(self, run_id: int) -> list[CloseRequestRecord]:
+        """See :func:`pending_closes`."""
+        return pending_closes(self._store, run_id)
+
+    def finish(self, request_id: int, status: str, client_order_id: str | None,
+               at: datetime) -> bool:
+        """See :func:`finish_close`."""
+        return finish_close(self._store, request_id, status, client_order_id, at)

@@ -229,6 +229,13 @@ class Store:
         return QualityRepo(self)
 
     @property
+    def closes(self) -> Any:
+        """Operators' requests to close one position (:class:`tradelab.store.close_repo.CloseRepo`)."""
+        from tradelab.store.close_repo import CloseRepo
+
+        return CloseRepo(self)
+
+    @property
     def reconcile(self) -> Any:
         """Reconciliations with venues (:class:`tradelab.store.reconcile_repo.ReconcileRepo`)."""
         from tradelab.store.reconcile_repo import ReconcileRepo
