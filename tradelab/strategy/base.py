@@ -124,7 +124,53 @@ class ParamSpec:
     doc: str
 
 
-class Strategy(ABC):
+class Parameterized:
+    """Declared :class:`Param` attributes → validated values (signal and portfolio strategies).
+
+    ``_init_params`` coerces the given values and refuses unknown names (listing the
+    known ones); the subclass then runs :meth:`validate_params`.
+    """
+
+    name: ClassVar[str] = ""
+    _values: dict[str, Any]
+
+    def _init_params(self, params: Mapping[str, Any]) -> None:
+        specs = self.param_objects()
+        unknown = sorted(set(params) - set(specs))
+        if unknown:
+            raise ParameterError(
+                f"{self.name}: unknown parameter(s) {', '.join(unknown)}; "
+                f"known: {', '.join(specs) or '(none)'}")
+        self._values = {n: p.coerce(params.get(n, p.default), self.name)
+                        for n, p in specs.items()}
+
+    @classmethod
+    def param_objects(cls) -> dict[str, Param]:
+        """Name → :class:`Param` declared on the class or its bases."""
+        out: dict[str, Param] = {}
+        for klass in reversed(cls.__mro__):
+            for key, value in vars(klass).items():
+                if isinstance(value, Param):
+                    out[key] = value
+        return out
+
+    @classmethod
+    def param_specs(cls) -> list[ParamSpec]:
+        """The parameters as published to the CLI, the API and the docs."""
+        return [ParamSpec(n, p.kind.__name__, p.default, p.low, p.high, p.doc)
+                for n, p in cls.param_objects().items()]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The parameter values (scalars; arrays in a batch)."""
+        return dict(self._values)
+
+    def validate_params(self) -> None:
+        """Cross-parameter checks (e.g. ``fast < slow``); raise :class:`ParameterError`."""
+        return None  # an optional hook: by default parameters are independent
+
+
+class Strategy(Parameterized, ABC):
     """Base class of every strategy.
 
     Subclasses declare :class:`Param` attributes, a ``name``, override
@@ -154,41 +200,11 @@ class Strategy(ABC):
     _warmups: np.ndarray
 
     def __init__(self, **params: Any) -> None:
-        specs = self.param_objects()
-        unknown = sorted(set(params) - set(specs))
-        if unknown:
-            raise ParameterError(
-                f"{self.name}: unknown parameter(s) {', '.join(unknown)}; "
-                f"known: {', '.join(specs) or '(none)'}")
-        values = {n: p.coerce(params.get(n, p.default), self.name) for n, p in specs.items()}
-        self._values: dict[str, Any] = values
+        self._init_params(params)
         self._batch: int | None = None
         self.validate_params()
 
     # -- parameters -----------------------------------------------------------------
-    @classmethod
-    def param_objects(cls) -> dict[str, Param]:
-        out: dict[str, Param] = {}
-        for klass in reversed(cls.__mro__):
-            for key, value in vars(klass).items():
-                if isinstance(value, Param):
-                    out[key] = value
-        return out
-
-    @classmethod
-    def param_specs(cls) -> list[ParamSpec]:
-        return [ParamSpec(n, p.kind.__name__, p.default, p.low, p.high, p.doc)
-                for n, p in cls.param_objects().items()]
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The parameter values (scalars; arrays in a batch)."""
-        return dict(self._values)
-
-    def validate_params(self) -> None:
-        """Cross-parameter checks (e.g. ``fast < slow``); raise :class:`ParameterError`."""
-        return None  # an optional hook: by default parameters are independent
-
     @classmethod
     def batch(cls, combos: Mapping[str, Any]) -> Strategy:
         """An instance whose parameters are arrays, one element per combination.

@@ -37,7 +37,7 @@ import pandas as pd
 
 from tradelab.data.universe import Panel, universe_symbols
 from tradelab.errors import ParameterError, TradelabError
-from tradelab.strategy.base import Param, ParamSpec
+from tradelab.strategy.base import Parameterized
 
 Schedule = str | int
 _TOL = 1e-9  # float slack on the gross limit (weights are floats)
@@ -83,7 +83,7 @@ def rebalance_bars(index: pd.DatetimeIndex, schedule: Schedule,
     return out
 
 
-class PortfolioStrategy(ABC):
+class PortfolioStrategy(Parameterized, ABC):
     """Base class of strategies that hold target weights over a universe.
 
     Subclasses set ``name``, ``universe`` (a universe name such as ``"sp20"`` or a
@@ -99,40 +99,8 @@ class PortfolioStrategy(ABC):
     max_gross: ClassVar[float] = 1.0
 
     def __init__(self, **params: Any) -> None:
-        specs = self.param_objects()
-        unknown = sorted(set(params) - set(specs))
-        if unknown:
-            raise ParameterError(
-                f"{self.name}: unknown parameter(s) {', '.join(unknown)}; "
-                f"known: {', '.join(specs) or '(none)'}")
-        self._values: dict[str, Any] = {
-            n: p.coerce(params.get(n, p.default), self.name) for n, p in specs.items()}
+        self._init_params(params)
         self.validate_params()
-
-    @classmethod
-    def param_objects(cls) -> dict[str, Param]:
-        """Name → :class:`~tradelab.strategy.base.Param` declared on the class or its bases."""
-        out: dict[str, Param] = {}
-        for klass in reversed(cls.__mro__):
-            for key, value in vars(klass).items():
-                if isinstance(value, Param):
-                    out[key] = value
-        return out
-
-    @classmethod
-    def param_specs(cls) -> list[ParamSpec]:
-        """The parameters as published to the CLI, the API and the docs."""
-        return [ParamSpec(n, p.kind.__name__, p.default, p.low, p.high, p.doc)
-                for n, p in cls.param_objects().items()]
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The parameter values."""
-        return dict(self._values)
-
-    def validate_params(self) -> None:
-        """Cross-parameter checks; raise :class:`~tradelab.errors.ParameterError`."""
-        return None  # an optional hook: by default parameters are independent
 
     def symbols(self) -> tuple[str, ...]:
         """The default universe's symbols."""
