@@ -24,6 +24,8 @@ from tradelab.cli._options import DataOptions, ExecOptions, TradeOptions
 from tradelab.errors import TradelabError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from tradelab.data.universe import Panel
     from tradelab.execution import Execution
     from tradelab.strategy.portfolio import PortfolioStrategy
@@ -84,10 +86,10 @@ def universe_of(cls: type[PortfolioStrategy], universe: str | None,
     return universe_symbols(cls.universe)
 
 
-def load_panel(tl: Any, data: DataOptions, symbols: tuple[str, ...]) -> tuple[Panel, str]:
-    """The aligned panel of ``symbols`` through the market-data service, and its source."""
-    from tradelab.data.universe import align
-
+def load_bars(tl: Any, data: DataOptions, symbols: tuple[str, ...]
+              ) -> tuple[dict[str, pd.DataFrame], str]:
+    """Each symbol's bars through the market-data service (exit 2 on bad options or a
+    symbol without bars), and the source they came from."""
     if data.csv is not None or data.symbol is not None:
         fail("a portfolio strategy reads a universe: use --universe or --symbols, "
              "not --symbol/--csv")
@@ -103,6 +105,14 @@ def load_panel(tl: Any, data: DataOptions, symbols: tuple[str, ...]) -> tuple[Pa
         if len(frame) == 0:
             fail(f"--symbols: no bars for {s} from {source} in the given range")
         bars[s] = frame
+    return bars, source
+
+
+def load_panel(tl: Any, data: DataOptions, symbols: tuple[str, ...]) -> tuple[Panel, str]:
+    """The aligned panel of ``symbols`` (see :func:`load_bars`), and its source."""
+    from tradelab.data.universe import align
+
+    bars, source = load_bars(tl, data, symbols)
     panel = align(bars)
     if len(panel) < 2:
         fail(f"need at least 2 bars, got {len(panel)}")

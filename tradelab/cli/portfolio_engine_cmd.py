@@ -19,6 +19,7 @@ from tradelab.cli.portfolio_cmd import (
     _execution,
     _no_single_symbol_options,
     find_portfolio,
+    load_bars,
     universe_of,
 )
 from tradelab.errors import TradelabError
@@ -35,24 +36,6 @@ def portfolio_class(tl: Any, strategy: str | None, universe: str | None,
         fail(f"--universe/--symbols: {strategy!r} is not a portfolio strategy (see "
              "`tradelab strategies`)")
     return cls
-
-
-def _bars(tl: Any, data: DataOptions, names: tuple[str, ...]) -> tuple[dict[str, Any], str]:
-    if data.csv is not None or data.symbol is not None:
-        fail("a portfolio strategy reads a universe: use --universe or --symbols, "
-             "not --symbol/--csv")
-    try:
-        data.check()
-    except ValueError as exc:
-        fail(str(exc))
-    source = data.source or tl.settings.data.default_source
-    out = {}
-    for s in names:
-        frame = tl.data.load(s, source=source, start=data.start, end=data.end, policy=data.policy)
-        if len(frame) == 0:
-            fail(f"--symbols: no bars for {s} from {source} in the given range")
-        out[s] = frame
-    return out, source
 
 
 def _fill(f: Any) -> dict[str, Any]:
@@ -78,7 +61,7 @@ def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exec
     execution = _execution(tl, ex)
     overrides = {"account": account} if account else {}
     try:
-        bars, source = _bars(tl, data, names)
+        bars, source = load_bars(tl, data, names)
         engine = tl.portfolio_engine(cls(**params), bars=bars, source=source, execution=execution,
                                      db=db, speed=speed if speed == "max" else float(speed),
                                      **overrides)
@@ -113,7 +96,7 @@ def parity(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exe
     execution = _execution(tl, ex)
     try:
         strat = cls(**params)
-        bars, source = _bars(tl, data, names)
+        bars, source = load_bars(tl, data, names)
         research = backtest_portfolio(strat, panel=align(bars), execution=execution)
         engine = tl.portfolio_engine(strat, bars=bars, source=source, execution=execution,
                                      persist=False)  # in memory: a comparison
