@@ -40,6 +40,12 @@ class MomentumRotation(PortfolioStrategy):
     def warmup(self) -> int:
         return int(self.lookback) + 1
 
+    @property
+    def decision_window(self) -> int:
+        # The last row reads close and listed at t - lookback and close at t - skip, nothing
+        # older and no state: its warmup is all the engine needs to hand it.
+        return self.warmup
+
     def weights(self, panel: Panel) -> pd.DataFrame:
         close = panel.close
         # Listed at t - lookback, so a held (ffilled) price never stands in for history.

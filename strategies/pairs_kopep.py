@@ -63,6 +63,12 @@ class PairsKoPep(PortfolioStrategy):
     def warmup(self) -> int:
         return int(self.window) + int(self.z_window) - 1
 
+    @property
+    def decision_window(self) -> None:
+        # The spread position flips on threshold crossings and is held in between, so the
+        # last row depends on the whole history (not only on the last warmup bars).
+        return None
+
     def weights(self, panel: Panel) -> pd.DataFrame:
         y, x = np.log(panel.close["KO"].to_numpy()), np.log(panel.close["PEP"].to_numpy())
         resid = rolling_ols(y, x, int(self.window)).resid

@@ -64,19 +64,24 @@ def test_momentum_rotation_on_sp20_fills_and_equity_equal_research(tl) -> None:
     assert float(result.equity) == pytest.approx(float(research.final_equity_exact), rel=1e-9)
 
 
-def test_a_window_of_warmup_bars_decides_like_the_whole_history(tl) -> None:
-    """history=warmup: momentum_rotation's last row reads warmup bars, so the engine may
-    hand it only those (the tail of the same panel) and still equal research."""
+def test_the_declared_window_and_the_whole_history_both_decide_like_research(tl) -> None:
+    """momentum_rotation declares its warmup as its decision_window: by default the engine
+    hands it only those bars (the tail of the same panel); handed every bar
+    (history="all") it decides the same, and both equal research."""
     bars = load_universe("sp20", "sample", "2009-06-01", "2011-12-31")
     params = {"lookback": 120, "skip": 10}
     research = backtest_portfolio("momentum_rotation", params, panel=align(bars),
                                   execution=tl.execution)
     warmup = params["lookback"] + 1  # MomentumRotation.warmup
-    engine = tl.portfolio_engine("momentum_rotation", bars=bars, params=params, account="win",
-                                 history=warmup)
+    engine = tl.portfolio_engine("momentum_rotation", bars=bars, params=params, account="win")
     result = engine.run()
     _assert_parity(tl, research, result, "win")
-    assert len(engine.rebalancer.panel()) == warmup
+    assert engine.rebalancer.history == len(engine.rebalancer.panel()) == warmup
+    whole = tl.portfolio_engine("momentum_rotation", bars=bars, params=params, account="all",
+                                history="all")
+    everything = whole.run()
+    _assert_parity(tl, research, everything, "all")
+    assert len(whole.rebalancer.panel()) == len(research.equity)
 
 
 def test_pairs_kopep_long_and_short_legs_equal_research(tl) -> None:

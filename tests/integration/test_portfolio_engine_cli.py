@@ -41,6 +41,7 @@ def test_paper_json_has_the_backtests_fills_and_per_symbol_figures(run) -> None:
                      float(o["price"])) for o in research["orders"])
     assert ours == theirs
     assert set(out["per_symbol"]) == {"KO", "PEP"}
+    assert out["history"] is None  # the pairs trade's state needs every bar
     assert float(out["equity"]) == pytest.approx(research["stats"]["final_equity"], rel=1e-9)
 
 
@@ -58,6 +59,7 @@ def test_parity_of_a_portfolio_strategy_passes_with_every_fill(run) -> None:
     assert out["ok"] is True and out["fills_engine"] == out["fills_research"] == len(out["orders"]) > 0
     assert out["max_equity_rel_diff"] <= 1e-9
     assert len(out["research"]["per_symbol"]) == 20
+    assert out["history"] == 61  # the declared decision_window: lookback + 1
 
 
 @pytest.mark.parametrize(("args", "needle"), [

@@ -153,7 +153,7 @@ class App:
                          bars: dict[str, pd.DataFrame] | None = None, speed: str | float = "max",
                          execution: Execution | None = None, store: Store | None = None,
                          db: str | None = None, rebalance: Any = None, lots: Any = None,
-                         threshold: float = 0.0, persist: bool = True, history: int | None = None,
+                         threshold: float = 0.0, persist: bool = True, history: int | str | None = None,
                          resume: int | None = None,
                          **engine_overrides: Any) -> Engine:
         """A paper engine for a :class:`~tradelab.strategy.portfolio.PortfolioStrategy`
@@ -166,7 +166,8 @@ class App:
         per time stamp (:mod:`tradelab.engine.portfolio_loop`); the broker is the paper
         broker; persistence, risk and ``[engine]`` settings as in :meth:`engine`
         (``persist=False``: in memory, as ``tradelab parity`` compares). ``history``: bars
-        of the panel handed to the strategy (default all; see
+        of the panel handed to the strategy (default: its declared ``decision_window``,
+        every bar when it declares none; ``"all"``: every bar; see
         :mod:`tradelab.engine.rebalancer`). ``resume``: a run id to continue (same bars).
         """
         from tradelab.app.wiring import assemble_engine
@@ -190,7 +191,8 @@ class App:
         config = EngineConfig(**{**self.settings.engine.model_dump(include=engine_fields),
                                  **engine_overrides})
         desk = Rebalancer(strat, symbols, ex, schedule=rebalance, lots=lots, threshold=threshold,
-                          close_only=all(is_close_only(b) for b in bars.values()), history=history)
+                          close_only=all(is_close_only(b) for b in bars.values()),
+                          history=cast(Any, history))
         limits, per_strategy = risk_limits(self.settings)
         broker_obj = self.broker("paper", ex, set(symbols), config)
 

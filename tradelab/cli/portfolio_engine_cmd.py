@@ -4,7 +4,9 @@
 :class:`~tradelab.strategy.portfolio.PortfolioStrategy` (or ``--universe``/``--symbols``
 is given). The universe is ``--universe NAME`` or ``--symbols A,B,...`` (default: the
 strategy's own), its bars come from ``--source`` through the market-data service;
-the engine is :meth:`tradelab.app.App.portfolio_engine` (a replay; persisted).
+the engine is :meth:`tradelab.app.App.portfolio_engine` (a replay; persisted), which
+hands the strategy its declared ``decision_window`` of bars (every bar when it
+declares none); ``--json`` reports it as ``history`` (``null``: every bar).
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exec
                "total_return": result.total_return, "status": result.stopped}
     if as_json:
         emit_json({"kind": "portfolio", "strategy": cls.name, "params": engine.rebalancer.strategy.params,
-                   "symbols": list(names), "source": source, **figures,
+                   "symbols": list(names), "source": source, "history": engine.rebalancer.history,
+                   **figures,
                    "per_symbol": _per_symbol(engine), "orders": [_fill(f) for f in result.fills]})
         return
     typer.echo(f"{cls.name} paper run {result.run_id} on {len(names)} symbols ({source}): "
@@ -107,7 +110,8 @@ def parity(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exe
     if as_json:
         per = research.per_symbol.reset_index().to_dict(orient="records")
         emit_json({"kind": "portfolio", "strategy": cls.name, "params": strat.params,
-                   "symbols": list(names), "source": source, **report.to_dict(),
+                   "symbols": list(names), "source": source,
+                   "history": engine.rebalancer.history, **report.to_dict(),
                    "research": {"stats": research.stats, "per_symbol": per},
                    "engine": {"equity": str(result.equity), "per_symbol": _per_symbol(engine)},
                    "orders": [_fill(f) for f in result.fills]})

@@ -8,15 +8,19 @@ code) and turns them into orders with :func:`tradelab.orders.rebalance.rebalance
 :func:`~tradelab.orders.rebalance.net_orders`, exactly as
 :func:`tradelab.research.portfolio.simulate_rebalances` does.
 
-By default the strategy is handed **every** bar seen so far, not only its
-``warmup``: a path-dependent strategy (the pairs trade's position state) depends on
-its whole history, and the same history as research is what makes the two decide
-the same. The cost is one weights computation over the history per rebalance bar
-(per bar under the ``"change"`` schedule, which compares each bar's weights with the
-last). ``history=N`` hands it the last N bars only (the tail of the same panel:
-held closes and ``listed`` as on the whole history), which decides the same when the
-last row of the weights reads at most N bars — ``momentum_rotation`` with
-``N >= warmup``, not the pairs trade.
+**History handed to the strategy.** By default the strategy's declared
+:attr:`~tradelab.strategy.portfolio.PortfolioStrategy.decision_window`: the last N
+bars (the tail of the same panel: held closes and ``listed`` as on the whole
+history) when it declares N — ``momentum_rotation`` declares its warmup, what its
+12-1 momentum reads — and **every** bar seen so far when it declares ``None`` (the
+base class default): a path-dependent strategy (the pairs trade's position state)
+depends on its whole history, and the same history as research is what makes the
+two decide the same. A window is what keeps a decision's cost flat over a long run
+(one weights computation over the history per rebalance bar otherwise; per bar under
+the ``"change"`` schedule, which compares each bar's weights with the last).
+``tradelab check`` verifies a declared window
+(:func:`~tradelab.strategy.portfolio.check_weights_lookahead`). ``history=N``
+overrides the declaration, ``history="all"`` hands every bar.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -33,7 +37,14 @@ from tradelab.data.universe import Panel
 from tradelab.execution import Execution
 from tradelab.money import ZERO, to_decimal
 from tradelab.orders.rebalance import OrderIntent, net_orders, rebalance
-from tradelab.strategy.portfolio import PortfolioStrategy, Schedule, rebalance_bars
+from tradelab.strategy.portfolio import (
+    PortfolioStrategy,
+    Schedule,
+    declared_window,
+    rebalance_bars,
+)
+
+History = int | Literal["all"] | None
 
 
 class Rebalancer:
@@ -54,15 +65,20 @@ class Rebalancer:
     close_only
         The bars are close only (passed on to the panel).
     history
-        Bars handed to the strategy (default: all seen; see the module docstring).
+        Bars handed to the strategy: ``None`` (default) the strategy's declared
+        ``decision_window``, ``"all"`` every bar seen, N the last N (module docstring).
+
+    Raises
+    ------
+    ValueError
+        ``history`` neither ``None``, ``"all"`` nor a number of bars >= 1.
     """
 
     def __init__(self, strategy: PortfolioStrategy, symbols: Sequence[str], execution: Execution,
                  *, schedule: Schedule | None = None, lots: Any = None, threshold: float = 0.0,
-                 close_only: bool = False, history: int | None = None) -> None:
-        if history is not None and history < 1:
-            raise ValueError(f"history = {history!r}: must be a number of bars >= 1")
-        self.history = history
+                 close_only: bool = False, history: History = None) -> None:
+        #: The last bars handed to the strategy (None: every bar seen).
+        self.history: int | None = _history(strategy, history)
         self.strategy = strategy
         self.symbols = tuple(symbols)
         self.column = {s: j for j, s in enumerate(self.symbols)}
@@ -185,6 +201,16 @@ class Rebalancer:
         return net_orders(rebalance(targets, positions, prices, equity, lots=self.lots,
                                     fee=self.fee, fixed_fee=self.fixed, slippage=self.slippage,
                                     tradable=tradable, threshold=self.band))
+
+
+def _history(strategy: PortfolioStrategy, history: History) -> int | None:
+    if history is None:
+        return declared_window(strategy)
+    if history == "all":
+        return None
+    if isinstance(history, bool) or not isinstance(history, int) or history < 1:
+        raise ValueError(f"history = {history!r}: must be 'all' or a number of bars >= 1")
+    return history
 
 
 def _period(at: pd.Timestamp, schedule: Schedule) -> tuple[int, int]:

@@ -111,6 +111,20 @@ class PortfolioStrategy(Parameterized, ABC):
         """Bars of history (including the current bar) the last row of weights reads."""
         return 1
 
+    @property
+    def decision_window(self) -> int | None:
+        """Bars (including the current one) that the **last** row of :meth:`weights`
+        depends on, or ``None``: it may depend on the whole history (the default).
+
+        The engine hands the strategy only this many bars by default
+        (:class:`~tradelab.engine.rebalancer.Rebalancer`), which decides the same as
+        research only when the declaration is true: a strategy with state carried
+        through all its history (a position that flips on threshold crossings, as in
+        ``pairs_kopep``) must keep ``None``. :func:`check_weights_lookahead` verifies a
+        declared window.
+        """
+        return None
+
     @abstractmethod
     def weights(self, panel: Panel) -> pd.DataFrame:
         """Target weights, time × symbol, aligned with ``panel``; causal."""
@@ -179,6 +193,25 @@ class WeightsOffense:
 
 
 @dataclass(frozen=True)
+class WindowOffense:
+    """A last-row weight that changed when only the declared window of bars was given."""
+
+    bar: pd.Timestamp
+    position: int
+    symbol: str
+    full: float
+    windowed: float
+    window: int
+
+    def __str__(self) -> str:
+        return (f"decision_window: weight of {self.symbol} at bar {self.position} "
+                f"({self.bar:%Y-%m-%d %H:%M}) is {self.full:.10g} on the full history but "
+                f"{self.windowed:.10g} on its last {self.window} bars only: the weights read "
+                f"more than the declared decision_window = {self.window}; declare a larger "
+                "window, or None if they depend on the whole history")
+
+
+@dataclass(frozen=True)
 class WeightsLookAheadReport:
     """Outcome of :func:`check_weights_lookahead`."""
 
@@ -187,21 +220,54 @@ class WeightsLookAheadReport:
     bars: int
     prefixes_checked: int
     offenses: list[WeightsOffense] = field(default_factory=list)
+    window: int | None = None
+    window_offenses: list[WindowOffense] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """No weight changed on a truncated history."""
-        return not self.offenses
+        """No weight changed on a truncated history, nor on the declared window."""
+        return not self.offenses and not self.window_offenses
 
     def __str__(self) -> str:
         head = (f"{self.strategy} {self.params}: {self.prefixes_checked} prefixes over "
                 f"{self.bars} bars")
-        return f"{head}: OK" if self.ok else f"{head}: FAILED\n  first offense: {self.offenses[0]}"
+        if self.window is not None:
+            head += f", decision_window = {self.window} bars"
+        if self.ok:
+            return f"{head}: OK"
+        lines = [f"{head}: FAILED"]
+        if self.offenses:
+            lines.append(f"  first offense: {self.offenses[0]}")
+        if self.window_offenses:
+            lines.append(f"  first window offense: {self.window_offenses[0]}")
+        return "\n".join(lines)
+
+
+def declared_window(strategy: PortfolioStrategy) -> int | None:
+    """The strategy's :attr:`~PortfolioStrategy.decision_window`, checked.
+
+    Raises
+    ------
+    WeightsError
+        Neither ``None`` nor a whole number of bars >= 1 (the message names the value).
+    """
+    window = strategy.decision_window
+    if window is None:
+        return None
+    if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
+        raise WeightsError(f"{strategy.name}.decision_window = {window!r}: must be None or a "
+                           "number of bars >= 1")
+    return int(window)
 
 
 def check_weights_lookahead(strategy: PortfolioStrategy, panel: Panel, samples: int = 20,
                             seed: int = 0, atol: float = 1e-12) -> WeightsLookAheadReport:
     """Recompute the weights on truncated histories; every row must stay the same.
+
+    When the strategy declares a :attr:`~PortfolioStrategy.decision_window` of ``N``
+    bars, the last row at each sampled end is also recomputed from that end's last
+    ``N`` bars only (the tail of the same panel, as the engine hands it) and must equal
+    the full history's row (``window_offenses`` otherwise).
 
     Parameters
     ----------
@@ -211,7 +277,7 @@ def check_weights_lookahead(strategy: PortfolioStrategy, panel: Panel, samples: 
         The history to test on.
     samples
         Prefix ends tried: spread over the history plus random ones (the last bar
-        always).
+        always); as many again for the declared window.
     atol
         Absolute tolerance on a weight (floats of a rolling computation may differ in
         the last bits when started elsewhere; here prefixes start at the same bar).
@@ -234,9 +300,36 @@ def check_weights_lookahead(strategy: PortfolioStrategy, panel: Panel, samples: 
                                            float(full[t, j]), float(part[t, j]),
                                            panel.index[end - 1]))
             break
-    return WeightsLookAheadReport(strategy.name, strategy.params, n, len(ends), offenses)
+    window = declared_window(strategy)
+    late = [] if window is None else _check_window(strategy, panel, full, window, samples,
+                                                    rng, atol)
+    return WeightsLookAheadReport(strategy.name, strategy.params, n, len(ends), offenses,
+                                  window, late)
 
 
+def _check_window(strategy: PortfolioStrategy, panel: Panel, full: np.ndarray, window: int,
+                  samples: int, rng: np.random.Generator, atol: float) -> list[WindowOffense]:
+    """The first end whose last row differs on the declared window alone (or none)."""
+    n = len(panel)
+    if n <= window:
+        return []  # every end's window is its whole prefix: the prefix check covers it
+    # A window's weights are cheap, so the ends past the window get a sample of their own.
+    ends = sorted({*np.linspace(window + 1, n, num=min(samples, n - window), dtype=int).tolist(),
+                   *rng.integers(window + 1, n + 1, size=samples).tolist(), n})
+    for end in ends:
+        tail = strategy.target_weights(_rows(panel, end - window, end)).to_numpy()[-1]
+        diff = np.abs(full[end - 1] - tail) > atol
+        if diff.any():
+            j = int(np.argmax(diff))
+            return [WindowOffense(panel.index[end - 1], end - 1, panel.symbols[j],
+                                  float(full[end - 1, j]), float(tail[j]), window)]
+    return []
+
+
+def _rows(panel: Panel, lo: int, hi: int) -> Panel:
+    # Rows lo..hi-1 of the same panel: held closes and ``listed`` as on the whole history.
+    return Panel(panel.close.iloc[lo:hi], panel.open.iloc[lo:hi], panel.tradable.iloc[lo:hi],
+                 panel.listed.iloc[lo:hi], panel.close_only)
 
 
 def discover_portfolio_strategies(paths: Iterable[Path]) -> dict[str, type[PortfolioStrategy]]:
@@ -271,4 +364,5 @@ def discover_portfolio_strategies(paths: Iterable[Path]) -> dict[str, type[Portf
 
 
 __all__ = ["PortfolioStrategy", "WeightsError", "WeightsLookAheadReport", "WeightsOffense",
-           "check_weights_lookahead", "discover_portfolio_strategies", "rebalance_bars"]
+           "WindowOffense", "check_weights_lookahead", "declared_window",
+           "discover_portfolio_strategies", "rebalance_bars"]
