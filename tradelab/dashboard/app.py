@@ -8,9 +8,9 @@ by an engine in another process shows within about ``poll_ms`` plus the read.
 
 The live part (data, views, controls) is built at the first login, not with the
 app: most pages a server builds show the login form only (a fresh visit, the
-page before the login cookie is set), and the views pull in HoloViews, hvplot
-and pandas, which the server process imports after it answers (:func:`preload`)
-rather than before.
+page before the login cookie is set), and the views pull in pandas, Bokeh's
+plotting and the store's reads, which the server process imports after it answers
+(:func:`preload`) rather than before.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from tradelab.dashboard.login import LoginView, UserSession
 from tradelab.dashboard.services import DashboardServices
 
 if TYPE_CHECKING:
+    from tradelab.dashboard.closeview import PositionCloser
     from tradelab.dashboard.controls import Controls
     from tradelab.dashboard.state import DashboardState
     from tradelab.dashboard.views import LiveViews
@@ -44,13 +45,13 @@ RECHECK_EVERY = 20  # polls between re-checks of the login itself (revoked elsew
 
 
 def preload() -> None:
-    """Import what the live views need (HoloViews, hvplot, pandas), without building any.
+    """Import what the live views need (pandas, Bokeh's plotting), without building any.
 
     The server calls it once its first page is shown, so that neither its readiness
     nor, usually, the first page after a login waits for them.
     """
-    # hvplot.pandas: what the equity curve renders with (it also loads HoloViews' bokeh).
-    for module in ("hvplot.pandas", "tradelab.dashboard.views", "tradelab.dashboard.controls"):
+    for module in ("tradelab.dashboard.views", "tradelab.dashboard.controls",
+                   "tradelab.dashboard.closeview"):
         importlib.import_module(module)
 
 
@@ -61,6 +62,7 @@ class _Live:
     state: DashboardState
     views: LiveViews
     controls: Controls
+    closer: PositionCloser
     layout: pn.Column
 
 
@@ -124,6 +126,7 @@ class DashboardApp(pn.viewable.Viewer):
     # -- the live part, built on first use ----------------------------------------------
     def _live(self) -> _Live:
         if self._live_part is None:
+            from tradelab.dashboard.closeview import PositionCloser
             from tradelab.dashboard.controls import Controls
             from tradelab.dashboard.state import DashboardState
             from tradelab.dashboard.views import LiveViews
@@ -132,7 +135,9 @@ class DashboardApp(pn.viewable.Viewer):
                                    account=self._account)
             views = LiveViews()
             controls = Controls(self.session, self.services.control, state)
-            self._live_part = _Live(state, views, controls, self._layout(views, controls))
+            closer = PositionCloser(self.session, self.services.control, state)
+            self._live_part = _Live(state, views, controls, closer,
+                                    self._layout(views, controls, closer))
             state.param.watch(lambda _e: self.render(), "snapshot")
             self.render()
         return self._live_part
@@ -151,11 +156,16 @@ class DashboardApp(pn.viewable.Viewer):
         return self._live().controls
 
     @property
+    def closer(self) -> PositionCloser:
+        """The selected run's "Close position" (:class:`.closeview.PositionCloser`)."""
+        return self._live().closer
+
+    @property
     def _dashboard(self) -> pn.Column:
         return self._live().layout
 
     # -- layout -------------------------------------------------------------------------
-    def _layout(self, v: LiveViews, controls: Controls) -> pn.Column:
+    def _layout(self, v: LiveViews, controls: Controls, closer: PositionCloser) -> pn.Column:
         from tradelab.dashboard.views import section
 
         header = pn.Row(
@@ -173,7 +183,7 @@ class DashboardApp(pn.viewable.Viewer):
             pn.Row(section("Equity curve", v.equity_plot),
                    section("Controls", controls.panel, width=560),
                    sizing_mode="stretch_width"),
-            pn.Row(section("Open positions (selected run)", v.positions),
+            pn.Row(section("Open positions (selected run)", v.positions, closer.panel),
                    section("Open orders (selected run)", v.orders), sizing_mode="stretch_width"),
             pn.Row(section("Closed trades (selected run)", v.trades),
                    section("Daily P&L (selected run)", v.daily_plot), sizing_mode="stretch_width"),
@@ -218,6 +228,7 @@ class DashboardApp(pn.viewable.Viewer):
         with pn.io.hold():
             live.views.update(snap)
             live.controls.update(snap, principal)
+            live.closer.update(snap, principal)
         if principal is not None:
             self.user_badge.object = (
                 f"<span style='color:#e5e7eb' data-testid='user'>"
@@ -278,6 +289,8 @@ class DashboardApp(pn.viewable.Viewer):
         self.session.logout()
         if self._live_part is not None:
             self._live_part.controls.message.visible = False
+            self._live_part.closer.message.visible = False
+            self._live_part.closer.withdraw()
         self._show()
         if self.on_logout is not None:
             self.on_logout(self.session, by_user)

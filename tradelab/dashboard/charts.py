@@ -1,13 +1,12 @@
 """The dashboard's per-run charts as Bokeh figures whose data sources the views update.
 
-The daily P&L bars and the price chart (candles, the strategy's indicators, entry
-and exit markers) are plain Bokeh figures: :meth:`DailyChart.update` and
-:meth:`PriceChart.update` assign their ``ColumnDataSource`` data in the same
-callback, and so the same document patch, as the tiles and tables. A HoloViews
-``DynamicMap`` fed by a ``Pipe`` re-renders on a later tick instead, so after a
-switch of the run selector the page showed the new run's tiles next to the
-previous run's bars for a while (and a screenshot or a reader at that moment saw
-them mixed).
+The equity curve, the daily P&L bars and the price chart (candles, the strategy's
+indicators, entry and exit markers) are plain Bokeh figures: their ``update``
+methods assign the ``ColumnDataSource`` data in the same callback, and so the
+same document patch, as the tiles and tables. A HoloViews ``DynamicMap`` fed by a
+``Pipe`` re-renders on a later tick instead, so after a switch of the run selector
+the page showed the new run's tiles next to the previous run's curve or bars for a
+while (and a screenshot or a reader at that moment saw them mixed).
 """
 
 from __future__ import annotations
@@ -47,6 +46,32 @@ def _figure(title: str, height: int) -> Any:
     fig.yaxis.formatter = NumeralTickFormatter(format="0,0.[00]")
     fig.xgrid.grid_line_alpha = fig.ygrid.grid_line_alpha = 0.4
     return fig
+
+
+class EquityChart:
+    """The run's equity per snapshot as a line (one point per bar the engine recorded)."""
+
+    TITLE = "Equity (selected run)"
+
+    def __init__(self, height: int = 340) -> None:
+        self.source = ColumnDataSource(self.columns(pd.DataFrame({"at": [], "equity": []})))
+        fig = _figure(self.TITLE, height)
+        fig.line(x="at", y="equity", color="#2563eb", line_width=2, source=self.source,
+                 name="equity")
+        fig.yaxis.axis_label = "equity"
+        self.figure = fig
+        self.pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width", height=height)
+
+    @staticmethod
+    def columns(curve: pd.DataFrame) -> dict[str, Any]:
+        """The data source's columns for an ``at, equity`` frame."""
+        if not len(curve):
+            return {"at": _NO_TIMES, "equity": np.array([], dtype=float)}
+        return {"at": _naive_utc(curve["at"]), "equity": curve["equity"].astype(float).to_numpy()}
+
+    def update(self, curve: pd.DataFrame) -> None:
+        """Show ``curve`` (``at, equity``) instead of what was shown."""
+        self.source.data = self.columns(curve)
 
 
 class DailyChart:
@@ -142,4 +167,4 @@ class PriceChart:
         self.figure.title.text = title
 
 
-__all__ = ["DailyChart", "PriceChart"]
+__all__ = ["DailyChart", "EquityChart", "PriceChart"]

@@ -15,24 +15,18 @@ browser session and the service checks the role again and writes the audit log.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import panel as pn
 
-from tradelab.auth.errors import AuthError
 from tradelab.auth.roles import Principal, Role
+from tradelab.dashboard.actions import ActionCard, Confirmation
 from tradelab.dashboard.login import on_click
 from tradelab.dashboard.state import DashboardState, Snapshot
 from tradelab.risk.manager import FLATTEN_MARK
 
-AlertType = Literal["primary", "secondary", "success", "danger", "warning", "info", "light",
-                    "dark"]
-
 DEFAULT_HALT_REASON = "manual halt from the dashboard"
 DEFAULT_FLATTEN_REASON = "flatten from the dashboard"
-_CONFIRM_STYLE = {"background": "#fff7ed", "border": "1px solid #fdba74", "border-radius": "6px",
-                  "padding": "6px"}
 
 
 def _set_options(select: Any, options: list[str]) -> None:
@@ -42,35 +36,33 @@ def _set_options(select: Any, options: list[str]) -> None:
         select.param.update(options=options, value=value)
 
 
-class Controls:
+class Controls(ActionCard):
     """Strategy switches, kill switch and job trigger for one browser session."""
 
     def __init__(self, session: Any, control: Any, state: DashboardState) -> None:
-        self.session, self.control, self.state = session, control, state
+        super().__init__(session, control, state)
         w = pn.widgets
         self.strategy = w.Select(label="Strategy", options=[], width=220)
         self.enable = w.Button(label="Enable", color="success", width=100)
         self.disable = w.Button(label="Disable", color="warning", width=100)
         self.engage = w.Button(label="Engage kill switch…", color="danger", width=220)
         self.halt_reason = w.TextInput(label="Reason", value=DEFAULT_HALT_REASON, width=300)
-        self.confirm = w.Button(label="Confirm halt", color="danger", width=140)
-        self.cancel = w.Button(label="Cancel", color="light", width=100)
-        self.confirm_box = pn.Column(
-            pn.pane.HTML("<b>Halt all trading on this account?</b> Engines stop opening orders "
-                         "at their next bar; only an admin can resume."),
-            self.halt_reason, pn.Row(self.confirm, self.cancel), visible=False,
-            styles=_CONFIRM_STYLE)
+        self.halt_step = Confirmation(
+            "<b>Halt all trading on this account?</b> Engines stop opening orders at their "
+            "next bar; only an admin can resume.",
+            "Confirm halt", self.confirm_engage, self.halt_reason, confirm_width=140)
+        self.confirm, self.cancel, self.confirm_box = (
+            self.halt_step.confirm, self.halt_step.cancel, self.halt_step.box)
         self.flatten = w.Button(label="Flatten all positions…", color="danger", width=220)
         self.flatten_reason = w.TextInput(label="Flatten reason", value=DEFAULT_FLATTEN_REASON,
                                           width=300)
-        self.confirm_flatten = w.Button(label="Confirm flatten", color="danger", width=160)
-        self.cancel_flatten = w.Button(label="Cancel", color="light", width=100)
-        self.flatten_box = pn.Column(
-            pn.pane.HTML("<b>Halt trading and close every open position on this account?</b> "
-                         "Each engine sends closing market orders at its next bar and opens "
-                         "nothing new; only an admin can resume."),
-            self.flatten_reason, pn.Row(self.confirm_flatten, self.cancel_flatten),
-            visible=False, styles=_CONFIRM_STYLE)
+        self.flatten_step = Confirmation(
+            "<b>Halt trading and close every open position on this account?</b> Each engine "
+            "sends closing market orders at its next bar and opens nothing new; only an admin "
+            "can resume.",
+            "Confirm flatten", self.do_flatten, self.flatten_reason)
+        self.confirm_flatten, self.cancel_flatten, self.flatten_box = (
+            self.flatten_step.confirm, self.flatten_step.cancel, self.flatten_step.box)
         self.resume_reason = w.TextInput(label="Resume reason", value="reviewed; resuming",
                                          width=300)
         self.resume = w.Button(label="Resume trading", color="primary", width=160)
@@ -78,19 +70,13 @@ class Controls:
         self.job_note = pn.pane.HTML("<span style='color:#6b7280'>No jobs: none configured, "
                                      "or no job runner in this process.</span>", visible=False)
         self.trigger = w.Button(label="Run job now", color="primary", width=140)
-        self.message = pn.pane.Alert("", alert_type="info", visible=False,
-                                     sizing_mode="stretch_width")
         self.role_note = pn.pane.HTML("")
         self.strategy_states = pn.pane.HTML("", sizing_mode="stretch_width")
         self.enable.on_click(on_click(lambda: self.set_strategy(True)))
         self.disable.on_click(on_click(lambda: self.set_strategy(False)))
         self.engage.on_click(on_click(self.ask_engage))
-        self.confirm.on_click(on_click(self.confirm_engage))
-        self.cancel.on_click(on_click(self.cancel_engage))
         self.resume.on_click(on_click(self.do_resume))
         self.flatten.on_click(on_click(self.ask_flatten))
-        self.confirm_flatten.on_click(on_click(self.do_flatten))
-        self.cancel_flatten.on_click(on_click(self.cancel_flatten_box))
         self.trigger.on_click(on_click(self.trigger_job))
         self.panel = pn.Column(
             self.role_note,
@@ -137,33 +123,17 @@ class Controls:
         self.flatten.disabled = not (trader and has_account) or flattening
         self.flatten_reason.disabled = self.confirm_flatten.disabled = not trader
         if flattening:
-            self.flatten_box.visible = False
+            self.flatten_step.hide()
         self.job.disabled = self.trigger.disabled = not (trader and snap.jobs)
         self.job_note.visible = not snap.jobs
         if halted:
-            self.confirm_box.visible = False
+            self.halt_step.hide()
         who = f"{principal.username} ({principal.role.name})" if principal else "nobody"
         self.role_note.object = (
             f"<div style='color:#6b7280'>Signed in as <b>{who}</b>. "
             + ("Viewers can watch but not act." if not trader else
                "Traders switch strategies, halt or flatten trading and run jobs." if not admin else
                "Admins can also resume trading after a halt.") + "</div>")
-
-    def _say(self, text: str, kind: AlertType = "success") -> None:
-        self.message.alert_type = kind
-        self.message.object = text
-        self.message.visible = True
-
-    def _act(self, fn: Callable[[Principal], Any], done: str) -> bool:
-        try:
-            principal = self.session.current()
-            fn(principal)
-        except AuthError as exc:
-            self._say(str(exc), "danger")
-            return False
-        self._say(done)
-        self.state.refresh()
-        return True
 
     # -- actions ------------------------------------------------------------------------
     def set_strategy(self, enabled: bool) -> bool:
@@ -178,10 +148,10 @@ class Controls:
 
     def ask_engage(self) -> None:
         """First step of a halt: show the confirmation box."""
-        self.confirm_box.visible = True
+        self.halt_step.ask()
 
     def cancel_engage(self) -> None:
-        self.confirm_box.visible = False
+        self.halt_step.hide()
 
     def confirm_engage(self) -> bool:
         """Second step: engage the kill switch on the shown account."""
@@ -190,15 +160,15 @@ class Controls:
         ok = self._act(lambda p: self.control.engage_kill_switch(p, account, reason),
                        f"Kill switch engaged on {account}: trading halted.")
         if ok:
-            self.confirm_box.visible = False
+            self.halt_step.hide()
         return ok
 
     def ask_flatten(self) -> None:
         """First step of a flatten: show its confirmation box."""
-        self.flatten_box.visible = True
+        self.flatten_step.ask()
 
     def cancel_flatten_box(self) -> None:
-        self.flatten_box.visible = False
+        self.flatten_step.hide()
 
     def do_flatten(self) -> bool:
         """Second step: halt the shown account with the flatten mark (audit-logged)."""
@@ -207,7 +177,7 @@ class Controls:
         ok = self._act(lambda p: self.control.engage_kill_switch(p, account, reason, True),
                        f"Flatten requested on {account}: trading halted, positions closing.")
         if ok:
-            self.flatten_box.visible = False
+            self.flatten_step.hide()
         return ok
 
     def do_resume(self) -> bool:

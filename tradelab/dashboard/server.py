@@ -10,7 +10,7 @@ The cookie is kept out of Bokeh's session token, which is embedded in the
 page where scripts could read it.
 
 Start-up: the server binds its port and answers before anything only a
-logged-in page needs is imported (HoloViews, hvplot, the views); once it
+logged-in page needs is imported (the views, pandas, Bokeh's plotting); once it
 answers it calls ``on_ready`` with its URL (``tradelab dashboard --ready-fd``
 passes that on to a supervisor or a test). Those imports happen once the
 first page is shown in a browser (:func:`~tradelab.dashboard.app.preload`), while

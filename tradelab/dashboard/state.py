@@ -33,6 +33,7 @@ from tradelab.dashboard.runview import (
     run_figures,
 )
 from tradelab.store.auth_repo import accounts as list_accounts
+from tradelab.store.close_repo import close_requests
 from tradelab.store.dashboard_reads import chart_symbol, pick_run, run_rows
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ FILLS_SHOWN = 100
 EVENTS_SHOWN = 50
 RUNS_SHOWN = 20
 EQUITY_POINTS = 5000
+CLOSES_SHOWN = 5
 
 def store_version(store: Store) -> tuple[Any, ...]:
     """A value that changes whenever anything the dashboard shows changes (one round trip)."""
@@ -123,6 +125,8 @@ class Snapshot:
     markers: pd.DataFrame = field(default_factory=partial(_blank, "markers"))
     #: Feed health of the selected run (see :func:`tradelab.dashboard.runextra.feed_health`).
     feed: dict[str, Any] = field(default_factory=dict)
+    #: The selected run's close requests (the dashboard's "Close position"), newest first.
+    closes: tuple[Any, ...] = ()
 
 
 def _label(run: Any) -> str:
@@ -210,6 +214,8 @@ def load_snapshot(store: Store, account: str, control: Any = None, *,
         feed=feed_health(rows.feed, rows.bars, now) if run is not None else {},
         daily=daily,
         events=_frame(rows.events, COLUMNS["events"]),
+        closes=tuple(reversed(close_requests(store, account, rid)[-CLOSES_SHOWN:]))
+        if rid is not None else (),
     )
 
 

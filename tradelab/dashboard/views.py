@@ -10,11 +10,10 @@ from __future__ import annotations
 import html
 from typing import Any
 
-import holoviews as hv
 import pandas as pd
 import panel as pn
 
-from tradelab.dashboard.charts import DailyChart, PriceChart
+from tradelab.dashboard.charts import DailyChart, EquityChart, PriceChart
 from tradelab.dashboard.feedview import feed_html
 from tradelab.dashboard.state import COLUMNS, Snapshot
 
@@ -79,17 +78,15 @@ class LiveViews:
     risk events, runs, job runs and reconciliations."""
 
     def __init__(self) -> None:
-        self._pipe = hv.streams.Pipe(data=pd.DataFrame(columns=COLUMNS["equity"]))
-        self.equity_plot = pn.pane.HoloViews(
-            hv.DynamicMap(self._curve, streams=[self._pipe]), sizing_mode="stretch_width",
-            height=340)
+        # Bokeh figures updated in the same patch as the tiles (see .charts).
+        self.equity = EquityChart(height=340)
+        self.equity_plot = self.equity.pane
         self.kpis = pn.pane.HTML("", sizing_mode="stretch_width")
         self.kill_switch = pn.pane.HTML(kill_switch_html(None), sizing_mode="stretch_width")
         self.positions = _table("positions", height=180, formatters={
             c: _NUM["float"] for c in ("avg_price", "mark", "unrealized", "realized_pnl")})
         self.trades = _table("trades", height=240, formatters={
             c: _NUM["float"] for c in ("entry_price", "exit_price", "fees", "pnl")})
-        # Bokeh figures updated in the same patch as the tiles (see .charts).
         self.daily = DailyChart(height=240)
         self.daily_plot = self.daily.pane
         self.price = PriceChart(height=360)
@@ -109,22 +106,6 @@ class LiveViews:
         self.reconciliations = _table("reconciliations", height=180)
         self.events = _table("events", height=240)
         self.status = pn.pane.HTML("", sizing_mode="stretch_width")
-
-    @staticmethod
-    def _curve(data: pd.DataFrame) -> Any:
-        if not hasattr(pd.DataFrame, "hvplot"):
-            # Registers .hvplot, once: in a notebook hvplot drops its module before each
-            # cell, and every re-import re-sends its notebook extension (Bokeh JS).
-            import hvplot.pandas  # noqa: F401
-
-        frame = data if len(data) else pd.DataFrame({"at": pd.to_datetime([], utc=True),
-                                                     "equity": []})
-        frame = frame.assign(at=pd.to_datetime(frame["at"], utc=True).dt.tz_localize(None),
-                             equity=frame["equity"].astype(float))
-        return frame.hvplot.line(x="at", y="equity", xlabel="", ylabel="equity",
-                                 color="#2563eb", line_width=2, responsive=True, height=340,
-                                 grid=True, yformatter="%.0f", title="Equity (selected run)").opts(
-            toolbar="above", framewise=True, default_tools=["pan", "wheel_zoom", "reset"])
 
     def update(self, snap: Snapshot) -> None:
         """Push ``snap`` into the widgets."""
@@ -178,7 +159,7 @@ class LiveViews:
         self.job_runs.value = _for_display(snap.job_runs)
         self.reconciliations.value = _for_display(snap.reconciliations)
         self.events.value = _for_display(snap.events)
-        self._pipe.send(snap.equity)
+        self.equity.update(snap.equity)
         self.daily.update(snap.daily)
         symbols = snap.symbols.copy()
         symbols["win_rate"] = [("–" if v is None or pd.isna(v) else f"{v:.0%}")
