@@ -43,6 +43,7 @@ import structlog
 from tradelab.bus import STAGE_BOOK, STAGE_SEND, EventBus, StepFailed
 from tradelab.clock import SimClock
 from tradelab.engine.closer import act_on_close_requests
+from tradelab.engine.failure import bar_failed, crashed
 from tradelab.engine.parts import EngineConfig, EngineParts, EngineResult, RunState
 from tradelab.engine.runner import StrategyRunner
 from tradelab.engine.sides import SideDesk
@@ -217,19 +218,24 @@ class Engine:
         ------
         RunHalted
             A guarantee-carrying step failed (an order's write-ahead commit, a routine
-            commit, the run's lease): the order concerned did not leave, the run was
-            marked ``failed`` where the store still answered, and ``--resume`` continues
-            from the last committed state.
+            commit, the run's lease), or processing a bar raised (its reason names the
+            exception and the bar, see :mod:`tradelab.engine.failure`): the order
+            concerned did not leave, the run was marked ``failed`` where the store still
+            answered, and ``--resume`` continues from the last committed state.
         """
         self._prime()
         self.bus.publish(EngineStarted(self.clock.now(), str(self.run_id), self.account, self.resumed_from))
         saved = self._install_signals()
         status = "finished"
+        current: Any = None  # the bar being processed (None between bars)
+        cause: BaseException | None = None
         try:
             if self.halt_reason is not None:  # refused to start (reconciliation, store)
                 raise RunHalted(self.run_id, self.halt_reason)
             for bar in self.feed:
+                current = bar
                 self.step(bar)
+                current = None
                 if on_bar is not None:
                     on_bar(bar)
                 if self.halt_reason is not None or self._stop_reason is not None:
@@ -240,16 +246,21 @@ class Engine:
                 status = "stopped"
         except BaseException as exc:
             status = "failed"
-            if self.halt_reason is None:
+            if current is not None and crashed(exc):
+                # A bug or bad data in a bar's processing: halt with where and when, never
+                # end silently (see tradelab.engine.failure).
+                cause, reason = exc, bar_failed(self, exc, current)
+                self.halt_reason = self.halt_reason or reason
+            elif self.halt_reason is None:
                 self.halt_reason = halt_reason(exc)
-            if not isinstance(exc, StepFailed | StoreFailure | RunHalted):
+            if cause is None and not isinstance(exc, StepFailed | StoreFailure | RunHalted):
                 raise
         finally:
             for sig, handler in saved:
                 signal.signal(sig, handler)
             self._shutdown(status)
         if self.halt_reason is not None:
-            raise RunHalted(self.run_id, self.halt_reason)
+            raise RunHalted(self.run_id, self.halt_reason) from cause
         return self.result(status)
 
     def _prime(self) -> None:
