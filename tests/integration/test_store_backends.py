@@ -190,3 +190,30 @@ def test_each_test_gets_a_fresh_postgres_database(pg_db_url: str, pg_server) -> 
         assert conn.exec_driver_sql("SELECT current_database()").scalar() != "tradelab_test"
     engine.dispose()
     sys.stderr.write(f"\nPostgreSQL harness started in {pg_server.started_in:.2f}s\n")
+
+
+def test_a_run_keeps_its_trade_options(store: Store) -> None:
+    """--direction/--sl/--tp/--trail/--time-stop are stored with the run (migration 0009)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    options = {"direction": "both", "sl": 0.03, "tp": 0.0625, "trail": None, "time_stop": 12}
+    with store.transaction() as tx:
+        kept = tx.start_run("shared", "sma_cross", symbol="SPX", source="sample", mode="paper",
+                            started_at=T0, trade=options)
+        legacy = tx.start_run("shared", "sma_cross", symbol="SPX", source="sample", mode="paper",
+                              started_at=T0)
+    run = store.get_run(kept)
+    assert run.trade() == options and (run.sl, run.time_stop) == (0.03, 12)
+    assert store.get_run(legacy).trade() is None  # options unknown: the command line's apply
+    with pytest.raises(ValueError, match="direction = 'sideways': expected long, short or both"), \
+            store.transaction() as tx:
+        tx.start_run("shared", "x", symbol="SPX", source="sample", mode="paper", started_at=T0,
+                     trade={"direction": "sideways"})
+    with pytest.raises(ValueError, match=r"trade = \['stop'\]: unknown trade options"), \
+            store.transaction() as tx:
+        tx.start_run("shared", "x", symbol="SPX", source="sample", mode="paper", started_at=T0,
+                     trade={"stop": 0.1})
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:  # the CHECK, below the store
+        conn.execute(text("UPDATE runs SET direction = 'up' WHERE id = :id"), {"id": kept})
+    assert store.get_run(kept).direction == "both"

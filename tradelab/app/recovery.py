@@ -24,19 +24,21 @@ import os
 import socket
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
-from tradelab.engine.loop import RunState
+from tradelab.engine.loop import EngineConfig, RunState
 from tradelab.errors import TradelabError
 from tradelab.interfaces import SimulatedVenue
 from tradelab.money import MONEY_CONTEXT, ZERO
 from tradelab.orders.model import Fill, Order, OrderState
 from tradelab.store.recorder import SIZED_AT_FILL, peak_from_curve
+from tradelab.strategy.exits import Stops
 
 if TYPE_CHECKING:
     from tradelab.interfaces import Broker, LiveFeed
@@ -58,6 +60,42 @@ class OpenedRun:
     owner: str
     #: (peak, day, day-start equity, last equity) for the risk rules of a resumed run.
     restored_risk: tuple[Decimal, Any, Decimal, Decimal] | None = None
+
+
+def trade_of(strategies: Sequence[tuple[Any, str]], config: EngineConfig) -> dict[str, Any] | None:
+    """The trade options a new run stores: ``config``'s direction and stops, else its
+    strategies' own; ``None`` when they cannot be told (strategies that disagree, or
+    portfolio strategies, which declare no side or exits)."""
+    directions = {config.direction or getattr(s, "direction", None) for s, _ in strategies}
+    stops = {config.stops or getattr(s, "stops", None) for s, _ in strategies}
+    if len(directions) != 1 or len(stops) != 1:
+        return None
+    direction, declared = directions.pop(), stops.pop()
+    if direction is None or not isinstance(declared, Stops):
+        return None
+    return {"direction": direction, "sl": declared.sl, "tp": declared.tp, "trail": declared.trail,
+            "time_stop": declared.time_bars}
+
+
+def with_stored_trade(config: EngineConfig, stored: dict[str, Any] | None,
+                      run_id: object) -> EngineConfig:
+    """``config`` trading with a resumed run's stored options (unchanged for an old run
+    that has none); RecoveryError names an option given that differs from the stored one."""
+    if stored is None:
+        return config
+    stops = Stops(stored["sl"], stored["tp"], stored["trail"], stored["time_stop"])
+    if config.direction is not None and config.direction != stored["direction"]:
+        raise RecoveryError(f"direction = {config.direction!r}: run {run_id} trades "
+                            f"{stored['direction']!r} (stored with the run)")
+    if config.stops is not None and config.stops != stops:
+        given = config.stops
+        for name, field in (("sl", "sl"), ("tp", "tp"), ("trail", "trail"),
+                            ("time_stop", "time_bars")):
+            if getattr(given, field) != getattr(stops, field):
+                raise RecoveryError(f"{name} = {getattr(given, field)!r}: run {run_id} was "
+                                    f"started with {name} = {getattr(stops, field)!r} "
+                                    "(stored with the run)")
+    return replace(config, direction=stored["direction"], stops=stops)
 
 
 def new_owner() -> str:
@@ -96,8 +134,13 @@ def owner_is_dead(owner: str) -> bool:
 
 def open_run(store: Store, *, account: str, cash: Decimal, portfolio: Any, orders: Any, broker: Broker,
              feed: LiveFeed, shared: bool, resume: int | None, info: dict[str, Any], names: str,
-             symbols: str, wall: Any, lease_seconds: float) -> OpenedRun:
-    """Start a new run (or resume ``resume``) for ``account`` and take its lease."""
+             symbols: str, wall: Any, lease_seconds: float,
+             trade: dict[str, Any] | None = None) -> OpenedRun:
+    """Start a new run (or resume ``resume``) for ``account`` and take its lease.
+
+    ``trade``: the options a new run stores (see :func:`trade_of`); a resumed run's
+    are applied by :func:`with_stored_trade` before this is called.
+    """
     from tradelab.store.errors import LeaseHeldError
 
     owner = new_owner()
@@ -121,7 +164,7 @@ def open_run(store: Store, *, account: str, cash: Decimal, portfolio: Any, order
             run_id = tx.start_run(account, info.get("strategy", names),
                                   symbol=info.get("symbol", symbols),
                                   source=info.get("source", "replay"), mode=info.get("mode", "paper"),
-                                  started_at=now, params=info.get("params", {}))
+                                  started_at=now, params=info.get("params", {}), trade=trade)
             tx.acquire_lease(run_id, owner, now, until)
         return OpenedRun(RunState(run_id), account_id, owner)
     run = store.get_run(resume)
@@ -210,4 +253,5 @@ def _order(rec: Any, run: Any, fills: list[Fill]) -> Order:
                  updated_at=rec.updated_at, fills=list(fills))
 
 
-__all__ = ["MONEY_CONTEXT", "OpenedRun", "RecoveryError", "new_owner", "open_run"]
+__all__ = ["MONEY_CONTEXT", "OpenedRun", "RecoveryError", "new_owner", "open_run", "trade_of",
+           "with_stored_trade"]

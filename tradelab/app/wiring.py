@@ -73,17 +73,23 @@ def assemble_engine(strategies: Sequence[tuple[Strategy, str]], feed: LiveFeed,
     write: Callable[[bool, str, str], None] | None = None
     disabled: Callable[[], frozenset[str]] | None = None
     if store is not None:
-        from tradelab.app.recovery import open_run
+        from tradelab.app.recovery import open_run, trade_of, with_stored_trade
         from tradelab.store.auth_repo import disabled_strategies
         from tradelab.store.recorder import Recorder, failure
         from tradelab.store.sideconn import SideConnection
 
         names = ",".join(s.name for s, _ in strategies)
+        if resume is not None:  # before its lease is taken: a refused resume changes nothing
+            stored = store.get_run(resume)
+            # A resumed run trades as it was started (a conflicting option is refused).
+            config = with_stored_trade(config, stored.trade() if stored is not None else None,
+                                       resume)
         opened = open_run(store, account=account, cash=MONEY_CONTEXT.create_decimal(repr(execution.cash)),
                           portfolio=portfolio, orders=orders, broker=broker, feed=feed,
                           shared=config.shared_account, resume=resume, info=run_info or {},
                           names=names, symbols=",".join(dict.fromkeys(s for _, s in strategies)),
-                          wall=wall, lease_seconds=config.lease_seconds)
+                          wall=wall, lease_seconds=config.lease_seconds,
+                          trade=trade_of(strategies, config) if resume is None else None)
         run = opened.state
         assert isinstance(run.run_id, int)
         recorder = Recorder(store, account, run.run_id, bus, config.flush_every,

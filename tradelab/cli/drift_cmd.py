@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from tradelab.cli._app import build_app, emit_json, fail
+from tradelab.cli._run_options import stored_options
 from tradelab.errors import TradelabError
 
 THRESHOLD_HELP = "with --run: alert and exit 1 above this drift (fraction of starting equity; " \
@@ -40,9 +41,10 @@ def run_parity(run_id: int, ex: Any, *, threshold: float | None = None, source: 
     as_json
         One JSON object instead of the text summary.
     trade
-        The command's :class:`~tradelab.cli._options.TradeOptions`: the direction and
-        stops research replays the run with (the run's own are not stored: give the
-        ones it traded with; default the strategy's).
+        The command's :class:`~tradelab.cli._options.TradeOptions`. Research replays
+        the run with the options stored with it (a flag given with another value exits
+        2, see :func:`tradelab.cli._run_options.stored_options`); these apply only to a
+        run started before they were stored (default: the strategy's own).
     """
     from tradelab.drift_run import alert, run_drift
 
@@ -53,6 +55,7 @@ def run_parity(run_id: int, ex: Any, *, threshold: float | None = None, source: 
         store = a.open_store(db)
     except Exception as exc:  # a bad URL or unreachable server: one line, exit 2
         fail(f"store: {type(exc).__name__}: {exc}")
+    trade = stored_options(store, run_id, trade) or trade
     try:
         keywords = None if trade is None else {
             "direction": trade.direction, "sl": trade.sl, "tp": trade.tp, "trail": trade.trail,

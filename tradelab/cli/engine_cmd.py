@@ -26,6 +26,7 @@ from tradelab.cli._options import (
     convention,
     with_options,
 )
+from tradelab.cli._run_options import stored_options, stored_sides
 from tradelab.errors import TradelabError
 
 if TYPE_CHECKING:
@@ -153,6 +154,10 @@ def trade(o: TradeRequest) -> None:
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
     store = _store(a, o.db)
+    if o.resume is not None:  # the run trades with the options it was started with
+        kept = stored_options(store, o.resume, o.sides)
+        if kept is not None:
+            direction, stops = stored_sides(kept)
     _refuse_halted(store, o.account or a.settings.engine.account)
     loaded = None
     symbol = data.symbol or a.settings.data.default_symbol
@@ -314,7 +319,7 @@ def parity(
     """
     from tradelab.parity import compare
 
-    if run is not None:
+    if run is not None:  # research replays the run with its stored trade options
         drift_cmd.run_parity(run, ex, threshold=threshold, source=data.source, db=db, as_json=as_json,
                              trade=sides)
         return

@@ -32,6 +32,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from tradelab.store.types import Amount, UTCDateTime
 
 RUN_MODES = ("paper", "live", "replay")
+#: The sides a run's strategy trades (``--direction``; see tradelab.strategy.exits).
+RUN_DIRECTIONS = ("long", "short", "both")
 RUN_STATUSES = ("running", "finished", "stopped", "failed", "crashed")
 SIDES = ("buy", "sell")
 ORDER_TYPES = ("market", "limit", "stop")
@@ -86,7 +88,8 @@ class Run(Base):
     """One paper/live/replay run of a strategy on an account."""
 
     __tablename__ = "runs"
-    __table_args__ = (_one_of("mode", RUN_MODES), _one_of("status", RUN_STATUSES))
+    __table_args__ = (_one_of("mode", RUN_MODES), _one_of("status", RUN_STATUSES),
+                      _one_of("direction", RUN_DIRECTIONS))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -103,6 +106,14 @@ class Run(Base):
     # Who runs it now and until when: renewed with every commit, cleared when it ends.
     owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None]
+    # The trade options it runs with (--direction, --sl, --tp, --trail, --time-stop, as
+    # resolved against the strategy's own), so that --resume and parity --run use them
+    # without being told again. NULL: a run started before migration 0009, or no such exit.
+    direction: Mapped[str | None] = mapped_column(String(8))
+    sl: Mapped[float | None] = mapped_column(Float(53))
+    tp: Mapped[float | None] = mapped_column(Float(53))
+    trail: Mapped[float | None] = mapped_column(Float(53))
+    time_stop: Mapped[int | None] = mapped_column(Integer)
 
 
 class Order(Base):

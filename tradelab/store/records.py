@@ -45,6 +45,39 @@ class RunRecord:
     summary: dict[str, Any] | None
     owner: str | None = None
     lease_expires_at: datetime | None = None
+    #: The trade options it runs with (``None``: not stored, or no such exit);
+    #: see :meth:`trade`.
+    direction: str | None = None
+    sl: float | None = None
+    tp: float | None = None
+    trail: float | None = None
+    time_stop: int | None = None
+
+    def trade(self) -> dict[str, Any] | None:
+        """``direction, sl, tp, trail, time_stop`` as stored, or ``None`` for a run
+        started before they were (migration 0009), whose options are unknown."""
+        if self.direction is None:
+            return None
+        return {"direction": self.direction, "sl": self.sl, "tp": self.tp, "trail": self.trail,
+                "time_stop": self.time_stop}
+
+
+#: The trade options a run row keeps (its columns of the same names).
+TRADE_OPTIONS = ("direction", "sl", "tp", "trail", "time_stop")
+
+
+def trade_columns(trade: Any) -> dict[str, Any]:
+    """``trade`` (a mapping of :data:`TRADE_OPTIONS`) checked for the run row's columns;
+    ValueError names an unknown option or a bad direction."""
+    options = dict(trade or {})
+    unknown = sorted(set(options) - set(TRADE_OPTIONS))
+    if unknown:
+        raise ValueError(f"trade = {unknown}: unknown trade options (expected "
+                         f"{', '.join(TRADE_OPTIONS)})")
+    direction = options.get("direction")
+    if direction is not None and direction not in ("long", "short", "both"):
+        raise ValueError(f"direction = {direction!r}: expected long, short or both")
+    return options
 
 
 @dataclass(frozen=True, slots=True)
