@@ -133,7 +133,9 @@ def backtest(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
         ``trail`` replaces ``sl``). Per-bar ``Signals.sl_stop``/``tp_stop`` of the
         strategy take precedence. Intrabar rules: :mod:`tradelab.strategy.exits`.
     time_stop
-        Exit after this many bars held: not supported in research yet (ValueError).
+        Exit after the position was held this many bars after its entry bar: the
+        exit is decided on that bar's close and fills like a signal exit (rule 7 of
+        :mod:`tradelab.strategy.exits`; the engine's semantics, see ``tradelab parity``).
 
     Returns
     -------

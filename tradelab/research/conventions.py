@@ -41,7 +41,13 @@ stop levels and fills     ``stop_entry_price="fillprice"``,
                           ``stop_exit_price="stopmarket"`` (slippage applies),
                           ``upon_stop_exit="close"``, ``open/high/low`` given;
                           the intrabar rules of :mod:`tradelab.strategy.exits`
-``time_stop``             not supported in research yet (``ValueError``)
+``time_stop``             ``signal_func_nb``/``adjust_sl_func_nb`` callbacks
+                          (:mod:`tradelab.research._time_stop_kernels`): the
+                          strategy's flags as vectorbt reads them, plus the held
+                          side's exit on the bar's close decision once the
+                          position was held ``time_stop`` bars after its entry
+                          bar (rule 7); it then fills like a signal exit and a
+                          stop that fills first wins; ``use_stops=True``
 ========================  =====================================================
 
 Without a direction other than long, stops or short flags the arguments are exactly
@@ -94,10 +100,6 @@ class TradeSpec:
         check_direction(self.direction)
         if not isinstance(self.stops, Stops):
             raise TypeError(f"stops = {self.stops!r}: expected a Stops")
-        if self.stops.time_bars is not None:
-            raise ValueError(f"time_stop = {self.stops.time_bars!r}: a time stop is not "
-                             "supported in research yet (vectorbt's from_signals has no "
-                             "time stop); leave it out")
 
     @classmethod
     def resolve(cls, strategy: Any, direction: str | None = None, sl: float | None = None,
@@ -238,14 +240,29 @@ def _with_trade(kwargs: dict[str, Any], execution: Execution, bars: pd.DataFrame
         sl, trail = aligned(extras["sl_stop"], False), False
     if "tp_stop" in extras:
         tp = aligned(extras["tp_stop"], False)
-    if active or "sl_stop" in extras or "tp_stop" in extras:
+    time_bars = _time_bars(stops, column_stops)
+    if active or "sl_stop" in extras or "tp_stop" in extras or time_bars is not None:
         kwargs.update(
             open=pd.Series(bars["open"].to_numpy(dtype=float), index=index, name="open"),
             high=_column(bars, "high", index), low=_column(bars, "low", index),
             sl_stop=sl, sl_trail=trail,
             tp_stop=tp, stop_entry_price="fillprice", stop_exit_price="stopmarket",
             upon_stop_exit="close", upon_stop_update="override", use_stops=True)
+    if time_bars is not None:
+        # vectorbt has no time stop: callbacks add it (imports vectorbt, on this path only)
+        from tradelab.research._time_stop_kernels import with_time_stop
+
+        with_time_stop(kwargs, time_bars, lag=1 if next_open else 0)
     return kwargs
+
+
+def _time_bars(stops: Stops, column_stops: Sequence[Stops] | None) -> np.ndarray | None:
+    """Each column's time stop in bars (one value for all columns; 0: none), or
+    ``None`` when no column has one."""
+    given = [s.time_bars for s in column_stops] if column_stops else [stops.time_bars]
+    if all(n is None for n in given):
+        return None
+    return np.array([n or 0 for n in given], dtype=np.int64)
 
 
 def _column(bars: pd.DataFrame, name: str, index: pd.Index) -> pd.Series:

@@ -26,13 +26,16 @@ def _signal_or_open(records: np.ndarray) -> np.ndarray:
 
 def exit_reasons(records: np.ndarray, bars: pd.DataFrame, trade: TradeSpec,
                  signals: Any = None, next_open: bool = True) -> np.ndarray:
-    """Why each trade closed: ``"sl"``, ``"tp"``, ``"trail"`` or ``"signal"`` (None: open).
+    """Why each trade closed: ``"sl"``, ``"tp"``, ``"trail"``, ``"time"`` or ``"signal"``
+    (None: open).
 
     vectorbt does not record it, so each trade with declared exits is replayed bar by
     bar from the bar after its entry with :func:`tradelab.strategy.exits.apply_exits`
     (the rules vectorbt applies; its ``stop_price`` equals vectorbt's, bit for bit): a
-    stop that fires on the exit bar closed the trade, otherwise a signal did (an exit,
-    or an opposite entry).
+    stop that fires on the exit bar closed the trade; otherwise a close (not a
+    reversal) once the time stop was due is ``"time"`` (the engine's label: its exit
+    flag is set from then on), and anything else a signal (an exit, or an opposite
+    entry).
     """
     from tradelab.strategy.exits import StopState, apply_exits
 
@@ -59,6 +62,13 @@ def exit_reasons(records: np.ndarray, bars: pd.DataFrame, trade: TradeSpec,
             if hit is not None:
                 out[j] = hit.reason if i == exit_ else "signal"
                 break
+        else:
+            due = trade.stops.time_bars is not None and \
+                exit_ - entry >= trade.stops.time_bars + (1 if next_open else 0)
+            reversed_ = j + 1 < len(records) and int(records[j + 1]["entry_idx"]) == exit_ \
+                and records[j + 1]["direction"] != rec["direction"]
+            if due and not reversed_:
+                out[j] = "time"
     return out
 
 

@@ -38,10 +38,18 @@ Per bar, for a position opened on an earlier bar:
    long, mirrored for a short; a per-bar fraction is the one of the bar the entry
    was decided on.
 7. A time stop exits with an ordinary order after the position was held
-   ``time_bars`` bars, as if an exit signal had fired on that bar's close.
+   ``time_bars`` bars, as if an exit signal had fired on that bar's close. Bars held
+   are the bars completed after the bar the entry filled in (a ``next_open``
+   entry's own bar does not count): an entry filled on bar ``e`` is due on the close
+   of bar ``e + time_bars``, and the exit fills like a signal exit (at the next open
+   or at that close). The held side's exit flag is set and the signal rules then
+   apply as always (an entry flag of the same side on that bar cancels it; it asks
+   again on the next close); a stop that fills first wins (rule 4), and a reversal
+   starts the count again.
 
 These are vectorbt's ``from_signals`` semantics with ``stop_entry_price=FillPrice``
-and ``stop_exit_price=StopMarket``, so research runs on vectorbt unchanged; tests
+and ``stop_exit_price=StopMarket`` (the time stop through its callbacks, see
+:mod:`tradelab.research._time_stop_kernels`), so research runs on vectorbt; tests
 check :func:`stop_price` against vectorbt's own ``get_stop_price_nb`` bar for bar.
 Close-only data (open = high = low = close) can only fill at closes: a stop then
 fills at the first close through its level.
@@ -156,7 +164,7 @@ class StopState:
 
     ``sl`` / ``tp``: fractions (NaN: none); ``trail``: the stop-loss trails;
     ``reference``: the trailing reference (the entry fill, then the best price);
-    ``bars_held``: bars completed since the entry filled; ``time_bars``: 0 for none.
+    ``bars_held``: bars completed after the entry's bar; ``time_bars``: 0 for none.
     """
 
     side: int

@@ -65,7 +65,7 @@ def test_sweep_takes_the_same_options(run, spx: pd.DataFrame, registry) -> None:
     (("--sl", "1.5"), "error: --sl 1.5: must be a fraction in (0, 1)"),
     (("--sl", "0.02", "--trail", "0.05"),
      "error: --sl 0.02 and --trail 0.05: the trailing stop is the stop-loss; give one of them"),
-    (("--time-stop", "5"), "error: --time-stop 5: a time stop is not supported in research yet"),
+    (("--time-stop", "0"), "error: --time-stop 0: must be a whole number >= 1"),
 ])
 @pytest.mark.parametrize("command", ["backtest", "sweep"])
 def test_bad_trade_options_exit_2_with_one_line(run, command: str, args: tuple,
@@ -86,3 +86,15 @@ def test_sweep_grid_over_stop_fractions(run) -> None:
                                                          (10, 0.05)]
     bad = run("sweep", "sma_cross", *SPX, "-g", "sl=0.02,abc")
     assert bad.exit_code == 2 and "sl = ['0.02', 'abc']: expected fractions" in bad.stderr
+
+
+def test_backtest_with_a_time_stop_is_the_librarys(run, spx: pd.DataFrame, registry) -> None:
+    res = run("backtest", "sma_cross", *SPX, "--direction", "both", "--time-stop", "10",
+              "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    lib = backtest(registry.create("sma_cross"), spx.loc["2013-01-01":], direction="both",
+                   time_stop=10)
+    assert out["stops"] == {"sl": None, "tp": None, "trail": None, "time_bars": 10}
+    assert out["final_equity"] == lib.stats["final_equity"]
+    assert [o["time"] for o in out["orders"]] == [t.isoformat() for t in lib.orders["time"]]

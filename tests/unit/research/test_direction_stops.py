@@ -181,7 +181,7 @@ def test_unknown_keyword_names_the_accepted_ones(registry, bars: pd.DataFrame) -
     ({"direction": "sideways"}, "direction 'sideways'"),
     ({"sl": 1.5}, r"sl = 1.5: must be a fraction in \(0, 1\)"),
     ({"sl": 0.02, "trail": 0.05}, "give one of them"),
-    ({"time_stop": 5}, "time stop is not supported in research yet"),
+    ({"time_stop": 0}, "time_bars = 0: must be a whole number >= 1"),
 ])
 def test_bad_trade_keywords(registry, bars: pd.DataFrame, kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
