@@ -11,7 +11,10 @@ Figures:
 0. The 10,000-combination SMA sweep (the issue's speed figure): the whole
    sweep without and with the overfitting estimate, its signal generation
    alone, and the peak RSS of a fresh process running it (``--sweep-only``
-   prints just this).
+   prints just this). With ``--baseline-tree DIR`` (a checkout of an earlier
+   commit, e.g. ``git worktree add /tmp/base fe3f346``) it also runs the same sweep
+   from that tree and from this one in fresh subprocesses, taking turns, and prints
+   both figures, CPU times, peak RSS and the ratios (``bench/sweep_baseline.py``).
 1. tradelab ``sweep`` throughput on a 1,000-combination SMA grid, with its
    default worker threads (one per CPU, capped by the chunks) and with one.
 2. Raw vectorbt on the same grid (``vbt.MA.run`` + ``crossed_above/below`` +
@@ -253,6 +256,8 @@ def main() -> None:
     ap.add_argument("--skip-cold", action="store_true")
     ap.add_argument("--sweep-only", action="store_true",
                     help="only figure (0), the 10,000-combination sweep")
+    ap.add_argument("--baseline-tree", type=Path, default=None,
+                    help="also run figure (0) from this source tree and print the ratios")
     args = ap.parse_args()
 
     from tradelab.config import ResearchSettings
@@ -265,6 +270,12 @@ def main() -> None:
           f"grid fast {len(FAST)} x slow {len(SLOW)} = {n_combos} valid combinations")
 
     sweep_10k(bars, cls, args.repeats)
+    if args.baseline_tree is not None:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from sweep_baseline import compare
+
+        print("    the same sweep, baseline tree vs this one (fresh subprocesses, taking turns):")
+        compare(args.baseline_tree.resolve(), ROOT, args.repeats, 1)
     if args.sweep_only:
         return
     workers = min(os.cpu_count() or 1, -(-n_combos // ResearchSettings().sweep_chunk_size))

@@ -51,6 +51,11 @@ def run_portfolio(execution: Execution, bars: pd.DataFrame,
     if ENGINE == "numba":
         simulation_kernel()  # the disk-cached copy of vectorbt's kernel
     kwargs = from_signals_kwargs(execution, bars, entries, exits, trade, signals, column_stops)
+    # vectorbt broadcasts close to (bars, columns) and wraps it in a DataFrame, which
+    # pandas >= 3 copies: column-major, that copy is a memcpy, not a transposing copy
+    # (~20 MB per 500-column chunk). The simulation reads the same values (it receives
+    # a column-major close either way).
+    kwargs.setdefault("broadcast_kwargs", {"require_kwargs": {"requirements": ["W", "F"]}})
     return vbt.Portfolio.from_signals(**kwargs, engine=ENGINE)
 
 

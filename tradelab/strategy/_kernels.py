@@ -17,11 +17,14 @@ They return the very bits of the numpy formulas (the tests compare every value):
   values one by one; 8 to 128 values in 8 interleaved partial sums, added as
   ``((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))``, then the remainder one by
   one. :func:`block_sum` repeats exactly those additions, and the kernel adds the
-  ``0.0`` (it turns a ``-0.0`` sum into ``0.0``, as numpy does). Only windows of
-  at most 128 values take this path (beyond that numpy splits the run in two
-  recursively; the indicators keep numpy for those).
+  ``0.0`` (it turns a ``-0.0`` sum into ``0.0``, as numpy does). Beyond 128 values
+  numpy splits the run in two (the first part ``n // 2`` rounded down to a
+  multiple of 8) and adds the halves' sums; :func:`_split_sum` repeats that
+  split without recursion (numba's disk cache cannot reload a recursive function).
 * :func:`crossed_above` / :func:`crossed_below` are the element-wise comparisons
-  of the slice formulas; a NaN compares False in both.
+  of the slice formulas; a NaN compares False in both. :func:`crossed_2d` does the
+  same per column of a ``(bars, combinations)`` pair, column by column when the
+  arrays are column-major (a sweep's: each column contiguous).
 
 No ``fastmath``: every addition and division is the IEEE operation numpy performs.
 """
@@ -33,7 +36,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-#: Longest window :func:`window_mean` accepts (numpy's pairwise block size).
+#: numpy's pairwise block: runs of at most this many values are summed by :func:`block_sum`.
 MAX_WINDOW = 128
 
 
@@ -68,10 +71,53 @@ def block_sum(a: Any, lo: int, n: int) -> float:  # pragma: no cover (compiled)
 
 
 @njit(cache=True, nogil=True)
+def _split_sum(a: Any, lo: int, n: int, stack: Any) -> float:  # pragma: no cover (compiled)
+    """numpy's pairwise sum of ``a[lo:lo + n]`` for ``n > 128`` (without the initial 0.0).
+
+    The run is split as numpy splits it (``n // 2`` rounded down to a multiple of 8),
+    recursively, down to runs of at most 128 (:func:`block_sum`), and the halves'
+    sums are added, left + right. The recursion runs on a caller-owned ``(4, 64)``
+    stack (rows: start, length, right half pending, left sum), allocated once per
+    rolling window rather than at every bar.
+    """
+    los, ns, waiting_right, lefts = stack[0], stack[1], stack[2], stack[3]
+    sp = 0
+    los[0], ns[0] = lo, n
+    value = 0.0
+    have_value = False
+    while True:
+        if have_value:  # hand the value of the frame just finished to its parent
+            if sp < 0:
+                return value
+            if waiting_right[sp]:
+                value = lefts[sp] + value
+                sp -= 1
+            else:
+                lefts[sp] = value
+                waiting_right[sp] = 1.0
+                half = int(ns[sp]) // 2
+                half -= half % 8
+                have_value = False
+                los[sp + 1], ns[sp + 1], waiting_right[sp + 1] = los[sp] + half, ns[sp] - half, 0.0
+                sp += 1
+            continue
+        if ns[sp] <= MAX_WINDOW:
+            value = block_sum(a, int(los[sp]), int(ns[sp]))
+            have_value = True
+            sp -= 1
+        else:
+            half = int(ns[sp]) // 2
+            half -= half % 8
+            waiting_right[sp] = 0.0
+            los[sp + 1], ns[sp + 1], waiting_right[sp + 1] = los[sp], half, 0.0
+            sp += 1
+
+
+@njit(cache=True, nogil=True)
 def window_mean(v: Any, w: int, out: Any) -> None:  # pragma: no cover (compiled)
     """``out[i]`` = mean of the ``w`` values of ``v`` ending at ``i`` (NaN before the first full window).
 
-    ``1 <= w <= MAX_WINDOW``; ``v`` and ``out`` are 1-D float64 of one length (any stride).
+    ``w >= 1``; ``v`` and ``out`` are 1-D float64 of one length (any stride).
     The caller allocates ``out``: returning a new array from compiled code costs more
     (~0.4 µs of allocation and boxing) than the whole computation on a short window.
     """
@@ -79,8 +125,13 @@ def window_mean(v: Any, w: int, out: Any) -> None:  # pragma: no cover (compiled
     head = w - 1 if w - 1 < n else n
     for i in range(head):
         out[i] = np.nan
-    for i in range(w - 1, n):
-        out[i] = (0.0 + block_sum(v, i - w + 1, w)) / w
+    if w <= MAX_WINDOW:
+        for i in range(w - 1, n):
+            out[i] = (0.0 + block_sum(v, i - w + 1, w)) / w
+    else:
+        stack = np.empty((4, 64))
+        for i in range(w - 1, n):
+            out[i] = (0.0 + _split_sum(v, i - w + 1, w, stack)) / w
 
 
 @njit(cache=True, nogil=True)
@@ -100,13 +151,26 @@ def crossed_below(a: Any, b: Any, out: Any) -> None:  # pragma: no cover (compil
 
 
 @njit(cache=True, nogil=True)
-def crossed_2d(a: Any, b: Any, up: bool, out: Any) -> None:  # pragma: no cover (compiled)
+def crossed_2d(a: Any, b: Any, up: bool, by_column: bool,
+               out: Any) -> None:  # pragma: no cover (compiled)
     """The crossing flags of same-shape 2-D ``a`` and ``b`` (any strides, e.g. broadcast views).
 
     The comparisons of :func:`crossed_above` / :func:`crossed_below` per column, row 0
     False; written in one pass instead of the formula's two NaN-filled shifted copies.
+    ``by_column``: visit the cells column by column (column-major arrays: each column
+    is contiguous), else row by row; the flags are the same either way.
     """
     n, m = a.shape
+    if by_column:
+        for j in range(m):
+            if n:
+                out[0, j] = False
+            for i in range(1, n):
+                if up:
+                    out[i, j] = a[i, j] > b[i, j] and a[i - 1, j] <= b[i - 1, j]
+                else:
+                    out[i, j] = a[i, j] < b[i, j] and a[i - 1, j] >= b[i - 1, j]
+        return
     if n:
         for j in range(m):
             out[0, j] = False

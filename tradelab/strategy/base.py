@@ -323,7 +323,13 @@ class Strategy(Parameterized, ABC):
                 arr = np.repeat(arr[:, None], len(columns), axis=1)
             # False on the bars before each combination's own warmup, in one step.
             first = np.maximum(self.combo_warmups() - 1, 0)
-            arr = arr & (np.arange(len(bars))[:, None] >= first[None, :])
+            if arr.flags.f_contiguous and not arr.flags.c_contiguous:
+                # Column-major flags (a sweep's) stay so, mask included: the frame
+                # below then copies whole columns instead of transposing (~10x faster).
+                late = (np.arange(len(bars))[None, :] >= first[:, None]).T
+                arr = np.logical_and(arr, late, out=np.empty(arr.shape, bool, order="F"))
+            else:
+                arr = arr & (np.arange(len(bars))[:, None] >= first[None, :])
             return pd.DataFrame(arr, index=bars.index, columns=columns)
         if arr.ndim != 1:
             raise ValueError(f"{self.name}.signals returned 2-D {label} for one parameter set")

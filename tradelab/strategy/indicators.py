@@ -97,17 +97,20 @@ def _by_window(x: ArrayLike, window: int | np.ndarray,
         return np.column_stack([fn(values[:, j], int(window)) for j in range(values.shape[1])])
     windows = np.asarray(window, dtype=int)
     if values.ndim == 1:
-        # Each distinct window once, then one gather into the C-ordered (n, K) result:
-        # a masked column assignment per distinct window rewrote the whole result
-        # each time (a sweep chunk has ~100 distinct windows over 500 columns).
+        # Each distinct window once (a sweep chunk has ~100 distinct windows over 500
+        # columns), then one gather of whole rows into a (K, n) array returned
+        # transposed: a column-major (n, K) result whose every combination is one
+        # contiguous column. That is the layout the crossing kernel reads column by
+        # column, pandas stores a frame's columns in (a memcpy instead of a
+        # transposing copy) and vectorbt simulates column by column.
         # Across the chunks of a sweep, a window already computed on this very series
         # comes from the memo (tradelab.strategy._memo): the same array, not recomputed.
         unique, index = np.unique(windows, return_inverse=True)
-        done = np.empty((values.shape[0], unique.size))
         key = _memo.digest(values)
-        for i, w in enumerate(unique):
-            done[:, i] = _memo.cached((fn, int(w), key), partial(_one, fn, values, int(w)))[0]
-        return np.take(done, index.reshape(-1), axis=1)
+        done = np.stack([_memo.cached((fn, int(w), key), partial(_one, fn, values, int(w)))[0]
+                         for w in unique])
+        # (np.take with out= goes through a temporary copy: 3-4x slower here.)
+        return np.take(done, index.reshape(-1), axis=0).T
     # one series per column, each with its own window
     if values.shape[1] != windows.size:
         raise ValueError(f"{values.shape[1]} columns but {windows.size} windows")
@@ -120,6 +123,16 @@ def _by_window(x: ArrayLike, window: int | np.ndarray,
 def _one(fn: Callable[[np.ndarray, int], np.ndarray], v: np.ndarray,
          w: int) -> tuple[np.ndarray]:
     return (fn(v, w),)
+
+
+def _use_kernel(n: int, w: int) -> bool:
+    """Whether :func:`_window_mean` of ``w`` over ``n`` values takes the numba kernel."""
+    return 0 < w <= _BLOCK or (w > 0 and n - w < _FEW_BARS)
+
+
+#: numpy's pairwise block (windows up to it are one block_sum in the kernel) and the
+#: number of full windows under which a longer window still takes the kernel.
+_BLOCK, _FEW_BARS = 128, 64
 
 
 def _window_mean(v: np.ndarray, w: int) -> np.ndarray:
@@ -135,13 +148,15 @@ def _window_mean(v: np.ndarray, w: int) -> np.ndarray:
     # very operations ``ndarray.mean(axis=1)`` performs (same pairwise summation
     # over the same contiguous rows, then a true division by the count), so every
     # value is bit-identical to the former ``sliding_window_view(v, w).mean(axis=1)``.
-    # Windows of at most 128 values (every per-bar case in practice) go to one
-    # numba kernel that repeats numpy's pairwise additions and the division in the
-    # same order (see tradelab.strategy._kernels): the same bits, one call instead of six.
+    # Windows of at most 128 values, and longer ones over few bars (the live
+    # engine's per-bar case), go to one numba kernel that repeats numpy's pairwise
+    # additions and the division in the same order (see tradelab.strategy._kernels):
+    # the same bits, one call instead of six. A long window over a long history
+    # stays with numpy, whose pairwise loop is faster there.
     k = _NB[0]
     if k is None:
         k = _load_kernels()
-    if k and 0 < w <= 128 and v.dtype == _F8:  # one compiled call, the same bits
+    if k and _use_kernel(v.shape[0], w) and v.dtype == _F8:  # one compiled call, the same bits
         out = np.empty(v.shape[0])
         k.window_mean(v, w, out)
         return out
@@ -193,7 +208,8 @@ def sma(x: ArrayLike, window: int | np.ndarray) -> np.ndarray:
     if type(x) is _ndarray and type(window) is int and x.ndim == 1 and x.dtype == _F8:
         # what _by_window does for this case, minus 3 calls (and _window_mean's checks)
         kernel = _WINDOW_MEAN
-        if kernel is not None and 0 < window <= 128:
+        if kernel is not None and (0 < window <= _BLOCK
+                                   or (window > 0 and x.shape[0] - window < _FEW_BARS)):
             out = _empty(x.shape[0])
             kernel(x, window, out)
             return out
@@ -285,9 +301,13 @@ def _cross(a: np.ndarray, b: np.ndarray | float, up: bool) -> np.ndarray:
     shape = np.broadcast(a, b).shape
     kern: Any = _NB[0] if _NB[0] is not None else _load_kernels()
     if kern and len(shape) == 2:  # a sweep's (bars, combinations): one compiled pass
-        out = np.empty(shape, bool)
+        # Column by column, into a column-major result, when an operand is column-major
+        # (the averages of a sweep, see _by_window): every read and write is sequential.
+        by_column = any(isinstance(x, np.ndarray) and x.ndim == 2 and x.flags.f_contiguous
+                        and not x.flags.c_contiguous for x in (a, b))
+        out = np.empty(shape, bool, order="F" if by_column else "C")
         kern.crossed_2d(np.broadcast_to(a, shape), np.broadcast_to(np.asarray(b, dtype=float), shape),
-                     up, out)
+                        up, by_column, out)
         return out
     prev_a, prev_b = shift(a), shift(np.broadcast_to(b, shape))
     with np.errstate(invalid="ignore"):
