@@ -179,7 +179,8 @@ def test_backtest_imports_the_simulation_not_all_of_vectorbt() -> None:
                "    code = e.code\n"
                "from tradelab._lazy import package_init_pending\n"
                "loaded = [m for m in ('vectorbt.data', 'vectorbt.labels', 'vectorbt.messaging',\n"
-               "                      'ccxt', 'scipy.stats._stats_py', 'numpy.f2py.crackfortran')\n"
+               "                      'ccxt', 'scipy.stats._stats_py', 'numpy.f2py.crackfortran',\n"
+               "                      'plotly.graph_objs.layout')\n"
                "          if m in sys.modules]\n"
                "print(json.dumps({'code': code, 'loaded': loaded,\n"
                "                  'simulated': 'vectorbt.portfolio.base' in sys.modules,\n"
@@ -233,3 +234,35 @@ def test_vectorbt_is_whole_once_used_after_a_deferred_backtest() -> None:
         assert stand_in == real, name
     assert got["stats_module"] == "norm_gen"  # the real scipy.stats is in sys.modules
     assert got["f2py"] is True  # deferred numpy.f2py loads when used
+
+
+_TEMPLATES = textwrap.dedent("""
+    import sys, json
+    if sys.argv[1] == "deferred":
+        import tradelab.research.simulate  # (installs the deferrals)
+    import pandas as pd
+    import vectorbt as vbt
+    import plotly.io as pio
+    vbt.settings  # (vectorbt's __init__ and _settings run)
+    built = "plotly.graph_objs.layout" in sys.modules
+    names = list(pio.templates)
+    vbt.settings.set_theme("dark")
+    fig = pd.Series([1.0, 2.0, 3.0]).vbt.plot()
+    print(json.dumps({"built": built, "names": names,
+                      "figure": fig.layout.template.to_plotly_json(),
+                      **{n: pio.templates[n].to_plotly_json()
+                         for n in ("vbt_light", "vbt_dark", "vbt_seaborn")}}, sort_keys=True))
+""")
+
+
+def test_vectorbt_templates_are_built_on_first_use_and_equal_vectorbts_own() -> None:
+    def run(mode: str) -> dict[str, Any]:
+        out = subprocess.run([sys.executable, "-c", _TEMPLATES, mode], capture_output=True,
+                             text=True, check=True)
+        return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+    deferred, plain = run("deferred"), run("plain")
+    assert deferred.pop("built") is False  # registered, not built, until plotly reads them
+    assert plain.pop("built") is True
+    assert deferred["names"][-3:] == ["vbt_light", "vbt_dark", "vbt_seaborn"]
+    assert deferred == plain  # same names in the same order, same templates, same figure

@@ -20,10 +20,21 @@ that body (see :func:`tradelab._lazy.defer_package_init`):
 
 The objects are vectorbt's own, imported by vectorbt's own modules: results do not
 change, only when the unused parts load.
+
+vectorbt's ``_settings`` also builds a plotly ``Template`` for each of its themes at
+import (validating thousands of properties, ~0.2 s) and registers them with
+``plotly.io.templates``, for figures a backtest never draws. :func:`defer_vectorbt`
+makes that registration lazy (see :func:`_register_template_later`): the theme's
+template is recorded, and built and registered the first time plotly's template
+registry is read (a figure with a ``vbt_*`` template, ``pio.templates[name]``,
+``.items()``), with the same result.
 """
 
 from __future__ import annotations
 
+import copy
+import json
+import sys
 from typing import Any
 
 from tradelab._lazy import (
@@ -52,6 +63,8 @@ def defer_vectorbt() -> None:
     """
     defer_package_init("vectorbt", VECTORBT_EXPORTS, on_init=_unhook_accessors)
     after_import("vectorbt.root_accessors", _hook_accessors)
+    if "vectorbt._settings" not in sys.modules:
+        after_import("vectorbt.utils.config", _hook_settings_class)
 
 
 def _accessor_classes(module: Any) -> tuple[type, ...]:
@@ -65,8 +78,6 @@ def _hook_accessors(module: Any) -> None:
 
 
 def _unhook_accessors() -> None:
-    import sys
-
     module = sys.modules.get("vectorbt.root_accessors")
     if module is None:
         return
@@ -82,3 +93,108 @@ def _sub_accessor(self: Any, name: str) -> Any:
         if not package_init_pending("vectorbt"):  # (not while the body runs)
             return object.__getattribute__(self, name)
     raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+# -- vectorbt's plotly templates, registered on first use ------------------------------
+
+def _hook_settings_class(config_module: Any) -> None:
+    """Make ``SettingsConfig.register_template`` lazy as vectorbt defines the class.
+
+    ``vectorbt._settings`` defines ``SettingsConfig`` (a ``Config``) and, in the same
+    module body, calls its ``register_template``: the class is reachable in between
+    only through ``Config.__init_subclass__``, set here until that class is seen.
+    """
+    base = config_module.Config
+    inherited = base.__dict__.get("__init_subclass__")
+
+    def init_subclass(cls: type, **kwargs: Any) -> None:
+        if inherited is not None:
+            inherited.__func__(cls, **kwargs)
+        else:
+            super(base, cls).__init_subclass__(**kwargs)
+        if cls.__module__ == "vectorbt._settings" and cls.__name__ == "SettingsConfig":
+            cls.register_template = _register_template_later  # type: ignore[attr-defined]
+            if inherited is not None:
+                base.__init_subclass__ = inherited
+            else:
+                del base.__init_subclass__
+
+    base.__init_subclass__ = classmethod(init_subclass)
+
+
+class _Pending:
+    """A template recorded by :func:`_register_template_later`, not built yet."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return "<vectorbt template, built on first use>"
+
+
+def _register_template_later(self: Any, theme: str) -> None:
+    """``SettingsConfig.register_template`` of vectorbt, deferred.
+
+    vectorbt's: ``pio.templates["vbt_" + theme] = go.layout.Template(<the theme's
+    template>)``. Here the template's data is copied as it is now (as building the
+    ``Template`` would) and the name registered with a placeholder that plotly's
+    registry replaces by that ``Template`` when it is first read.
+    """
+    import plotly.io as pio
+
+    data = self["plotting"]["themes"][theme]["template"]
+    try:
+        # A template read from vectorbt's JSON files: a JSON round trip is an exact
+        # copy, and far cheaper than deepcopy of vectorbt's Config objects.
+        snapshot = json.loads(json.dumps(data))
+        exact = snapshot == data
+    except (TypeError, ValueError):
+        exact = False
+    if not exact:  # (a user's template holding tuples or other non-JSON values)
+        snapshot = copy.deepcopy(data)
+    registry = pio.templates
+    registry._templates["vbt_" + theme] = _Pending(snapshot)
+    if not isinstance(registry, _LazyTemplates):
+        registry.__class__ = _lazy_templates_class(type(registry))
+
+
+class _LazyTemplates:
+    """Marks plotly's template registry while it holds :class:`_Pending` templates."""
+
+
+_LAZY_CLASSES: dict[type, type] = {}
+
+
+def _lazy_templates_class(plain: Any) -> type:
+    """plotly's ``TemplatesConfig`` building pending templates before any read of them."""
+    lazy = _LAZY_CLASSES.get(plain)
+    if lazy is not None:
+        return lazy
+
+    def build_pending(registry: Any) -> None:
+        from plotly.graph_objs.layout import Template
+
+        # Back to plotly's own class first: the assignments below go through its
+        # validation, as vectorbt's did.
+        registry.__class__ = plain
+        for name, value in list(registry._templates.items()):
+            if isinstance(value, _Pending):
+                registry[name] = Template(value.data)
+
+    def __getitem__(self: Any, item: Any) -> Any:
+        build_pending(self)
+        return plain.__getitem__(self, item)
+
+    def items(self: Any) -> Any:
+        build_pending(self)
+        return plain.items(self)
+
+    def merge_templates(self: Any, *args: Any) -> Any:
+        build_pending(self)
+        return plain.merge_templates(self, *args)
+
+    lazy = type(plain.__name__, (plain, _LazyTemplates),
+                {"__getitem__": __getitem__, "items": items,
+                 "merge_templates": merge_templates, "__module__": plain.__module__})
+    _LAZY_CLASSES[plain] = lazy
+    return lazy
