@@ -119,6 +119,7 @@ class Engine:
                 StrategyRunner(strat, sym, direction=config.direction, stops=config.stops))
         #: Shorts, reversals and declared exits (runners that are not long-only booleans).
         self.sides = SideDesk(self)
+        self.risk.exits = self.sides.exit_reasons  # declared exits that reduce pass a halt
         # A simulated venue works its orders against each bar (its fills are replayable);
         # a real one reports through poll(). A property the broker declares, not a type test.
         self._simulated = bool(getattr(self.broker, "simulated", False))
@@ -160,8 +161,8 @@ class Engine:
         if not self._simulated:
             # A halt at a real venue also withdraws what is resting there (a simulated
             # venue's orders stay: they are the convention's, and cancel_on_stop decides).
-            for order in self.orders.open_orders():
-                if order.strategy != FLATTEN:
+            for order in self.orders.open_orders():  # closing orders and stop exits stay
+                if order.strategy != FLATTEN and order.client_order_id not in self.sides.exit_reasons:
                     self.orders.cancel(order.client_order_id, f"kill switch: {ev.reason}")
         if not self.kill_switch.external:
             return  # this engine's own breach: already alerted with the rule's details

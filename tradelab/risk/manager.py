@@ -3,7 +3,12 @@
 Flow: ``OrderRequested`` → :meth:`RiskManager.on_order_requested` → either
 ``OrderApproved`` or a rejection (``OrderRejected`` by ``risk``) plus a
 ``RiskAlert``. A critical breach (daily loss, drawdown) also engages the kill
-switch. While the switch is engaged no order leaves, whatever its rules say.
+switch. While the switch is engaged no order leaves, whatever its rules say,
+except the orders that reduce risk: closing orders (:data:`FLATTEN`) and the
+protective exits of declared stops (stop-loss, take-profit, trailing, time; the
+client ids in :attr:`RiskManager.exits`) when they strictly reduce the position
+they close (never open or flip one). Such an approval is recorded as an ``info``
+``RiskAlert`` of rule ``kill_switch`` saying why it passed.
 
 The kill switch state lives in the store, so another process (``tradelab risk
 halt``) can engage it: :meth:`KillSwitch.refresh` re-reads it (the engine calls
@@ -13,7 +18,7 @@ it every bar and always right before an order would be approved).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -148,6 +153,10 @@ class RiskManager:
         self._day: object = None
         self._recent: deque[datetime] = deque()
         self.denials = 0
+        #: Client id → kind (``sl``, ``tp``, ``trail``, ``time``) of the orders of declared
+        #: exits; the engine points it at its own record (tradelab.engine.sides). Those
+        #: that strictly reduce a position pass a halt.
+        self.exits: Mapping[str, str] = {}
         bus.step(OrderRequested, self.on_order_requested, stage=STAGE_RISK)  # a failure: no order
 
     def limits_for(self, strategy: str) -> RiskLimits:
@@ -200,6 +209,9 @@ class RiskManager:
             self.bus.publish(OrderApproved(at, cid))
             return
         if self.kill_switch.refresh():
+            if self._protective(at, cid, order):
+                self.bus.publish(OrderApproved(at, cid))
+                return
             self._deny_halted(at, cid, order.strategy)
             return
         qty = order.quantity if order.quantity is not None else order.estimate
@@ -233,6 +245,22 @@ class RiskManager:
             return
         self._recent.append(at)
         self.bus.publish(OrderApproved(at, cid))
+
+    def _protective(self, at: datetime, cid: str, order: Any) -> bool:
+        """Whether ``order``, during a halt, is a declared exit that strictly reduces its
+        position (recorded when it is); an entry, a reversal or an order sized at fill
+        is not."""
+        kind = self.exits.get(cid)
+        if kind is None or order.quantity is None or order.quantity <= 0:
+            return False
+        held = self.portfolio.position(order.symbol)
+        if not (order.quantity <= held if order.side == "sell" else order.quantity <= -held):
+            return False
+        ks = self.kill_switch
+        self._alert(at, "kill_switch", f"{kind} exit passes the halt ({ks.reason}): {order.side} "
+                    f"{order.quantity} of {order.symbol} reduces the position {held}", "info",
+                    order.strategy, cid)
+        return True
 
     def _venue_denied(self, at: datetime, cid: str, order: Any) -> bool:
         rules = self.venue_rules(order.symbol) if self.venue_rules is not None else None
