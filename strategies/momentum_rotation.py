@@ -47,12 +47,27 @@ class MomentumRotation(PortfolioStrategy):
         return self.warmup
 
     def weights(self, panel: Panel) -> pd.DataFrame:
-        close = panel.close
+        # NumPy rather than shift/where/rank frames: the engine calls this on every
+        # rebalance, where pandas' per-call overhead was most of the cost. The values are
+        # pandas' (tests/unit/strategy/test_portfolio_window.py compares the two).
+        close = panel.close.to_numpy(dtype=float)
+        listed = panel.listed.to_numpy(dtype=bool)
+        lookback, skip, top = int(self.lookback), int(self.skip), int(self.top)
+        n = len(close)
         # Listed at t - lookback, so a held (ffilled) price never stands in for history.
-        start = close.shift(int(self.lookback)).where(panel.listed.shift(int(self.lookback),
-                                                                        fill_value=False))
-        momentum = close.shift(int(self.skip)) / start - 1.0
-        rank = momentum.rank(axis=1, ascending=False, method="first")
-        held = (rank <= int(self.top)).to_numpy()
-        return pd.DataFrame(np.where(held, 1.0 / int(self.top), 0.0), index=close.index,
-                            columns=close.columns)
+        start = np.full_like(close, np.nan)
+        if n > lookback:
+            start[lookback:] = np.where(listed[:n - lookback], close[:n - lookback], np.nan)
+        recent = np.full_like(close, np.nan)
+        if n > skip:
+            recent[skip:] = close[:n - skip]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            momentum = recent / start - 1.0
+        # Best first; a stable sort keeps ties in universe order (rank method="first") and
+        # puts NaN (unranked) last.
+        order = np.argsort(-momentum, axis=1, kind="stable")[:, :top]
+        rows = np.arange(n)[:, None]
+        held = np.zeros(close.shape, dtype=bool)
+        held[rows, order] = ~np.isnan(momentum[rows, order])
+        return pd.DataFrame(np.where(held, 1.0 / top, 0.0), index=panel.close.index,
+                            columns=panel.close.columns)

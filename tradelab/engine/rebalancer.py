@@ -93,6 +93,11 @@ class Rebalancer:
         self.band = to_decimal(float(threshold))
         self.lots = lots if lots is not None else (ZERO if execution.fractional else Decimal(1))
         k = len(self.symbols)
+        # One Index for every panel's frames: building a string Index from a list costs
+        # more than the frames themselves (pandas 3's Arrow strings).
+        self._columns = pd.Index(list(self.symbols))
+        self._cols: list[int] = []  # the columns of the last time stamp's bars ...
+        self._col_index = np.zeros(0, dtype=np.intp)  # ... as an index array
         self._n, self._cap = 0, 1024
         self._times = np.zeros(self._cap, dtype=np.int64)
         self._close = np.full((self._cap, k), np.nan)
@@ -116,17 +121,25 @@ class Rebalancer:
         self._close[n] = prev
         self._open[n] = prev  # a held bar opens where the last bar closed
         self._real[n] = False
-        # One vector assignment per field, not three numpy scalar writes per symbol.
+        # One vector assignment per field, not three numpy scalar writes per symbol; the
+        # column index array is reused while the same symbols come in the same order.
         cols = [self.column[bar[0]] for bar in bars]
-        self._open[n, cols] = [bar[2] for bar in bars]
-        self._close[n, cols] = [bar[5] for bar in bars]
-        self._real[n, cols] = True
-        self._listed[n] = self._real[n] | self._listed[n - 1] if n else self._real[n]
+        if cols != self._cols:
+            self._cols, self._col_index = cols, np.array(cols, dtype=np.intp)
+        at_cols = self._col_index
+        self._open[n, at_cols] = [bar[2] for bar in bars]
+        self._close[n, at_cols] = [bar[5] for bar in bars]
+        self._real[n, at_cols] = True
+        if n:
+            np.logical_or(self._real[n], self._listed[n - 1], out=self._listed[n])
+        else:
+            self._listed[n] = self._real[n]
         stamp = pd.Timestamp(at)
         self._times[n] = stamp.value
         if self.schedule in ("M", "W"):
-            self._prev_key, self._key = self._key, _period(
-                stamp if stamp.tzinfo is None else stamp.tz_convert("UTC"), self.schedule)
+            if stamp.tzinfo is not None and stamp.utcoffset():
+                stamp = stamp.tz_convert("UTC")  # calendar periods are UTC's, as in a panel
+            self._prev_key, self._key = self._key, _period(stamp, self.schedule)
         self._n = n + 1
 
     def _grow(self) -> None:
@@ -144,17 +157,15 @@ class Rebalancer:
         n = self._n
         lo = 0 if self.history is None else max(n - self.history, 0)
         index = pd.DatetimeIndex(self._times[lo:n].view("M8[ns]"), name="time").tz_localize("UTC")
-        cols = list(self.symbols)
-        real = self._real[:n]
-        listed = self._listed[lo:n]
+        cols = self._columns
 
         def frame(a: np.ndarray) -> pd.DataFrame:
             # Views: rows up to n never change once added (new rows go after them, and
             # _grow copies into new arrays), so the strategy reads a stable history.
             return pd.DataFrame(a, index=index, columns=cols, copy=False)
 
-        return Panel(frame(self._close[lo:n]), frame(self._open[lo:n]), frame(real[lo:]),
-                     frame(listed), self.close_only)
+        return Panel(frame(self._close[lo:n]), frame(self._open[lo:n]), frame(self._real[lo:n]),
+                     frame(self._listed[lo:n]), self.close_only)
 
     # -- the decision ---------------------------------------------------------------
     def _is_scheduled(self) -> bool:

@@ -143,19 +143,24 @@ class PortfolioStrategy(Parameterized, ABC):
         if not isinstance(raw, pd.DataFrame) or len(raw) != len(panel):
             got = len(raw) if hasattr(raw, "__len__") else type(raw).__name__
             raise WeightsError(f"{self.name}.weights returned {got} rows for {len(panel)} bars")
-        unknown = [str(c) for c in raw.columns if c not in panel.symbols]
-        if unknown:
-            raise WeightsError(f"{self.name}.weights: symbol(s) {', '.join(unknown)} not in "
-                               f"the panel ({', '.join(panel.symbols)})")
-        w = raw.reindex(columns=list(panel.symbols)).astype("float64").fillna(0.0)
-        w.index = panel.index
-        values = w.to_numpy()
+        # NumPy after one conversion: the engine calls this on every rebalance, where the
+        # frame methods (reindex, astype, fillna) cost more than the strategy's weights.
+        values, columns = _as_panel_columns(raw, panel.close.columns)
+        if values is None:
+            symbols = panel.symbols
+            unknown = [str(c) for c in raw.columns if c not in symbols]
+            if unknown:
+                raise WeightsError(f"{self.name}.weights: symbol(s) {', '.join(unknown)} not "
+                                   f"in the panel ({', '.join(symbols)})")
+            w = raw.reindex(columns=list(symbols)).astype("float64")
+            values, columns = w.to_numpy(copy=True), w.columns
+        values[np.isnan(values)] = 0.0
         bad = ~np.isfinite(values)
         if bad.any():
             t, j = np.argwhere(bad)[0]
             raise WeightsError(f"{self.name}.weights: weight of {panel.symbols[j]} at "
                                f"{panel.index[t]} is {values[t, j]}; must be finite")
-        early = (values != 0) & ~panel.listed.to_numpy()
+        early = (values != 0) & ~panel.listed.to_numpy(dtype=bool)
         if early.any():
             t, j = np.argwhere(early)[0]
             raise WeightsError(
@@ -167,11 +172,29 @@ class PortfolioStrategy(Parameterized, ABC):
             t = int(over[0])
             raise WeightsError(f"{self.name}.weights: gross exposure {gross[t]:.6g} at "
                                f"{panel.index[t]} exceeds max_gross = {self.max_gross}")
-        return w
+        index = panel.close.index
+        return pd.DataFrame(values, columns=columns, copy=False,
+                            index=index if isinstance(index, pd.DatetimeIndex) else panel.index)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
         return f"{type(self).__name__}({args})"
+
+
+_STR = pd.Index(["A"]).dtype  # the dtype of an Index built from a list of symbols
+
+
+def _as_panel_columns(raw: pd.DataFrame, cols: pd.Index) -> tuple[Any, pd.Index]:
+    """``raw``'s float64 values and ``reindex(columns=list(panel.symbols))``'s columns when
+    ``raw`` has the panel's (string) columns in order and only float64 data, the common
+    case, where the reindex would change nothing; ``(None, cols)`` otherwise."""
+    if cols.dtype != _STR or not (raw.columns is cols or raw.columns.equals(cols)):
+        return None, cols
+    values = raw.to_numpy(copy=True)
+    if values.dtype != np.float64:  # ints, bools, objects: astype's conversion
+        return None, cols
+    name = raw.columns.name  # reindex keeps the name of the columns it replaces
+    return values, cols if cols.name == name else cols.rename(name)
 
 
 @dataclass(frozen=True)
