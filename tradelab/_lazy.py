@@ -9,7 +9,8 @@ import cycles. Only ``importlib``, ``sys`` and ``threading`` are imported here (
 :func:`defer_import` does the same for a third-party module that a dependency
 imports eagerly but rarely uses, and :func:`defer_package_init` runs a package's
 ``__init__`` (which may import every submodule "in case") only when something other
-than its submodules is used.
+than its submodules is used. :func:`after_import` and :func:`around_import` run code
+after, or around, a module's body.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import importlib.util
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, ExitStack
 from types import ModuleType
 from typing import Any
 
@@ -93,10 +95,11 @@ class _DeferringFinder:
                 spec.loader = _InitLaterLoader(spec.loader, pending)
             return spec
         callbacks = _AFTER.pop(name, None)
-        if callbacks is not None:
+        contexts = _AROUND.pop(name, None)
+        if callbacks is not None or contexts is not None:
             spec = _real_spec(name, path, target)
             if spec is not None and hasattr(spec.loader, "exec_module"):
-                spec.loader = _ThenLoader(spec.loader, callbacks)
+                spec.loader = _ThenLoader(spec.loader, callbacks or [], contexts or [])
             return spec
         return None
 
@@ -248,17 +251,23 @@ class _InitLaterLoader(importlib.abc.Loader):
 
 
 class _ThenLoader(importlib.abc.Loader):
-    """The real loader, then the :func:`after_import` callbacks."""
+    """The real loader inside the :func:`around_import` contexts, then the
+    :func:`after_import` callbacks."""
 
-    def __init__(self, loader: Any, callbacks: list[Callable[[ModuleType], None]]) -> None:
+    def __init__(self, loader: Any, callbacks: list[Callable[[ModuleType], None]],
+                 contexts: list[Callable[[ModuleType], AbstractContextManager[Any]]]) -> None:
         self.loader = loader
         self.callbacks = callbacks
+        self.contexts = contexts
 
     def create_module(self, spec: Any) -> Any:
         return self.loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
-        self.loader.exec_module(module)
+        with ExitStack() as stack:
+            for context in self.contexts:
+                stack.enter_context(context(module))
+            self.loader.exec_module(module)
         module.__loader__ = self.loader
         if module.__spec__ is not None:
             module.__spec__.loader = self.loader
@@ -270,6 +279,8 @@ class _ThenLoader(importlib.abc.Loader):
 _PACKAGES: dict[str, _PackageInit] = {}
 #: Callbacks to run once a module is imported (see after_import), by module name.
 _AFTER: dict[str, list[Callable[[ModuleType], None]]] = {}
+#: Contexts to run a module's body in (see around_import), by module name.
+_AROUND: dict[str, list[Callable[[ModuleType], AbstractContextManager[Any]]]] = {}
 
 
 def defer_package_init(name: str, exports: Mapping[str, str] | None = None,
@@ -321,3 +332,18 @@ def after_import(name: str, callback: Callable[[ModuleType], None]) -> None:
         return
     _AFTER.setdefault(name, []).append(callback)
     _install_finder()
+
+
+def around_import(name: str, context: Callable[[ModuleType], AbstractContextManager[Any]]
+                  ) -> bool:
+    """Run the body of module ``name``, when it is next imported, inside ``context(module)``.
+
+    The context is entered just before the body runs (the module object exists, empty)
+    and exited after it, also when the body raises. Returns ``False``, doing nothing,
+    if ``name`` is already imported (its body has run).
+    """
+    if name in sys.modules:
+        return False
+    _AROUND.setdefault(name, []).append(context)
+    _install_finder()
+    return True

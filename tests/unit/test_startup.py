@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from tradelab._lazy import (
     after_import,
+    around_import,
     defer_import,
     defer_package_init,
     package_init_pending,
@@ -134,6 +138,32 @@ def test_after_import_calls_back_once_the_module_is_loaded(
     assert seen == [3, 4]
 
 
+def test_around_import_runs_the_body_inside_the_context_even_when_it_raises(
+        make_package: Callable[..., str]) -> None:
+    name = make_package({"__init__.py": "", "mod.py": "import sys\nSEEN = sys.flag_now\n",
+                         "bad.py": "raise RuntimeError('broken body')\n"})
+    events: list[str] = []
+
+    @contextmanager
+    def flagged(module: ModuleType) -> Iterator[None]:
+        events.append(f"enter {module.__name__} {sorted(vars(module)).count('SEEN')}")
+        sys.flag_now = "set"  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            del sys.flag_now  # type: ignore[attr-defined]
+            events.append("exit")
+
+    assert around_import(f"{name}.mod", flagged) is True
+    assert importlib.import_module(f"{name}.mod").SEEN == "set"
+    assert events == [f"enter {name}.mod 0", "exit"] and not hasattr(sys, "flag_now")
+    assert around_import(f"{name}.mod", flagged) is False  # already imported: no-op
+    around_import(f"{name}.bad", flagged)
+    with pytest.raises(RuntimeError, match="broken body"):
+        importlib.import_module(f"{name}.bad")
+    assert events[-1] == "exit" and not hasattr(sys, "flag_now")
+
+
 def test_stand_ins_defer_a_module_that_is_imported_from(
         make_package: Callable[..., str]) -> None:
     name = make_package({"__init__.py": "", "slow/__init__.py": """
@@ -180,12 +210,16 @@ def test_backtest_imports_the_simulation_not_all_of_vectorbt() -> None:
                "from tradelab._lazy import package_init_pending\n"
                "loaded = [m for m in ('vectorbt.data', 'vectorbt.labels', 'vectorbt.messaging',\n"
                "                      'ccxt', 'scipy.stats._stats_py', 'numpy.f2py.crackfortran',\n"
-               "                      'plotly.graph_objs.layout')\n"
+               "                      'plotly.graph_objs.layout', 'sklearn', 'scipy.linalg._basic')\n"
                "          if m in sys.modules]\n"
                "print(json.dumps({'code': code, 'loaded': loaded,\n"
                "                  'simulated': 'vectorbt.portfolio.base' in sys.modules,\n"
-               "                  'pending': package_init_pending('vectorbt')}))")
-    assert got == {"code": 0, "loaded": [], "simulated": True, "pending": True}
+               "                  'blas': 'scipy.linalg.cython_blas' in sys.modules,\n"
+               "                  'pending': [package_init_pending(p)\n"
+               "                              for p in ('vectorbt', 'scipy.linalg')]}))")
+    # (numba's BLAS check loaded scipy.linalg.cython_blas, without scipy.linalg's body)
+    assert got == {"code": 0, "loaded": [], "simulated": True, "blas": True,
+                   "pending": [True, True]}
 
 
 def test_vectorbt_is_whole_once_used_after_a_deferred_backtest() -> None:
@@ -210,6 +244,7 @@ def test_vectorbt_is_whole_once_used_after_a_deferred_backtest() -> None:
         import scipy.stats
         import vectorbt.returns.accessors as acc, vectorbt.returns.metrics as met
         import numpy.f2py
+        import scipy.linalg
         print(json.dumps({
             "pending": pending, "signals": int(first.sum()), "ma": float(ma.iloc[-1]),
             "ma_ref": float(close.rolling(10).mean().iloc[-1]),
@@ -222,6 +257,7 @@ def test_vectorbt_is_whole_once_used_after_a_deferred_backtest() -> None:
             "ppf": [float(n.ppf(0.975)) for n in (met.norm, scipy.stats.norm)],
             "stats_module": type(sys.modules["scipy.stats"].norm).__name__,
             "f2py": callable(numpy.f2py.run_main),
+            "solve": scipy.linalg.solve([[2.0, 0.0], [0.0, 4.0]], [1.0, 1.0]).tolist(),
         }))
     """))
     assert got["pending"] is True  # until the sub-accessor ran vectorbt's __init__
@@ -234,6 +270,7 @@ def test_vectorbt_is_whole_once_used_after_a_deferred_backtest() -> None:
         assert stand_in == real, name
     assert got["stats_module"] == "norm_gen"  # the real scipy.stats is in sys.modules
     assert got["f2py"] is True  # deferred numpy.f2py loads when used
+    assert got["solve"] == [0.5, 0.25]  # so does scipy.linalg's body
 
 
 _TEMPLATES = textwrap.dedent("""
@@ -266,3 +303,52 @@ def test_vectorbt_templates_are_built_on_first_use_and_equal_vectorbts_own() -> 
     assert plain.pop("built") is True
     assert deferred["names"][-3:] == ["vbt_light", "vbt_dark", "vbt_seaborn"]
     assert deferred == plain  # same names in the same order, same templates, same figure
+
+
+_SKLEARN = textwrap.dedent("""
+    import sys, json, inspect, os
+    mode, first = sys.argv[1], sys.argv[2]
+    if mode == "deferred":
+        import tradelab.research.simulate  # (installs the deferrals)
+    import pandas as pd
+    import vectorbt.portfolio.base  # (what a backtest loads)
+    import vectorbt.generic.accessors as acc
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] == "sklearn")
+    sr = pd.Series([1.0, 5.0, 2.0, 8.0, 3.0])
+    out = {}
+    if first == "transform":  # transform() first: its `except NotFittedError` path
+        from sklearn.preprocessing import MinMaxScaler
+        out["transform"] = sr.vbt.transform(MinMaxScaler((-1, 1))).tolist()
+    out["scale"] = sr.vbt.scale().tolist()
+    out["minmax"] = sr.vbt.minmax_scale(feature_range=(-1, 1)).tolist()
+    out["power"] = sr.vbt.power_transform().tolist()
+    out["signatures"] = {n: str(inspect.signature(getattr(acc.GenericAccessor, n)))
+                         for n in acc.transform_config}
+    out["doc"] = acc.GenericAccessor.quantile_transform.__doc__
+    import sklearn.exceptions, sklearn.preprocessing, sklearn.utils.validation
+    out["real"] = [acc.NotFittedError is sklearn.exceptions.NotFittedError,
+                   acc.check_is_fitted is sklearn.utils.validation.check_is_fitted,
+                   acc.MinMaxScaler is sklearn.preprocessing.MinMaxScaler,
+                   acc.transform_config["scale"]["transformer"]
+                   is sklearn.preprocessing.StandardScaler]
+    out["init_ran"] = os.environ.get("KMP_INIT_AT_FORK")  # (set by sklearn's __init__)
+    print(json.dumps({"loaded": loaded, "out": out}, sort_keys=True))
+""")
+
+
+@pytest.mark.parametrize("first", ["transform", "method"])
+def test_vectorbt_imports_sklearn_on_first_use_with_the_same_results(first: str) -> None:
+    def run(mode: str) -> dict[str, Any]:
+        out = subprocess.run([sys.executable, "-c", _SKLEARN, mode, first],
+                             capture_output=True, text=True, check=True,
+                             env={k: v for k, v in os.environ.items()
+                                  if k != "KMP_INIT_AT_FORK"})
+        return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+    deferred, plain = run("deferred"), run("plain")
+    assert deferred["loaded"] == [] and "sklearn.preprocessing" in plain["loaded"]
+    # Once used: the same values, signatures and docstrings as vectorbt's own, and
+    # vectorbt's module holds scikit-learn's objects (whose __init__ ran as usual).
+    assert deferred["out"] == plain["out"]
+    assert deferred["out"]["real"] == [True, True, True, True]
+    assert deferred["out"]["init_ran"] == "FALSE"

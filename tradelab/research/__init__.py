@@ -7,7 +7,7 @@ resolve lazily.
 
 from __future__ import annotations
 
-from tradelab._lazy import defer_import, lazy_exports
+from tradelab._lazy import defer_import, defer_package_init, lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "backtest": "tradelab.research.backtest",
@@ -37,7 +37,16 @@ defer_import("scipy.stats", stand_ins=("skew", "kurtosis", "norm"), importers=("
 # numba's linear algebra loads scipy.linalg, whose array-API layer clones numpy's
 # namespace and so imports numpy.f2py (a Fortran wrapper generator, ~0.1 s).
 defer_import("numpy.f2py")
+# numba's first compilation or cache load checks for BLAS with ``import
+# scipy.linalg.cython_blas``, which runs scipy.linalg's __init__ (all of scipy's
+# linear algebra, ~0.2 s); the submodule alone is what it needs.
+defer_package_init("scipy.linalg")
 # vectorbt's __init__ imports all of vectorbt; a backtest loads the simulation only.
 from tradelab.research._startup import defer_vectorbt  # noqa: E402  (after defer_import)
 
 defer_vectorbt()
+# ... and vectorbt's generic accessors import scikit-learn (and much of scipy) for
+# transforms a backtest never calls.
+from tradelab.research._sklearn_later import defer_sklearn  # noqa: E402
+
+defer_sklearn()
