@@ -159,7 +159,8 @@ class ResearchSettings(_Section):
     fill: Literal["next_open", "close"] = "next_open"
     fractional: bool = False
     periods_per_year: int | None = Field(default=None, gt=0)
-    sweep_chunk_size: int = Field(default=500, gt=0, description="columns per vectorbt call")
+    # 250: the 10k SMA sweep's peak RSS is ~1/3 lower than with 500, at the same speed.
+    sweep_chunk_size: int = Field(default=250, gt=0, description="columns per vectorbt call")
     reports_dir: Path = Path("var/reports")
 
 

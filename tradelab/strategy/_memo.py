@@ -1,6 +1,6 @@
 """A small per-process memo of indicator columns for parameter sweeps.
 
-A sweep calls ``signals`` once per chunk of combinations (500 by default), and
+A sweep calls ``signals`` once per chunk of combinations (250 by default), and
 every chunk recomputes its distinct windows on the same price series: the
 10,000-combination SMA grid computed 2,100 moving averages where 200 are
 distinct. Memoizing on the series' *content* (a 128-bit BLAKE2 digest of its
