@@ -20,8 +20,11 @@ from typing import Any
 MASK = "****"
 _MIN_SECRET = 4  # shorter "secrets" would mask ordinary words
 _USERINFO = re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@/\s]+)@")
+# A query parameter name is word characters and dashes: a looser name would match
+# minified JavaScript (``a&&s.call(r)}}t.Signal=l,...`` in Bokeh's inline JS), and a value
+# stops at a backslash so a masked JSON string stays valid JSON (archived notebooks).
 _QUERY = re.compile(
-    r"(?P<pre>[?&][^=&\s]*(?:token|secret|pass|key|auth|sig)[^=&\s]*=)(?P<v>[^&\s#'\"]+)", re.I)
+    r"(?P<pre>[?&][\w-]*(?:token|secret|pass|key|auth|sig)[\w-]*=)(?P<v>[^&\s#'\"\\]+)", re.I)
 
 
 class SecretRegistry:
