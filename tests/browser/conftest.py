@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,8 +24,10 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from playwright.sync_api import expect
@@ -32,12 +35,16 @@ from playwright.sync_api import expect
 from tests.unit.api.helpers import FAST, PASSWORDS, SECRET, auth_settings
 from tradelab.testing import stop_process
 
+if TYPE_CHECKING:
+    from tradelab.store import Store
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("TRADELAB_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 CLI = "import tradelab.cli.dashboard_cmd; from tradelab.cli import app; app()"
 # Bounds, not expectations: an idle machine takes a small fraction of each (the dashboard
 # is ready in about 3 s, a page in well under one), a loaded 2-core one several times more.
+D = Decimal
 READY_WITHIN = 120.0  # s: process start → the server answers
 UI_TIMEOUT = 60.0  # s: any one step in the browser (a page, an element, a state)
 
@@ -174,3 +181,65 @@ def login_in(context: Any, url: str, user: str) -> Any:
         page.get_by_role("button", name="Log in").click()
     page.get_by_test_id("role").wait_for()
     return page
+
+
+def keep_screenshot(page: Any, tmp_path: Any, name: str) -> None:
+    """A full-page screenshot once drawn, kept in ``var/screenshots`` (a test artefact)."""
+    drawn(page)
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    keep = ROOT / "var" / "screenshots"
+    keep.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, keep / name)
+
+
+def seed_run(store: Store, account: str, start: datetime, closes: list[float], *,
+             symbol: str = "SPX", buy: int = 0, sell: int | None = None, qty: str = "10",
+             finished: bool = True, strategy: str = "sma_cross",
+             params: dict[str, Any] | None = None) -> int:
+    """A run with one daily bar per close, a snapshot per bar, a buy (and maybe a sell).
+
+    Fees are 1 per fill; cash starts at 100000 on a fresh account.
+    """
+    with store.transaction() as tx:
+        tx.ensure_account(account, D("100000"))
+        run = tx.start_run(account, strategy, symbol=symbol, source="sample", mode="paper",
+                           started_at=start, params=params or {"fast": 2, "slow": 3})
+    cash, held = D("100000"), D(0)
+    with store.transaction() as tx:
+        acct = tx.lock_account(account)
+        cash = D(acct.cash)
+        for n, close in enumerate(closes):
+            at = start + timedelta(days=n)
+            for side, when in (("buy", buy), ("sell", sell)):
+                if when != n:
+                    continue
+                cid = f"r{run}-{side}-{n}"
+                price = D(str(close))
+                tx.upsert_order(cid, at=at, account=account, run_id=run, symbol=symbol,
+                                side=side, type="market", quantity=D(qty), status="filled",
+                                filled_quantity=D(qty), avg_fill_price=price)
+                tx.add_fill(f"{cid}-f", cid, symbol, side, D(qty), price, D("1"), at)
+                sign = 1 if side == "buy" else -1
+                cash -= sign * D(qty) * price + D("1")
+                held += sign * D(qty)
+            value = held * D(str(close))
+            tx.add_equity_snapshot(account, at, cash, value, cash + value, D(0), run_id=run)
+        tx.set_cash(account, cash)
+        tx.set_position(account, symbol, held, D(0), D(0))
+        if finished:
+            tx.finish_run(run, "finished", {}, finished_at=start + timedelta(days=len(closes)))
+        elif closes:
+            tx.set_run_progress(run, start + timedelta(days=len(closes) - 1))
+    if not closes:
+        return run
+    from sqlalchemy import insert
+
+    from tradelab.store.bar_sql import RB
+
+    with store._write.begin() as conn:
+        conn.execute(insert(RB), [
+            {"run_id": run, "symbol": symbol, "at": start + timedelta(days=n), "open": c,
+             "high": c + 1, "low": c - 1, "close": c, "volume": 1000.0}
+            for n, c in enumerate(closes)])
+    return run

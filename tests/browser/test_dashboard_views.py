@@ -7,7 +7,6 @@ bar is old); the page is switched between them with the run selector.
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import insert
 
-from tests.browser.conftest import ROOT, Dashboard, drawn, login
+from tests.browser.conftest import Dashboard, keep_screenshot, login, seed_run
 from tradelab.store import Store
 from tradelab.store.bar_sql import RB
 from tradelab.store.run_bars_repo import run_bars
@@ -54,69 +53,12 @@ DAILY_DAYS = """title => {
 }"""
 
 
-def seed_run(store: Store, account: str, start: datetime, closes: list[float], *,
-             symbol: str = "SPX", buy: int = 0, sell: int | None = None, qty: str = "10",
-             finished: bool = True, strategy: str = "sma_cross",
-             params: dict[str, Any] | None = None) -> int:
-    """A run with one daily bar per close, a snapshot per bar, a buy (and maybe a sell).
-
-    Fees are 1 per fill; cash starts at 100000 on a fresh account.
-    """
-    with store.transaction() as tx:
-        tx.ensure_account(account, D("100000"))
-        run = tx.start_run(account, strategy, symbol=symbol, source="sample", mode="paper",
-                           started_at=start, params=params or {"fast": 2, "slow": 3})
-    cash, held = D("100000"), D(0)
-    with store.transaction() as tx:
-        acct = tx.lock_account(account)
-        cash = D(acct.cash)
-        for n, close in enumerate(closes):
-            at = start + timedelta(days=n)
-            for side, when in (("buy", buy), ("sell", sell)):
-                if when != n:
-                    continue
-                cid = f"r{run}-{side}-{n}"
-                price = D(str(close))
-                tx.upsert_order(cid, at=at, account=account, run_id=run, symbol=symbol,
-                                side=side, type="market", quantity=D(qty), status="filled",
-                                filled_quantity=D(qty), avg_fill_price=price)
-                tx.add_fill(f"{cid}-f", cid, symbol, side, D(qty), price, D("1"), at)
-                sign = 1 if side == "buy" else -1
-                cash -= sign * D(qty) * price + D("1")
-                held += sign * D(qty)
-            value = held * D(str(close))
-            tx.add_equity_snapshot(account, at, cash, value, cash + value, D(0), run_id=run)
-        tx.set_cash(account, cash)
-        tx.set_position(account, symbol, held, D(0), D(0))
-        if finished:
-            tx.finish_run(run, "finished", {}, finished_at=start + timedelta(days=len(closes)))
-        elif closes:
-            tx.set_run_progress(run, start + timedelta(days=len(closes) - 1))
-    if not closes:
-        return run
-    with store._write.begin() as conn:
-        conn.execute(insert(RB), [
-            {"run_id": run, "symbol": symbol, "at": start + timedelta(days=n), "open": c,
-             "high": c + 1, "low": c - 1, "close": c, "volume": 1000.0}
-            for n, c in enumerate(closes)])
-    return run
-
-
 def pick_run(page: Any, run: int) -> None:
     select = page.locator("select").filter(has_text="live run (auto)")
     option = select.locator("option", has_text=f"run {run} · ")
     expect(option).to_have_count(1)  # the options follow the account picked
     select.select_option(label=option.text_content())
     expect(page.get_by_test_id("run-label")).to_have_attribute("data-run", str(run))
-
-
-def keep_screenshot(page: Any, tmp_path: Any, name: str) -> None:
-    drawn(page)
-    shot = tmp_path / name
-    page.screenshot(path=str(shot), full_page=True)
-    keep = ROOT / "var" / "screenshots"
-    keep.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, keep / name)
 
 
 def _switch_and_read_days(page: Any, run: int, title: str) -> list[str]:
@@ -153,6 +95,45 @@ def test_daily_pnl_shows_only_the_selected_runs_days(dashboard: Dashboard, brows
         for run in (first, second, empty, first, second):
             assert _switch_and_read_days(page, run, title) == expected[run]
         keep_screenshot(page, tmp_path, "dashboard-daily-switch.png")
+    finally:
+        page.context.close()
+        store.close()
+
+
+# The equity chart's data as BokehJS holds it, read in the same JavaScript turn as the
+# run label (``false`` until the page says it shows ``run``).
+EQUITY_OF = "run => {" + DEEP + ONE + f"const source = {SOURCE};" + """
+  const el = one('run-label');
+  if (!el || el.getAttribute('data-run') !== String(run)) return false;
+  const d = source('equity');
+  return {at: Array.from(d.at), equity: Array.from(d.equity)};
+}"""
+
+
+def test_the_equity_chart_follows_a_run_switch(dashboard: Dashboard, browser: Any,
+                                              tmp_path: Any) -> None:
+    store = Store(dashboard.store_url)
+    # A long run, a short one with other values, and one without a snapshot yet.
+    long_ = seed_run(store, "equity", datetime(2014, 1, 1, 20, tzinfo=UTC),
+                     [100.0 + (n * 13) % 17 for n in range(300)], sell=299)
+    short = seed_run(store, "equity", datetime(2014, 11, 3, 20, tzinfo=UTC), [80.0, 95.0, 90.0])
+    empty = seed_run(store, "equity", datetime(2014, 12, 1, 20, tzinfo=UTC), [])
+    expected = {run: {"at": [p.at.timestamp() * 1000 for p in store.equity_curve("equity", run)],
+                      "equity": [float(p.equity) for p in store.equity_curve("equity", run)]}
+                for run in (long_, short, empty)}
+    assert len(expected[long_]["at"]) == 300 and len(expected[short]["at"]) == 3
+    assert expected[empty]["at"] == []
+    page = login(browser, dashboard.url, "viewer")
+    try:
+        page.locator("select").filter(has_text="paper").first.select_option(label="equity")
+        select = page.locator("select").filter(has_text="live run (auto)")
+        for run in (long_, short, empty, long_, short):
+            option = select.locator("option", has_text=f"run {run} · ")
+            expect(option).to_have_count(1)
+            select.select_option(label=option.text_content())
+            shown = page.wait_for_function(EQUITY_OF, arg=run, polling="raf").json_value()
+            assert shown == expected[run], f"run {run}"
+        keep_screenshot(page, tmp_path, "dashboard-equity-switch.png")
     finally:
         page.context.close()
         store.close()

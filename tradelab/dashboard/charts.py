@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import panel as pn
-from bokeh.models import ColumnDataSource, DatetimeTickFormatter, NumeralTickFormatter
+from bokeh.models import ColumnDataSource, DatetimeTickFormatter, NumeralTickFormatter, Range1d
 from bokeh.plotting import figure
 
 GAIN, LOSS = "#16a34a", "#dc2626"
@@ -36,11 +36,41 @@ def _naive_utc(values: Any) -> np.ndarray:
     return pd.DatetimeIndex(pd.to_datetime(values, utc=True)).tz_localize(None).to_numpy()
 
 
+def _ms(at: np.ndarray) -> np.ndarray:
+    """Naive UTC ``datetime64`` as milliseconds since the epoch (Bokeh's datetime unit)."""
+    return at.astype("datetime64[ns]").astype("int64") / 1e6
+
+
+def fit(rng: Any, *columns: Any, pad: float = 0.05) -> None:
+    """Set ``rng`` (a ``Range1d``) to span ``columns`` with ``pad`` of the span either side
+    (left as it was when they are empty: nothing is drawn).
+
+    Why explicit ranges: with Bokeh's default ``DataRange1d`` the browser computes the
+    bounds after each data update and sends them back to the server, several messages
+    per refresh. The server handles one browser message per turn of the document lock,
+    which each refresh holds, so while an engine trades those messages queued up faster
+    than they were handled, and a click waited behind them: for minutes, i.e. it was
+    never seen. Ranges set here travel with the data, and nothing comes back.
+    """
+    values = [np.asarray(c, dtype=float) for c in columns if len(c)]
+    if not values:
+        return
+    both = np.concatenate(values)
+    both = both[np.isfinite(both)]
+    if not len(both):
+        return
+    lo, hi = float(both.min()), float(both.max())
+    margin = (hi - lo) * pad if hi > lo else (abs(lo) * pad or 1.0)
+    rng.update(start=lo - margin, end=hi + margin, reset_start=lo - margin,
+               reset_end=hi + margin)
+
+
 def _figure(title: str, height: int) -> Any:
     # (bokeh's stubs type figure() without the keywords it forwards to its axes and tools)
     options: dict[str, Any] = {"title": title, "height": height, "sizing_mode": "stretch_width",
                                "x_axis_type": "datetime", "tools": _TOOLS,
-                               "toolbar_location": "above"}
+                               "toolbar_location": "above", "x_range": Range1d(start=0, end=1),
+                               "y_range": Range1d(start=0, end=1)}
     fig = figure(**options)
     fig.xaxis.formatter = DatetimeTickFormatter(days="%b %d", months="%b %Y", hours="%H:%M")
     fig.yaxis.formatter = NumeralTickFormatter(format="0,0.[00]")
@@ -71,7 +101,10 @@ class EquityChart:
 
     def update(self, curve: pd.DataFrame) -> None:
         """Show ``curve`` (``at, equity``) instead of what was shown."""
-        self.source.data = self.columns(curve)
+        data = self.columns(curve)
+        self.source.data = data
+        fit(self.figure.x_range, _ms(data["at"]), pad=0.01)
+        fit(self.figure.y_range, data["equity"])
 
 
 class DailyChart:
@@ -99,7 +132,10 @@ class DailyChart:
 
     def update(self, daily: pd.DataFrame) -> None:
         """Show ``daily`` (``day, pnl``) instead of what was shown."""
-        self.source.data = self.columns(daily)
+        data = self.columns(daily)
+        self.source.data = data
+        fit(self.figure.x_range, _ms(data["left"]), _ms(data["right"]), pad=0.01)
+        fit(self.figure.y_range, data["bottom"], data["top"])
 
 
 class PriceChart:
@@ -164,7 +200,13 @@ class PriceChart:
             source.data = {"at": _naive_utc(rows["at"]) if len(rows) else _NO_TIMES,
                            "price": rows["price"].astype(float).to_numpy() if len(rows)
                            else np.array([])}
+        half = step / pd.Timedelta(milliseconds=1) / 2
+        times = _ms(at)
+        fit(self.figure.x_range, times - half, times + half, pad=0.01)
+        fit(self.figure.y_range, self.candles.data["low"], self.candles.data["high"],
+            *(source.data["value"] for source in self.lines), self.buys.data["price"],
+            self.sells.data["price"])
         self.figure.title.text = title
 
 
-__all__ = ["DailyChart", "EquityChart", "PriceChart"]
+__all__ = ["DailyChart", "EquityChart", "PriceChart", "fit"]
