@@ -42,6 +42,12 @@ def test_options_override_the_configured_convention_only_where_given() -> None:
 @pytest.mark.parametrize(("options", "message"), [
     (DataOptions(start="2016-01-01", end="2015-01-01"), "--start 2016-01-01 is after --end 2015-01-01"),
     (DataOptions(policy="skip"), "--policy 'skip': expected raise, drop or fill"),
+    (DataOptions(start="notadate"),
+     "--start 'notadate': not a date/time (e.g. 2010-01-04 or 2010-01-04T15:30)"),
+    (DataOptions(start="2015-01-01", end="2015-13-45"),
+     "--end '2015-13-45': not a date/time (e.g. 2010-01-04 or 2010-01-04T15:30)"),
+    (DataOptions(start="2016-01-01T00:00Z", end="2015-01-01"),
+     "--start 2016-01-01T00:00Z is after --end 2015-01-01"),
 ])
 def test_bad_ranges_and_policies_are_refused(options: DataOptions, message: str) -> None:
     with pytest.raises(ValueError) as err:
@@ -54,3 +60,12 @@ def test_check_says_why_a_range_is_empty(environ: dict[str, str]) -> None:
                              env=environ)
     assert res.exit_code == 2
     assert res.stderr.strip() == "error: --start 2016-01-01 is after --end 2015-01-01"
+
+
+def test_check_on_fewer_bars_than_the_warmup_says_so(environ: dict[str, str]) -> None:
+    res = CliRunner().invoke(app, ["check", "sma_cross", "--start", "2010-01-04", "--end", "2010-01-20"],
+                             env=environ)
+    assert res.exit_code == 2
+    assert res.stderr.strip() == (
+        "error: sma_cross: 12 bar(s) are too few to check; it reads 31 bars (its warmup): "
+        "give a longer history (e.g. widen --start/--end)")

@@ -60,15 +60,21 @@ class DataOptions:
         """ValueError (one line) for a bad policy or a range that ends before it starts."""
         if self.policy is not None and self.policy not in POLICIES:
             raise ValueError(f"--policy {self.policy!r}: expected raise, drop or fill")
-        if self.start is not None and self.end is not None:
-            import pandas as pd
+        import pandas as pd
 
-            try:
-                first, last = pd.Timestamp(self.start), pd.Timestamp(self.end)
-            except ValueError as exc:
-                raise ValueError(f"--start/--end: {exc}") from None
-            if first > last:
-                raise ValueError(f"--start {self.start} is after --end {self.end}")
+        # Each bound on its own, so the message names the flag and the value that is wrong.
+        bounds: dict[str, pd.Timestamp] = {}
+        for flag, value in (("--start", self.start), ("--end", self.end)):
+            if value is not None:
+                try:
+                    t = pd.Timestamp(value)
+                except ValueError:
+                    raise ValueError(f"{flag} {value!r}: not a date/time "
+                                     "(e.g. 2010-01-04 or 2010-01-04T15:30)") from None
+                # Naive times are UTC, like the bars: an aware and a naive bound still compare.
+                bounds[flag] = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+        if len(bounds) == 2 and bounds["--start"] > bounds["--end"]:
+            raise ValueError(f"--start {self.start} is after --end {self.end}")
 
     def load(self, tl: Any) -> Loaded:
         """Validated bars and the names shown in the output; ValueError on an empty range."""

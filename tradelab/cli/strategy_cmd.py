@@ -77,7 +77,10 @@ def check(
         bars = data.load(tl).bars
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
-    report = check_lookahead(strat, bars, samples=samples)
+    try:
+        report = check_lookahead(strat, bars, samples=samples)
+    except ValueError as exc:  # too few bars, or signals that change shape
+        fail(str(exc))
     typer.echo(str(report))
     if not report.ok:
         raise typer.Exit(1)

@@ -130,10 +130,19 @@ def check_lookahead(strategy: Strategy, bars: pd.DataFrame, samples: int = 40,
     samples
         Number of prefix ends (and window ends) tried, spread over the history
         plus random ones; the last bars are always included.
+
+    Raises
+    ------
+    ValueError
+        ``bars`` hold fewer bars than the strategy's ``warmup``.
     """
-    full = strategy.generate(bars)
     n = len(bars)
     warmup = max(int(strategy.warmup), 1)
+    if n < warmup:
+        # No prefix or window of `warmup` bars exists: nothing could be compared.
+        raise ValueError(f"{strategy.name}: {n} bar(s) are too few to check; it reads {warmup} "
+                         "bars (its warmup): give a longer history (e.g. widen --start/--end)")
+    full = strategy.generate(bars)
     rng = np.random.default_rng(seed)
     spread = np.linspace(warmup, n, num=min(samples, max(n - warmup, 1)), dtype=int)
     ends = sorted(set(spread.tolist()) | set(rng.integers(warmup, n + 1, size=samples // 2).tolist())

@@ -60,3 +60,13 @@ def test_infinite_memory_fails_the_window_check(spx: pd.DataFrame) -> None:
     report = check_lookahead(LongMemory(span=10), spx.iloc[:1500])
     assert not report.ok
     assert report.first is not None and report.first.check == "window"
+
+
+def test_fewer_bars_than_the_warmup_is_a_clear_error_and_exactly_warmup_is_checked(
+        spx: pd.DataFrame) -> None:
+    with pytest.raises(ValueError) as err:
+        check_lookahead(LongMemory(span=10), spx.iloc[:9])
+    assert str(err.value) == ("long_memory: 9 bar(s) are too few to check; it reads 10 bars (its "
+                              "warmup): give a longer history (e.g. widen --start/--end)")
+    report = check_lookahead(LongMemory(span=10), spx.iloc[:10])
+    assert report.bars == 10 and report.prefixes_checked >= 1
