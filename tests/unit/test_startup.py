@@ -210,7 +210,8 @@ def test_backtest_imports_the_simulation_not_all_of_vectorbt() -> None:
                "from tradelab._lazy import package_init_pending\n"
                "loaded = [m for m in ('vectorbt.data', 'vectorbt.labels', 'vectorbt.messaging',\n"
                "                      'ccxt', 'scipy.stats._stats_py', 'numpy.f2py.crackfortran',\n"
-               "                      'plotly.graph_objs.layout', 'sklearn', 'scipy.linalg._basic')\n"
+               "                      'plotly.graph_objs.layout', 'sklearn', 'scipy.linalg._basic',\n"
+               "                      'ipywidgets', 'anywidget')\n"
                "          if m in sys.modules]\n"
                "print(json.dumps({'code': code, 'loaded': loaded,\n"
                "                  'simulated': 'vectorbt.portfolio.base' in sys.modules,\n"
@@ -352,3 +353,38 @@ def test_vectorbt_imports_sklearn_on_first_use_with_the_same_results(first: str)
     assert deferred["out"] == plain["out"]
     assert deferred["out"]["real"] == [True, True, True, True]
     assert deferred["out"]["init_ran"] == "FALSE"
+
+
+_FIGURES = textwrap.dedent("""
+    import sys, json
+    if sys.argv[1] == "deferred":
+        from tradelab.research import backtest
+        from tradelab.data.sample import SampleSource
+        backtest("sma_cross", SampleSource().load("SPX"))
+    import pandas as pd
+    import plotly.graph_objects as go
+    import vectorbt as vbt
+    import vectorbt.utils.figure as vf
+    sr = pd.Series([1.0, 3.0, 2.0], index=pd.date_range("2020", periods=3))
+    fig = sr.vbt.plot()
+    grid = vf.make_subplots(rows=2, cols=1)
+    print(json.dumps({"type": f"{type(fig).__module__}.{type(fig).__qualname__}",
+                      "grid": type(grid).__name__,
+                      "subclass": vf.FigureWidget.__bases__[0] is go.FigureWidget,
+                      "utils": vbt.utils.FigureWidget is vf.FigureWidget,
+                      "figure": json.loads(fig.to_json())}))
+""")
+
+
+def test_vectorbt_figures_after_a_deferred_backtest_equal_vectorbts_own() -> None:
+    # The backtest took vectorbt.utils.figure's functions as stand-ins and skipped
+    # vectorbt.utils' __init__; a figure then loads both, as a plain import would.
+    def run(mode: str) -> dict[str, Any]:
+        out = subprocess.run([sys.executable, "-c", _FIGURES, mode], capture_output=True,
+                             text=True, check=True)
+        return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+    deferred, plain = run("deferred"), run("plain")
+    assert deferred["type"] == "vectorbt.utils.figure.FigureWidget"
+    assert deferred["subclass"] is True and deferred["utils"] is True
+    assert deferred == plain

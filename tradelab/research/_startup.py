@@ -39,16 +39,20 @@ from typing import Any
 
 from tradelab._lazy import (
     after_import,
+    defer_import,
     defer_package_init,
     package_init_pending,
     run_package_init,
 )
 
-__all__ = ["SUB_ACCESSORS", "VECTORBT_EXPORTS", "defer_vectorbt"]
+__all__ = ["FIGURE_FUNCTIONS", "SUB_ACCESSORS", "VECTORBT_EXPORTS", "defer_vectorbt"]
 
 #: ``vbt.<name>`` served from one submodule without running vectorbt's ``__init__``
 #: (the body binds the same object: ``from vectorbt.portfolio import *``).
 VECTORBT_EXPORTS: dict[str, str] = {"Portfolio": "vectorbt.portfolio.base"}
+
+#: What vectorbt's modules take from ``vectorbt.utils.figure`` (besides its package body).
+FIGURE_FUNCTIONS = ("make_figure", "make_subplots", "get_domain")
 
 #: Accessors vectorbt 1.2 registers on its ``sr.vbt`` / ``df.vbt`` (``signals``,
 #: ``returns``: ``signals/`` and ``returns/accessors.py``; ``ohlc``/``ohlcv``:
@@ -63,6 +67,15 @@ def defer_vectorbt() -> None:
     """
     defer_package_init("vectorbt", VECTORBT_EXPORTS, on_init=_unhook_accessors)
     after_import("vectorbt.root_accessors", _hook_accessors)
+    # Figures: vectorbt.utils' __init__ (run by any import of a vectorbt.utils.x) and
+    # vectorbt._typing import plotly's FigureWidget, and vectorbt.utils.figure subclasses
+    # it: ipywidgets, anywidget and IPython, ~0.2 s. The simulation's modules take only
+    # functions from vectorbt.utils.figure (stand-ins until a figure is made), and
+    # _typing's two names are for annotations.
+    defer_package_init("vectorbt.utils")
+    defer_import("vectorbt.utils.figure", stand_ins=FIGURE_FUNCTIONS, importers=("vectorbt.",))
+    defer_import("plotly.graph_objects", stand_ins=("Figure", "FigureWidget"),
+                 importers=("vectorbt._typing",))
     if "vectorbt._settings" not in sys.modules:
         after_import("vectorbt.utils.config", _hook_settings_class)
 
