@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
 
 from tradelab.cli._app import app, build_app, fail
@@ -60,6 +58,8 @@ def replay_server(
                               heartbeat=heartbeat)
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
+
+    import asyncio  # (here: every command's start-up would pay for it)
 
     async def main() -> None:
         await server.start_async()
