@@ -49,7 +49,7 @@ class MomentumRotation(PortfolioStrategy):
     def weights(self, panel: Panel) -> pd.DataFrame:
         # NumPy rather than shift/where/rank frames: the engine calls this on every
         # rebalance, where pandas' per-call overhead was most of the cost. The values are
-        # pandas' (tests/unit/strategy/test_portfolio_window.py compares the two).
+        # pandas' (tests/property/test_portfolio_weights.py compares the two).
         close = panel.close.to_numpy(dtype=float)
         listed = panel.listed.to_numpy(dtype=bool)
         lookback, skip, top = int(self.lookback), int(self.skip), int(self.top)
