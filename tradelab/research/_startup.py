@@ -21,6 +21,13 @@ that body (see :func:`tradelab._lazy.defer_package_init`):
 The objects are vectorbt's own, imported by vectorbt's own modules: results do not
 change, only when the unused parts load.
 
+Figures load on first use too: ``vectorbt.utils``' own ``__init__`` (which imports
+``vectorbt.utils.figure``) waits like vectorbt's, the simulation's modules take
+``make_figure``, ``make_subplots`` and ``get_domain`` from ``vectorbt.utils.figure`` as
+stand-ins, and ``vectorbt._typing`` (annotations only) takes plotly's ``Figure`` and
+``FigureWidget`` as stand-ins: plotly's ``FigureWidget`` (ipywidgets, anywidget,
+IPython) is imported by the first figure, which is then vectorbt's own class.
+
 vectorbt's ``_settings`` also builds a plotly ``Template`` for each of its themes at
 import (validating thousands of properties, ~0.2 s) and registers them with
 ``plotly.io.templates``, for figures a backtest never draws. :func:`defer_vectorbt`
