@@ -3,8 +3,9 @@
 Packages expose their public API from ``__init__`` without importing the modules
 behind it, so ``import tradelab`` (and ``tradelab.config``, which imports the
 settings modules of ``jobs``, ``notify`` and ``monitor``) stays light and free of
-import cycles. Only ``importlib``, ``sys``, ``threading`` and ``contextlib`` are imported here (and
-:mod:`tradelab._stand_ins`, the proxy module behind ``defer_import(stand_ins=)``).
+import cycles. Only ``importlib``, ``sys``, ``threading`` and ``contextlib`` are
+imported here (and :mod:`tradelab._stand_ins`, the proxy module behind
+``defer_import(stand_ins=)``).
 
 :func:`defer_import` does the same for a third-party module that a dependency
 imports eagerly but rarely uses, and :func:`defer_package_init` runs a package's
