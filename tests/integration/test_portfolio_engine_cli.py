@@ -71,3 +71,32 @@ def test_bad_portfolio_options_are_one_clear_error(run, args: tuple[str, ...], n
     res = run(*args)
     assert res.exit_code == 2
     assert needle in res.output
+
+
+def test_paper_refuses_a_window_too_small_unless_forced(run, tmp_path: Path,
+                                                        environ: dict[str, str]) -> None:
+    """The engine hands a strategy its declared decision_window: one smaller than what its
+    weights read would trade otherwise than research, so paper refuses it (exit 2)."""
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    (folder / "short_memory.py").write_text(
+        "from tradelab.strategy.portfolio import PortfolioStrategy\n\n"
+        "class ShortMemory(PortfolioStrategy):\n"
+        "    '''Long KO above its 50-bar mean, declaring 10 bars.'''\n"
+        "    name = 'short_memory'\n"
+        "    universe = ('KO', 'PEP')\n"
+        "    decision_window = 10\n"
+        "    def weights(self, panel):\n"
+        "        up = panel.close['KO'] > panel.close['KO'].rolling(50).mean()\n"
+        "        return up.astype(float).to_frame('KO')\n")
+    env = {**environ, "TRADELAB__STRATEGIES__PATHS": json.dumps([str(folder)]),
+           "TRADELAB__STORE__URL": f"sqlite:///{tmp_path / 'refuse.db'}"}
+    runner = CliRunner()
+    refused = runner.invoke(app, ["paper", "short_memory", *RANGE, "--json"], env=env)
+    assert refused.exit_code == 2
+    assert "short_memory fails `tradelab check`: decision_window:" in refused.output
+    assert "or pass --force" in refused.output and "run_id" not in refused.output
+    forced = runner.invoke(app, ["paper", "short_memory", *RANGE, "--json", "--force"], env=env)
+    assert forced.exit_code == 0, forced.output
+    assert json.loads(forced.stdout)["history"] == 10
+    assert "warning: running despite a failed check (--force)" in forced.stderr

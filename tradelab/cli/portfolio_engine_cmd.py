@@ -54,17 +54,37 @@ def _per_symbol(engine: Any) -> dict[str, Any]:
     return out
 
 
+def require_weights_check(strat: Any, bars: dict[str, Any], force: bool) -> None:
+    """Refuse a strategy whose weights fail ``tradelab check`` on the bars it is about to
+    trade (a look-ahead, or a ``decision_window`` too small for what the weights read:
+    the engine would decide otherwise than research) unless ``--force``."""
+    from tradelab.data.universe import align
+    from tradelab.strategy.portfolio import check_weights_lookahead
+
+    report = check_weights_lookahead(strat, align(bars))
+    if report.ok:
+        return
+    first = (report.offenses or report.window_offenses)[0]
+    if force:
+        typer.echo(f"warning: running despite a failed check (--force): {first}", err=True)
+        return
+    fail(f"{strat.name} fails `tradelab check`: {first} (fix it, or pass --force)")
+
+
 def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: ExecOptions,
           trade: TradeOptions, universe: str | None, symbols: str | None, *, account: str | None,
-          db: str | None, speed: str, as_json: bool) -> None:
-    """Paper-trade a portfolio strategy on a replay of its universe (persisted)."""
+          db: str | None, speed: str, as_json: bool, force: bool = False) -> None:
+    """Paper-trade a portfolio strategy on a replay of its universe (persisted), after
+    :func:`require_weights_check`."""
     _no_single_symbol_options(ex, trade)
     names = universe_of(cls, universe, symbols)
     execution = _execution(tl, ex)
     overrides = {"account": account} if account else {}
     try:
         bars, source = load_bars(tl, data, names)
-        engine = tl.portfolio_engine(cls(**params), bars=bars, source=source, execution=execution,
+        strat = cls(**params)
+        require_weights_check(strat, bars, force)
+        engine = tl.portfolio_engine(strat, bars=bars, source=source, execution=execution,
                                      db=db, speed=speed if speed == "max" else float(speed),
                                      **overrides)
         result = engine.run()
@@ -124,4 +144,4 @@ def parity(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exe
         raise typer.Exit(1)
 
 
-__all__ = ["paper", "parity", "portfolio_class"]
+__all__ = ["paper", "parity", "portfolio_class", "require_weights_check"]
