@@ -211,7 +211,7 @@ def test_backtest_imports_the_simulation_not_all_of_vectorbt() -> None:
                "loaded = [m for m in ('vectorbt.data', 'vectorbt.labels', 'vectorbt.messaging',\n"
                "                      'ccxt', 'scipy.stats._stats_py', 'numpy.f2py.crackfortran',\n"
                "                      'plotly.graph_objs.layout', 'sklearn', 'scipy.linalg._basic',\n"
-               "                      'ipywidgets', 'anywidget')\n"
+               "                      'ipywidgets', 'anywidget', 'vectorbt.indicators')\n"
                "          if m in sys.modules]\n"
                "print(json.dumps({'code': code, 'loaded': loaded,\n"
                "                  'simulated': 'vectorbt.portfolio.base' in sys.modules,\n"
@@ -368,7 +368,11 @@ _FIGURES = textwrap.dedent("""
     sr = pd.Series([1.0, 3.0, 2.0], index=pd.date_range("2020", periods=3))
     fig = sr.vbt.plot()
     grid = vf.make_subplots(rows=2, cols=1)
+    # Portfolio.from_random_signals: vectorbt.signals' generators, deferred too.
+    random = [vbt.Portfolio.from_random_signals(sr, n=1, seed=42).total_return(),
+              vbt.Portfolio.from_random_signals(sr, prob=0.5, seed=7).total_return()]
     print(json.dumps({"type": f"{type(fig).__module__}.{type(fig).__qualname__}",
+                      "random": random,
                       "grid": type(grid).__name__,
                       "subclass": vf.FigureWidget.__bases__[0] is go.FigureWidget,
                       "utils": vbt.utils.FigureWidget is vf.FigureWidget,
@@ -377,8 +381,9 @@ _FIGURES = textwrap.dedent("""
 
 
 def test_vectorbt_figures_after_a_deferred_backtest_equal_vectorbts_own() -> None:
-    # The backtest took vectorbt.utils.figure's functions as stand-ins and skipped
-    # vectorbt.utils' __init__; a figure then loads both, as a plain import would.
+    # The backtest took vectorbt.utils.figure's functions (and vectorbt.signals'
+    # generators) as stand-ins and skipped vectorbt.utils' __init__; a figure then
+    # loads them, as a plain import would.
     def run(mode: str) -> dict[str, Any]:
         out = subprocess.run([sys.executable, "-c", _FIGURES, mode], capture_output=True,
                              text=True, check=True)

@@ -27,6 +27,9 @@ Figures load on first use too: ``vectorbt.utils``' own ``__init__`` (which impor
 stand-ins, and ``vectorbt._typing`` (annotations only) takes plotly's ``Figure`` and
 ``FigureWidget`` as stand-ins: plotly's ``FigureWidget`` (ipywidgets, anywidget,
 IPython) is imported by the first figure, which is then vectorbt's own class.
+Likewise ``vectorbt.signals`` (whose generators build indicator classes at import):
+``vectorbt.portfolio.base`` takes ``RANDNX``/``RPROBNX`` as stand-ins, for
+``Portfolio.from_random_signals``.
 
 vectorbt's ``_settings`` also builds a plotly ``Template`` for each of its themes at
 import (validating thousands of properties, ~0.2 s) and registers them with
@@ -83,6 +86,11 @@ def defer_vectorbt() -> None:
     defer_import("vectorbt.utils.figure", stand_ins=FIGURE_FUNCTIONS, importers=("vectorbt.",))
     defer_import("plotly.graph_objects", stand_ins=("Figure", "FigureWidget"),
                  importers=("vectorbt._typing",))
+    # The random-signal generators (built with vectorbt.indicators' factory at import)
+    # serve Portfolio.from_random_signals only.
+    defer_package_init("vectorbt.signals")
+    defer_import("vectorbt.signals.generators", stand_ins=("RANDNX", "RPROBNX"),
+                 importers=("vectorbt.portfolio.base",))
     if "vectorbt._settings" not in sys.modules:
         after_import("vectorbt.utils.config", _hook_settings_class)
 
