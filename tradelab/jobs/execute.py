@@ -28,20 +28,15 @@ def _on_term(signum: int, _frame: Any) -> None:
 def unknown_parameters(notebook: str | Path, parameters: dict[str, Any]) -> list[str]:
     """Names in ``parameters`` that the notebook's ``parameters`` cell does not define.
 
-    A notebook without a ``parameters`` cell takes whatever it is given (papermill
-    injects it at the top), so nothing is unknown there.
+    A notebook without a ``parameters`` cell declares no parameters, so every name is
+    unknown: papermill would inject it at the top and the notebook would never read
+    it, and a job that "succeeded" with a mistyped or ignored parameter is worse than
+    one refused.
     """
     import papermill as pm
 
     known = pm.inspect_notebook(str(notebook))
-    if not known and not _has_parameters_cell(notebook):
-        return []
     return sorted(set(parameters) - set(known))
-
-
-def _has_parameters_cell(notebook: str | Path) -> bool:
-    cells = json.loads(Path(notebook).read_text()).get("cells", [])
-    return any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells)
 
 
 def execute(spec: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -48,8 +48,10 @@ class UserRecord:
     totp_enabled: bool
     created_at: datetime
     updated_at: datetime
-    password_hash: str
-    totp_secret: str | None
+    # Secrets stay out of repr: a record printed in a notebook or a log line must not
+    # show the hash or the TOTP seed.
+    password_hash: str = field(repr=False)
+    totp_secret: str | None = field(repr=False)
     totp_last_step: int | None
 
 

@@ -38,3 +38,10 @@ def test_unknown_parameters_are_named() -> None:
     live = next(p for p in NOTEBOOKS if p.name == "03_live_job.ipynb")
     assert unknown_parameters(live, {"stratgy": "sma_cross", "symbol": "SPX"}) == ["stratgy"]
     assert unknown_parameters(live, {"strategy": "sma_cross", "end": "2018-01-01"}) == []
+
+
+def test_a_notebook_without_a_parameters_cell_refuses_every_parameter() -> None:
+    research = next(p for p in NOTEBOOKS if p.name.startswith("01_"))
+    assert pm.inspect_notebook(str(research)) == {}
+    assert unknown_parameters(research, {"stratgy": "sma_cross"}) == ["stratgy"]
+    assert unknown_parameters(research, {}) == []
