@@ -49,6 +49,7 @@ from tradelab.research.sweep_result import MIN_TRADES, SweepResult
 from tradelab.research.walkforward import WalkForward, Window, run_window
 from tradelab.research.walkforward import walk_forward as run_walk_forward
 from tradelab.strategy.base import Strategy
+from tradelab.strategy.exits import Stops
 
 if TYPE_CHECKING:  # pragma: no cover
     from tradelab.config import Settings
@@ -347,6 +348,13 @@ def _with_stop_axes(valid: list[dict[str, Any]], invalid: list[tuple[dict[str, A
             axes[key] = [float(v) for v in raw]
         except (TypeError, ValueError):
             raise ParameterError(f"{key} = {list(raw)!r}: expected fractions") from None
+        for v in axes[key]:
+            # A value no stop can take is a typo, not a combination to skip: refuse it
+            # as --sl would; only values refused together (sl with trail) are skipped.
+            try:
+                Stops().overridden(**{key: v})
+            except ValueError as exc:
+                raise ParameterError(f"grid {exc}") from None
     out_valid: list[dict[str, Any]] = []
     out_invalid = list(invalid)
     names = [k for k in grid if k not in STOP_KEYS]

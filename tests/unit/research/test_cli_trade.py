@@ -86,6 +86,11 @@ def test_sweep_grid_over_stop_fractions(run) -> None:
                                                          (10, 0.05)]
     bad = run("sweep", "sma_cross", *SPX, "-g", "sl=0.02,abc")
     assert bad.exit_code == 2 and "sl = ['0.02', 'abc']: expected fractions" in bad.stderr
+    # a value no stop can take is refused, not skipped as an invalid combination
+    negative = run("sweep", "sma_cross", *SPX, "-g", "fast=5,10", "-g", "sl=-0.1,0.05")
+    assert negative.exit_code == 2, negative.output
+    assert negative.stderr.strip().splitlines() == [
+        "error: grid sl = -0.1: must be a fraction in (0, 1)"]
 
 
 def test_backtest_with_a_time_stop_is_the_librarys(run, spx: pd.DataFrame, registry) -> None:
