@@ -22,7 +22,7 @@ What is measured
   rendered: the page went through ``/session?ticket=...`` back to ``/``, and the
   role badge, the fill count and the equity chart's canvas are visible.
   **login → dashboard** is the part of that after the click. The bench types
-  and clicks at once: the server's import of the views (HoloViews, hvplot),
+  and clicks at once: the server's import of the views (Panel, Bokeh),
   which it starts when the login form has loaded, is then still under way and
   counts here; a person typing a password hides most of it.
 * Every run is a new server process (a cold start as far as Python goes; the
