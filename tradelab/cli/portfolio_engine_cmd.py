@@ -61,7 +61,13 @@ def require_weights_check(strat: Any, bars: dict[str, Any], force: bool) -> None
     from tradelab.data.universe import align
     from tradelab.strategy.portfolio import check_weights_lookahead
 
-    report = check_weights_lookahead(strat, align(bars))
+    try:
+        report = check_weights_lookahead(strat, align(bars))
+    except ValueError as exc:  # fewer bars than the warmup: nothing could be checked
+        if not force:
+            fail(str(exc))
+        typer.echo(f"warning: running unchecked (--force): {exc}", err=True)
+        return
     if report.ok:
         return
     first = (report.offenses or report.window_offenses)[0]

@@ -304,10 +304,20 @@ def check_weights_lookahead(strategy: PortfolioStrategy, panel: Panel, samples: 
     atol
         Absolute tolerance on a weight (floats of a rolling computation may differ in
         the last bits when started elsewhere; here prefixes start at the same bar).
+
+    Raises
+    ------
+    ValueError
+        ``panel`` holds fewer bars than the strategy's ``warmup`` (no prefix could be
+        compared), naming both counts.
     """
-    full = strategy.target_weights(panel).to_numpy()
     n = len(panel)
     first = max(int(strategy.warmup), 1)
+    if n < first:
+        # Same wording as the signal check (tradelab.strategy.lookahead.check_lookahead).
+        raise ValueError(f"{strategy.name}: {n} bar(s) are too few to check; it reads {first} "
+                         "bars (its warmup): give a longer history (e.g. widen --start/--end)")
+    full = strategy.target_weights(panel).to_numpy()
     rng = np.random.default_rng(seed)
     spread = np.linspace(first, n, num=min(samples, max(n - first, 1)), dtype=int)
     ends = sorted({*spread.tolist(), *rng.integers(first, n + 1, size=samples // 2).tolist(),

@@ -85,6 +85,10 @@ def test_backtest_defaults_to_the_strategys_universe_and_symbols_override(run) -
     (("sweep", "pairs_kopep", "-g", "entry=2,3", "--cluster", "local"), "--cluster"),
     (("backtest", "rotation"), "unknown strategy 'rotation'; available: donchian_breakout"),
     (("sweep", "rotation", "-g", "top=1,2"), "momentum_rotation, pairs_kopep"),
+    (("check", "pairs_kopep", "--start", "2010-01-04", "--end", "2010-01-20"),
+     "pairs_kopep: 12 bar(s) are too few to check; it reads 79 bars (its warmup)"),
+    (("check", "momentum_rotation", "--start", "2010-01-04", "--end", "2010-01-20"),
+     "momentum_rotation: 12 bar(s) are too few to check; it reads 253 bars"),
 ])
 def test_bad_input_is_one_line_naming_it(run, args: tuple[str, ...], named: str) -> None:
     res = run(*args)

@@ -119,6 +119,16 @@ def test_lookahead_check_catches_a_peeking_strategy() -> None:
     assert "weights read bars after the one they are for" in str(report)
 
 
+def test_lookahead_check_refuses_a_history_shorter_than_the_warmup(
+        shipped: dict[str, type[PortfolioStrategy]]) -> None:
+    pairs = shipped["pairs_kopep"](window=30, z_window=10)  # warmup 39
+    kopep = load_panel("kopep", start="2010-01-01", end="2010-12-31")
+    with pytest.raises(ValueError, match=r"^pairs_kopep: 38 bar\(s\) are too few to check; "
+                                         r"it reads 39 bars \(its warmup\)"):
+        check_weights_lookahead(pairs, kopep.head(38))
+    assert check_weights_lookahead(pairs, kopep.head(39), samples=4).ok  # the warmup suffices
+
+
 def test_shipped_strategies_are_discovered_and_causal(
         shipped: dict[str, type[PortfolioStrategy]], sp20: Panel) -> None:
     assert {"pairs_kopep", "momentum_rotation"} <= set(shipped)
