@@ -224,13 +224,17 @@ class Engine:
             concerned did not leave, the run was marked ``failed`` where the store still
             answered, and ``--resume`` continues from the last committed state.
         """
-        self._prime()
-        self.bus.publish(EngineStarted(self.clock.now(), str(self.run_id), self.account, self.resumed_from))
         saved = self._install_signals()
         status = "finished"
-        current: Any = None  # the bar being processed (None between bars)
+        # the bar being processed (None between bars); while priming, the empty list, so
+        # a strategy that raises on its history halts "before the first bar"
+        current: Any = []
         cause: BaseException | None = None
         try:
+            self._prime()
+            current = None
+            self.bus.publish(EngineStarted(self.clock.now(), str(self.run_id), self.account,
+                                           self.resumed_from))
             if self.halt_reason is not None:  # refused to start (reconciliation, store)
                 raise RunHalted(self.run_id, self.halt_reason)
             for bar in self.feed:
