@@ -64,6 +64,10 @@ class PairsKoPep(PortfolioStrategy):
         return int(self.window) + int(self.z_window) - 1
 
     @property
+    def required_symbols(self) -> tuple[str, ...]:
+        return ("KO", "PEP")  # the two legs, read by name in weights
+
+    @property
     def decision_window(self) -> None:
         # The spread position flips on threshold crossings and is held in between, so the
         # last row depends on the whole history (not only on the last warmup bars).

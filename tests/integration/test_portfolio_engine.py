@@ -112,6 +112,9 @@ def test_close_fills_and_a_missing_bar_equal_research(tl) -> None:
 def test_unknown_strategy_is_one_clear_error(tl) -> None:
     with pytest.raises(TradelabError, match="unknown portfolio strategy 'nope'"):
         tl.portfolio_engine("nope", universe="kopep")
+    with pytest.raises(TradelabError, match=r"^pairs_kopep needs symbols KO and PEP; got KO, XOM$"):
+        tl.portfolio_engine("pairs_kopep", universe="KO,XOM", start="2010-01-01",
+                            end="2010-03-31")
 
 
 @pytest.mark.parametrize(("name", "universe", "stop_after"), [

@@ -66,6 +66,9 @@ def test_parity_of_a_portfolio_strategy_passes_with_every_fill(run) -> None:
     (("paper", "sma_cross", "--universe", "sp20"), "--universe/--symbols: 'sma_cross' is not a portfolio"),
     (("paper", "pairs_kopep", "--universe", "nope"), "--universe 'nope': unknown"),
     (("parity", "pairs_kopep", "--sl", "0.05"), "--sl does not apply to a portfolio strategy"),
+    (("paper", "pairs_kopep", "--symbols", "KO"), "error: pairs_kopep needs symbols KO and PEP; got KO"),
+    (("paper", "pairs_kopep", "--symbols", "KO,KO"), "--symbols 'KO,KO': KO given twice"),
+    (("parity", "pairs_kopep", "--symbols", "PEP"), "pairs_kopep needs symbols KO and PEP; got PEP"),
     (("paper", "pairs_kopep", "--start", "2010-01-04", "--end", "2010-01-20"),
      "error: pairs_kopep: 12 bar(s) are too few to check; it reads 79 bars (its warmup)"),
 ])

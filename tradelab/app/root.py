@@ -178,6 +178,7 @@ class App:
         from tradelab.engine.rebalancer import Rebalancer
         from tradelab.feeds.replay import ReplayFeed
         from tradelab.research.portfolio import portfolio_strategy
+        from tradelab.strategy.portfolio import require_symbols
 
         paths = [p for p in (self.settings.path(q) for q in self.settings.strategies.paths) if p.exists()]
         strat = portfolio_strategy(strategy, params, paths)
@@ -186,6 +187,7 @@ class App:
             symbols = universe_symbols(universe if universe is not None else strat.universe)
             bars = load_universe(symbols, source, start, end, market=self.data)
         symbols = tuple(bars)
+        require_symbols(strat, symbols)
         ex = execution or self.execution
         engine_fields = {f.name for f in fields(EngineConfig)}
         config = EngineConfig(**{**self.settings.engine.model_dump(include=engine_fields),

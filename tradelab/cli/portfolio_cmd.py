@@ -79,11 +79,28 @@ def universe_of(cls: type[PortfolioStrategy], universe: str | None,
     if universe is not None:
         return named_universe(universe)
     if symbols is not None:
-        names = tuple(dict.fromkeys(s.strip().upper() for s in symbols.split(",") if s.strip()))
+        names = tuple(s.strip().upper() for s in symbols.split(",") if s.strip())
         if not names:
             fail(f"--symbols {symbols!r}: no symbols")
+        twice = sorted({s for s in names if names.count(s) > 1})
+        if twice:
+            fail(f"--symbols {symbols!r}: {', '.join(twice)} given twice; give each symbol once")
         return names
     return universe_symbols(cls.universe)
+
+
+def strategy_on(cls: type[PortfolioStrategy], params: dict[str, str],
+                names: tuple[str, ...]) -> PortfolioStrategy:
+    """``cls(**params)``, refused (exit 2) when ``names`` lack a symbol it requires
+    (:func:`~tradelab.strategy.portfolio.require_symbols`), before any bar is loaded."""
+    from tradelab.strategy.portfolio import require_symbols
+
+    try:
+        strat = cls(**params)
+        require_symbols(strat, names)
+    except (TradelabError, ValueError) as exc:
+        fail(str(exc))
+    return strat
 
 
 def load_bars(tl: Any, data: DataOptions, symbols: tuple[str, ...]
@@ -154,8 +171,8 @@ def backtest(tl: Any, cls: type[PortfolioStrategy], params: dict[str, str], data
     _no_single_symbol_options(ex, trade)
     names = universe_of(cls, universe, symbols)
     execution = _execution(tl, ex)
+    strat = strategy_on(cls, params, names)
     try:
-        strat = cls(**params)
         panel, source = load_panel(tl, data, names)
         result = backtest_portfolio(strat, panel=panel, execution=execution,
                                     periods_per_year=periods_per_year)
@@ -203,8 +220,8 @@ def sweep(tl: Any, cls: type[PortfolioStrategy], grid: dict[str, list[Any]],
     rows: list[dict[str, Any]] = []
     invalid: list[dict[str, Any]] = []
     started = time.perf_counter()
+    strategy_on(cls, params, names)  # the fixed parameters alone must be valid
     try:
-        cls(**params)  # the fixed parameters alone must be valid
         panel, source = load_panel(tl, data, names)
         for combo in itertools.product(*(grid[k] for k in keys)):
             values = dict(zip(keys, combo, strict=True))
@@ -249,8 +266,8 @@ def check(tl: Any, cls: type[PortfolioStrategy], params: dict[str, str], data: D
     from tradelab.strategy.portfolio import check_weights_lookahead
 
     names = universe_of(cls, universe, symbols)
+    strat = strategy_on(cls, params, names)
     try:
-        strat = cls(**params)
         panel, _ = load_panel(tl, data, names)
         report = check_weights_lookahead(strat, panel, samples=samples)
     except (TradelabError, ValueError) as exc:

@@ -22,6 +22,7 @@ from tradelab.cli.portfolio_cmd import (
     _no_single_symbol_options,
     find_portfolio,
     load_bars,
+    strategy_on,
     universe_of,
 )
 from tradelab.errors import TradelabError
@@ -86,9 +87,9 @@ def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exec
     names = universe_of(cls, universe, symbols)
     execution = _execution(tl, ex)
     overrides = {"account": account} if account else {}
+    strat = strategy_on(cls, params, names)
     try:
         bars, source = load_bars(tl, data, names)
-        strat = cls(**params)
         require_weights_check(strat, bars, force)
         engine = tl.portfolio_engine(strat, bars=bars, source=source, execution=execution,
                                      db=db, speed=speed if speed == "max" else float(speed),
@@ -123,8 +124,8 @@ def parity(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exe
     _no_single_symbol_options(ex, trade)
     names = universe_of(cls, universe, symbols)
     execution = _execution(tl, ex)
+    strat = strategy_on(cls, params, names)
     try:
-        strat = cls(**params)
         bars, source = load_bars(tl, data, names)
         research = backtest_portfolio(strat, panel=align(bars), execution=execution)
         engine = tl.portfolio_engine(strat, bars=bars, source=source, execution=execution,

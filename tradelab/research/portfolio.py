@@ -51,6 +51,7 @@ from tradelab.strategy.portfolio import (
     Schedule,
     discover_portfolio_strategies,
     rebalance_bars,
+    require_symbols,
 )
 
 __all__ = ["PortfolioResult", "backtest_portfolio", "portfolio_strategy", "simulate_rebalances"]
@@ -207,6 +208,7 @@ def backtest_portfolio(strategy: PortfolioStrategy | type[PortfolioStrategy] | s
     if panel is None:
         panel = load_panel(universe if universe is not None else strat.symbols(), source,
                            start, end, market=market)
+    require_symbols(strat, panel.symbols)
     if len(panel) < 2:
         raise TradelabError(f"need at least 2 bars, got {len(panel)}")
     weights = strat.target_weights(panel)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -110,6 +110,16 @@ class PortfolioStrategy(Parameterized, ABC):
     def warmup(self) -> int:
         """Bars of history (including the current bar) the last row of weights reads."""
         return 1
+
+    @property
+    def required_symbols(self) -> tuple[str, ...]:
+        """Symbols :meth:`weights` reads by name, which any universe it runs on must hold
+        (``pairs_kopep``: its two legs); ``()`` (the default): any universe will do.
+
+        :func:`require_symbols` checks it before a backtest or an engine runs, so a
+        missing leg is one error naming it rather than a ``KeyError`` in :meth:`weights`.
+        """
+        return ()
 
     @property
     def decision_window(self) -> int | None:
@@ -266,6 +276,31 @@ class WeightsLookAheadReport:
         return "\n".join(lines)
 
 
+def _and(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def require_symbols(strategy: PortfolioStrategy, symbols: Sequence[str]) -> None:
+    """Refuse a universe that names a symbol twice or lacks one of the strategy's
+    :attr:`~PortfolioStrategy.required_symbols`.
+
+    Raises
+    ------
+    TradelabError
+        ``"pairs_kopep needs symbols KO and PEP; got KO"``, or the symbol given twice.
+    """
+    seen: set[str] = set()
+    for s in symbols:
+        if s in seen:
+            raise TradelabError(f"symbols: {s} is given twice ({', '.join(symbols)}); "
+                                "give each symbol once")
+        seen.add(s)
+    needed = tuple(strategy.required_symbols)
+    if any(s not in seen for s in needed):
+        raise TradelabError(f"{strategy.name} needs symbols {_and(needed)}; got "
+                            f"{', '.join(symbols) or '(none)'}")
+
+
 def declared_window(strategy: PortfolioStrategy) -> int | None:
     """The strategy's :attr:`~PortfolioStrategy.decision_window`, checked.
 
@@ -398,4 +433,4 @@ def discover_portfolio_strategies(paths: Iterable[Path]) -> dict[str, type[Portf
 
 __all__ = ["PortfolioStrategy", "WeightsError", "WeightsLookAheadReport", "WeightsOffense",
            "WindowOffense", "check_weights_lookahead", "declared_window",
-           "discover_portfolio_strategies", "rebalance_bars"]
+           "discover_portfolio_strategies", "rebalance_bars", "require_symbols"]

@@ -135,6 +135,10 @@ def test_bad_input_is_named(sp20: Panel, rotation: PortfolioStrategy) -> None:
         portfolio_strategy("nope", paths=PATHS)
     with pytest.raises(ValueError, match="fees = 2"):
         backtest_portfolio(rotation, panel=sp20, fees=2)
+    # a pair on one leg: named before its weights would look the other up
+    pairs = portfolio_strategy("pairs_kopep", paths=PATHS)
+    with pytest.raises(TradelabError, match=r"^pairs_kopep needs symbols KO and PEP; got KO$"):
+        backtest_portfolio(pairs, universe=["KO"], start="2010-01-01", end="2010-12-31")
 
 
 def test_public_api_and_execution_fields(sp20: Panel, rotation: PortfolioStrategy) -> None:

@@ -71,7 +71,7 @@ def test_backtest_defaults_to_the_strategys_universe_and_symbols_override(run) -
 
 @pytest.mark.parametrize(("args", "named"), [
     (("backtest", "momentum_rotation", "--universe", "nasdaq"), "--universe 'nasdaq'"),
-    (("backtest", "pairs_kopep", "--symbols", "KO,NOPE"), "'NOPE'"),
+    (("backtest", "pairs_kopep", "--symbols", "KO,PEP,NOPE"), "'NOPE'"),
     (("backtest", "momentum_rotation", "--universe", "sp20", "--symbols", "KO"), "not both"),
     (("backtest", "sma_cross", "--symbols", "KO,PEP"), "'sma_cross' is not a portfolio"),
     (("backtest", "pairs_kopep", "--sl", "0.05"), "--sl"),
@@ -85,6 +85,11 @@ def test_backtest_defaults_to_the_strategys_universe_and_symbols_override(run) -
     (("sweep", "pairs_kopep", "-g", "entry=2,3", "--cluster", "local"), "--cluster"),
     (("backtest", "rotation"), "unknown strategy 'rotation'; available: donchian_breakout"),
     (("sweep", "rotation", "-g", "top=1,2"), "momentum_rotation, pairs_kopep"),
+    (("backtest", "pairs_kopep", "--symbols", "KO"), "error: pairs_kopep needs symbols KO and "
+                                                     "PEP; got KO"),
+    (("backtest", "pairs_kopep", "--symbols", "KO,ko"), "--symbols 'KO,ko': KO given twice"),
+    (("sweep", "pairs_kopep", "-g", "entry=2,3", "--symbols", "PEP,XOM"), "needs symbols KO and PEP"),
+    (("check", "pairs_kopep", "--symbols", "KO"), "pairs_kopep needs symbols KO and PEP; got KO"),
     (("check", "pairs_kopep", "--start", "2010-01-04", "--end", "2010-01-20"),
      "pairs_kopep: 12 bar(s) are too few to check; it reads 79 bars (its warmup)"),
     (("check", "momentum_rotation", "--start", "2010-01-04", "--end", "2010-01-20"),

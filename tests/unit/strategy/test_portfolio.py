@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from tradelab.data.universe import Panel, load_panel, panel_from_close
-from tradelab.errors import ParameterError
+from tradelab.errors import ParameterError, TradelabError
 from tradelab.strategy.base import Param
 from tradelab.strategy.portfolio import (
     PortfolioStrategy,
@@ -18,6 +18,7 @@ from tradelab.strategy.portfolio import (
     check_weights_lookahead,
     discover_portfolio_strategies,
     rebalance_bars,
+    require_symbols,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -117,6 +118,22 @@ def test_lookahead_check_catches_a_peeking_strategy() -> None:
     # The offense is the last bar of the prefix: the one whose "tomorrow" was cut off.
     assert first.prefix_end == first.bar
     assert "weights read bars after the one they are for" in str(report)
+
+
+def test_required_symbols_are_checked_and_named(
+        shipped: dict[str, type[PortfolioStrategy]]) -> None:
+    pairs = shipped["pairs_kopep"]()
+    assert pairs.required_symbols == ("KO", "PEP") and Fixed().required_symbols == ()
+    require_symbols(pairs, ("PEP", "XOM", "KO"))  # order and extra symbols do not matter
+    require_symbols(Fixed(), ("X",))  # no requirement: any universe
+    with pytest.raises(TradelabError, match=r"^pairs_kopep needs symbols KO and PEP; got KO$"):
+        require_symbols(pairs, ("KO",))
+    with pytest.raises(TradelabError, match="needs symbols KO and PEP; got \\(none\\)"):
+        require_symbols(pairs, ())
+    with pytest.raises(TradelabError, match=r"^symbols: KO is given twice \(KO, PEP, KO\)"):
+        require_symbols(pairs, ("KO", "PEP", "KO"))
+    with pytest.raises(TradelabError, match="symbols: A is given twice"):
+        require_symbols(Fixed(), ("A", "A"))
 
 
 def test_lookahead_check_refuses_a_history_shorter_than_the_warmup(
