@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -40,9 +41,37 @@ def test_paper_json_has_the_backtests_fills_and_per_symbol_figures(run) -> None:
     theirs = sorted((pd_iso(o["time"]), o["symbol"], o["side"], float(o["quantity"]),
                      float(o["price"])) for o in research["orders"])
     assert ours == theirs
-    assert set(out["per_symbol"]) == {"KO", "PEP"}
+    assert set(out["engine_per_symbol"]) == {"KO", "PEP"}
     assert out["history"] is None  # the pairs trade's state needs every bar
     assert float(out["equity"]) == pytest.approx(research["stats"]["final_equity"], rel=1e-9)
+
+
+def test_paper_json_has_every_backtest_key_with_the_same_values(run) -> None:
+    """Issue 14: ``paper --json`` holds ``backtest --json``'s keys plus the run id; the
+    figures come from the engine's book by the same functions, so they match."""
+    out = json.loads(run("paper", "pairs_kopep", *PAIR, "--json").stdout)
+    research = json.loads(run("backtest", "pairs_kopep", *PAIR, "--json").stdout)
+    assert set(research) <= set(out) and "run_id" in out
+    assert set(out) - set(research) == {"run_id", "account", "cash", "equity", "history",
+                                        "status", "timestamps", "total_return",
+                                        "engine_per_symbol"}
+    assert set(out["stats"]) == set(research["stats"])
+    for key in ("bars", "start", "end", "close_only", "fills", "strategy", "params", "symbols",
+                "schedule", "execution", "periods_per_year"):
+        assert out[key] == research[key], key
+    # the same exact book (the Decimals may differ in trailing zeros only)
+    assert Decimal(out["final_equity_exact"]) == Decimal(research["final_equity_exact"])
+    for key in ("final_equity", "total_return", "sharpe", "max_drawdown", "exposure_gross",
+                "exposure_short", "turnover_per_year", "n_orders", "n_rebalances", "fees_paid"):
+        assert out["stats"][key] == pytest.approx(research["stats"][key], rel=1e-9), key
+    assert out["last_weights"].keys() == research["last_weights"].keys()
+    for s, w in research["last_weights"].items():
+        assert out["last_weights"][s] == pytest.approx(w, rel=1e-9)
+    ours = {row["symbol"]: row for row in out["per_symbol"]}
+    for row in research["per_symbol"]:
+        assert ours[row["symbol"]].keys() == row.keys()
+        assert ours[row["symbol"]]["pnl"] == pytest.approx(row["pnl"], rel=1e-9)
+        assert ours[row["symbol"]]["orders"] == row["orders"]
 
 
 def pd_iso(value: str) -> str:

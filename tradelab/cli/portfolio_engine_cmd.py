@@ -78,6 +78,36 @@ def require_weights_check(strat: Any, bars: dict[str, Any], force: bool) -> None
     fail(f"{strat.name} fails `tradelab check`: {first} (fix it, or pass --force)")
 
 
+def paper_json(engine: Any, result: Any, bars: dict[str, Any], execution: Any,
+               source: str) -> dict[str, Any]:
+    """``paper --json``: every key of a portfolio ``backtest --json``, with the same
+    meaning, computed from the engine's book by the backtest's own figure functions
+    (:func:`~tradelab.research.portfolio_result.engine_summary`), plus ``run_id`` and
+    the engine's own keys (``account``, ``cash``, ``equity``, ``history``, ``status``,
+    ``timestamps``, ``total_return``, ``engine_per_symbol``: the Decimal positions)."""
+    from tradelab.data.universe import align
+    from tradelab.research.conventions import periods_per_year
+    from tradelab.research.portfolio_result import engine_summary
+    from tradelab.strategy.portfolio import rebalance_bars
+
+    desk = engine.rebalancer
+    panel = align(bars)
+    # The bars the schedule decided on, as a backtest counts them (n_rebalances).
+    decided = rebalance_bars(panel.index, desk.schedule, desk.strategy.target_weights(panel))
+    summary = engine_summary(desk.strategy, panel, execution, result.fills,
+                             result.equity_curve, periods_per_year(panel.index, None),
+                             desk.schedule, int(decided.sum()))
+    return {"kind": "portfolio", "source": source, "bars": len(panel),
+            "start": panel.index[0].isoformat(), "end": panel.index[-1].isoformat(),
+            "close_only": panel.close_only, "fills": len(result.fills), **summary,
+            "orders": [_fill(f) for f in result.fills],
+            "run_id": result.run_id, "account": result.account,
+            "timestamps": len(result.equity_curve), "equity": str(result.equity),
+            "cash": str(result.cash), "total_return": result.total_return,
+            "status": result.stopped, "history": desk.history,
+            "engine_per_symbol": _per_symbol(engine)}
+
+
 def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: ExecOptions,
           trade: TradeOptions, universe: str | None, symbols: str | None, *, account: str | None,
           db: str | None, speed: str, as_json: bool, force: bool = False) -> None:
@@ -97,15 +127,8 @@ def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exec
         result = engine.run()
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
-    figures = {"run_id": result.run_id, "account": result.account, "bars": result.bars,
-               "timestamps": len(result.equity_curve), "fills": len(result.fills),
-               "equity": str(result.equity), "cash": str(result.cash),
-               "total_return": result.total_return, "status": result.stopped}
     if as_json:
-        emit_json({"kind": "portfolio", "strategy": cls.name, "params": engine.rebalancer.strategy.params,
-                   "symbols": list(names), "source": source, "history": engine.rebalancer.history,
-                   **figures,
-                   "per_symbol": _per_symbol(engine), "orders": [_fill(f) for f in result.fills]})
+        emit_json(paper_json(engine, result, bars, execution, source))
         return
     typer.echo(f"{cls.name} paper run {result.run_id} on {len(names)} symbols ({source}): "
                f"{result.bars} bars, {len(result.fills)} fills, equity {result.equity:.2f} "
@@ -151,4 +174,4 @@ def parity(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exe
         raise typer.Exit(1)
 
 
-__all__ = ["paper", "parity", "portfolio_class", "require_weights_check"]
+__all__ = ["paper", "paper_json", "parity", "portfolio_class", "require_weights_check"]

@@ -21,6 +21,7 @@ per symbol
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -144,18 +145,42 @@ def build_result(strategy: PortfolioStrategy, panel: Panel, execution: Execution
                  schedule: Any) -> PortfolioResult:
     """Assemble a :class:`PortfolioResult` from the loop's outputs and vectorbt's book."""
     index = panel.index
-    close = panel.close.bfill()
     units = np.nancumsum(np.nan_to_num(size, nan=0.0), axis=0)
-    positions = pd.DataFrame(units, index=index, columns=close.columns)
+    positions = pd.DataFrame(units, index=index, columns=panel.close.columns)
     equity = pd.Series(np.asarray(pf.value(), dtype=float), index=index, name="equity")
+    frame = pd.DataFrame(orders, columns=["time", "decided", "symbol", "side", "quantity",
+                                          "price", "fees"])
+    book = _book(panel, execution, equity, positions, frame, int(decisions.sum()), ppy)
+    return PortfolioResult(
+        strategy=strategy.name, params=strategy.params, symbols=panel.symbols,
+        schedule=str(schedule), execution=execution, periods_per_year=ppy, equity=equity,
+        positions=positions, weights=book.weights, targets=weights[decisions],
+        exposure=book.exposure, turnover=book.turnover, orders=frame, stats=book.stats,
+        per_symbol=book.per_symbol, final_equity_exact=book.exact, pf=pf)
+
+
+@dataclass(frozen=True)
+class _Book:
+    stats: dict[str, Any]
+    weights: pd.DataFrame
+    exposure: pd.DataFrame
+    turnover: pd.Series
+    per_symbol: pd.DataFrame
+    exact: Decimal
+
+
+def _book(panel: Panel, execution: Execution, equity: pd.Series, positions: pd.DataFrame,
+          frame: pd.DataFrame, n_rebalances: int, ppy: float) -> _Book:
+    """The figures of a book (equity and units after each bar, the orders): shared by a
+    backtest and an engine run (:func:`engine_summary`), so both mean the same."""
+    index = panel.index
+    close = panel.close.bfill()
     value = positions * close
     w = value.div(equity, axis=0)
     long_ = value.clip(lower=0).sum(axis=1) / equity
     short = -value.clip(upper=0).sum(axis=1) / equity
     exposure = pd.DataFrame({"long": long_, "short": short, "gross": long_ + short,
                              "net": long_ - short})
-    frame = pd.DataFrame(orders, columns=["time", "decided", "symbol", "side", "quantity",
-                                          "price", "fees"])
     traded = frame.assign(v=[float(q * p) for q, p in zip(frame["quantity"], frame["price"],
                                                           strict=True)])
     per_bar = traded.groupby("time")["v"].sum() if len(traded) else pd.Series(dtype=float)
@@ -171,16 +196,56 @@ def build_result(strategy: PortfolioStrategy, panel: Panel, execution: Execution
         "exposure_gross": float(exposure["gross"].mean()),
         "exposure_net": float(exposure["net"].mean()),
         "turnover_per_year": float(turnover.sum() / years) if years > 0 else float("nan"),
-        "n_rebalances": int(decisions.sum()), "n_orders": len(frame),
+        "n_rebalances": n_rebalances, "n_orders": len(frame),
         "fees_paid": float(sum(frame["fees"], ZERO)),
     })
     per_symbol, exact = _per_symbol(panel, positions, frame, execution, ppy)
-    targets = weights[decisions]
-    return PortfolioResult(
-        strategy=strategy.name, params=strategy.params, symbols=panel.symbols,
-        schedule=str(schedule), execution=execution, periods_per_year=ppy, equity=equity,
-        positions=positions, weights=w, targets=targets, exposure=exposure, turnover=turnover,
-        orders=frame, stats=stats, per_symbol=per_symbol, final_equity_exact=exact, pf=pf)
+    return _Book(stats, w, exposure, turnover, per_symbol, exact)
+
+
+def engine_summary(strategy: PortfolioStrategy, panel: Panel, execution: Execution,
+                   fills: Sequence[Any], equity_curve: Sequence[tuple[Any, Any]], ppy: float,
+                   schedule: Any, decisions: int) -> dict[str, Any]:
+    """An engine run's figures under :meth:`PortfolioResult.to_dict`'s keys and meanings.
+
+    The same figure functions as a backtest (``stats``, ``per_symbol``, ``last_weights``)
+    read the engine's book instead: its equity at each time stamp and its fills (objects
+    with ``at``, ``symbol``, ``side``, ``quantity``, ``price``, ``fees``, exact);
+    ``final_equity_exact`` books those fills exactly and marks them at the last close,
+    as a backtest does.
+
+    Parameters
+    ----------
+    panel
+        The aligned bars the engine replayed.
+    equity_curve
+        ``(time, equity)`` per time stamp (a stamp the curve lacks holds the last value).
+    schedule, decisions
+        The rebalance schedule and how many bars it decided on.
+    """
+    index = panel.index
+    times = pd.DatetimeIndex([pd.Timestamp(t) for t, _ in equity_curve])
+    equity = pd.Series([float(e) for _, e in equity_curve], index=times, dtype=float,
+                       name="equity").reindex(index).ffill().fillna(execution.cash)
+    frame = pd.DataFrame([{"time": pd.Timestamp(f.at), "symbol": f.symbol, "side": f.side,
+                           "quantity": f.quantity, "price": f.price, "fees": f.fees}
+                          for f in fills], columns=["time", "symbol", "side", "quantity",
+                                                    "price", "fees"])
+    signed = [float(q) if side == "buy" else -float(q)
+              for q, side in zip(frame["quantity"], frame["side"], strict=True)]
+    moves = (frame.assign(u=signed).pivot_table(index="time", columns="symbol", values="u",
+                                                aggfunc="sum")
+             if len(frame) else pd.DataFrame())
+    positions = (moves.reindex(index=index, columns=panel.close.columns).fillna(0.0).cumsum())
+    book = _book(panel, execution, equity, positions, frame, decisions, ppy)
+    last = book.weights.iloc[-1]
+    return metrics.json_safe({
+        "strategy": strategy.name, "params": strategy.params, "symbols": list(panel.symbols),
+        "schedule": str(schedule), "execution": asdict(execution), "periods_per_year": ppy,
+        "stats": book.stats, "per_symbol": book.per_symbol.reset_index().to_dict("records"),
+        "final_equity_exact": str(book.exact),
+        "last_weights": {str(s): float(v) for s, v in last.items() if v != 0},
+    })
 
 
 def _per_symbol(panel: Panel, positions: pd.DataFrame, orders: pd.DataFrame,
