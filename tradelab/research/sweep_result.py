@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from tradelab.research import metrics as _metrics
 from tradelab.research.backtest import backtest as _backtest
 from tradelab.research.conventions import Execution, TradeSpec
 from tradelab.research.distributed import ChunkRetry
@@ -81,6 +82,32 @@ class SweepResult:
     min_trades: int = MIN_TRADES
     #: Direction and stops of every combination (long-only without stops unless given).
     trade: TradeSpec = field(default_factory=TradeSpec)
+
+    @property
+    def benchmark(self) -> dict[str, Any]:
+        """Buy-and-hold over the swept bars (:func:`tradelab.research.metrics.buy_and_hold`,
+        the benchmark of every backtest): ``total_return, cagr, sharpe, sortino,
+        max_drawdown, final_equity``; for a multi-symbol sweep, symbol → those figures.
+        Empty when the result does not hold its bars."""
+        def hold(bars: pd.DataFrame) -> dict[str, float]:
+            return _metrics.buy_and_hold(bars["close"].to_numpy(), self.execution.cash,
+                                         self.periods_per_year)
+        if self.bars is None:
+            return {}
+        if isinstance(self.bars, dict):
+            return {str(k): hold(v) for k, v in self.bars.items()}
+        return hold(self.bars)
+
+    def beat_benchmark(self) -> pd.Series:
+        """Whether each row's total return exceeds buy-and-hold over its bars."""
+        bench = self.benchmark
+        if not bench:
+            return pd.Series(False, index=self.table.index, name="beats_hold")
+        if self.symbols:
+            hold = self.table["symbol"].map(lambda s: bench[str(s)]["total_return"])
+        else:
+            hold = pd.Series(bench["total_return"], index=self.table.index)
+        return (self.table["total_return"] > hold).rename("beats_hold")
 
     @property
     def n_valid(self) -> int:
@@ -181,6 +208,7 @@ class SweepResult:
                                           for k, v in self.overfitting_by_symbol.items()}}
                if self.overfitting_by_symbol else {}),
             "walk_forward": None if self.walk_forward is None else self.walk_forward.to_dict(),
+            "benchmark": self.benchmark,
         })
 
     def summary(self) -> list[str]:
@@ -191,6 +219,18 @@ class SweepResult:
         if best["n_trades"] < self.min_trades:
             lines.append(f"warning: the best row has {best['n_trades']} round trips "
                          f"(< min_trades {self.min_trades}); its metrics rest on few trades")
+        bench = self.benchmark
+        if bench:
+            beat = int(self.beat_benchmark().sum())
+            if self.symbols:
+                held = ", ".join(f"{k} {v['total_return']:.2%}" for k, v in bench.items())
+                lines.append(f"buy-and-hold over the same bars: total return {held}; "
+                             f"{beat:,} of {self.n_valid:,} rows beat it")
+            else:
+                lines.append(f"buy-and-hold over the same bars: total return "
+                             f"{bench['total_return']:.2%}, CAGR {bench['cagr']:.2%}, Sharpe "
+                             f"{bench['sharpe']:.2f}, max drawdown {bench['max_drawdown']:.2%}; "
+                             f"{beat:,} of {self.n_valid:,} rows beat its return")
         of = self.overfitting
         if of is not None:
             pbo = "n/a" if of.pbo is None else f"{of.pbo:.2f}"
