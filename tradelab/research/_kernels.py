@@ -35,6 +35,7 @@ from numba import njit
 from vectorbt.utils.math_ import add_nb
 
 # numpy's summation of one block of at most 128 values, shared with the live indicators.
+from tradelab.strategy._kernels import _split_sum
 from tradelab.strategy._kernels import block_sum as _block_sum_nb
 
 _SELL = 1  # vectorbt.portfolio.enums.OrderSide.Sell
@@ -43,48 +44,12 @@ _install_lock = threading.Lock()
 @njit(cache=True, nogil=True)
 def pairwise_sum_nb(a: Any, lo: int, n: int) -> float:  # pragma: no cover (compiled)
     """``a[lo:lo + n].sum()`` with numpy's pairwise summation, bit for bit: blocks of
-    at most 128 summed by :func:`_block_sum_nb`, larger ranges split in two
-    (``n // 2`` rounded down to a multiple of 8) and the halves added.
-
-    The recursion runs on an explicit stack: numba's cache cannot reload a
-    recursive function safely.
-    """
+    at most 128 summed by :func:`_block_sum_nb`, larger ranges split as numpy splits
+    them by the live indicators' :func:`tradelab.strategy._kernels._split_sum` (one
+    implementation of the split for both)."""
     if n <= 128:
         return _block_sum_nb(a, lo, n)
-    los = np.empty(64, dtype=np.int64)
-    ns = np.empty(64, dtype=np.int64)
-    waiting_right = np.zeros(64, dtype=np.bool_)
-    lefts = np.empty(64, dtype=np.float64)
-    sp = 0
-    los[0], ns[0] = lo, n
-    value = 0.0
-    have_value = False
-    while True:
-        if have_value:  # hand the value of the frame just finished to its parent
-            if sp < 0:
-                return value
-            if waiting_right[sp]:
-                value = lefts[sp] + value
-                sp -= 1
-            else:
-                lefts[sp] = value
-                waiting_right[sp] = True
-                half = ns[sp] // 2
-                half -= half % 8
-                have_value = False
-                los[sp + 1], ns[sp + 1], waiting_right[sp + 1] = los[sp] + half, ns[sp] - half, False
-                sp += 1
-            continue
-        if ns[sp] <= 128:
-            value = _block_sum_nb(a, los[sp], ns[sp])
-            have_value = True
-            sp -= 1
-        else:
-            half = ns[sp] // 2
-            half -= half % 8
-            waiting_right[sp] = False
-            los[sp + 1], ns[sp + 1], waiting_right[sp + 1] = los[sp], half, False
-            sp += 1
+    return _split_sum(a, lo, n, np.zeros((4, 64)))
 
 
 @njit(cache=True, nogil=True, inline="always")
