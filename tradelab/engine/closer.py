@@ -9,6 +9,14 @@ client id built from the run, the tag, the symbol and the bar like every other, 
 a restarted engine regenerates the same id and never sends it twice. The request is
 then marked ``done`` with that id, or ``nothing`` when the engine held nothing.
 
+A portfolio engine (:class:`~tradelab.engine.portfolio_loop.PortfolioEngine`) calls it
+for every symbol of each time stamp, on the same poll. **A close is not a change of
+targets**: the strategy's weights still say hold, so the next scheduled rebalance of
+a portfolio may buy the symbol back (a monthly rotation at the next month's first bar,
+``"change"`` when its weights next change). The request closes the position now; to
+keep it closed, stop the run or change the strategy. Until the closing order fills, a
+rebalance does not trade that symbol (it would be sized on the position being closed).
+
 An engine without a store (``engine.store`` is ``None``: in-memory runs) has no
 requests to read.
 """

@@ -28,7 +28,12 @@ builds replays only).
    panel; on a rebalance bar the strategy's weights on everything seen are the targets.
    With ``fill="close"`` they are sized at *t*'s closes and filled in the close phase;
    otherwise they wait for step 1 of the next time stamp (none on the last bar).
-3. Every symbol is marked at its close; one equity point, one stored snapshot and one
+3. On the store poll (as the kill switch): the dashboard's close requests
+   (:func:`~tradelab.engine.closer.act_on_close_requests`), one FLATTEN order per
+   requested symbol held, priced at *t*'s close and filled at the next time stamp's
+   open. Until it fills, a rebalance does not trade that symbol; after it, the next
+   rebalance may establish the position again (the strategy's targets still say hold).
+4. Every symbol is marked at its close; one equity point, one stored snapshot and one
    progress mark per time stamp (``run_bars`` keeps every bar).
 
 **Resume** (``App.portfolio_engine(resume=RUN)``): the book, orders and broker come back
@@ -43,13 +48,14 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
 
+from tradelab.engine.closer import act_on_close_requests
 from tradelab.engine.loop import Engine
 from tradelab.engine.rebalancer import Rebalancer
 from tradelab.interfaces import Bar
 from tradelab.money import MONEY_CONTEXT, book
 from tradelab.orders.model import Order, client_order_id
 from tradelab.orders.rebalance import OrderIntent
-from tradelab.risk.manager import FLATTEN_MARK
+from tradelab.risk.manager import FLATTEN, FLATTEN_MARK
 
 
 class TimestampBatches:
@@ -164,6 +170,8 @@ class PortfolioEngine(Engine):
                 self._flatten = True
                 for b in bars:
                     self._do_flatten(b[0], t, b[5])
+            for b in bars:  # the dashboard's "Close", priced at this close (engine.closer)
+                act_on_close_requests(self, b[0], t, b[5])
         pf = self.portfolio
         for b in bars:
             pf.mark(b[0], b[5])
@@ -184,6 +192,12 @@ class PortfolioEngine(Engine):
         prices, tradable = desk.row(fill_open)
         positions = {s: p.quantity for s, p in pf.positions.items() if p.quantity}
         orders = desk.orders(targets, positions, pf.cash, prices, tradable)
+        # A symbol being closed on request (a working FLATTEN order, engine.closer) is not
+        # traded by this decision, sized before the close fills; the next rebalance may
+        # buy it back.
+        closing = {o.symbol for o in self.orders.open_orders() if o.strategy == FLATTEN}
+        if closing:
+            orders = [o for o in orders if o.symbol not in closing]
         for intent in orders:
             self._guarded(self._submit, intent, decided, prices)
         return [o.symbol for o in orders]
