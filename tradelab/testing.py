@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradelab.strategy.base import Signals, Strategy
+
 # --- data -------------------------------------------------------------------------
 
 
@@ -367,3 +369,35 @@ def book_fills(bus: Any, portfolio: Any) -> None:
 
     bus.step(OrderFilled, on_fill, stage=STAGE_BOOK)
     bus.step(OrderPartiallyFilled, on_fill, stage=STAGE_BOOK)
+
+# --- strategy fakes -----------------------------------------------------------------
+
+
+class ScriptedStrategy(Strategy):
+    """Flags read from each bar's volume code (causal: this bar only): 1 enters, 2 exits.
+    Unit tests only: the bars (:func:`scripted_bars`) script the orders."""
+
+    name = "scripted"
+    numpy_columns = True
+
+    def signals(self, bars: pd.DataFrame) -> Signals:
+        code = np.asarray(bars["volume"])
+        return Signals(code == 1, code == 2)
+
+
+class ScriptedLongShort(ScriptedStrategy):
+    """:class:`ScriptedStrategy` that also states the short side (volume 3 / 4)."""
+
+    name = "scripted_ls"
+
+    def signals(self, bars: pd.DataFrame) -> Signals:
+        code = np.asarray(bars["volume"])
+        return Signals(code == 1, code == 2, short_entries=code == 3, short_exits=code == 4)
+
+
+def scripted_bars(rows: list[tuple[float, float, float, float, int]]) -> pd.DataFrame:
+    """Daily UTC bars from ``(open, high, low, close, code)`` rows; the code sits in
+    ``volume``, where the scripted strategies read their flags."""
+    index = pd.date_range("2024-01-01", periods=len(rows), freq="D", tz="UTC")
+    return pd.DataFrame(rows, index=index, columns=["open", "high", "low", "close", "volume"],
+                        dtype=float)

@@ -9,26 +9,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from tradelab.app import assemble_engine
 from tradelab.engine import EngineConfig, ReplayFeed
 from tradelab.execution import Execution
 from tradelab.orders.model import OrderState
-from tradelab.strategy.base import Signals, Strategy
 from tradelab.strategy.exits import Stops
-
-
-class Scripted(Strategy):
-    name = "scripted"
-    numpy_columns = True
-
-    def signals(self, bars: pd.DataFrame) -> Signals:
-        code = np.asarray(bars["volume"])
-        return Signals(code == 1, code == 2)
-
+from tradelab.testing import ScriptedStrategy, scripted_bars
 
 ROWS = [(100, 101, 99, 100, 1),   # entry decided
         (100, 101, 99, 100, 0),   # filled at the open: long; then the halt
@@ -39,10 +27,8 @@ ROWS = [(100, 101, 99, 100, 1),   # entry decided
 
 
 def _engine(stops: Stops):
-    index = pd.date_range("2024-01-01", periods=len(ROWS), freq="D", tz="UTC")
-    bars = pd.DataFrame(ROWS, index=index, columns=["open", "high", "low", "close", "volume"],
-                        dtype=float)
-    return assemble_engine([(Scripted(), "X")], ReplayFeed(bars, "X"),
+    bars = scripted_bars(ROWS)
+    return assemble_engine([(ScriptedStrategy(), "X")], ReplayFeed(bars, "X"),
                            Execution(cash=10_000.0, fees=0.0), config=EngineConfig(stops=stops))
 
 

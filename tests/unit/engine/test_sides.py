@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from tradelab.app import assemble_engine
@@ -18,37 +16,12 @@ from tradelab.engine.decide import Action, decide, side_flags
 from tradelab.execution import Execution
 from tradelab.orders.model import OrderState
 from tradelab.risk.manager import FLATTEN, FLATTEN_MARK
-from tradelab.strategy.base import Signals, Strategy
 from tradelab.strategy.exits import Stops
+from tradelab.testing import ScriptedLongShort as ScriptedLS
+from tradelab.testing import ScriptedStrategy as Scripted
+from tradelab.testing import scripted_bars as _bars
 
 EX = Execution(cash=10_000.0, fees=0.0)
-
-
-class Scripted(Strategy):
-    """Flags read from the bar's volume code (causal: this bar only)."""
-
-    name = "scripted"
-    numpy_columns = True
-
-    def signals(self, bars: pd.DataFrame) -> Signals:
-        code = np.asarray(bars["volume"])
-        return Signals(code == 1, code == 2)
-
-
-class ScriptedLS(Scripted):
-    """States the short side itself (volume 3 / 4)."""
-
-    name = "scripted_ls"
-
-    def signals(self, bars: pd.DataFrame) -> Signals:
-        code = np.asarray(bars["volume"])
-        return Signals(code == 1, code == 2, short_entries=code == 3, short_exits=code == 4)
-
-
-def _bars(rows: list[tuple[float, float, float, float, int]]) -> pd.DataFrame:
-    index = pd.date_range("2024-01-01", periods=len(rows), freq="D", tz="UTC")
-    return pd.DataFrame(rows, index=index, columns=["open", "high", "low", "close", "volume"],
-                        dtype=float)
 
 
 def _run(rows, strategy=None, execution=EX, on_bar=None, **config):

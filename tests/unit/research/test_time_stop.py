@@ -16,38 +16,13 @@ from tradelab.research._time_stop_kernels import time_stop_kernel
 from tradelab.research.backtest import backtest
 from tradelab.research.conventions import Execution, TradeSpec
 from tradelab.research.sweep import sweep
-from tradelab.strategy.base import Signals, Strategy
 from tradelab.strategy.exits import Stops
+from tradelab.testing import ScriptedLongShort as ScriptedLS
+from tradelab.testing import ScriptedStrategy as Scripted
+from tradelab.testing import scripted_bars as _bars
 
 EX = Execution(cash=10_000.0, fees=0.0)
 FLAT = (100.0, 101.0, 99.0, 100.0, 0)
-
-
-class Scripted(Strategy):
-    """Flags read from the bar's volume code (causal: this bar only)."""
-
-    name = "scripted_time"
-    numpy_columns = True
-
-    def signals(self, bars: pd.DataFrame) -> Signals:
-        code = np.asarray(bars["volume"])
-        return Signals(code == 1, code == 2)
-
-
-class ScriptedLS(Scripted):
-    """States the short side itself (volume 3 / 4)."""
-
-    name = "scripted_time_ls"
-
-    def signals(self, bars: pd.DataFrame) -> Signals:
-        code = np.asarray(bars["volume"])
-        return Signals(code == 1, code == 2, short_entries=code == 3, short_exits=code == 4)
-
-
-def _bars(rows: list[tuple[float, float, float, float, int]]) -> pd.DataFrame:
-    index = pd.date_range("2024-01-01", periods=len(rows), freq="D", tz="UTC")
-    return pd.DataFrame(rows, index=index, columns=["open", "high", "low", "close", "volume"],
-                        dtype=float)
 
 
 def _fills(result) -> list[tuple[str, str, float, float]]:
