@@ -31,7 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Runs inside the tree's interpreter: only APIs both trees have (sweep(overfit=),
+# Runs inside the tree's interpreter: only APIs both trees have (sweep(overfit=) when
+# the tree has it,
 # SampleSource, StrategyRegistry.discover). Prints, per repeat, the wall seconds and
 # the process's CPU seconds (user + system, all threads) of the sweep without and
 # with the overfitting estimate; with repeats=0 it runs the sweep once and prints
@@ -53,11 +54,14 @@ grid = {"fast": list(range(2, 102)), "slow": list(range(105, 305, 2))}
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+import inspect
+# a tree from before the overfitting estimate: both figures are the plain sweep
+HAS_OVERFIT = "overfit" in inspect.signature(sweep).parameters
 def run(overfit):
     if _memo is not None:
         _memo.clear()
     t, c = time.perf_counter(), cpu()
-    res = sweep(cls, bars, grid, progress=False, overfit=overfit)
+    res = sweep(cls, bars, grid, progress=False, **({"overfit": overfit} if HAS_OVERFIT else {}))
     assert len(res.table) == 10_000, len(res.table)
     return time.perf_counter() - t, cpu() - c
 if repeats == 0:
