@@ -17,6 +17,13 @@ per symbol
     it, plus what was received (fees included); ``contribution``: ``pnl`` / initial
     cash (the contributions add up to the total return); ``hold_*``: the symbol bought
     and held from its first bar (:func:`tradelab.research.metrics.buy_and_hold`).
+benchmark
+    Equal-weight buy-and-hold of the universe over the same bars: the initial cash
+    split equally among the symbols, each share bought at its symbol's first close
+    (held as cash until then) and held, frictionless, so it measures the universe,
+    not an alternative strategy. ``benchmark_return`` and ``excess_return``
+    (``total_return - benchmark_return``) are in the stats; :meth:`PortfolioResult.plot`
+    draws it dotted.
 """
 
 from __future__ import annotations
@@ -87,6 +94,8 @@ class PortfolioResult:
     per_symbol: pd.DataFrame
     final_equity_exact: Decimal
     pf: Any
+    #: Equal-weight buy-and-hold of the universe (see the module docstring).
+    benchmark: pd.Series | None = None
 
     @property
     def title(self) -> str:
@@ -123,8 +132,13 @@ class PortfolioResult:
         weights.index = _naive(pd.DatetimeIndex(weights.index))
         # holoviews formats a title with str.format: the params dict's braces must be doubled
         title = f"{self.title}: equity".replace("{", "{{").replace("}", "}}")
-        top = equity.hvplot.line(title=title, ylabel="equity", xlabel="",
+        top = equity.hvplot.line(title=title, ylabel="equity", xlabel="", label="strategy",
                                  width=900, height=300)
+        if self.benchmark is not None:
+            hold = self.benchmark.copy()
+            hold.index = _naive(pd.DatetimeIndex(hold.index))
+            top = top * hold.hvplot.line(label="equal-weight buy-and-hold", line_dash="dotted",
+                                         color="grey")
         long_part = weights.clip(lower=0)
         short_part = weights.clip(upper=0)
         low = long_part.hvplot.area(stacked=True, ylabel="weight", xlabel="", width=900,
@@ -156,7 +170,8 @@ def build_result(strategy: PortfolioStrategy, panel: Panel, execution: Execution
         schedule=str(schedule), execution=execution, periods_per_year=ppy, equity=equity,
         positions=positions, weights=book.weights, targets=weights[decisions],
         exposure=book.exposure, turnover=book.turnover, orders=frame, stats=book.stats,
-        per_symbol=book.per_symbol, final_equity_exact=book.exact, pf=pf)
+        per_symbol=book.per_symbol, final_equity_exact=book.exact, pf=pf,
+        benchmark=book.benchmark)
 
 
 @dataclass(frozen=True)
@@ -167,6 +182,7 @@ class _Book:
     turnover: pd.Series
     per_symbol: pd.DataFrame
     exact: Decimal
+    benchmark: pd.Series
 
 
 def _book(panel: Panel, execution: Execution, equity: pd.Series, positions: pd.DataFrame,
@@ -199,8 +215,25 @@ def _book(panel: Panel, execution: Execution, equity: pd.Series, positions: pd.D
         "n_rebalances": n_rebalances, "n_orders": len(frame),
         "fees_paid": float(sum(frame["fees"], ZERO)),
     })
+    hold = equal_weight_hold(panel, execution.cash)
+    held = metrics.compute(hold.to_numpy().reshape(-1, 1), np.ones((len(hold), 1)),
+                           execution.cash, ppy, empty.astype(np.int64), empty,
+                           empty.astype(bool))
+    stats["benchmark_return"] = float(held["total_return"][0])
+    stats["excess_return"] = stats["total_return"] - stats["benchmark_return"]
     per_symbol, exact = _per_symbol(panel, positions, frame, execution, ppy)
-    return _Book(stats, w, exposure, turnover, per_symbol, exact)
+    return _Book(stats, w, exposure, turnover, per_symbol, exact, hold)
+
+
+def equal_weight_hold(panel: Panel, cash: float) -> pd.Series:
+    """Equal-weight buy-and-hold of ``panel``'s symbols: ``cash / n`` per symbol, bought
+    at its first close (cash until then), held through missing bars at the last close,
+    frictionless. The portfolio benchmark (module docstring)."""
+    close = panel.close.ffill()
+    first = close.bfill().iloc[0]           # each symbol's first close
+    growth = (close / first).fillna(1.0)     # before its first bar: the share is cash
+    share = cash / max(len(close.columns), 1)
+    return (growth * share).sum(axis=1).rename("benchmark")
 
 
 def engine_summary(strategy: PortfolioStrategy, panel: Panel, execution: Execution,
