@@ -23,6 +23,7 @@ requests to read.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -34,20 +35,23 @@ from tradelab.risk.manager import FLATTEN
 log = structlog.get_logger("tradelab.engine")
 
 
-def act_on_close_requests(engine: Any, sym: str, t: datetime, close: float) -> list[str]:
-    """Close the positions the run was asked to close in ``sym`` at this bar (``t``,
-    ``close``); the client ids of the closing orders sent or already working."""
+def act_on_close_requests(engine: Any, t: datetime, closes: Mapping[str, float]) -> list[str]:
+    """Close the positions the run was asked to close in the symbols of this time stamp
+    (``t``; ``closes``: symbol → this bar's close, the price each closing order is
+    decided at); the client ids of the closing orders sent or already working. One
+    read of the pending requests per call, whatever the number of symbols."""
     store = engine.store
     if store is None or not isinstance(engine.run_id, int):
         return []
-    closes = store.closes
+    repo = store.closes
     sent: list[str] = []
-    for req in closes.pending(engine.run_id):
-        if req.symbol != sym:
+    for req in repo.pending(engine.run_id):
+        sym = req.symbol
+        if sym not in closes:
             continue  # priced and sent at a bar of its own symbol
         held = engine.portfolio.position(sym)
         if held == 0:
-            closes.finish(req.id, "nothing", None, t)
+            repo.finish(req.id, "nothing", None, t)
             log.info("close_request_nothing_held", request=req.id, symbol=sym)
             continue
         working = [o for o in engine.orders.open_orders()
@@ -57,10 +61,10 @@ def act_on_close_requests(engine: Any, sym: str, t: datetime, close: float) -> l
         else:
             cid = client_order_id(str(engine.run_id), FLATTEN, sym, t,
                                   "sell" if held > 0 else "buy")
-            engine._do_flatten(sym, t, close)  # cancels the symbol's other orders first
+            engine._do_flatten(sym, t, closes[sym])  # cancels the symbol's other orders first
         if cid not in engine.orders.orders:
             continue  # not sent (e.g. refused on a lot grid): stays pending, retried
-        closes.finish(req.id, "done", cid, t)
+        repo.finish(req.id, "done", cid, t)
         log.info("close_request_done", request=req.id, symbol=sym, client_order_id=cid)
         sent.append(cid)
     return sent

@@ -342,7 +342,7 @@ class Engine:
             if self.kill_switch.refresh() and self.kill_switch.reason.startswith(FLATTEN_MARK):
                 self._flatten = True
                 self._do_flatten(sym, t, c)
-            act_on_close_requests(self, sym, t, c)  # the dashboard's "Close" (engine.closer)
+            act_on_close_requests(self, t, {sym: c})  # the dashboard's "Close" (engine.closer)
         pf = self.portfolio
         pf.mark(sym, c)
         cash, positions_value = pf.cash, pf.positions_value

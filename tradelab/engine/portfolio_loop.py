@@ -170,8 +170,8 @@ class PortfolioEngine(Engine):
                 self._flatten = True
                 for b in bars:
                     self._do_flatten(b[0], t, b[5])
-            for b in bars:  # the dashboard's "Close", priced at this close (engine.closer)
-                act_on_close_requests(self, b[0], t, b[5])
+            # the dashboard's "Close", priced at this close (engine.closer)
+            act_on_close_requests(self, t, {b[0]: b[5] for b in bars})
         pf = self.portfolio
         for b in bars:
             pf.mark(b[0], b[5])
