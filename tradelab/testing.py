@@ -401,3 +401,18 @@ def scripted_bars(rows: list[tuple[float, float, float, float, int]]) -> pd.Data
     index = pd.date_range("2024-01-01", periods=len(rows), freq="D", tz="UTC")
     return pd.DataFrame(rows, index=index, columns=["open", "high", "low", "close", "volume"],
                         dtype=float)
+
+
+#: Source of a portfolio strategy that declares a ``decision_window`` (10 bars) smaller
+#: than what its weights read (a 50-bar mean): ``tradelab check`` must fail it and
+#: ``paper`` refuse it. Written to a strategies folder by the tests.
+SHORT_MEMORY_SOURCE = (
+    "from tradelab.strategy.portfolio import PortfolioStrategy\n\n"
+    "class ShortMemory(PortfolioStrategy):\n"
+    "    '''Long KO above its 50-bar mean, declaring 10 bars.'''\n"
+    "    name = 'short_memory'\n"
+    "    universe = ('KO', 'PEP')\n"
+    "    decision_window = 10\n"
+    "    def weights(self, panel):\n"
+    "        up = panel.close['KO'] > panel.close['KO'].rolling(50).mean()\n"
+    "        return up.astype(float).to_frame('KO')\n")

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 import tradelab.cli.engine_cmd
 import tradelab.cli.research_cmd  # noqa: F401  (registers the commands)
 from tradelab.cli._app import app
+from tradelab.testing import SHORT_MEMORY_SOURCE
 
 RANGE = ("--start", "2010-01-01", "--end", "2011-12-31")
 PAIR = ("--symbols", "KO,PEP", "-p", "window=40", "-p", "z_window=10", *RANGE)
@@ -113,16 +114,7 @@ def test_paper_refuses_a_window_too_small_unless_forced(run, tmp_path: Path,
     weights read would trade otherwise than research, so paper refuses it (exit 2)."""
     folder = tmp_path / "strategies"
     folder.mkdir()
-    (folder / "short_memory.py").write_text(
-        "from tradelab.strategy.portfolio import PortfolioStrategy\n\n"
-        "class ShortMemory(PortfolioStrategy):\n"
-        "    '''Long KO above its 50-bar mean, declaring 10 bars.'''\n"
-        "    name = 'short_memory'\n"
-        "    universe = ('KO', 'PEP')\n"
-        "    decision_window = 10\n"
-        "    def weights(self, panel):\n"
-        "        up = panel.close['KO'] > panel.close['KO'].rolling(50).mean()\n"
-        "        return up.astype(float).to_frame('KO')\n")
+    (folder / "short_memory.py").write_text(SHORT_MEMORY_SOURCE)
     env = {**environ, "TRADELAB__STRATEGIES__PATHS": json.dumps([str(folder)]),
            "TRADELAB__STORE__URL": f"sqlite:///{tmp_path / 'refuse.db'}"}
     runner = CliRunner()

@@ -23,6 +23,7 @@ from tradelab.strategy.portfolio import (
     declared_window,
     discover_portfolio_strategies,
 )
+from tradelab.testing import SHORT_MEMORY_SOURCE
 
 ROOT = Path(__file__).resolve().parents[3]
 RANGE = ("--start", "2012-01-01", "--end", "2016-12-31")
@@ -118,16 +119,7 @@ def test_tradelab_check_fails_a_too_small_window(tmp_path: Path,
                                                  environ: dict[str, str]) -> None:
     folder = tmp_path / "strategies"
     folder.mkdir()
-    (folder / "short_memory.py").write_text(
-        "from tradelab.strategy.portfolio import PortfolioStrategy\n\n"
-        "class ShortMemory(PortfolioStrategy):\n"
-        "    '''Long KO when it is above its 50-bar mean, declaring 10 bars.'''\n"
-        "    name = 'short_memory'\n"
-        "    universe = ('KO', 'PEP')\n"
-        "    decision_window = 10\n"
-        "    def weights(self, panel):\n"
-        "        up = panel.close['KO'] > panel.close['KO'].rolling(50).mean()\n"
-        "        return up.astype(float).to_frame('KO')\n")
+    (folder / "short_memory.py").write_text(SHORT_MEMORY_SOURCE)
     runner = CliRunner()
     env = {**environ, "TRADELAB__STRATEGIES__PATHS": json.dumps([str(folder)])}
     res = runner.invoke(app, ["check", "short_memory", *RANGE, "--samples", "6"], env=env,
