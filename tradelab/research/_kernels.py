@@ -97,11 +97,22 @@ def equity_metrics_nb(order_records: Any, col_idxs: Any, col_lens: Any, close: A
         dd_nan = False
         exposed = 0
         value = init_cash
+        snapped = False
+        next_i = order_records[col_idxs[ptr]]["idx"] if ptr < col_end else n
         for i in range(n):
             # vectorbt: asset_flow_nb + assets_nb, cash_flow_nb + cash_nb
-            asset_flow, cash_flow, ptr = bar_flows_nb(order_records, col_idxs, ptr, col_end, i)
-            position = add_nb(position, asset_flow)
-            cash = add_nb(cash, cash_flow)
+            if i == next_i:
+                asset_flow, cash_flow, ptr = bar_flows_nb(order_records, col_idxs, ptr, col_end, i)
+                position = add_nb(position, asset_flow)
+                cash = add_nb(cash, cash_flow)
+                snapped = True
+                next_i = order_records[col_idxs[ptr]]["idx"] if ptr < col_end else n
+            elif not snapped:
+                # a bar without orders adds 0.0: add_nb(x, 0.0) is x for every x add_nb
+                # returned (it snaps only |x| <= abs_tol), so once is enough
+                position = add_nb(position, 0.0)
+                cash = add_nb(cash, 0.0)
+                snapped = True
             value = cash + position * close[i]
             r[i] = value / prev - 1.0
             prev = value
@@ -112,7 +123,7 @@ def equity_metrics_nb(order_records: Any, col_idxs: Any, col_lens: Any, close: A
                 peak = top
             if value != value:
                 dd_nan = True
-            else:
+            elif value < peak:  # else value / peak - 1.0 >= 0: not a drawdown
                 dd = value / peak - 1.0
                 if dd < max_dd:
                     max_dd = dd

@@ -6,6 +6,16 @@ This module sits below :mod:`~tradelab.research.backtest`,
 use it without importing another (a result computes its metrics here, a Dask worker
 runs a chunk here). vectorbt and the numba kernels are imported when a simulation
 first runs.
+
+A sweep chunk (:func:`chunk_metrics`) needs only metrics, not a Portfolio. Without
+stops (the common sweep) it runs vectorbt's signal kernel on the bars that carry a
+signal only (:mod:`tradelab.research._signal_kernels`: the same order records as
+``vbt.Portfolio.from_signals``, without the per-cell cost, the broadcast copies or the
+Portfolio object) and computes the metrics from the order records
+(:func:`records_metrics`). Runs with stops or a time stop go through
+``vbt.Portfolio.from_signals`` (:func:`run_portfolio`), as a backtest does. The
+arguments of both come from one place,
+:func:`tradelab.research.conventions.from_signals_kwargs`.
 """
 
 from __future__ import annotations
@@ -21,8 +31,8 @@ from tradelab.research.conventions import Execution, TradeSpec, from_signals_kwa
 from tradelab.strategy.base import Signals, Strategy
 from tradelab.strategy.exits import Stops
 
-__all__ = ["ENGINE", "STOP_KEYS", "chunk_all_signals", "chunk_signals", "portfolio_metrics",
-           "run_chunk", "run_portfolio", "split_stops"]
+__all__ = ["ENGINE", "STOP_KEYS", "chunk_all_signals", "chunk_metrics", "chunk_signals",
+           "portfolio_metrics", "records_metrics", "run_chunk", "run_portfolio", "split_stops"]
 
 #: Grid keys of a sweep that set a declared exit rather than a strategy parameter.
 STOP_KEYS = ("sl", "tp", "trail")
@@ -44,13 +54,18 @@ def run_portfolio(execution: Execution, bars: pd.DataFrame,
     strategy's signals, for their short flags and per-bar stop fractions;
     ``column_stops``: each column's stops (a sweep over ``sl``/``tp``/``trail``).
     """
+    return _portfolio(from_signals_kwargs(execution, bars, entries, exits, trade, signals,
+                                          column_stops))
+
+
+def _portfolio(kwargs: dict[str, Any]) -> Any:
+    """``vbt.Portfolio.from_signals(**kwargs)`` on the pinned engine."""
     import vectorbt as vbt
 
     from tradelab.research._kernels import simulation_kernel
 
     if ENGINE == "numba":
         simulation_kernel()  # the disk-cached copy of vectorbt's kernel
-    kwargs = from_signals_kwargs(execution, bars, entries, exits, trade, signals, column_stops)
     # vectorbt broadcasts close to (bars, columns) and wraps it in a DataFrame, which
     # pandas >= 3 copies: column-major, that copy is a memcpy, not a transposing copy
     # (~20 MB per 500-column chunk). The simulation reads the same values (it receives
@@ -120,18 +135,75 @@ def split_stops(combos: Sequence[dict[str, Any]], trade: TradeSpec | None
     return params, [base.overridden(**{k: c[k] for k in STOP_KEYS if k in c}) for c in combos]
 
 
+def chunk_metrics(execution: Execution, bars: pd.DataFrame, sig: Signals, ppy: float,
+                  trade: TradeSpec | None = None, column_stops: Sequence[Stops] | None = None,
+                  edges: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Every metric of each column of a chunk's signals simulated on ``bars``; with
+    ``edges``, also ``"blocks"``: the per-block power sums of each column's returns
+    (:func:`tradelab.research._overfit_kernels.block_moments_nb`).
+
+    Runs without stops go through :func:`tradelab.research._signal_kernels.simulate_signals_nb`
+    (vectorbt's kernel on the signal bars only: the same order records, without a
+    Portfolio); the others through ``vbt.Portfolio.from_signals``. Both give the same
+    values for the runs both can do; the tests check that.
+    """
+    from tradelab.research._overfit_kernels import block_moments_nb
+    from tradelab.research._signal_kernels import direct_inputs
+
+    kwargs = from_signals_kwargs(execution, bars, sig.entries, sig.exits, trade, sig,
+                                 column_stops)
+    close = bars["close"].to_numpy(dtype=float)
+    inputs = direct_inputs(kwargs)
+    if inputs is None:
+        pf = _portfolio(kwargs)
+        records = pf.order_records
+        col_idxs, col_lens = pf.orders.col_mapper.col_map
+        out = portfolio_metrics(pf, execution.cash, ppy, close)
+    else:
+        records, col_lens = _direct_records(inputs)
+        col_idxs = np.arange(len(records), dtype=np.int64)
+        out = records_metrics(records, col_lens, close, execution.cash, ppy)
+    if edges is not None:
+        out["blocks"] = block_moments_nb(
+            records, np.asarray(col_idxs, dtype=np.int64), np.asarray(col_lens, dtype=np.int64),
+            np.ascontiguousarray(close), float(execution.cash), np.asarray(edges, dtype=np.int64))
+    return out
+
+
+def _direct_records(inputs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Column-major order records of the direct kernel and each column's record count."""
+    from tradelab.research._signal_kernels import simulate_direct
+
+    records = simulate_direct(inputs)
+    n_cols = inputs["entries"].shape[0]
+    return records, np.bincount(records["col"], minlength=n_cols).astype(np.int64)
+
+
+def records_metrics(records: np.ndarray, col_lens: np.ndarray, close: np.ndarray,
+                    init_cash: float, ppy: float) -> dict[str, np.ndarray]:
+    """:func:`portfolio_metrics` from column-major order records (no Portfolio): the
+    equity replay of :func:`tradelab.research._kernels.equity_metrics` and the trade
+    counts of vectorbt's exit trades (what ``pf.trades`` holds)."""
+    from tradelab.research._kernels import equity_metrics
+    from tradelab.research._signal_kernels import exit_trade_stats
+
+    col_idxs = np.arange(len(records), dtype=np.int64)
+    out = equity_metrics(records, (col_idxs, col_lens), close, init_cash, ppy)
+    n_trades, win_rate = metrics.trade_stats(
+        len(col_lens), *exit_trade_stats(records, close, len(col_lens), col_lens))
+    return {name: n_trades if name == "n_trades" else win_rate if name == "win_rate"
+            else out[name] for name in metrics.METRICS}
+
+
 def run_chunk(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars: pd.DataFrame,
               execution: Execution, ppy: float,
               close: np.ndarray | None = None,
               trade: TradeSpec | None = None) -> dict[str, np.ndarray]:
-    """Metrics of one chunk of combinations: signals, one vectorbt call, metrics.
+    """Metrics of one chunk of combinations: signals, one simulation, metrics
+    (:func:`chunk_metrics`).
 
-    The one per-chunk function of every sweep (sequential, threaded and on Dask
-    workers), so that they all give the same values.
+    ``close`` is accepted for compatibility and must be the bars' close.
     """
-    if close is None:
-        close = bars["close"].to_numpy(dtype=float)
     params, column_stops = split_stops(combos, trade)
     sig = chunk_all_signals(cls, params, bars)
-    pf = run_portfolio(execution, bars, sig.entries, sig.exits, trade, sig, column_stops)
-    return portfolio_metrics(pf, execution.cash, ppy, close)
+    return chunk_metrics(execution, bars, sig, ppy, trade, column_stops)

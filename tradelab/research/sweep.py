@@ -2,11 +2,15 @@
 
 Strategies with ``vectorized_params = True`` compute the signals of a whole
 chunk of combinations in one ``signals`` call (their indicators broadcast over
-parameter arrays); others are called once per combination. Either way vectorbt
-then simulates ``chunk_size`` columns at a time, which bounds memory (10,000
-columns in one call take gigabytes) and is faster than one huge call. Chunks run
-on ``workers`` threads at once: signals are numpy, and the simulation and metric
-kernels are numba functions that release the GIL (:mod:`tradelab.research._kernels`).
+parameter arrays); others are called once per combination. Either way
+``chunk_size`` columns are then simulated at a time, which bounds memory, and
+only their metrics are kept (:func:`tradelab.research.simulate.chunk_metrics`:
+without stops vectorbt's signal kernel runs on the signal bars only and the
+metrics are replayed from its order records, no Portfolio is built; with stops a
+``vbt.Portfolio.from_signals`` per chunk). Chunks run on ``workers`` threads at
+once: signals are numpy, and the simulation and metric kernels are numba
+functions that release the GIL (:mod:`tradelab.research._kernels`,
+:mod:`tradelab.research._signal_kernels`).
 
 Every sweep also estimates how much of its best result is selection luck (deflated
 Sharpe ratio and probability of backtest overfitting, :mod:`tradelab.research.overfit`)

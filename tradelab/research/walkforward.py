@@ -33,6 +33,7 @@ import pandas as pd
 from tradelab.research import metrics
 from tradelab.research.simulate import (
     chunk_all_signals,
+    chunk_metrics,
     portfolio_metrics,
     run_portfolio,
     split_stops,
@@ -42,8 +43,10 @@ from tradelab.strategy.base import Signals
 if TYPE_CHECKING:  # pragma: no cover
     from tradelab.research.conventions import Execution, TradeSpec
     from tradelab.strategy.base import Strategy
+    from tradelab.strategy.exits import Stops
 
-__all__ = ["WalkForward", "WalkForwardResult", "run_window", "walk_forward", "window_portfolio"]
+__all__ = ["WalkForward", "WalkForwardResult", "run_window", "walk_forward", "window_portfolio",
+           "window_signals"]
 
 #: ``(lo, hi, signals_lo)``: simulate bars ``lo:hi``, compute signals on ``signals_lo:hi``.
 Window = tuple[int, int, int]
@@ -91,14 +94,14 @@ class WalkForward:
         return out
 
 
-def window_portfolio(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars: pd.DataFrame,
-                     execution: Execution, window: Window | None = None,
-                     trade: TradeSpec | None = None) -> tuple[Any, pd.DataFrame]:
-    """The vectorbt portfolio of ``combos`` on a window, and the window's bars.
+def window_signals(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars: pd.DataFrame,
+                   window: Window | None = None, trade: TradeSpec | None = None
+                   ) -> tuple[Signals, pd.DataFrame, list[Stops] | None]:
+    """The signals of ``combos`` on a window, the window's bars and each column's stops.
 
     Signals come from one :func:`~tradelab.research.simulate.chunk_all_signals` call on
-    ``bars[signals_lo:hi]``, cut to ``lo:hi`` before the simulation; without a
-    window (or the whole series) this is exactly what a sweep chunk simulates.
+    ``bars[signals_lo:hi]``, cut to ``lo:hi``; without a window (or the whole series)
+    this is exactly what a sweep chunk simulates.
     """
     n = len(bars)
     lo, hi, slo = window if window is not None else (0, n, 0)
@@ -109,6 +112,15 @@ def window_portfolio(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars
     if lo > slo:
         sig = Signals(*(None if v is None else v.iloc[lo - slo:] for v in sig))
     sim = bars if (lo, hi) == (0, n) else bars.iloc[lo:hi]
+    return sig, sim, column_stops
+
+
+def window_portfolio(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars: pd.DataFrame,
+                     execution: Execution, window: Window | None = None,
+                     trade: TradeSpec | None = None) -> tuple[Any, pd.DataFrame]:
+    """The vectorbt portfolio of ``combos`` on a window (:func:`window_signals`), and
+    the window's bars."""
+    sig, sim, column_stops = window_signals(cls, combos, bars, window, trade)
     return run_portfolio(execution, sim, sig.entries, sig.exits, trade, sig, column_stops), sim
 
 
@@ -116,21 +128,15 @@ def run_window(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars: pd.D
                execution: Execution, ppy: float, window: Window | None = None,
                edges: np.ndarray | None = None,
                trade: TradeSpec | None = None) -> dict[str, np.ndarray]:
-    """Metrics of one chunk on a window (:func:`window_portfolio`); with ``edges``, also
-    ``"blocks"``: the per-block power sums of each column's returns
-    (:func:`tradelab.research._overfit_kernels.block_moments`).
+    """Metrics of one chunk on a window (:func:`window_signals`, then
+    :func:`~tradelab.research.simulate.chunk_metrics`); with ``edges``, also
+    ``"blocks"``: the per-block power sums of each column's returns.
 
     The per-chunk function of every sweep, local or on Dask; without a window or
     edges it computes what :func:`~tradelab.research.simulate.run_chunk` does.
     """
-    pf, sim = window_portfolio(cls, combos, bars, execution, window, trade)
-    close = sim["close"].to_numpy(dtype=float)
-    out = portfolio_metrics(pf, execution.cash, ppy, close)
-    if edges is not None:
-        from tradelab.research._overfit_kernels import block_moments
-
-        out["blocks"] = block_moments(pf, close, execution.cash, edges)
-    return out
+    sig, sim, column_stops = window_signals(cls, combos, bars, window, trade)
+    return chunk_metrics(execution, sim, sig, ppy, trade, column_stops, edges)
 
 
 @dataclass(eq=False)
