@@ -129,6 +129,9 @@ class FeedSettings(_Section):
     ticks: bool = Field(default=False, description=(
         "ws: build bars from ticks; ccxt: from the exchange's trades"))
     grace: float = Field(default=0.0, ge=0, description="seconds a bar accepts late ticks")
+    stamp_cutoff: float = Field(default=5.0, gt=0, description=(
+        "portfolio on a live feed: seconds after a time stamp's first bar before it is "
+        "complete without the missing symbols (tradelab.feeds.stamps)"))
 
 
 class CacheSettings(_Section):

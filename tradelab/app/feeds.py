@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -11,9 +12,12 @@ from tradelab.data.bars import utc
 SPECS = "replay, ws://HOST:PORT, ccxt or poll"
 
 
-def build_feed(app: Any, spec: str | None, symbol: str, *, source: str | None = None,
-               start: Any = None, end: Any = None, **overrides: Any) -> Any | None:
+def build_feed(app: Any, spec: str | None, symbol: str | Sequence[str], *,
+               source: str | None = None, start: Any = None, end: Any = None,
+               **overrides: Any) -> Any | None:
     """The live feed ``spec`` names, or ``None`` for ``replay`` (the engine's default).
+
+    ``symbol``: one symbol, or a portfolio's universe (every feed serves several).
 
     ``start`` (first bar) and ``end`` (last bar) bound what polling feeds deliver;
     a websocket feed given ``start`` backfills from there to its first live bar.

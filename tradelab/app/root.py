@@ -7,6 +7,7 @@ CLI, jobs and the API all start here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, cast
 
@@ -154,10 +155,11 @@ class App:
                          execution: Execution | None = None, store: Store | None = None,
                          db: str | None = None, rebalance: Any = None, lots: Any = None,
                          threshold: float = 0.0, persist: bool = True, history: int | str | None = None,
-                         resume: int | None = None,
+                         resume: int | None = None, feed: LiveFeed | None = None,
+                         cutoff: float | None = None, close_only: bool | None = None,
                          **engine_overrides: Any) -> Engine:
         """A paper engine for a :class:`~tradelab.strategy.portfolio.PortfolioStrategy`
-        (an instance, class or name) replaying a universe's bars.
+        (an instance, class or name) replaying a universe's bars, or on a live feed.
 
         ``universe`` (a name such as ``"sp20"``, ``"KO,PEP"`` or a list; default the
         strategy's) is loaded from ``source`` through the cache, or ``bars`` (symbol →
@@ -169,6 +171,14 @@ class App:
         of the panel handed to the strategy (default: its declared ``decision_window``,
         every bar when it declares none; ``"all"``: every bar; see
         :mod:`tradelab.engine.rebalancer`). ``resume``: a run id to continue (same bars).
+
+        ``feed``: a live feed of the universe's bars (:meth:`feed` with the symbols) instead
+        of a replay; its bars are batched per time stamp by
+        :class:`~tradelab.feeds.stamps.LiveStamps` (complete when every symbol delivered,
+        or ``cutoff`` seconds after the first bar arrived, default ``[feeds]
+        stamp_cutoff``), watched by the ``[data.quality]`` gate, which records every bar
+        not applied (``dropped``/``late_bar``). ``close_only``: the bars hold closes only
+        (default: inferred from ``bars``; False on a live feed).
         """
         from tradelab.app.wiring import assemble_engine
         from tradelab.data.sample import is_close_only
@@ -183,18 +193,25 @@ class App:
         paths = [p for p in (self.settings.path(q) for q in self.settings.strategies.paths) if p.exists()]
         strat = portfolio_strategy(strategy, params, paths)
         source = source or "sample"
-        if bars is None:
-            symbols = universe_symbols(universe if universe is not None else strat.universe)
-            bars = load_universe(symbols, source, start, end, market=self.data)
-        symbols = tuple(bars)
+        if feed is not None:
+            if bars is not None:
+                raise ValueError("bars and feed: a portfolio run replays bars or reads a live "
+                                 "feed, not both")
+            symbols = tuple(universe_symbols(universe if universe is not None else strat.universe))
+        else:
+            if bars is None:
+                symbols = universe_symbols(universe if universe is not None else strat.universe)
+                bars = load_universe(symbols, source, start, end, market=self.data)
+            symbols = tuple(bars)
+            if close_only is None:
+                close_only = all(is_close_only(b) for b in bars.values())
         require_symbols(strat, symbols)
         ex = execution or self.execution
         engine_fields = {f.name for f in fields(EngineConfig)}
         config = EngineConfig(**{**self.settings.engine.model_dump(include=engine_fields),
                                  **engine_overrides})
         desk = Rebalancer(strat, symbols, ex, schedule=rebalance, lots=lots, threshold=threshold,
-                          close_only=all(is_close_only(b) for b in bars.values()),
-                          history=cast(Any, history))
+                          close_only=bool(close_only), history=cast(Any, history))
         limits, per_strategy = risk_limits(self.settings)
         broker_obj = self.broker("paper", ex, set(symbols), config)
 
@@ -202,17 +219,42 @@ class App:
             return PortfolioEngine(desk, *args[1:], **kwargs)
 
         run_store = None if not persist else store if store is not None else self.open_store(db)
-        engine = assemble_engine([(cast(Any, strat), s) for s in symbols],
-                                 TimestampBatches(ReplayFeed(bars, speed=speed)), ex,
+        gate = stamps = None
+        if feed is None:
+            stamps = TimestampBatches(ReplayFeed(cast(Any, bars), speed=speed))
+        else:
+            stamps, gate = self._live_stamps(feed, symbols, cutoff, run_store, config)
+        engine = assemble_engine([(cast(Any, strat), s) for s in symbols], stamps, ex,
                                  store=run_store, broker=broker_obj, broker_name="paper",
                                  config=config, limits=limits, per_strategy=per_strategy,
                                  resume=resume,
                                  run_info={"strategy": strat.name, "symbol": ",".join(symbols),
-                                           "source": source, "mode": "replay",
+                                           "source": source,
+                                           "mode": "replay" if feed is None else "paper",
                                            "params": strat.params},
                                  factory=make)
         engine.store = run_store
+        if gate is not None:
+            gate.bind(engine)
+            engine.quality = gate
         return engine
+
+    def _live_stamps(self, feed: Any, symbols: tuple[str, ...], cutoff: float | None,
+                     store: Any, config: Any) -> tuple[Any, Any]:
+        """A live feed as time stamps (feeds.stamps), behind the data-quality gate."""
+        from tradelab.app.services import build_gate
+        from tradelab.data.quality import gate_feed
+        from tradelab.feeds.stamps import Arrivals, LiveStamps
+
+        gate = build_gate(self.settings, store, config.account, config.flush_seconds)
+
+        def not_applied(bar: Any, why: str) -> None:
+            gate.record(bar[0], "dropped", "late_bar" if why == "late" else why,
+                        detail=f"{bar[0]} {bar[1].isoformat()}: its time stamp was complete")
+
+        gated = gate_feed(Arrivals(feed), gate, self.data)
+        cut = self.settings.feeds.stamp_cutoff if cutoff is None else cutoff
+        return LiveStamps(gated, symbols, cut, on_late=not_applied), gate
 
     def broker(self, name: str | None = None, execution: Execution | None = None,
                symbols: set[str] | None = None, config: Any = None) -> Broker:
@@ -240,9 +282,11 @@ class App:
                                     store=run_store)
         return Session(engine, monitoring, notifier)
 
-    def feed(self, spec: str | None, symbol: str, *, source: str | None = None, start: Any = None,
-             end: Any = None, **overrides: Any) -> Any:
+    def feed(self, spec: str | None, symbol: str | Sequence[str], *, source: str | None = None,
+             start: Any = None, end: Any = None, **overrides: Any) -> Any:
         """The live feed ``spec`` names (``ws://...``, ``ccxt``, ``poll``); ``None`` for replay.
+
+        ``symbol``: one symbol, or a universe (for :meth:`portfolio_engine`'s ``feed``).
 
         ``overrides`` replace ``[feeds]`` values for this feed (``backoff_base``, ...).
         """

@@ -76,14 +76,16 @@ def paper(
 ) -> None:
     """Paper-trade a strategy on a replayed or live feed, persisting orders, fills and equity.
 
-    A portfolio strategy replays its universe (or ``--universe``/``--symbols``)."""
+    A portfolio strategy trades its universe (or ``--universe``/``--symbols``), replayed or
+    on the live ``--feed``."""
     from tradelab.cli import portfolio_engine_cmd as pe
 
     a = build_app()
     cls = pe.portfolio_class(a, strategy, universe, symbols)
     if cls is not None:
         return pe.paper(a, cls, parse_params(param), data, ex, sides, universe, symbols,
-                        account=account, db=db, speed=speed, as_json=as_json, force=force)
+                        account=account, db=db, speed=speed, as_json=as_json, force=force,
+                        feed=feed)
     trade(TradeRequest(strategy, data, param, ex, speed, feed, account, db, resume, signal_mode, force,
                   progress, as_json, sides=sides, app=a))
 

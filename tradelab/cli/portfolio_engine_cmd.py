@@ -4,7 +4,8 @@
 :class:`~tradelab.strategy.portfolio.PortfolioStrategy` (or ``--universe``/``--symbols``
 is given). The universe is ``--universe NAME`` or ``--symbols A,B,...`` (default: the
 strategy's own), its bars come from ``--source`` through the market-data service;
-the engine is :meth:`tradelab.app.App.portfolio_engine` (a replay; persisted), which
+the engine is :meth:`tradelab.app.App.portfolio_engine` (a replay, or with ``--feed`` a
+live feed of the universe batched per time stamp by :mod:`tradelab.feeds.stamps`; persisted), which
 hands the strategy its declared ``decision_window`` of bars (every bar when it
 declares none); ``--json`` reports it as ``history`` (``null``: every bar).
 """
@@ -108,11 +109,40 @@ def paper_json(engine: Any, result: Any, bars: dict[str, Any], execution: Any,
             "engine_per_symbol": _per_symbol(engine)}
 
 
+def live_json(engine: Any, result: Any, spec: str, source: str) -> dict[str, Any]:
+    """``paper --feed ... --json``: the engine's keys of :func:`paper_json` (the research
+    figures need the whole panel up front, which a live run does not have), the fills,
+    and the outcome counts of the feed and of the time stamps (``stamps``)."""
+    stamps = engine.feed
+    return {"kind": "portfolio", "feed": spec, "source": source, "fills": len(result.fills),
+            "orders": [_fill(f) for f in result.fills], "run_id": result.run_id,
+            "account": result.account, "timestamps": len(result.equity_curve),
+            "bars": result.bars, "equity": str(result.equity), "cash": str(result.cash),
+            "total_return": result.total_return, "status": result.stopped,
+            "history": engine.rebalancer.history, "engine_per_symbol": _per_symbol(engine),
+            "stamps": stamps.stats(),
+            "feed_stats": stamps.feed.stats() if callable(getattr(stamps.feed, "stats", None))
+            else {}}
+
+
+def stamps_line(stats: dict[str, Any]) -> str:
+    """One line of a live portfolio run's time stamps (``tradelab.feeds.stamps``)."""
+    late = ", ".join(f"{s} {n}" for s, n in sorted(stats["late_by_symbol"].items()))
+    return (f"time stamps: complete {stats['complete']}, by cut-off {stats['cutoff']} "
+            f"({stats['cutoff_seconds']:g} s), by a later bar {stats['superseded']}, at the end "
+            f"{stats['end']}; late bars not applied {stats['late']}" + (f" ({late})" if late else "")
+            + (f", duplicates {stats['duplicate']}" if stats["duplicate"] else ""))
+
+
 def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: ExecOptions,
           trade: TradeOptions, universe: str | None, symbols: str | None, *, account: str | None,
-          db: str | None, speed: str, as_json: bool, force: bool = False) -> None:
-    """Paper-trade a portfolio strategy on a replay of its universe (persisted), after
-    :func:`require_weights_check`."""
+          db: str | None, speed: str, as_json: bool, force: bool = False,
+          feed: str = "replay") -> None:
+    """Paper-trade a portfolio strategy on a replay of its universe or on a live ``feed``
+    (persisted), after :func:`require_weights_check` on the ``--source`` bars."""
+    from tradelab.app.feeds import build_feed, describe
+    from tradelab.data.sample import is_close_only
+
     _no_single_symbol_options(ex, trade)
     names = universe_of(cls, universe, symbols)
     execution = _execution(tl, ex)
@@ -121,18 +151,31 @@ def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exec
     try:
         bars, source = load_bars(tl, data, names)
         require_weights_check(strat, bars, force)
-        engine = tl.portfolio_engine(strat, bars=bars, source=source, execution=execution,
-                                     db=db, speed=speed if speed == "max" else float(speed),
-                                     **overrides)
+        live = build_feed(tl, feed, list(names), source=data.source, start=data.start,
+                          end=data.end)
+        if live is None:
+            engine = tl.portfolio_engine(strat, bars=bars, source=source, execution=execution,
+                                         db=db, speed=speed if speed == "max" else float(speed),
+                                         **overrides)
+        else:  # the checked bars tell whether the source's bars are closes only
+            engine = tl.portfolio_engine(strat, feed=live, universe=list(names), source=source,
+                                         execution=execution, db=db,
+                                         close_only=all(is_close_only(b) for b in bars.values()),
+                                         **overrides)
         result = engine.run()
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
     if as_json:
-        emit_json(paper_json(engine, result, bars, execution, source))
+        emit_json(paper_json(engine, result, bars, execution, source) if live is None
+                  else live_json(engine, result, feed, source))
         return
-    typer.echo(f"{cls.name} paper run {result.run_id} on {len(names)} symbols ({source}): "
+    typer.echo(f"{cls.name} paper run {result.run_id} on {len(names)} symbols "
+               f"({source if live is None else feed}): "
                f"{result.bars} bars, {len(result.fills)} fills, equity {result.equity:.2f} "
                f"({result.total_return:+.2%}), {result.stopped}")
+    if live is not None:
+        typer.echo(stamps_line(engine.feed.stats()))
+        typer.echo(describe(live.stats()))
 
 
 def parity(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: ExecOptions,
@@ -174,4 +217,4 @@ def parity(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exe
         raise typer.Exit(1)
 
 
-__all__ = ["paper", "paper_json", "parity", "portfolio_class", "require_weights_check"]
+__all__ = ["live_json", "paper", "paper_json", "parity", "portfolio_class", "require_weights_check"]

@@ -3,15 +3,23 @@
 A portfolio decides on the whole universe at once, so the engine acts once per
 time stamp, after it has every symbol's bar of that time stamp.
 
-**When a time stamp is complete.** The feed is wrapped in :class:`TimestampBatches`,
+**When a time stamp is complete.** A replay is wrapped in :class:`TimestampBatches`,
 which groups the bars the feed delivers consecutively with the same time. A replay
 (:class:`~tradelab.feeds.replay.ReplayFeed` over several symbols) delivers bars merged
 in time order, so a time stamp is complete when the first bar of a later time stamp
 arrives or the feed ends; a symbol without a bar then is missing at that time stamp
 (the alignment rule of :mod:`tradelab.data.universe`: its last close is held and it is
-not traded). A live multi-symbol feed would need a per-time-stamp batch or a cut-off
-from the venue; it is not supported here (:meth:`tradelab.app.App.portfolio_engine`
-builds replays only).
+not traded). A live multi-symbol feed (``App.portfolio_engine(feed=...)``, ``tradelab
+paper STRATEGY --feed ...``) delivers a time stamp's bars interleaved, in any symbol
+order, and a symbol may be late or silent: it is wrapped in
+:class:`~tradelab.feeds.stamps.LiveStamps`, whose rule is: *t* is complete when every
+symbol delivered its bar for *t*, or ``[feeds] stamp_cutoff`` seconds (default 5) after
+the first bar of *t* arrived, or when a bar of a later time stamp arrives, or at the
+end of the feed (or a stop); a symbol without a bar then is missing, as above; a bar
+for a time stamp already complete is late: not applied, counted, logged and recorded
+by the data-quality gate (``dropped``/``late_bar``). Its batches list the bars in
+universe order, as a replay's, so a live run trades like the replay of the bars it
+applied (``tests/integration/test_portfolio_live_feed.py``).
 
 **A step** (time stamp *t*, bars of the symbols that have one):
 

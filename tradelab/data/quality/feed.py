@@ -117,13 +117,18 @@ class QualityGatedFeed:
         watchdog.start()
         gate.publish()
         try:
+            started = timer()
             while True:
-                started = timer()
                 gate.waiting(started)
                 try:
                     bar = next(it)
                 except StopIteration:
                     return
+                if not isinstance(bar, tuple):
+                    # A wake-up of a feed read against a deadline (tradelab.feeds.stamps.WAKE),
+                    # not a bar: passed on uncounted; the wait for a fresh bar goes on.
+                    yield bar
+                    continue
                 waited = timer() - started
                 gate.waiting(None)
                 gate.observe_bar(bar[0], bar[1])
@@ -135,6 +140,7 @@ class QualityGatedFeed:
                 gate.flush(force=False)
                 gate.publish()
                 yield bar
+                started = timer()
         finally:
             gate.waiting(None)
             self._stop.set()

@@ -200,6 +200,13 @@ class QualityGate:
             with self._lock:
                 self._events.append(FeedStaleness(at, self.feed_source, symbol, seconds))
 
+    def record(self, symbol: str, kind: str, reason: str, n: int = 1, detail: str = "") -> None:
+        """Count an outcome found after the feed delivered a bar, under the feed's name
+        (e.g. a portfolio engine's late bar: ``dropped``/``late_bar``, see
+        :mod:`tradelab.feeds.stamps`)."""
+        with self._lock:
+            self._add(self.feed_source, symbol, kind, reason, n, detail)
+
     def _add(self, src: str, sym: str, kind: str, reason: str, n: int, detail: str = "") -> None:
         if n <= 0:
             return
