@@ -118,3 +118,28 @@ def test_a_bar_arriving_after_a_later_time_stamp_is_counted_and_its_symbol_missi
     assert result.bars == sum(len(b) for b in bars.values()) - 1  # the late bar not applied
     stored = tl.store.quality.totals(int(result.run_id), kind="dropped")
     assert stored["late_bar"] == 1
+
+
+def test_a_stop_during_a_step_completes_the_time_stamp_pending(
+        tl: Any, bars: dict[str, pd.DataFrame]) -> None:
+    """PEP has no bar on day 1, so KO's bar of day 2 completes day 1 and waits as day 2's
+    first bar; the stop requested while day 1 is processed steps day 2 with what it has
+    (KO) before the run ends: PEP's day-2 bar never reached the engine."""
+    from tradelab.feeds.replay import ReplayFeed
+
+    ko, pep = bars["KO"].iloc[:3], bars["PEP"].iloc[:3]
+    d = list(ko.index)
+    feed = ReplayFeed({"KO": ko, "PEP": pep.drop(d[1])})
+    engine = tl.portfolio_engine("pairs_kopep", params=PARAMS, feed=feed, universe="KO,PEP",
+                                 close_only=True, persist=False)
+
+    def on_stamp(batch: Any) -> None:
+        if batch[0].time == d[1].to_pydatetime():
+            engine.request_stop("test")
+
+    result = engine.run(on_bar=on_stamp)
+    assert result.stopped == "stopped"
+    assert [t for t, _ in result.equity_curve] == [x.to_pydatetime() for x in d]
+    assert result.bars == 4  # KO and PEP of day 0, KO of days 1 and 2
+    stats = engine.feed.stats()
+    assert stats["superseded"] == 1 and stats["end"] == 1 and stats["late"] == 0

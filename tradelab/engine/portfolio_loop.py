@@ -17,7 +17,8 @@ symbol delivered its bar for *t*, or ``[feeds] stamp_cutoff`` seconds (default 5
 the first bar of *t* arrived, or when a bar of a later time stamp arrives, or at the
 end of the feed (or a stop); a symbol without a bar then is missing, as above; a bar
 for a time stamp already complete is late: not applied, counted, logged and recorded
-by the data-quality gate (``dropped``/``late_bar``). Its batches list the bars in
+by the data-quality gate (``dropped``/``late_bar``); a stop completes the time stamp
+pending (:meth:`PortfolioEngine._shutdown` when it came during a step). Its batches list the bars in
 universe order, as a replay's, so a live run trades like the replay of the bars it
 applied (``tests/integration/test_portfolio_live_feed.py``).
 
@@ -59,6 +60,7 @@ from typing import Any, cast
 from tradelab.engine.closer import act_on_close_requests
 from tradelab.engine.loop import Engine
 from tradelab.engine.rebalancer import Rebalancer
+from tradelab.errors import halt_reason
 from tradelab.interfaces import Bar
 from tradelab.money import MONEY_CONTEXT, book
 from tradelab.orders.model import Order, client_order_id
@@ -193,6 +195,20 @@ class PortfolioEngine(Engine):
             for b in bars:
                 rec.record_bar(b)
             rec.end_bar(t)
+
+    def _shutdown(self, status: str) -> None:
+        # A stop completes a live feed's pending time stamp (its bars arrived before the
+        # stop; feeds.stamps): stopped while waiting, the feed itself delivered it; stopped
+        # during a step, the loop left it pending. A replay has nothing pending.
+        drain = getattr(self.feed, "drain", None)
+        if status == "stopped" and self.halt_reason is None and drain is not None:
+            try:
+                for batch in drain():
+                    self.step(batch)
+            except Exception as exc:  # the run ends failed, like any step that raises
+                status = "failed"
+                self.halt_reason = halt_reason(exc)
+        super()._shutdown(status)
 
     def _send(self, decided: datetime, targets: dict, *, fill_open: bool) -> list[str]:
         """Size the decision at the current time stamp's fill prices and send its orders."""

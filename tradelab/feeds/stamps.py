@@ -306,6 +306,11 @@ class LiveStamps:
         """The batcher's counts (:meth:`StampBatcher.stats`)."""
         return self.batcher.stats()
 
+    def drain(self) -> list[list[Bar]]:
+        """The time stamp pending, complete with what it has: an engine stopped between two
+        batches steps it (its bars arrived before the stop)."""
+        return self.batcher.finish()
+
     def __iter__(self) -> Iterator[list[Bar]]:
         b, timer = self.batcher, self.timer
         for item in self.feed:
