@@ -23,6 +23,14 @@ Convention (explicit, never inferred):
 * :meth:`Execution.entry_fill` is a port of vectorbt's ``buy_nb``; use it (not
   a re-derivation) wherever an entry is sized, so research and the engine agree.
 * Entry and exit on the same bar cancel out (no order).
+* Borrow fee (``borrow_fee``, an annual rate; 0: off): a short position accrues
+  ``borrow_fee * (seconds between two bars / YEAR_SECONDS) * units * close`` for
+  each interval it is held across, valued at the close of the interval's first bar
+  (calendar time, weekends included, as brokers bill borrow; see
+  :meth:`Execution.borrow_charge`). The amount accrued is charged when the short is
+  bought back, as an extra fixed fee on that order (a cover or a reversal):
+  equity marked while the short is open does not include it yet. Simulated venues
+  only; a real venue bills borrow itself.
 """
 
 from __future__ import annotations
@@ -33,6 +41,9 @@ from typing import Any, Literal
 
 FillAt = Literal["next_open", "close"]
 SizeType = Literal["amount", "value", "percent"]
+
+#: Seconds in the year a borrow fee's annual rate refers to (365.25 days).
+YEAR_SECONDS = 365.25 * 86_400.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,7 @@ class Execution:
     size_type: SizeType = "percent"
     fill: FillAt = "next_open"
     fractional: bool = False
+    borrow_fee: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -58,6 +70,9 @@ class Execution:
             problems.append(f"fixed_fees = {self.fixed_fees!r}: must be >= 0")
         if not 0 <= self.slippage < 1:
             problems.append(f"slippage = {self.slippage!r}: must be in [0, 1)")
+        if not (self.borrow_fee >= 0 and math.isfinite(self.borrow_fee)):
+            problems.append(f"borrow_fee = {self.borrow_fee!r}: must be a rate >= 0 "
+                            "(a fraction per year, e.g. 0.03)")
         if self.size_type not in ("amount", "value", "percent"):
             problems.append(f"size_type = {self.size_type!r}: expected amount, value or percent")
         elif not self.size > 0 or (self.size_type == "percent" and self.size > 1):
@@ -179,6 +194,21 @@ class Execution:
 
     def order_fees(self, quantity: float, fill_price: float) -> float:
         return quantity * fill_price * self.fees + self.fixed_fees
+
+    def borrow_charge(self, seconds: float, units: float, close: float) -> float:
+        """Borrow fee accrued by ``units`` held short for ``seconds``, valued at ``close``.
+
+        ``borrow_fee * (seconds / YEAR_SECONDS) * units * close``, evaluated left to
+        right in float: research (:mod:`tradelab.research.borrow`) and the paper broker
+        evaluate exactly these operations and add the terms in bar order starting from
+        ``0.0``, so the fee on a cover is the same float in both.
+        """
+        return self.borrow_fee * (seconds / YEAR_SECONDS) * units * close
+
+    def with_extra_fee(self, extra: float) -> Execution:
+        """This convention with ``extra`` added to the fixed fee of an order (a cover
+        carrying its accrued borrow fee); itself when ``extra`` is 0."""
+        return replace(self, fixed_fees=self.fixed_fees + extra) if extra else self
 
 
 # vectorbt's float tolerances (vectorbt.utils.math_): rel 1e-9, abs 1e-12.

@@ -3,7 +3,9 @@
 Compared: every trade's time, side, quantity and price (quantities exactly
 for whole units, to 1e-9 relative for fractional ones and prices to 1e-12
 relative, because the engine books amounts at 10 decimal places, see
-:mod:`tradelab.money`), and the final equity to 1e-9 relative. This module
+:mod:`tradelab.money`), its fees (to 1e-9 relative, or 1e-9 absolute for the
+booking's rounding of tiny fees; a cover's borrow fee included), and the final
+equity to 1e-9 relative. This module
 imports vectorbt (through research); the engine itself never does.
 """
 
@@ -105,6 +107,8 @@ def compare(strategy: Strategy, bars: pd.DataFrame, execution: Execution, symbol
             problems.append(f"quantity {row.quantity!r} vs {fill.quantity}")
         if not _close(float(row.price), float(fill.price), 1e-12):
             problems.append(f"price {row.price!r} vs {fill.price}")
+        if not math.isclose(float(row.fees), float(fill.fees), rel_tol=REL_TOL, abs_tol=1e-9):
+            problems.append(f"fees {row.fees!r} vs {fill.fees}")
         if problems:
             diffs.append(f"fill {i}: " + ", ".join(problems))
     re_eq, en_eq = float(research.final_equity), float(result.equity)

@@ -114,7 +114,7 @@ def test_paper_takes_the_backtest_options_and_prints_the_same_json(cli, db: str,
     assert p["execution"] == b["execution"] == {"cash": 50000.0, "fees": 0.001, "fixed_fees": 1.0,
                                                  "slippage": 0.0005, "size": 10.0,
                                                  "size_type": "amount", "fill": "close",
-                                                 "fractional": False}
+                                                 "fractional": False, "borrow_fee": 0.0}
     assert (p["symbol"], p["source"], p["bars"]) == (b["symbol"], b["source"], b["bars"])
     assert (p["round_trips"], p["fills"]) == (b["round_trips"], b["fills"]) and b["fills"] > 20
     assert p["final_equity"] == pytest.approx(b["final_equity"], rel=1e-9)

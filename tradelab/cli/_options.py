@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -149,9 +150,16 @@ class ExecOptions:
     fill: str | None = field(default=None, metadata=_opt("--fill", help="next_open | close"))
     fractional: bool | None = field(default=None, metadata=_opt(
         "--fractional/--whole", help="fractional or whole units"))
+    borrow_fee: float | None = field(default=None, metadata=_opt(
+        "--borrow-fee", help="annual borrow fee of short positions as a fraction (e.g. 0.03), "
+                             "charged when a short is bought back; simulated venues only"))
 
     def apply(self, base: Execution) -> Execution:
         """``base`` with the given options replaced (ValueError names a bad value)."""
+        if self.borrow_fee is not None and not (self.borrow_fee >= 0
+                                                and math.isfinite(self.borrow_fee)):
+            raise ValueError(f"--borrow-fee {self.borrow_fee}: must be a rate >= 0 "
+                             "(a fraction per year, e.g. 0.03)")
         given = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
         return replace(base, **given) if given else base
 
@@ -233,4 +241,5 @@ def convention(ex: Execution) -> str:
     """One line describing an execution convention."""
     return (f"cash {ex.cash:,.2f}, fees {ex.fees:g} + {ex.fixed_fees:g}/order, "
             f"slippage {ex.slippage:g}, size {ex.size:g} {ex.size_type}, fill {ex.fill}, "
-            f"{'fractional' if ex.fractional else 'whole'} units")
+            f"{'fractional' if ex.fractional else 'whole'} units"
+            + (f", borrow fee {ex.borrow_fee:g}/year on shorts" if ex.borrow_fee else ""))

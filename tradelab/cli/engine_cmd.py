@@ -155,6 +155,9 @@ def trade(o: TradeRequest) -> None:
         data.check()
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
+    if o.broker is not None and execution.borrow_fee:
+        fail(f"--borrow-fee {execution.borrow_fee}: a real venue bills borrow itself; the "
+             "setting applies to simulated (paper) runs only")
     store = _store(a, o.db)
     if o.resume is not None:  # the run trades with the options it was started with
         kept = stored_options(store, o.resume, o.sides)

@@ -144,6 +144,9 @@ def _no_single_symbol_options(ex: ExecOptions, trade: TradeOptions) -> None:
         if value is not None:
             fail(f"{flag} does not apply to a portfolio strategy: its target weights set the "
                  "sizes and sides")
+    if ex.borrow_fee:
+        fail(f"--borrow-fee {ex.borrow_fee}: not supported for portfolio strategies "
+             "(single-symbol strategies only)")
 
 
 def _convention(ex: Execution) -> str:

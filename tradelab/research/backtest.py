@@ -45,7 +45,14 @@ def resolve_execution(execution: Execution | None = None, _caller: str = "backte
                         f"accepted: {', '.join(accepted)}")
     base = execution if execution is not None else Execution()
     given = {k: v for k, v in overrides.items() if v is not None}
-    return replace(base, **given) if given else base
+    ex = replace(base, **given) if given else base
+    if ex.borrow_fee and _caller != "backtest":
+        # The borrow fee re-simulates to a fixed point (tradelab.research.borrow); a
+        # sweep's chunked simulation does not do that, so it refuses rather than
+        # silently leaving the fee out.
+        raise ValueError(f"borrow_fee = {ex.borrow_fee!r}: {_caller}() does not charge a "
+                         "borrow fee; backtest the parameter sets of interest instead")
+    return ex
 
 
 def strategy_class(strategy: Strategy | type[Strategy] | str,
@@ -99,7 +106,7 @@ def backtest(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
              fixed_fees: float | None = None, slippage: float | None = None,
              size: float | None = None, size_type: str | None = None,
              fill: str | None = None, fractional: bool | None = None,
-             periods_per_year: float | None = None,
+             borrow_fee: float | None = None, periods_per_year: float | None = None,
              registry: StrategyRegistry | None = None, direction: str | None = None,
              sl: float | None = None, tp: float | None = None, trail: float | None = None,
              time_stop: int | None = None, **unknown: Any) -> BacktestResult:
@@ -117,7 +124,10 @@ def backtest(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
         Parameter values; they override an instance's own values.
     execution
         The convention (default ``Execution()``); the keyword arguments ``cash``
-        … ``fractional`` replace single fields of it.
+        … ``borrow_fee`` replace single fields of it. ``borrow_fee`` (an annual rate)
+        charges shorts their accrued borrow when they are bought back (see
+        :mod:`tradelab.research.borrow`); the stats then gain ``borrow_fees`` (charged)
+        and ``borrow_accrued`` (accrued by a short still open at the end, not charged).
     periods_per_year
         Bars per year for annualized metrics; default inferred from the bar
         spacing (252 for daily bars, see :mod:`tradelab.research.conventions`).
@@ -155,12 +165,21 @@ def backtest(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
     """
     ex = resolve_execution(execution, cash=cash, fees=fees, fixed_fees=fixed_fees,
                            slippage=slippage, size=size, size_type=size_type, fill=fill,
-                           fractional=fractional, **unknown)
+                           fractional=fractional, borrow_fee=borrow_fee, **unknown)
     strat = resolve_strategy(strategy, params, registry)
     trade = TradeSpec.resolve(strat, direction, sl, tp, trail, time_stop)
     bars = check_bars(bars)
     ppy = infer_periods_per_year(bars.index, periods_per_year)
     signals = strat.generate(bars)
-    pf = run_portfolio(ex, bars, signals.entries, signals.exits, trade, signals)
-    return BacktestResult.from_portfolio(pf, strategy=strat, bars=bars, execution=ex,
-                                         periods_per_year=ppy, signals=signals, trade=trade)
+    if not ex.borrow_fee or trade.direction == "long":
+        pf = run_portfolio(ex, bars, signals.entries, signals.exits, trade, signals)
+        return BacktestResult.from_portfolio(pf, strategy=strat, bars=bars, execution=ex,
+                                             periods_per_year=ppy, signals=signals, trade=trade)
+    from tradelab.research.borrow import run_with_borrow
+
+    pf, borrow = run_with_borrow(ex, bars, signals, trade)
+    result = BacktestResult.from_portfolio(pf, strategy=strat, bars=bars, execution=ex,
+                                           periods_per_year=ppy, signals=signals, trade=trade)
+    result.stats.update(borrow_fees=float(borrow.paid[0]),
+                        borrow_accrued=float(borrow.open_accrued[0]))
+    return result

@@ -12,6 +12,9 @@ convention                vectorbt 1.2 argument
 ``fill="next_open"``      entries/exits shifted one bar later, ``price=open``
 ``fill="close"``          unshifted signals, ``price=close``
 fees / fixed / slippage   ``fees``, ``fixed_fees``, ``slippage`` (per order)
+``borrow_fee``            ``fixed_fees`` per bar: the cover's bar carries its
+                          short's accrual, simulated to a fixed point
+                          (:mod:`tradelab.research.borrow`, backtests only)
 sizing                    ``size``, ``size_type`` (amount / value / percent);
                           ``val_price=inf`` so "value" divides by the raw fill
                           price, before slippage

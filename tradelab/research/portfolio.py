@@ -204,6 +204,9 @@ def backtest_portfolio(strategy: PortfolioStrategy | type[PortfolioStrategy] | s
     ex = execution if execution is not None else Execution()
     given = {k: v for k, v in overrides.items() if v is not None}
     ex = replace(ex, **given) if given else ex
+    if ex.borrow_fee:  # the exact book below charges none (tradelab.research.borrow is 1-symbol)
+        raise ValueError(f"borrow_fee = {ex.borrow_fee!r}: not supported for portfolio "
+                         "strategies (single-symbol strategies only)")
     strat = portfolio_strategy(strategy, params)
     if panel is None:
         panel = load_panel(universe if universe is not None else strat.symbols(), source,

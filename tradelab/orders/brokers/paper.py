@@ -27,6 +27,16 @@ work it as an ordinary stop (a resumed run). One function decides the price for
 research and the engine alike; native stop orders here would be a second
 implementation of the same intrabar rules.
 
+Borrow fee (``Execution.borrow_fee`` > 0): a short accrues
+:meth:`Execution.borrow_charge` over each interval from a bar's close it was held
+at (its units, that close) to the next bar of its symbol, added in float in bar
+order at the next bar's open phase, before anything fills, exactly as research
+sums it (:mod:`tradelab.research.borrow`); the next fill that buys while short (a
+cover or a reversal) carries the whole accrual as an extra fixed fee
+(:meth:`Execution.with_extra_fee`), so the fee is on the fill in the store and a
+restart rebuilds the book from fills. A real venue bills borrow itself: only this
+simulated venue charges it.
+
 The broker keeps its own ledger (cash, positions), like a venue would; after a
 restart :meth:`PaperBroker.restore` rebuilds it and the open orders from
 the store, which is how reconciliation works for a simulated venue.
@@ -34,6 +44,7 @@ the store, which is how reconciliation works for a simulated venue.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -93,6 +104,10 @@ class PaperBroker:
         #: Entry value of each short position (vectorbt's ``debt``): quantity x fill price.
         self.debt: dict[str, Decimal] = {}
         self.submissions = 0  # accepted submissions, duplicates excluded (tests count these)
+        #: Borrow fee accrued by each short since its entry or last cover (float, see above).
+        self.borrow_accrued: dict[str, float] = {}
+        #: Each short at its symbol's last close: (bar time, close, units short).
+        self._short_marks: dict[str, tuple[datetime, float, float]] = {}
 
     # -- Broker protocol ------------------------------------------------------------
     def submit(self, order: Order) -> str:
@@ -168,6 +183,32 @@ class PaperBroker:
         market fills, limit and stop orders against the bar's range); ``"close"``
         runs after them (close fills, day-order expiry).
         """
+        if not self.execution.borrow_fee:
+            return self._work(symbol, at, o, h, low, c, v, phase)
+        if phase == "open":
+            self._accrue_borrow(symbol, at)
+        out = self._work(symbol, at, o, h, low, c, v, phase)
+        if phase != "open":
+            self._mark_short(symbol, at, c)
+        return out
+
+    def _accrue_borrow(self, symbol: str, at: datetime) -> None:
+        """Add the interval from the last close a short was held at to this bar."""
+        mark = self._short_marks.pop(symbol, None)
+        if mark is not None:
+            since, close, units = mark
+            self.borrow_accrued[symbol] = self.borrow_accrued.get(symbol, 0.0) + \
+                self.execution.borrow_charge((at - since).total_seconds(), units, close)
+
+    def _mark_short(self, symbol: str, at: datetime, close: float) -> None:
+        held = self.positions_held.get(symbol, ZERO)
+        if held < 0:
+            self._short_marks[symbol] = (at, close, float(-held))
+        else:
+            self._short_marks.pop(symbol, None)
+
+    def _work(self, symbol: str, at: datetime, o: float, h: float, low: float, c: float,
+              v: float, phase: str) -> list[BrokerUpdate]:
         if not self._open:
             return []
         out: list[BrokerUpdate] = []
@@ -231,6 +272,8 @@ class PaperBroker:
         order, ex, ctx = work.order, self.execution, MONEY_CONTEXT
         buy = order.side == "buy"
         held = self.positions_held.get(order.symbol, ZERO)
+        borrow = self.borrow_accrued.get(order.symbol, 0.0) if buy and held < 0 else 0.0
+        ex = ex.with_extra_fee(borrow)  # a buy while short carries the accrued borrow fee
         if order.quantity is None:   # an entry sized now, like vectorbt
             if buy:  # long entry, or a reversal covering the short held
                 qty_f, price_f, fees_f = ex.entry_fill(float(self.cash), raw, plus=float(max(-held, ZERO)))
@@ -262,6 +305,8 @@ class PaperBroker:
                 self._close(order.client_order_id)
                 return BrokerUpdate("reject", order.client_order_id,
                                     reason=f"insufficient position: sell {qty} {order.symbol}, hold {held}")
+        if borrow:
+            self.borrow_accrued.pop(order.symbol, None)
         signed = qty if buy else -qty
         self.cash = ctx.subtract(ctx.subtract(self.cash, ctx.multiply(signed, price)), fees)
         after = self.positions_held[order.symbol] = ctx.add(held, signed)
@@ -299,6 +344,34 @@ class PaperBroker:
             self.debt[symbol] = debt
 
     # -- recovery -------------------------------------------------------------------
+    def rebuild_borrow(self, symbol: str, fills: list[Fill],
+                       bars: Iterable[tuple[datetime, float]]) -> None:
+        """After :meth:`restore`: the borrow fee an open short of ``symbol`` accrued so far.
+
+        Replays :meth:`on_bar`'s accrual over the run's bars of ``symbol`` (time, close;
+        through the last bar processed) and its fills (``fills``: the run's, in order; a
+        buy while short is where the accrual was charged and restarted), so a resumed
+        run charges the cover what an uninterrupted one would.
+        """
+        if not self.execution.borrow_fee:
+            return
+        by_bar: dict[float, list[Fill]] = {}  # keyed by POSIX time: store and feed types differ
+        for f in fills:
+            if f.symbol == symbol:
+                by_bar.setdefault(f.at.timestamp(), []).append(f)
+        held = ZERO
+        self._short_marks.pop(symbol, None)
+        self.borrow_accrued.pop(symbol, None)
+        for at, close in bars:
+            self._accrue_borrow(symbol, at)
+            for f in by_bar.get(at.timestamp(), ()):
+                if f.side == "buy" and held < 0:
+                    self.borrow_accrued.pop(symbol, None)
+                held = MONEY_CONTEXT.add(held, f.quantity if f.side == "buy" else -f.quantity)
+            self._short_marks.pop(symbol, None)
+            if held < 0:
+                self._short_marks[symbol] = (at, float(close), float(-held))
+
     def restore(self, cash: Decimal, positions: dict[str, Decimal], orders: list[Order]) -> None:
         """Rebuild the venue from the store: ledger plus the orders it had accepted."""
         self.cash = to_decimal(cash)

@@ -1,0 +1,97 @@
+"""``--borrow-fee`` on the command line: one meaning in backtest, paper and parity, shown
+in ``--json``; a bad value, a sweep, a portfolio strategy and a real venue are refused."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[2]
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / "var/numba-cache"))
+
+import tradelab.cli.engine_cmd  # noqa: E402  (registers paper, parity)
+import tradelab.cli.live_cmd  # noqa: E402
+import tradelab.cli.research_cmd  # noqa: E402,F401  (registers backtest, sweep)
+from tradelab.cli._app import app  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def cli(environ: dict[str, str], tmp_path: Path):
+    runner = CliRunner()
+    env = {**environ, "TRADELAB__STORE__URL": f"sqlite:///{tmp_path / 'default.db'}"}
+
+    def invoke(*args: str, extra: dict[str, str] | None = None):
+        from tradelab.monitor.logging import configure_logging
+
+        try:
+            return runner.invoke(app, list(args), env={**env, **(extra or {})},
+                                 catch_exceptions=False)
+        finally:
+            configure_logging("WARNING")
+
+    return invoke
+
+
+@pytest.fixture()
+def csv(tmp_path: Path, spx) -> list[str]:
+    """Real SPX bars 2012-2015 as a CSV file, sized in units so sizes do not move."""
+    frame = spx.loc["2012-01-01":"2015-12-31"].rename(columns=str.title)
+    frame.index = frame.index.strftime("%Y-%m-%d")
+    path = tmp_path / "spx.csv"
+    frame.assign(**{"Adj Close": frame["Close"]}).to_csv(path, index_label="Date")
+    return ["--csv", str(path), "-p", "fast=5", "-p", "slow=20", "--size", "10",
+            "--size-type", "amount", "--direction", "short"]
+
+
+def test_backtest_and_paper_charge_the_same_borrow_fee(cli, csv: list[str], tmp_path: Path) -> None:
+    research = cli("backtest", "sma_cross", *csv, "--borrow-fee", "0.05", "--json")
+    assert research.exit_code == 0, research.output
+    b = json.loads(research.stdout)
+    assert b["execution"]["borrow_fee"] == 0.05
+    assert b["borrow_fees"] > 0 and "borrow_accrued" in b
+    plain = json.loads(cli("backtest", "sma_cross", *csv, "--json").stdout)
+    assert plain["execution"]["borrow_fee"] == 0.0 and "borrow_fees" not in plain
+    assert b["final_equity"] < plain["final_equity"]
+    paper = cli("paper", "sma_cross", *csv, "--borrow-fee", "0.05", "--json", "--no-progress",
+                "--db", f"sqlite:///{tmp_path / 'paper.db'}")
+    assert paper.exit_code == 0, paper.output
+    p = json.loads(paper.stdout)
+    assert p["execution"] == b["execution"]
+    assert p["final_equity"] == pytest.approx(b["final_equity"], rel=1e-9)
+    parity = cli("parity", "sma_cross", *csv, "--borrow-fee", "0.05", "--json")
+    assert parity.exit_code == 0, parity.output
+    report = json.loads(parity.stdout)
+    assert report["ok"] and report["execution"]["borrow_fee"] == 0.05
+    assert report["equity"]["engine"] == pytest.approx(b["final_equity"], rel=1e-9)
+
+
+@pytest.mark.parametrize("value", ["-0.01", "nan"])
+def test_a_bad_borrow_fee_is_one_clear_error(cli, csv: list[str], value: str) -> None:
+    res = cli("backtest", "sma_cross", *csv, "--borrow-fee", value)
+    assert res.exit_code == 2
+    assert f"--borrow-fee {float(value)}: must be a rate >= 0" in res.output
+
+
+def test_a_non_numeric_borrow_fee_names_the_option(cli, csv: list[str]) -> None:
+    res = cli("backtest", "sma_cross", *csv, "--borrow-fee", "three")
+    assert res.exit_code == 2
+    assert "Invalid value for '--borrow-fee'" in res.output and "valid number" in res.output
+
+
+def test_sweep_portfolio_and_live_refuse_a_borrow_fee(cli, csv: list[str]) -> None:
+    sweep = cli("sweep", "sma_cross", *csv, "--grid", "fast=5,10", "--borrow-fee", "0.05")
+    assert sweep.exit_code == 2
+    assert "sweep() does not charge a borrow fee" in sweep.output
+    portfolio = cli("backtest", "momentum_rotation", "--borrow-fee", "0.05")
+    assert portfolio.exit_code == 2
+    assert "--borrow-fee 0.05: not supported for portfolio strategies" in portfolio.output
+    live = cli("live", "sma_cross", "--broker", "alpaca", *csv, "--borrow-fee", "0.05",
+               "--confirm", extra={"TRADELAB__LIVE__ENABLED": "true"})
+    assert live.exit_code == 2
+    assert "a real venue bills borrow itself" in live.output
