@@ -51,9 +51,22 @@ def test_engine_matches_research_with_a_borrow_fee(registry, spx, direction, siz
         assert extra == pytest.approx(research.stats["borrow_fees"], rel=1e-9)
 
 
-def test_borrow_fee_with_stops_matches(registry, spx) -> None:
+@pytest.mark.parametrize("stops", [Stops(sl=0.03, tp=0.06), Stops(trail=0.05, time_bars=10)],
+                         ids=["sl-tp", "trail-time"])
+def test_borrow_fee_with_stops_matches(registry, spx, stops) -> None:
     ex = Execution(size=10, size_type="amount", borrow_fee=0.08)
-    report = compare(registry.create("sma_cross"), spx, ex, "SPX", direction="both",
-                     stops=Stops(sl=0.03, tp=0.06))
+    report = compare(registry.create("sma_cross"), spx, ex, "SPX", direction="both", stops=stops)
     assert report.research_fills > 150
     assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("execution", [Execution(borrow_fee=0.05),
+                                       Execution(size=10, size_type="amount", borrow_fee=0.05)],
+                         ids=["percent", "amount"])
+def test_borrow_fee_with_stated_short_flags_and_per_bar_stops(registry, spx, execution) -> None:
+    """sma_cross_ls: its own short entries/exits and an ATR stop per bar."""
+    report = compare(registry.create("sma_cross_ls"), spx, execution, "SPX")
+    assert report.research_fills > 200
+    assert report.ok, str(report)
+    research = backtest(registry.create("sma_cross_ls"), spx, execution=execution)
+    assert research.stats["borrow_fees"] > 0

@@ -23,7 +23,7 @@ which is exactly "every cover carries what its short accrued". With no borrow fe
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -49,10 +49,13 @@ class BorrowFees:
         no order buys back a short).
     open_accrued : numpy.ndarray
         ``(columns,)``: accrued by a short still open after the last bar (not charged).
+    passes : int
+        Simulations run to reach the fixed point (1: no borrow fee was charged).
     """
 
     per_bar: np.ndarray
     open_accrued: np.ndarray
+    passes: int = 1
 
     @property
     def paid(self) -> np.ndarray:
@@ -155,12 +158,13 @@ def simulate_with_borrow(execution: Execution, bars: pd.DataFrame,
         pf = simulate(execution.fixed_fees + used)
         fees = borrow_fees(execution, pf.order_records, closes, seconds, columns)
         passes += 1
-    return pf, fees
+    return pf, replace(fees, passes=passes)
 
 
 def run_with_borrow(execution: Execution, bars: pd.DataFrame, signals: Any,
-                    trade: Any) -> tuple[Any, BorrowFees]:
-    """One backtest's ``vbt.Portfolio`` with the borrow fee charged (one column).
+                    trade: Any, max_passes: int | None = None) -> tuple[Any, BorrowFees]:
+    """One backtest's ``vbt.Portfolio`` with the borrow fee charged (one column;
+    ``max_passes``: see :func:`simulate_with_borrow`).
 
     The simulation is :func:`tradelab.research.simulate.run_portfolio`'s with
     ``fixed_fees`` given per bar: the same arguments, the same kernel.
@@ -180,4 +184,4 @@ def run_with_borrow(execution: Execution, bars: pd.DataFrame, signals: Any,
             fixed_fees = fixed_fees[:, 0]  # one column: per bar
         return vbt.Portfolio.from_signals(**{**kwargs, "fixed_fees": fixed_fees}, engine=ENGINE)
 
-    return simulate_with_borrow(execution, bars, simulate)
+    return simulate_with_borrow(execution, bars, simulate, max_passes=max_passes)

@@ -138,6 +138,21 @@ def test_borrow_fees_from_order_records_by_hand() -> None:
     assert fees.paid.tolist() == [10.0, 0.0]
 
 
+def test_the_passes_settle_or_fail_loudly() -> None:
+    from tradelab.errors import TradelabError
+    from tradelab.research.borrow import run_with_borrow
+    from tradelab.research.conventions import TradeSpec
+
+    bars = _bars()
+    signals = ScriptedStrategy().generate(bars)
+    _, fees = run_with_borrow(EX, bars, signals, TradeSpec("short"))
+    assert fees.passes == 2  # the plain run, then the one charging the cover
+    _, none = run_with_borrow(EX, bars, signals, TradeSpec("long"))
+    assert none.passes == 1 and not none.per_bar.any()
+    with pytest.raises(TradelabError, match="did not settle in 1 passes"):
+        run_with_borrow(EX, bars, signals, TradeSpec("short"), max_passes=1)
+
+
 def test_interval_seconds_are_whole_microseconds_like_timedelta() -> None:
     index = pd.DatetimeIndex(["2024-01-01 00:00:00", "2024-01-01 00:00:01.000001",
                               "2024-01-03 12:00:00"], tz="UTC")
