@@ -62,8 +62,11 @@ def test_backtest_and_paper_charge_the_same_borrow_fee(cli, csv: list[str], tmp_
                 "--db", f"sqlite:///{tmp_path / 'paper.db'}")
     assert paper.exit_code == 0, paper.output
     p = json.loads(paper.stdout)
+    assert set(p) == set(b) | {"run_id"}
     assert p["execution"] == b["execution"]
     assert p["final_equity"] == pytest.approx(b["final_equity"], rel=1e-9)
+    assert p["borrow_fees"] == pytest.approx(b["borrow_fees"], rel=1e-9)
+    assert p["borrow_accrued"] == pytest.approx(b["borrow_accrued"], rel=1e-9, abs=1e-9)
     parity = cli("parity", "sma_cross", *csv, "--borrow-fee", "0.05", "--json")
     assert parity.exit_code == 0, parity.output
     report = json.loads(parity.stdout)

@@ -231,10 +231,9 @@ def _resume(store: Store, run: Any, *, account: str, portfolio: Any, orders: Any
         rebuild = getattr(broker, "rebuild_borrow", None)
         borrow = getattr(getattr(broker, "execution", None), "borrow_fee", 0.0)
         if rebuild is not None and borrow and run.last_bar_time is not None:
-            for sym, held in positions.items():
-                if held < 0:
-                    bars = feed.history(sym, run.last_bar_time, 1_000_000)
-                    rebuild(sym, restored, zip(bars.index, bars["close"], strict=True))
+            for sym in dict.fromkeys(f.symbol for f in restored):
+                bars = feed.history(sym, run.last_bar_time, 1_000_000)
+                rebuild(sym, restored, zip(bars.index, bars["close"], strict=True))
     else:
         known = {r.client_order_id for r in broker.open_orders()}
         for o in accepted:

@@ -208,6 +208,10 @@ def trade(o: TradeRequest) -> None:
     stats, trades, ppy = engine_stats(result, execution, a.settings.research.periods_per_year,
                                       last_price, loaded.bars["close"] if loaded is not None else None,
                                       reasons=engine.sides.exit_reasons)
+    if execution.borrow_fee:  # as a backtest reports them (the paper broker charges them)
+        stats.update(borrow_fees=float(getattr(engine.broker, "borrow_paid", 0.0)),
+                     borrow_accrued=float(sum(getattr(engine.broker, "borrow_accrued", {}).values(),
+                                                 0.0)))
     shown = named_counts(stats, fills=len(result.fills))
     recon = [_recon_json(r) for r in getattr(engine, "reconciliations", [])]
     if o.as_json:

@@ -35,12 +35,19 @@ def _short_cuts(bars, fills) -> list[int]:
     return [cuts[0], cuts[len(cuts) // 2]]
 
 
+def _charged(engine, fills) -> list[tuple]:
+    """Each fill with the borrow fee it carried: its fees less the ordinary order fee."""
+    ex = engine.execution
+    return [(f, float(f.fees) - ex.order_fees(float(f.quantity), float(f.price))) for f in fills]
+
+
 def test_a_resume_mid_short_charges_the_same_borrow_fee(registry, store: Store) -> None:
     bars = make_bars(300, seed=3)
     strat = registry.create("sma_cross", fast=3, slow=12)
     config = {"direction": "short"}
-    whole = assemble_engine([(strat, "X")], ReplayFeed(bars, "X"), EX,
-                            config=EngineConfig(**config)).run()
+    uninterrupted = assemble_engine([(strat, "X")], ReplayFeed(bars, "X"), EX,
+                                    config=EngineConfig(**config))
+    whole = uninterrupted.run()
     plain = assemble_engine([(strat, "X")], ReplayFeed(bars, "X"), Execution(
         size=10, size_type="amount", fees=0.001), config=EngineConfig(**config)).run()
     # the covers carry a borrow fee (else this test could not tell a lost accrual)
@@ -51,6 +58,10 @@ def test_a_resume_mid_short_charges_the_same_borrow_fee(registry, store: Store) 
                                  config=EngineConfig(account="acct", **config), resume=start)
         result = engine.run()
         start = int(engine.run_id)
+        # what the covers were charged, earlier processes included, is rebuilt too
+        assert engine.broker.borrow_paid == pytest.approx(sum(
+            b for f, b in _charged(uninterrupted, whole.fills) if f.at <= bars.index[cut - 1]),
+            rel=1e-9, abs=1e-8)
     assert [(f.at, f.side, f.quantity, f.price, f.fees) for f in result.fills] == \
         [(f.at, f.side, f.quantity, f.price, f.fees) for f in whole.fills]
     assert result.equity == whole.equity

@@ -106,6 +106,8 @@ class PaperBroker:
         self.submissions = 0  # accepted submissions, duplicates excluded (tests count these)
         #: Borrow fee accrued by each short since its entry or last cover (float, see above).
         self.borrow_accrued: dict[str, float] = {}
+        #: Borrow fees charged on covers so far (every symbol; a resume rebuilds it).
+        self.borrow_paid = 0.0
         #: Each short at its symbol's last close: (bar time, close, units short).
         self._short_marks: dict[str, tuple[datetime, float, float]] = {}
 
@@ -307,6 +309,7 @@ class PaperBroker:
                                     reason=f"insufficient position: sell {qty} {order.symbol}, hold {held}")
         if borrow:
             self.borrow_accrued.pop(order.symbol, None)
+            self.borrow_paid += borrow
         signed = qty if buy else -qty
         self.cash = ctx.subtract(ctx.subtract(self.cash, ctx.multiply(signed, price)), fees)
         after = self.positions_held[order.symbol] = ctx.add(held, signed)
@@ -346,7 +349,8 @@ class PaperBroker:
     # -- recovery -------------------------------------------------------------------
     def rebuild_borrow(self, symbol: str, fills: list[Fill],
                        bars: Iterable[tuple[datetime, float]]) -> None:
-        """After :meth:`restore`: the borrow fee an open short of ``symbol`` accrued so far.
+        """After :meth:`restore`: the borrow fee an open short of ``symbol`` accrued so far,
+        and what its covers were charged (added to :attr:`borrow_paid`).
 
         Replays :meth:`on_bar`'s accrual over the run's bars of ``symbol`` (time, close;
         through the last bar processed) and its fills (``fills``: the run's, in order; a
@@ -366,7 +370,7 @@ class PaperBroker:
             self._accrue_borrow(symbol, at)
             for f in by_bar.get(at.timestamp(), ()):
                 if f.side == "buy" and held < 0:
-                    self.borrow_accrued.pop(symbol, None)
+                    self.borrow_paid += self.borrow_accrued.pop(symbol, 0.0)
                 held = MONEY_CONTEXT.add(held, f.quantity if f.side == "buy" else -f.quantity)
             self._short_marks.pop(symbol, None)
             if held < 0:
