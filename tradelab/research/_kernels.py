@@ -75,14 +75,25 @@ def bar_flows_nb(order_records: Any, col_idxs: Any, ptr: int, col_end: int,
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def equity_metrics_nb(order_records: Any, col_idxs: Any, col_lens: Any, close: Any,
-                      init_cash: float, ppy: float) -> Any:  # pragma: no cover (compiled)
+                      init_cash: float, ppy: float, edges: Any) -> Any:  # pragma: no cover
     """``(6, n_cols)``: total_return, final_equity, sharpe, sortino, max_drawdown and
-    exposure of each column (cagr, a power, is left to numpy)."""
+    exposure of each column (cagr, a power, is left to numpy); and ``(4, S, n_cols)``:
+    the sums of ``r^1..r^4`` per block of bars ``edges[b]:edges[b+1]`` (``S = 0`` for
+    ``edges`` of fewer than 2 elements), the sums of
+    :func:`tradelab.research._overfit_kernels.block_moments_nb` from the same replay.
+
+    Those sums add the returns in bar order and skip the bars that are flat without an
+    order, as ``block_moments_nb`` does, so they are the same bit for bit (the tests
+    check it).
+    """
     n = close.shape[0]
     n_cols = col_lens.shape[0]
     out = np.empty((6, n_cols), dtype=np.float64)
+    n_blocks = max(edges.shape[0] - 1, 0)
+    blocks = np.zeros((4, n_blocks, n_cols), dtype=np.float64)
     r = np.empty(n, dtype=np.float64)
     sq = np.empty(n, dtype=np.float64)
+    flat = np.zeros(n, dtype=np.bool_)  # no position and no order: block sums skip it
     sqrt_ppy = math.sqrt(ppy)
     col_start = 0
     for col in range(n_cols):
@@ -103,16 +114,19 @@ def equity_metrics_nb(order_records: Any, col_idxs: Any, col_lens: Any, close: A
             # vectorbt: asset_flow_nb + assets_nb, cash_flow_nb + cash_nb
             if i == next_i:
                 asset_flow, cash_flow, ptr = bar_flows_nb(order_records, col_idxs, ptr, col_end, i)
+                flat[i] = asset_flow == 0.0 and cash_flow == 0.0 and position == 0.0
                 position = add_nb(position, asset_flow)
                 cash = add_nb(cash, cash_flow)
                 snapped = True
                 next_i = order_records[col_idxs[ptr]]["idx"] if ptr < col_end else n
-            elif not snapped:
-                # a bar without orders adds 0.0: add_nb(x, 0.0) is x for every x add_nb
-                # returned (it snaps only |x| <= abs_tol), so once is enough
-                position = add_nb(position, 0.0)
-                cash = add_nb(cash, 0.0)
-                snapped = True
+            else:
+                flat[i] = position == 0.0
+                if not snapped:
+                    # a bar without orders adds 0.0: add_nb(x, 0.0) is x for every x
+                    # add_nb returned (it snaps only |x| <= abs_tol), so once is enough
+                    position = add_nb(position, 0.0)
+                    cash = add_nb(cash, 0.0)
+                    snapped = True
             value = cash + position * close[i]
             r[i] = value / prev - 1.0
             prev = value
@@ -143,25 +157,47 @@ def equity_metrics_nb(order_records: Any, col_idxs: Any, col_lens: Any, close: A
         out[3, col] = mean / down * sqrt_ppy if down > 0 else np.nan
         out[4, col] = np.nan if dd_nan else max_dd
         out[5, col] = exposed / n
-    return out
+        for block in range(n_blocks):
+            a1 = a2 = a3 = a4 = 0.0
+            for i in range(edges[block], edges[block + 1]):
+                if flat[i]:
+                    continue
+                x = r[i]
+                x2 = x * x
+                a1 += x
+                a2 += x2
+                a3 += x2 * x
+                a4 += x2 * x2
+            blocks[0, block, col] = a1
+            blocks[1, block, col] = a2
+            blocks[2, block, col] = a3
+            blocks[3, block, col] = a4
+    return out, blocks
 
 
 def equity_metrics(order_records: np.ndarray, col_map: tuple[np.ndarray, np.ndarray],
-                   close: np.ndarray, init_cash: float, ppy: float) -> dict[str, np.ndarray]:
+                   close: np.ndarray, init_cash: float, ppy: float,
+                   edges: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Every metric of :data:`tradelab.research.metrics.METRICS` except the trade
     counts, per column: :func:`equity_metrics_nb`, plus cagr computed by numpy
-    exactly as :func:`tradelab.research.metrics.compute` does."""
+    exactly as :func:`tradelab.research.metrics.compute` does; with ``edges``, also
+    ``"blocks"``, the per-block power sums of the overfitting estimate."""
     col_idxs, col_lens = col_map
     close = np.ascontiguousarray(close, dtype=np.float64)
-    total_return, final, sharpe, sortino, max_dd, exposure = equity_metrics_nb(
+    metrics_, blocks = equity_metrics_nb(
         order_records, np.asarray(col_idxs, dtype=np.int64), np.asarray(col_lens, dtype=np.int64),
-        close, float(init_cash), float(ppy))
+        close, float(init_cash), float(ppy),
+        np.zeros(0, dtype=np.int64) if edges is None else np.asarray(edges, dtype=np.int64))
+    total_return, final, sharpe, sortino, max_dd, exposure = metrics_
     growth = final / init_cash
     with np.errstate(divide="ignore", invalid="ignore"):
         cagr = np.where(growth > 0, np.power(np.maximum(growth, 1e-300), ppy / close.shape[0])
                         - 1.0, -1.0)
-    return {"total_return": total_return, "cagr": cagr, "sharpe": sharpe, "sortino": sortino,
-            "max_drawdown": max_dd, "exposure": exposure, "final_equity": final}
+    out = {"total_return": total_return, "cagr": cagr, "sharpe": sharpe, "sortino": sortino,
+           "max_drawdown": max_dd, "exposure": exposure, "final_equity": final}
+    if edges is not None:
+        out["blocks"] = blocks
+    return out
 
 
 def simulation_kernel() -> Any:

@@ -12,7 +12,8 @@ stops (the common sweep) it runs vectorbt's signal kernel on the bars that carry
 signal only (:mod:`tradelab.research._signal_kernels`: the same order records as
 ``vbt.Portfolio.from_signals``, without the per-cell cost, the broadcast copies or the
 Portfolio object) and computes the metrics from the order records
-(:func:`records_metrics`). Runs with stops or a time stop go through
+(:func:`tradelab.research._kernels.equity_metrics`, which also gives the overfitting
+estimate's block sums in the same pass). Runs with stops or a time stop go through
 ``vbt.Portfolio.from_signals`` (:func:`run_portfolio`), as a backtest does. The
 arguments of both come from one place,
 :func:`tradelab.research.conventions.from_signals_kwargs`.
@@ -32,7 +33,7 @@ from tradelab.strategy.base import Signals, Strategy
 from tradelab.strategy.exits import Stops
 
 __all__ = ["ENGINE", "STOP_KEYS", "chunk_all_signals", "chunk_metrics", "chunk_signals",
-           "portfolio_metrics", "records_metrics", "run_chunk", "run_portfolio", "split_stops"]
+           "portfolio_metrics", "run_chunk", "run_portfolio", "split_stops"]
 
 #: Grid keys of a sweep that set a declared exit rather than a strategy parameter.
 STOP_KEYS = ("sl", "tp", "trail")
@@ -140,15 +141,15 @@ def chunk_metrics(execution: Execution, bars: pd.DataFrame, sig: Signals, ppy: f
                   edges: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Every metric of each column of a chunk's signals simulated on ``bars``; with
     ``edges``, also ``"blocks"``: the per-block power sums of each column's returns
-    (:func:`tradelab.research._overfit_kernels.block_moments_nb`).
+    (those of :func:`tradelab.research._overfit_kernels.block_moments_nb`).
 
     Runs without stops go through :func:`tradelab.research._signal_kernels.simulate_signals_nb`
     (vectorbt's kernel on the signal bars only: the same order records, without a
     Portfolio); the others through ``vbt.Portfolio.from_signals``. Both give the same
     values for the runs both can do; the tests check that.
     """
-    from tradelab.research._overfit_kernels import block_moments_nb
-    from tradelab.research._signal_kernels import direct_inputs
+    from tradelab.research._kernels import equity_metrics
+    from tradelab.research._signal_kernels import direct_inputs, exit_trade_stats
 
     kwargs = from_signals_kwargs(execution, bars, sig.entries, sig.exits, trade, sig,
                                  column_stops)
@@ -157,17 +158,21 @@ def chunk_metrics(execution: Execution, bars: pd.DataFrame, sig: Signals, ppy: f
     if inputs is None:
         pf = _portfolio(kwargs)
         records = pf.order_records
-        col_idxs, col_lens = pf.orders.col_mapper.col_map
-        out = portfolio_metrics(pf, execution.cash, ppy, close)
+        col_map = pf.orders.col_mapper.col_map
+        trades = pf.trades.values
+        n_cols = pf.wrapper.shape_2d[1]
+        trade_col, trade_pnl, trade_open = (trades["col"].astype(np.int64), trades["pnl"],
+                                            trades["status"] == 0)
     else:
         records, col_lens = _direct_records(inputs)
-        col_idxs = np.arange(len(records), dtype=np.int64)
-        out = records_metrics(records, col_lens, close, execution.cash, ppy)
-    if edges is not None:
-        out["blocks"] = block_moments_nb(
-            records, np.asarray(col_idxs, dtype=np.int64), np.asarray(col_lens, dtype=np.int64),
-            np.ascontiguousarray(close), float(execution.cash), np.asarray(edges, dtype=np.int64))
-    return out
+        col_map = (np.arange(len(records), dtype=np.int64), col_lens)
+        n_cols = len(col_lens)
+        trade_col, trade_pnl, trade_open = exit_trade_stats(records, close, n_cols, col_lens)
+    out = equity_metrics(records, col_map, close, execution.cash, ppy, edges)
+    n_trades, win_rate = metrics.trade_stats(n_cols, trade_col, trade_pnl, trade_open)
+    return {**{name: n_trades if name == "n_trades" else win_rate if name == "win_rate"
+               else out[name] for name in metrics.METRICS},
+            **({} if edges is None else {"blocks": out["blocks"]})}
 
 
 def _direct_records(inputs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -177,22 +182,6 @@ def _direct_records(inputs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     records = simulate_direct(inputs)
     n_cols = inputs["entries"].shape[0]
     return records, np.bincount(records["col"], minlength=n_cols).astype(np.int64)
-
-
-def records_metrics(records: np.ndarray, col_lens: np.ndarray, close: np.ndarray,
-                    init_cash: float, ppy: float) -> dict[str, np.ndarray]:
-    """:func:`portfolio_metrics` from column-major order records (no Portfolio): the
-    equity replay of :func:`tradelab.research._kernels.equity_metrics` and the trade
-    counts of vectorbt's exit trades (what ``pf.trades`` holds)."""
-    from tradelab.research._kernels import equity_metrics
-    from tradelab.research._signal_kernels import exit_trade_stats
-
-    col_idxs = np.arange(len(records), dtype=np.int64)
-    out = equity_metrics(records, (col_idxs, col_lens), close, init_cash, ppy)
-    n_trades, win_rate = metrics.trade_stats(
-        len(col_lens), *exit_trade_stats(records, close, len(col_lens), col_lens))
-    return {name: n_trades if name == "n_trades" else win_rate if name == "win_rate"
-            else out[name] for name in metrics.METRICS}
 
 
 def run_chunk(cls: type[Strategy], combos: Sequence[dict[str, Any]], bars: pd.DataFrame,

@@ -18,8 +18,6 @@ from tradelab.research.simulate import chunk_metrics, portfolio_metrics, run_por
 from tradelab.strategy.base import Signals
 from tradelab.strategy.exits import Direction, Stops
 
-EDGES = np.array([0, 250, 700, 1500])
-
 
 def _flags(bars: pd.DataFrame, k: int, seed: int, density: float = 0.03) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
@@ -43,11 +41,13 @@ def _assert_same(execution: Execution, bars: pd.DataFrame, sig: Signals,
     assert records.dtype == pf.order_records.dtype
     np.testing.assert_array_equal(records, pf.order_records)
     close = bars["close"].to_numpy(dtype=float)
-    got = chunk_metrics(execution, bars, sig, 252.0, trade, edges=EDGES)
+    n = len(bars)
+    edges = np.array([0, n // 6, n // 2, n])  # blocks of the overfitting estimate
+    got = chunk_metrics(execution, bars, sig, 252.0, trade, edges=edges)
     want = portfolio_metrics(pf, execution.cash, 252.0, close)
     for name, values in want.items():
         np.testing.assert_array_equal(got[name], values, err_msg=name)
-    np.testing.assert_array_equal(got["blocks"], block_moments(pf, close, execution.cash, EDGES))
+    np.testing.assert_array_equal(got["blocks"], block_moments(pf, close, execution.cash, edges))
     return len(records)
 
 
