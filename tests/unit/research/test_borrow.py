@@ -194,3 +194,19 @@ def test_sweeps_and_portfolios_refuse_a_borrow_fee(spx, registry) -> None:
         sweep(registry.get("sma_cross"), spx, {"fast": [5, 10]}, execution=Execution(borrow_fee=0.03))
     with pytest.raises(ValueError, match="not supported for portfolio strategies"):
         backtest_portfolio("momentum_rotation", execution=Execution(borrow_fee=0.03))
+
+
+def test_the_portfolio_engine_refuses_a_borrow_fee() -> None:
+    from tradelab.engine.rebalancer import Rebalancer
+    from tradelab.strategy.portfolio import PortfolioStrategy
+
+    class Hold(PortfolioStrategy):
+        name = "hold_test"
+        universe = ("KO",)
+
+        def weights(self, panel):
+            return panel.close * 0 + 1.0
+
+    with pytest.raises(ValueError, match=r"borrow_fee = 0\.03: not supported for portfolio"):
+        Rebalancer(Hold(), ("KO",), Execution(borrow_fee=0.03))
+    Rebalancer(Hold(), ("KO",), Execution())  # no borrow fee: accepted
