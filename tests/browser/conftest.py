@@ -183,6 +183,14 @@ def login_in(context: Any, url: str, user: str) -> Any:
     return page
 
 
+def open_section(page: Any, title: str) -> None:
+    """Open the dashboard's closed section ``title`` (a click on its header, as a user does):
+    its content is built then, on the server."""
+    header = page.get_by_role("button", name=title, exact=True)
+    header.scroll_into_view_if_needed()
+    header.click()
+
+
 def keep_screenshot(page: Any, tmp_path: Any, name: str) -> None:
     """A full-page screenshot once drawn, kept in ``var/screenshots`` (a test artefact)."""
     drawn(page)

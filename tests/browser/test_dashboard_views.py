@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import insert
 
-from tests.browser.conftest import Dashboard, keep_screenshot, login, seed_run
+from tests.browser.conftest import Dashboard, keep_screenshot, login, open_section, seed_run
 from tradelab.store import Store
 from tradelab.store.bar_sql import RB
 from tradelab.store.run_bars_repo import run_bars
@@ -91,7 +91,10 @@ def test_daily_pnl_shows_only_the_selected_runs_days(dashboard: Dashboard, brows
         assert len(expected[first]) == 150 and len(expected[second]) == 2
         assert expected[empty] == []
         title = "Daily P&L (UTC days)"
-        page.get_by_text("Daily P&L (selected run)").scroll_into_view_if_needed()
+        open_section(page, "Daily P&L (selected run)")
+        page.wait_for_function("title => { for (const doc of Bokeh.documents) for (const m of "
+                               "doc._all_models.values()) if (m.title && m.title.text === title)"
+                               " return true; return false; }", arg=title)
         for run in (first, second, empty, first, second):
             assert _switch_and_read_days(page, run, title) == expected[run]
         keep_screenshot(page, tmp_path, "dashboard-daily-switch.png")
@@ -193,9 +196,10 @@ def test_price_chart_and_per_symbol_performance_agree_with_the_store(
         expect(page.get_by_test_id("pnl")).to_contain_text("+147.00")
         # Per symbol: the figures, and their sum is the run's P&L tile.
         title = "Performance per symbol (selected run)"
-        page.get_by_text(title).scroll_into_view_if_needed()
-        symbols = page.locator(".tabulator-cell[tabulator-field='symbol']", has_text="NDX")
-        expect(symbols).not_to_have_count(0)
+        open_section(page, title)
+        # (the positions table has symbol cells too: wait for this table's own column)
+        trips = page.locator(".tabulator-cell[tabulator-field='round_trips']")
+        expect(trips).to_have_count(2)
         rows = page.evaluate("() => {" + DEEP + """
           const out = {};
           for (const row of deep('.tabulator-row')) {
@@ -217,7 +221,8 @@ def test_price_chart_and_per_symbol_performance_agree_with_the_store(
         # Price chart: the run's first symbol, its stored bars, the strategy's averages
         # from the run's params, and the SPX fills as markers at their time and price.
         stored = run_bars(store, run, "SPX")
-        page.get_by_text("Price, indicators and fills (selected run)").scroll_into_view_if_needed()
+        open_section(page, "Price, indicators and fills (selected run)")
+        page.wait_for_function(f"() => ({SOURCE})('candles') !== null")
         candles = page.evaluate(SOURCE, "candles")
         assert len(candles["close"]) == len(stored)
         assert [round(v, 6) for v in candles["close"]] == [b["close"] for b in stored]
@@ -262,6 +267,7 @@ def test_feed_health_flags_a_stale_feed_and_shows_data_quality(
     try:
         page.locator("select").filter(has_text="paper").first.select_option(label="feeds")
         expect(page.get_by_test_id("run-label")).to_have_attribute("data-run", str(old))
+        open_section(page, "Feed health and data quality (selected run)")
         state = page.get_by_test_id("feed-state")
         expect(state).to_have_attribute("data-state", "stale")
         last = max(b["at"] for b in run_bars(store, old))
@@ -274,7 +280,6 @@ def test_feed_health_flags_a_stale_feed_and_shows_data_quality(
         age = int(page.get_by_test_id("feed-age").get_attribute("data-seconds") or 0)
         assert age > (datetime.now(UTC) - last).total_seconds() - 600
         expect(page.get_by_test_id("feed-quality")).to_have_text("6")
-        page.get_by_text("Feed health and data quality (selected run)").scroll_into_view_if_needed()
         reasons = page.locator(".tabulator-cell[tabulator-field='reason']")
         expect(reasons.filter(has_text="high_below_low")).to_have_count(1)
         counts = page.evaluate("() => {" + DEEP + """
@@ -303,3 +308,39 @@ def test_feed_health_flags_a_stale_feed_and_shows_data_quality(
         page.context.close()
         store.close()
 
+
+
+# The page's Tabulator models and plot titles, as BokehJS holds them.
+MODELS = """() => {
+  const tables = [], plots = [];
+  for (const doc of Bokeh.documents) for (const m of doc._all_models.values()) {
+    if (String(m.type).endsWith('DataTabulator')) tables.push(m.columns.map(c => c.field).join(','));
+    if ((m.type === 'Figure' || m.type === 'Plot') && m.title) plots.push(m.title.text);
+  }
+  return {tables: tables.sort(), plots: plots.sort()};
+}"""
+
+
+def test_the_first_page_builds_a_closed_section_only_when_opened(
+        dashboard: Dashboard, browser: Any) -> None:
+    store = Store(dashboard.store_url)
+    run = seed_run(store, "lazy", datetime(2016, 2, 1, 20, tzinfo=UTC), [10.0, 11.0, 12.0])
+    page = login(browser, dashboard.url, "viewer")
+    try:
+        page.locator("select").filter(has_text="paper").first.select_option(label="lazy")
+        expect(page.get_by_test_id("run-label")).to_have_attribute("data-run", str(run))
+        first = page.evaluate(MODELS)
+        assert first["plots"] == ["Equity (selected run)"]
+        assert len(first["tables"]) == 3  # positions, orders, fills
+        assert not any(t.startswith("id,strategy") for t in first["tables"])
+        open_section(page, "Engine runs (account)")
+        ids = page.locator(".tabulator-cell[tabulator-field='id']")
+        expect(ids).to_have_count(1)
+        expect(ids.first).to_have_text(str(run))
+        expect(page.locator(".tabulator-cell[tabulator-field='strategy']")).to_have_text(
+            "sma_cross")
+        assert len(page.evaluate(MODELS)["tables"]) == 4
+        assert page.evaluate(MODELS)["plots"] == ["Equity (selected run)"]
+    finally:
+        page.context.close()
+        store.close()

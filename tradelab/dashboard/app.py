@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from tradelab.dashboard.closeview import PositionCloser
     from tradelab.dashboard.controls import Controls
     from tradelab.dashboard.state import DashboardState
-    from tradelab.dashboard.views import LiveViews
+    from tradelab.dashboard.views import LazySection, LiveViews
 
 log = structlog.get_logger("tradelab.dashboard")
 HEADER = {"background": "#111827", "color": "white", "padding": "6px 16px",
@@ -64,6 +64,7 @@ class _Live:
     controls: Controls
     closer: PositionCloser
     layout: pn.Column
+    sections: dict[str, LazySection]
 
 
 class DashboardApp(pn.viewable.Viewer):
@@ -136,8 +137,8 @@ class DashboardApp(pn.viewable.Viewer):
             views = LiveViews()
             controls = Controls(self.session, self.services.control, state)
             closer = PositionCloser(self.session, self.services.control, state)
-            self._live_part = _Live(state, views, controls, closer,
-                                    self._layout(views, controls, closer))
+            layout, sections = self._layout(views, controls, closer)
+            self._live_part = _Live(state, views, controls, closer, layout, sections)
             state.param.watch(lambda _e: self.render(), "snapshot")
             self.render()
         return self._live_part
@@ -161,12 +162,18 @@ class DashboardApp(pn.viewable.Viewer):
         return self._live().closer
 
     @property
+    def sections(self) -> dict[str, LazySection]:
+        """The sections built when first opened (:class:`.views.LazySection`), by title."""
+        return self._live().sections
+
+    @property
     def _dashboard(self) -> pn.Column:
         return self._live().layout
 
     # -- layout -------------------------------------------------------------------------
-    def _layout(self, v: LiveViews, controls: Controls, closer: PositionCloser) -> pn.Column:
-        from tradelab.dashboard.views import section
+    def _layout(self, v: LiveViews, controls: Controls, closer: PositionCloser
+                ) -> tuple[pn.Column, dict[str, LazySection]]:
+        from tradelab.dashboard.views import LazySection, section
 
         header = pn.Row(
             pn.pane.HTML(f"<div style='font-size:20px;font-weight:700;color:white;"
@@ -177,7 +184,24 @@ class DashboardApp(pn.viewable.Viewer):
                                               margin=(14, 0)),
             self.run_select, self.user_badge, self.logout_button,
             styles=HEADER, sizing_mode="stretch_width")
-        return pn.Column(
+        # The first screen is built with the page; the rest are closed cards built when
+        # first opened (see LiveViews): a page costs the server and the browser only what
+        # it shows, and the first one after a login is up in well under half the time.
+        lazy = [LazySection(title, v, parts, content) for title, parts, content in (
+            ("Closed trades (selected run)", ("trades",), lambda: [v.trades]),
+            ("Daily P&L (selected run)", ("daily",), lambda: [v.daily_plot]),
+            ("Risk events and alerts (account)", ("risk_events",), lambda: [v.risk_events]),
+            ("Engine runs (account)", ("runs",), lambda: [v.runs]),
+            ("Job runs", ("job_runs",), lambda: [v.job_runs]),
+            ("Recent events: orders and data quality (selected run)", ("events",),
+             lambda: [v.events]),
+            ("Venue reconciliations", ("reconciliations",), lambda: [v.reconciliations]),
+            ("Performance per symbol (selected run)", ("symbols",), lambda: [v.symbols]),
+            ("Price, indicators and fills (selected run)", ("price",), lambda: [v.price_plot]),
+            ("Feed health and data quality (selected run)", ("feed", "quality"),
+             lambda: [v.feed, v.quality]),
+        )]
+        layout = pn.Column(
             header, v.kill_switch, pn.Column(v.kpis, v.account, v.status, styles=CARD_LIGHT,
                                              sizing_mode="stretch_width"),
             pn.Row(section("Equity curve", v.equity_plot),
@@ -185,24 +209,10 @@ class DashboardApp(pn.viewable.Viewer):
                    sizing_mode="stretch_width"),
             pn.Row(section("Open positions (selected run)", v.positions, closer.panel),
                    section("Open orders (selected run)", v.orders), sizing_mode="stretch_width"),
-            pn.Row(section("Closed trades (selected run)", v.trades),
-                   section("Daily P&L (selected run)", v.daily_plot), sizing_mode="stretch_width"),
-            pn.Row(section("Recent fills (selected run)", v.fills),
-                   section("Risk events and alerts (account)", v.risk_events),
-                   sizing_mode="stretch_width"),
-            pn.Row(section("Engine runs (account)", v.runs), section("Job runs", v.job_runs),
-                   sizing_mode="stretch_width"),
-            pn.Row(section("Recent events: orders and data quality (selected run)", v.events),
-                   section("Venue reconciliations", v.reconciliations),
-                   sizing_mode="stretch_width"),
-            # Added below the original views, whose places on the page stay as they were.
-            pn.Row(section("Price, indicators and fills (selected run)", v.price_plot),
-                   section("Feed health and data quality (selected run)", v.feed, v.quality,
-                           width=560),
-                   sizing_mode="stretch_width"),
-            pn.Row(section("Performance per symbol (selected run)", v.symbols),
-                   sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+            pn.Row(section("Recent fills (selected run)", v.fills), sizing_mode="stretch_width"),
+            # One per row: a card opened next to a closed one in a row had no width to draw in.
+            *lazy, sizing_mode="stretch_width")
+        return layout, {s.title: s for s in lazy}
 
     def _show(self) -> None:
         if self.session.principal is None:

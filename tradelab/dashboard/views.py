@@ -8,6 +8,7 @@ layout stays). ``data-testid`` attributes mark the values tests look for.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -73,9 +74,26 @@ def kill_switch_html(ks: Any) -> str:
             "● Trading active (kill switch off)</div>")
 
 
+#: The views built only when first shown (the sections after the first screen): each
+#: is an attribute of :class:`LiveViews` created on first access and filled from the
+#: latest snapshot at once.
+LAZY_PARTS = ("trades", "daily", "price", "symbols", "feed", "quality", "risk_events", "runs",
+              "job_runs", "reconciliations", "events")
+#: The lazy parts that are tables of the snapshot's frame of the same name.
+_PLAIN_TABLES = ("trades", "risk_events", "runs", "job_runs", "reconciliations", "events")
+
+
 class LiveViews:
     """One run's equity, KPIs, positions, orders, fills, trades and daily P&L; account-wide
-    risk events, runs, job runs and reconciliations."""
+    risk events, runs, job runs and reconciliations.
+
+    Only the first screen's views (tiles, status, kill switch, equity curve, positions,
+    orders and fills) are built with the object; the others (:data:`LAZY_PARTS`) when
+    first used, e.g. by a section opened in the browser: a page then costs the server
+    and the browser only what it shows. :meth:`update` refreshes the built parts that are
+    not :meth:`paused` (a closed section), and a part built later starts from the
+    latest snapshot, so every part shows the same data whenever it appears.
+    """
 
     def __init__(self) -> None:
         # Bokeh figures updated in the same patch as the tiles (see .charts).
@@ -85,27 +103,113 @@ class LiveViews:
         self.kill_switch = pn.pane.HTML(kill_switch_html(None), sizing_mode="stretch_width")
         self.positions = _table("positions", height=180, formatters={
             c: _NUM["float"] for c in ("avg_price", "mark", "unrealized", "realized_pnl")})
-        self.trades = _table("trades", height=240, formatters={
-            c: _NUM["float"] for c in ("entry_price", "exit_price", "fees", "pnl")})
-        self.daily = DailyChart(height=240)
-        self.daily_plot = self.daily.pane
-        self.price = PriceChart(height=360)
-        self.price_plot = self.price.pane
-        self.symbols = _table("symbols", height=160, formatters={
-            "win_rate": {"type": "plaintext"},  # text ("60%", "–"): no number formatting
-            **{c: _NUM["float"] for c in ("pnl", "realized", "unrealized", "fees")}})
-        self.feed = pn.pane.HTML(feed_html({}), sizing_mode="stretch_width")
-        self.quality = _table("quality", height=140)
         self.account = pn.pane.HTML("", sizing_mode="stretch_width")
         self.orders = _table("orders", height=180)
         self.fills = _table("fills", height=240,
                             formatters={c: _NUM["float"] for c in ("price", "fees")})
-        self.risk_events = _table("risk_events", height=240)
-        self.runs = _table("runs", height=180)
-        self.job_runs = _table("job_runs", height=180)
-        self.reconciliations = _table("reconciliations", height=180)
-        self.events = _table("events", height=240)
         self.status = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.snapshot: Snapshot | None = None
+        self.built: set[str] = set()
+        self._paused: set[str] = set()
+
+    # -- the lazy parts (LAZY_PARTS) ---------------------------------------------------------
+    def _made(self, name: str, view: Any) -> Any:
+        """Note ``name`` as built and fill it from the latest snapshot (if any yet)."""
+        self.built.add(name)
+        setattr(self, f"_{name}", view)
+        if self.snapshot is not None:
+            self._refresh(name, self.snapshot)
+        return view
+
+    def _part(self, name: str) -> Any:
+        view = self.__dict__.get(f"_{name}")
+        return view if view is not None else self._made(name, _BUILD[name]())
+
+    @property
+    def trades(self) -> pn.widgets.Tabulator:
+        return self._part("trades")
+
+    @property
+    def daily(self) -> DailyChart:
+        return self._part("daily")
+
+    @property
+    def daily_plot(self) -> pn.pane.Bokeh:
+        return self.daily.pane
+
+    @property
+    def price(self) -> PriceChart:
+        return self._part("price")
+
+    @property
+    def price_plot(self) -> pn.pane.Bokeh:
+        return self.price.pane
+
+    @property
+    def symbols(self) -> pn.widgets.Tabulator:
+        return self._part("symbols")
+
+    @property
+    def feed(self) -> pn.pane.HTML:
+        return self._part("feed")
+
+    @property
+    def quality(self) -> pn.widgets.Tabulator:
+        return self._part("quality")
+
+    @property
+    def risk_events(self) -> pn.widgets.Tabulator:
+        return self._part("risk_events")
+
+    @property
+    def runs(self) -> pn.widgets.Tabulator:
+        return self._part("runs")
+
+    @property
+    def job_runs(self) -> pn.widgets.Tabulator:
+        return self._part("job_runs")
+
+    @property
+    def reconciliations(self) -> pn.widgets.Tabulator:
+        return self._part("reconciliations")
+
+    @property
+    def events(self) -> pn.widgets.Tabulator:
+        return self._part("events")
+
+    def pause(self, *names: str) -> None:
+        """Stop refreshing these parts (their section was closed: nobody sees them)."""
+        self._paused.update(names)
+
+    def resume(self, *names: str) -> None:
+        """Refresh these parts again, first from the latest snapshot if they were paused."""
+        for name in names:
+            if name in self._paused:
+                self._paused.discard(name)
+                if name in self.built and self.snapshot is not None:
+                    self._refresh(name, self.snapshot)
+
+    def _refresh(self, name: str, snap: Snapshot) -> None:
+        view = self.__dict__[f"_{name}"]
+        if name in _PLAIN_TABLES:
+            view.value = _for_display(getattr(snap, name))
+        elif name == "daily":
+            view.update(snap.daily)
+        elif name == "symbols":
+            symbols = snap.symbols.copy()
+            symbols["win_rate"] = [("–" if v is None or pd.isna(v) else f"{v:.0%}")
+                                   for v in symbols["win_rate"]]
+            view.value = symbols
+        elif name == "feed":
+            view.object = feed_html(snap.feed)
+        elif name == "quality":
+            view.value = _for_display(pd.DataFrame(snap.feed.get("quality", []),
+                                                   columns=COLUMNS["quality"]))
+        elif name == "price":
+            symbol = snap.summary.get("chart_symbol") or ""
+            view.update(snap.bars, snap.indicators, snap.markers,
+                        f"{symbol} · last {len(snap.bars)} bars (selected run)"
+                        if symbol else PriceChart.TITLE)
 
     def update(self, snap: Snapshot) -> None:
         """Push ``snap`` into the widgets."""
@@ -151,27 +255,29 @@ class LiveViews:
             f"'{html.escape(str(last['fill_id'])) if last is not None else ''}'>"
             f"{html.escape(last_fill)}</span> · refreshed {at}</div>")
         self.positions.value = _for_display(snap.positions)
-        self.trades.value = _for_display(snap.trades)
         self.orders.value = _for_display(snap.orders)
         self.fills.value = _for_display(snap.fills)
-        self.risk_events.value = _for_display(snap.risk_events)
-        self.runs.value = _for_display(snap.runs)
-        self.job_runs.value = _for_display(snap.job_runs)
-        self.reconciliations.value = _for_display(snap.reconciliations)
-        self.events.value = _for_display(snap.events)
         self.equity.update(snap.equity)
-        self.daily.update(snap.daily)
-        symbols = snap.symbols.copy()
-        symbols["win_rate"] = [("–" if v is None or pd.isna(v) else f"{v:.0%}")
-                               for v in symbols["win_rate"]]
-        self.symbols.value = symbols
-        self.feed.object = feed_html(snap.feed)
-        self.quality.value = _for_display(pd.DataFrame(snap.feed.get("quality", []),
-                                                       columns=COLUMNS["quality"]))
-        symbol = s.get("chart_symbol") or ""
-        self.price.update(snap.bars, snap.indicators, snap.markers,
-                          f"{symbol} · last {len(snap.bars)} bars (selected run)"
-                          if symbol else PriceChart.TITLE)
+        self.snapshot = snap
+        for name in sorted(self.built - self._paused):
+            self._refresh(name, snap)
+
+
+_BUILD: dict[str, Any] = {
+    "trades": lambda: _table("trades", height=240, formatters={
+        c: _NUM["float"] for c in ("entry_price", "exit_price", "fees", "pnl")}),
+    "daily": lambda: DailyChart(height=240),
+    "price": lambda: PriceChart(height=360),
+    "symbols": lambda: _table("symbols", height=160, formatters={
+        "win_rate": {"type": "plaintext"},  # text ("60%", "–"): no number formatting
+        **{c: _NUM["float"] for c in ("pnl", "realized", "unrealized", "fees")}}),
+    "feed": lambda: pn.pane.HTML(feed_html({}), sizing_mode="stretch_width"),
+    "quality": lambda: _table("quality", height=140),
+    "risk_events": lambda: _table("risk_events", height=240),
+    "events": lambda: _table("events", height=240),
+    **{name: (lambda name=name: _table(name, height=180))
+       for name in ("runs", "job_runs", "reconciliations")},
+}
 
 
 def section(title: str, *objects: Any, **kw: Any) -> pn.Column:
@@ -181,4 +287,54 @@ def section(title: str, *objects: Any, **kw: Any) -> pn.Column:
                      *objects, styles=CARD, **kw)
 
 
-__all__ = ["LiveViews", "kill_switch_html", "section", "stat"]
+class LazySection:
+    """A titled card, closed at first, whose content is built when it is first opened.
+
+    While closed its parts are paused (:meth:`LiveViews.pause`: not refreshed, nobody
+    sees them); opened again, they show the latest snapshot at once.
+
+    Parameters
+    ----------
+    title
+        The card's title (its header is what the user clicks).
+    views
+        The :class:`LiveViews` the content belongs to.
+    parts
+        The lazy parts (:data:`LAZY_PARTS`) the content shows.
+    content
+        Returns the content's objects (reading the parts off ``views`` builds them).
+    """
+
+    def __init__(self, title: str, views: LiveViews, parts: tuple[str, ...],
+                 content: Callable[[], list[Any]], **kw: Any) -> None:
+        kw.setdefault("sizing_mode", "stretch_width")
+        self.title, self.views, self.parts, self._content = title, views, parts, content
+        self.card = pn.Card(title=title, collapsed=True, styles={"background": "white"},
+                            margin=(5, 5), **kw)
+        self.card.param.watch(self._toggled, "collapsed")
+
+    @property
+    def is_open(self) -> bool:
+        return not self.card.collapsed
+
+    def open(self) -> None:
+        """Open it (as a click on its header does): built the first time."""
+        self.card.collapsed = False
+
+    def close(self) -> None:
+        self.card.collapsed = True
+
+    def _toggled(self, event: Any) -> None:
+        if event.new:  # closed
+            self.views.pause(*self.parts)
+            return
+        with pn.io.hold():  # one patch: the content arrives filled
+            if not self.card.objects:
+                self.card.objects = list(self._content())
+            self.views.resume(*self.parts)
+
+    def __panel__(self) -> pn.Card:
+        return self.card
+
+
+__all__ = ["LAZY_PARTS", "LazySection", "LiveViews", "kill_switch_html", "section", "stat"]
