@@ -16,6 +16,9 @@ that a change in the machine's load falls on both. Per tree it prints:
 * the peak RSS of a fresh process that runs the sweep once (``overfit=False``),
   median of ``--rss-runs`` processes;
 
+a tree other than this one compiles into its own numba cache (``NUMBA_CACHE_DIR``
+with the tree's name appended), so that the trees never share cache entries;
+
 then the ratios baseline / current (above 1: the current tree is faster/leaner).
 ``bench/research.py --sweep-only --baseline-tree DIR`` prints the same.
 """
@@ -77,7 +80,12 @@ else:
 def run_tree(tree: Path, repeats: int) -> list[float]:
     """``[wall, cpu, wall with, cpu with] * repeats``, or ``[peak MiB]`` with ``repeats=0``."""
     env = dict(os.environ, PYTHONPATH=str(tree), TQDM_DISABLE="1")
-    env.setdefault("NUMBA_CACHE_DIR", str(ROOT / "var" / "numba-cache"))
+    cache = Path(env.get("NUMBA_CACHE_DIR", ROOT / "var" / "numba-cache"))
+    if tree != ROOT:
+        # its own numba cache: the trees' kernels (e.g. the cached copy of vectorbt's,
+        # keyed by vectorbt's file) never load or overwrite each other's entries
+        cache = cache.with_name(f"{cache.name}-{tree.name}")
+    env["NUMBA_CACHE_DIR"] = str(cache)
     out = subprocess.run([sys.executable, "-c", TIMED, str(tree), str(repeats)],
                          capture_output=True, text=True, env=env, cwd=tree, check=False)
     if out.returncode:
@@ -89,6 +97,8 @@ def compare(baseline: Path, current: Path, repeats: int, rss_runs: int) -> dict[
     """Time and measure the sweep in both trees, alternating; print and return the figures."""
     times: dict[Path, list[float]] = {baseline: [], current: []}
     rss: dict[Path, list[float]] = {baseline: [], current: []}
+    for tree in (baseline, current):  # fills each tree's numba cache: no compiling below
+        run_tree(tree, 0)
     for _ in range(max(rss_runs, 1)):
         for tree in (baseline, current):
             rss[tree] += run_tree(tree, 0)
