@@ -59,7 +59,7 @@ class BorrowFees:
 
     @property
     def paid(self) -> np.ndarray:
-        """``(columns,)``: borrow fees charged on covers (summed in bar order)."""
+        """``(columns,)``: borrow fees charged on covers, in total."""
         return np.asarray(self.per_bar.sum(axis=0), dtype=float)
 
 
