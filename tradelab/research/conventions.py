@@ -150,7 +150,7 @@ def shift_signals(flags: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
     out = np.zeros_like(values, dtype=bool)
     out[1:] = values[:-1]
     if isinstance(flags, pd.DataFrame):
-        return pd.DataFrame(out, index=flags.index, columns=flags.columns)
+        return pd.DataFrame(out, index=flags.index, columns=flags.columns, copy=False)
     return pd.Series(out, index=flags.index, name=flags.name)
 
 

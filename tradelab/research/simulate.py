@@ -121,7 +121,9 @@ def chunk_all_signals(cls: type[Strategy], combos: Sequence[dict[str, Any]],
         arrays = {k: None if singles[0][k] is None
                   else np.column_stack([s[k].to_numpy() for s in singles])
                   for k in Signals._fields}
-    return Signals(**{k: None if v is None else pd.DataFrame(v, index=bars.index, columns=columns)
+    # copy=False: pandas >= 3 would copy each (bars, columns) array once more
+    return Signals(**{k: None if v is None else pd.DataFrame(v, index=bars.index, columns=columns,
+                                                              copy=False)
                       for k, v in arrays.items()})
 
 
