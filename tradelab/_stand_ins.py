@@ -49,6 +49,11 @@ class _StandIn:
     def __getattr__(self, name: str) -> Any:
         if name in ("_proxy", "_attr"):  # (an instance being built by copy or pickle)
             raise AttributeError(name)
+        if name in _TYPING_PROBES:
+            # typing asks for these when a stand-in is named in an annotation
+            # (``Optional[stand_in]``, evaluated at import): a function or a plain class
+            # has none of them, so the answer is the real object's without loading it.
+            raise AttributeError(name)
         return getattr(self._target(), name)
 
     def __repr__(self) -> str:
@@ -106,6 +111,11 @@ class _ModuleProxy:
         asker = "" if frame is None else str(frame.f_globals.get("__name__", ""))
         return asker.startswith(self.importers)
 
+
+#: What typing (and typing_extensions) look up on each argument of a subscripted type.
+_TYPING_PROBES = frozenset({"__typing_subst__", "__parameters__",
+                            "__typing_is_unpacked_typevartuple__",
+                            "__typing_unpacked_tuple_args__"})
 
 #: Modules whose frames stand between an ``import`` statement and a module's attributes.
 _IMPORT_SYSTEM = frozenset({"importlib._bootstrap", "_frozen_importlib", "importlib"})

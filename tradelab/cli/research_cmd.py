@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from tradelab.cli._app import app, build_app, emit_json, fail, parse_params
+from tradelab.cli._gc import paused_gc
 from tradelab.cli._options import (
     DATA,
     EXEC,
@@ -151,6 +152,7 @@ _UNIVERSE = typer.Option(None, "--universe", metavar="NAME",
 
 
 @app.command("backtest")
+@paused_gc  # one backtest, then exit: see tradelab.cli._gc
 @with_options
 def backtest_cmd(
     strategy: str = typer.Argument(..., help="strategy name (see `tradelab strategies`)"),

@@ -19,7 +19,17 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any, TextIO, cast
 
-import structlog
+from tradelab._lazy import defer_import
+
+if "structlog" not in sys.modules:
+    # structlog imports rich's console, traceback and pretty-printer at import, to
+    # render exceptions: ~70 ms of every command, which mostly logs none. They load
+    # when structlog first renders an exception (the real objects from then on).
+    defer_import("rich.console", stand_ins=("Console",), importers=("structlog.",))
+    defer_import("rich.traceback", stand_ins=("Traceback",), importers=("structlog.",))
+    defer_import("rich.pretty")
+
+import structlog  # (after the deferrals)
 
 from tradelab.config import is_secret_name
 from tradelab.monitor.redact import protect_logger, redact_value

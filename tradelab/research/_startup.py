@@ -29,7 +29,12 @@ stand-ins, and ``vectorbt._typing`` (annotations only) takes plotly's ``Figure``
 IPython) is imported by the first figure, which is then vectorbt's own class.
 Likewise ``vectorbt.signals`` (whose generators build indicator classes at import):
 ``vectorbt.portfolio.base`` takes ``RANDNX``/``RPROBNX`` as stand-ins, for
-``Portfolio.from_random_signals``.
+``Portfolio.from_random_signals``. ``vectorbt._typing`` also takes plotly's
+``BaseFigure``/``BaseTraceType`` as stand-ins (annotations, as does
+``vectorbt.generic.plotting``; their module imports
+plotly's validators and narwhals), and ``dateparser`` (imported by
+``vectorbt.utils.datetime_`` to parse date strings) is a lazy module, loaded on first
+use.
 
 vectorbt's ``_settings`` also builds a plotly ``Template`` for each of its themes at
 import (validating thousands of properties, ~0.2 s) and registers them with
@@ -91,6 +96,15 @@ def defer_vectorbt() -> None:
     defer_package_init("vectorbt.signals")
     defer_import("vectorbt.signals.generators", stand_ins=("RANDNX", "RPROBNX"),
                  importers=("vectorbt.portfolio.base",))
+    # vectorbt._typing and vectorbt.generic.plotting take plotly's BaseFigure and
+    # BaseTraceType for annotations; their module imports plotly's validators and
+    # narwhals (~50 ms), for figures only.
+    defer_import("plotly.basedatatypes", stand_ins=("BaseFigure", "BaseTraceType"),
+                 importers=("vectorbt._typing", "vectorbt.generic.plotting"))
+    # vectorbt.utils.datetime_ imports dateparser (language data, regex: ~45 ms) to
+    # parse date strings, which a backtest on a DatetimeIndex never does; it uses the
+    # module through its attributes only, so a lazy module suffices.
+    defer_import("dateparser")
     if "vectorbt._settings" not in sys.modules:
         after_import("vectorbt.utils.config", _hook_settings_class)
 
