@@ -164,9 +164,13 @@ class BacktestResult:
                        execution: Execution, periods_per_year: float,
                        signals: Any = None, trade: TradeSpec | None = None) -> BacktestResult:
         """Build from a one-column ``vbt.Portfolio``."""
+        from tradelab.research._replay import equity_and_position
+
         index = bars.index
-        equity = pd.Series(np.asarray(pf.value(), dtype=float), index=index, name="equity")
-        position = pd.Series(np.asarray(pf.assets(), dtype=float), index=index, name="position")
+        # pf.value() and pf.assets(), replayed without seven numba kernel loads
+        equity_values, held = equity_and_position(pf, execution.cash)
+        equity = pd.Series(equity_values, index=index, name="equity")
+        position = pd.Series(held, index=index, name="position")
         per_col = portfolio_metrics(pf, execution.cash, periods_per_year)
         stats: dict[str, Any] = {k: v[0].item() for k, v in per_col.items()}
         stats.update(start=index[0], end=index[-1], bars=len(index))
