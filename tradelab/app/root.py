@@ -157,8 +157,8 @@ class App:
                          threshold: float = 0.0, persist: bool = True, history: int | str | None = None,
                          resume: int | None = None, feed: LiveFeed | None = None,
                          cutoff: float | None = None, close_only: bool | None = None,
-                         **engine_overrides: Any) -> Engine:
-        """A paper engine for a :class:`~tradelab.strategy.portfolio.PortfolioStrategy`
+                         broker: Broker | str | None = None, **engine_overrides: Any) -> Engine:
+        """A paper (or live) engine for a :class:`~tradelab.strategy.portfolio.PortfolioStrategy`
         (an instance, class or name) replaying a universe's bars, or on a live feed.
 
         ``universe`` (a name such as ``"sp20"``, ``"KO,PEP"`` or a list; default the
@@ -166,11 +166,15 @@ class App:
         contract bars) are replayed as given; ``rebalance``, ``lots`` and ``threshold``
         mean what they mean in :func:`tradelab.backtest_portfolio`. The engine acts once
         per time stamp (:mod:`tradelab.engine.portfolio_loop`); the broker is the paper
-        broker; persistence, risk and ``[engine]`` settings as in :meth:`engine`
-        (``persist=False``: in memory, as ``tradelab parity`` compares). ``history``: bars
-        of the panel handed to the strategy (default: its declared ``decision_window``,
-        every bar when it declares none; ``"all"``: every bar; see
-        :mod:`tradelab.engine.rebalancer`). ``resume``: a run id to continue (same bars).
+        broker unless ``broker`` names or is another: at a real venue (live, on a ``feed``)
+        a decision is sized at its time stamp's closes, its sells sent first and its buys
+        once the sells are final, on the venue's lot grid (``lots`` default: the venue's
+        rules; :mod:`tradelab.engine.live_rebalance`); persistence, risk and ``[engine]``
+        settings as in :meth:`engine` (``persist=False``: in memory, as ``tradelab parity``
+        compares). ``history``: bars of the panel handed to the strategy (default: its
+        declared ``decision_window``, every bar when it declares none; ``"all"``: every
+        bar; see :mod:`tradelab.engine.rebalancer`). ``resume``: a run id to continue
+        (same bars; not at a real venue).
 
         ``feed``: a live feed of the universe's bars (:meth:`feed` with the symbols) instead
         of a replay; its bars are batched per time stamp by
@@ -183,6 +187,7 @@ class App:
         from tradelab.app.wiring import assemble_engine
         from tradelab.data.sample import is_close_only
         from tradelab.data.universe import load_universe, universe_symbols
+        from tradelab.engine.live_rebalance import venue_lots
         from tradelab.engine.loop import EngineConfig
         from tradelab.engine.portfolio_loop import PortfolioEngine, TimestampBatches
         from tradelab.engine.rebalancer import Rebalancer
@@ -209,11 +214,17 @@ class App:
         ex = execution or self.execution
         engine_fields = {f.name for f in fields(EngineConfig)}
         config = EngineConfig(**{**self.settings.engine.model_dump(include=engine_fields),
+                                 "reconcile_seconds": self.settings.live.reconcile_seconds,
                                  **engine_overrides})
+        broker_name = broker if isinstance(broker, str) else "paper" if broker is None else \
+            str(getattr(broker, "name", "broker"))
+        broker_obj = broker if broker is not None and not isinstance(broker, str) else \
+            self.broker(broker_name, ex, set(symbols), config)
+        if not broker_obj.simulated and lots is None:
+            lots = venue_lots(broker_obj, symbols)
         desk = Rebalancer(strat, symbols, ex, schedule=rebalance, lots=lots, threshold=threshold,
                           close_only=bool(close_only), history=cast(Any, history))
         limits, per_strategy = risk_limits(self.settings)
-        broker_obj = self.broker("paper", ex, set(symbols), config)
 
         def make(*args: Any, **kwargs: Any) -> Engine:
             return PortfolioEngine(desk, *args[1:], **kwargs)
@@ -225,12 +236,13 @@ class App:
         else:
             stamps, gate = self._live_stamps(feed, symbols, cutoff, run_store, config)
         engine = assemble_engine([(cast(Any, strat), s) for s in symbols], stamps, ex,
-                                 store=run_store, broker=broker_obj, broker_name="paper",
+                                 store=run_store, broker=broker_obj, broker_name=broker_name,
                                  config=config, limits=limits, per_strategy=per_strategy,
                                  resume=resume,
                                  run_info={"strategy": strat.name, "symbol": ",".join(symbols),
                                            "source": source,
-                                           "mode": "replay" if feed is None else "paper",
+                                           "mode": "replay" if feed is None else
+                                           "paper" if broker_obj.simulated else "live",
                                            "params": strat.params},
                                  factory=make)
         engine.store = run_store

@@ -45,6 +45,13 @@ applied (``tests/integration/test_portfolio_live_feed.py``).
 4. Every symbol is marked at its close; one equity point, one stored snapshot and one
    progress mark per time stamp (``run_bars`` keeps every bar).
 
+**At a real venue** (``App.portfolio_engine(broker=...)`` with a broker that is not
+simulated) the fill prices are unknown when the orders leave: a decision is sized at its
+time stamp's closes, whatever ``fill`` says, on the venue's lot grid; its sells leave
+first and its buys, across later steps, once the venue desk's news says every sell is
+final, sized on the cash held then (:mod:`tradelab.engine.live_rebalance`). Steps 1 and
+3-4 are as above; the venue's reports replace the paper broker's open and close phases.
+
 **Resume** (``App.portfolio_engine(resume=RUN)``): the book, orders and broker come back
 from the store like any run's; the panel is rebuilt from the replay's bars up to the
 last processed time stamp and the decision taken on it is pending again (same client
@@ -57,7 +64,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
 
+import structlog
+
 from tradelab.engine.closer import act_on_close_requests
+from tradelab.engine.live_rebalance import SIZING, VenueRebalance
 from tradelab.engine.loop import Engine
 from tradelab.engine.rebalancer import Rebalancer
 from tradelab.errors import halt_reason
@@ -66,6 +76,8 @@ from tradelab.money import MONEY_CONTEXT, book
 from tradelab.orders.model import Order, client_order_id
 from tradelab.orders.rebalance import OrderIntent
 from tradelab.risk.manager import FLATTEN, FLATTEN_MARK
+
+log = structlog.get_logger("tradelab.engine")
 
 
 class TimestampBatches:
@@ -114,13 +126,19 @@ class PortfolioEngine(Engine):
 
     def __init__(self, rebalancer: Rebalancer, *args: Any, **kwargs: Any) -> None:
         super().__init__([], *args, **kwargs)
+        #: At a real venue: the decisions worked sells first (engine.live_rebalance).
+        self.live: VenueRebalance | None = None
         if not self._simulated:
-            raise ValueError("a portfolio strategy runs on a simulated venue (the paper broker) "
-                             "only: its orders are sized at the fill prices")
+            if self.resumed_from is not None:
+                raise ValueError(f"resume = {self.resumed_from}: a portfolio run at a real "
+                                 "venue cannot be resumed yet (start a new run; the start's "
+                                 "reconciliation adopts the venue's positions with --adopt)")
+            self.live = VenueRebalance(self)
+            log.warning("portfolio_live_sizing", venue=self.broker.name, sizing=SIZING)
         self.rebalancer = rebalancer
         self.name = rebalancer.strategy.name
         self._pending: tuple[datetime, dict] | None = None
-        self._fill_open = self.execution.fill == "next_open"
+        self._fill_open = self.execution.fill == "next_open" and self.live is None
         if self.resumed_from is not None:
             self._restore(self.resumed_from)
 
@@ -151,6 +169,10 @@ class PortfolioEngine(Engine):
         self.clock.advance(t)
         self.bars += len(bars)
         desk, manager, venue = self.rebalancer, self.orders, self._venue
+        if self.live is not None:
+            self._live_step(t, bars)
+            self._after(t, bars)
+            return
         desk.add(t, bars)
         first: list[str] = []
         if self._pending is not None:
@@ -174,6 +196,29 @@ class PortfolioEngine(Engine):
         for b in _ordered(bars, first):
             for update in venue.on_bar(b[0], t, b[2], b[3], b[4], b[5], b[6], "close"):
                 manager.apply(update)
+        self._after(t, bars)
+
+    def _live_step(self, t: datetime, bars: list[Bar]) -> None:
+        """A real venue's part of a step: its news, then the decision working (its buys once
+        its sells are final), then this time stamp's decision (engine.live_rebalance)."""
+        assert self.live is not None and self.desk is not None
+        reason = self.desk.news(self._t0, t)
+        if reason is not None and self.halt_reason is None:
+            self.halt_reason = reason
+        self.rebalancer.add(t, bars)
+        if self.halt_reason is not None:
+            return  # the run halts after this step: nothing more leaves
+        self._guarded(self.live.progress)
+        if self._flatten and self.kill_switch.engaged:
+            for b in bars:
+                self._do_flatten(b[0], t, b[5])
+        if not self.kill_switch.engaged:
+            chosen = self.rebalancer.targets()
+            if chosen is not None:
+                self._guarded(self.live.decide, t, chosen)
+
+    def _after(self, t: datetime, bars: list[Bar]) -> None:
+        """The end of a step: the store poll (kill switch, close requests), marks, records."""
         if (self.store_backed and self._t0 >= self._next_kill_poll):
             self._next_kill_poll = self._timer() + self.config.kill_poll_seconds
             if self.kill_switch.refresh() and self.kill_switch.reason.startswith(FLATTEN_MARK):
@@ -212,22 +257,32 @@ class PortfolioEngine(Engine):
 
     def _send(self, decided: datetime, targets: dict, *, fill_open: bool) -> list[str]:
         """Size the decision at the current time stamp's fill prices and send its orders."""
-        desk, pf = self.rebalancer, self.portfolio
-        prices, tradable = desk.row(fill_open)
+        prices, tradable = self.rebalancer.row(fill_open)
+        orders = self.intents(targets, prices, tradable)
+        for intent in orders:
+            self.submit(intent, decided, prices)
+        return [o.symbol for o in orders]
+
+    def intents(self, targets: dict, prices: dict, tradable: set[str]) -> list[OrderIntent]:
+        """The orders that move the book as it is now to ``targets``, sized at ``prices``."""
+        pf = self.portfolio
         positions = {s: p.quantity for s, p in pf.positions.items() if p.quantity}
-        orders = desk.orders(targets, positions, pf.cash, prices, tradable)
+        orders = self.rebalancer.orders(targets, positions, pf.cash, prices, tradable)
         # A symbol being closed on request (a working FLATTEN order, engine.closer) is not
         # traded by this decision, sized before the close fills; the next rebalance may
         # buy it back.
         closing = {o.symbol for o in self.orders.open_orders() if o.strategy == FLATTEN}
         if closing:
             orders = [o for o in orders if o.symbol not in closing]
-        for intent in orders:
-            self._guarded(self._submit, intent, decided, prices)
-        return [o.symbol for o in orders]
+        return orders
 
-    def _submit(self, intent: OrderIntent, decided: datetime, prices: dict) -> None:
+    def submit(self, intent: OrderIntent, decided: datetime, prices: dict) -> str:
+        """One order of a decision through the pipeline (guarded); its client order id."""
         cid = client_order_id(str(self.run_id), self.name, intent.symbol, decided, intent.side)
+        self._guarded(self._submit, cid, intent, decided, prices)
+        return cid
+
+    def _submit(self, cid: str, intent: OrderIntent, decided: datetime, prices: dict) -> None:
         if cid in self.orders.orders:
             self.orders.submit(cid, started=self._t0)
             return
@@ -235,6 +290,14 @@ class PortfolioEngine(Engine):
                       decided, estimate=intent.quantity,
                       reference_price=book(prices[intent.symbol]), run_id=str(self.run_id))
         self.orders.add(order)
+
+    def summary(self) -> dict[str, Any]:
+        out = super().summary()
+        if self.live is not None:  # how a real venue's orders were sized (live_rebalance)
+            out["sizing"] = SIZING
+            out["rebalances_done"] = self.live.done
+            out["rebalance_unfinished"] = self.live.busy
+        return out
 
 
 def _ordered(bars: list[Bar], first: list[str]) -> list[Bar]:
