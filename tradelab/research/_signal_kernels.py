@@ -211,7 +211,8 @@ _SCALARS = ("size", "size_type", "fees", "fixed_fees", "slippage", "min_size", "
             "upon_opposite_entry", "val_price", "init_cash")
 _SERIES = ("close", "price", "open")
 _FLAGS = ("entries", "exits", "short_entries", "short_exits")
-#: Keys with no effect on the simulation (``freq`` labels the wrapper only).
+#: Keys read on their own (``direction``, the checks) or without effect here (``freq``
+#: labels vectorbt's wrapper; ``high``/``low`` are read by stops only).
 _IGNORED = ("freq", "broadcast_kwargs", "direction", "use_stops", "cash_sharing", "reject_prob",
             "log", "high", "low")
 _ENUMS = {"size_type": SizeType, "upon_long_conflict": ConflictMode,

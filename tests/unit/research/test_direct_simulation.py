@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 from tradelab.research._overfit_kernels import block_moments
 from tradelab.research._signal_kernels import direct_inputs, simulate_direct
 from tradelab.research.conventions import Execution, TradeSpec, from_signals_kwargs
-from tradelab.research.simulate import chunk_metrics, portfolio_metrics, run_portfolio
+from tradelab.research.metrics import METRICS
+from tradelab.research.simulate import (
+    chunk_all_signals,
+    chunk_metrics,
+    portfolio_metrics,
+    run_portfolio,
+)
+from tradelab.research.sweep import expand_grid, sweep
 from tradelab.strategy.base import Signals
 from tradelab.strategy.exits import Direction, Stops
 
@@ -128,3 +135,27 @@ def test_unknown_arguments_keep_vectorbts_portfolio(bars: pd.DataFrame) -> None:
     assert direct_inputs(kwargs) is not None
     assert direct_inputs({**kwargs, "sl_stop": 0.1}) is None
     assert direct_inputs({**kwargs, "fees": np.full((len(bars), 2), 0.001)}) is None
+
+
+@pytest.mark.parametrize("name, grid, direction", [
+    ("sma_cross", {"fast": [5, 10, 20], "slow": [30, 60, 90]}, "long"),
+    ("sma_cross", {"fast": [5, 10, 20], "slow": [30, 60, 90]}, "both"),
+    ("rsi_reversion", {"window": [7, 14], "lower": [25.0, 35.0]}, "short"),
+    ("sma_cross_ls", {"fast": [10, 20], "slow": [50, 80]}, None),  # per-bar stops: vectorbt
+])
+def test_sweep_table_equals_one_vectorbt_portfolio_bit_for_bit(
+        bars: pd.DataFrame, registry, name: str, grid: dict[str, list[float]],
+        direction: Direction | None) -> None:
+    """The whole sweep (chunks of 4 on two threads) against one ``from_signals`` of every
+    combination: the same table, exactly."""
+    cls = registry.get(name)
+    result = sweep(cls, bars, grid, progress=False, chunk_size=4, workers=2,
+                   direction=direction, overfit=False)
+    combos, _ = expand_grid(cls, grid)
+    trade = TradeSpec.resolve(cls, direction)
+    sig = chunk_all_signals(cls, combos, bars)
+    pf = run_portfolio(Execution(), bars, sig.entries, sig.exits, trade, sig)
+    want = portfolio_metrics(pf, Execution().cash, result.periods_per_year)
+    for metric in METRICS:
+        np.testing.assert_array_equal(result.table[metric].to_numpy(), want[metric],
+                                      err_msg=metric)
