@@ -157,3 +157,45 @@ def test_a_rebalance_at_the_venue_sells_first_and_lands_on_the_targets(tl: Any, 
         assert rules is not None
         gap = weights[s] * base / prices[s] - held[s]
         assert Decimal(0) <= gap < rules.step, (s, side, gap)
+
+
+def test_a_sell_the_venue_refuses_leaves_the_buys_sized_on_the_cash_held(
+        tl: Any, venue: Any) -> None:
+    """The second decision (minute 8) sells BTC and buys ETH. The venue refuses the sell:
+    the buy is then sized without the sale's proceeds, on the cash the book holds (so the
+    venue fills it instead of refusing it for want of funds)."""
+    sim, broker, bars = venue
+    feed = ReplayFeed({s: f.iloc[START:START + STAMPS] for s, f in bars.items()})
+    execution = Execution(cash=100_000.0, fees=0.001, fractional=True, fill="close")
+    engine = tl.portfolio_engine(Swing(), feed=feed, universe=list(SYMBOLS), broker=broker,
+                                 execution=execution, account="live")
+    second = bars["BTC/USDT"].index[8].to_pydatetime()
+    cash_before: list[Decimal] = []
+    eth_before: list[Decimal] = []
+    equity_before: list[Decimal] = []
+
+    def on_stamp(stamp: Any) -> None:
+        sim.advance(1)
+        if stamp[0].time == second - pd.Timedelta(minutes=1):
+            sim.inject("reject_min_notional=once")  # the next order placed: the BTC sell
+            pf = engine.portfolio
+            cash_before.append(pf.cash)
+            eth_before.append(pf.position("ETH/USDT"))
+            equity_before.append(pf.cash + sum(
+                pf.position(s) * Decimal(str(bars[s].loc[second, "close"])) for s in SYMBOLS))
+
+    result = engine.run(on_bar=on_stamp)
+    assert result.stopped == "finished" and engine.live is not None and engine.live.done == 3
+    orders = [o for o in engine.orders.orders.values() if o.created_at == second]
+    refused = [o for o in orders if o.side == "sell"]
+    bought = [o for o in orders if o.side == "buy"]
+    assert [(o.symbol, o.state.value) for o in refused] == [("BTC/USDT", "rejected")]
+    assert [(o.symbol, o.state.value) for o in bought] == [("ETH/USDT", "filled")]
+    close = Decimal(str(bars["ETH/USDT"].loc[second, "close"]))
+    assert bought[0].quantity * close * Decimal("1.001") <= cash_before[0]
+    assert sim.fired()["reject_min_notional"] == 1
+    # sized as if the sell had filled, the buy would have cost more than the cash held
+    assert (Decimal("0.6") * equity_before[0] - eth_before[0] * close) > cash_before[0]
+    # the venue holds what the book holds; every order it took filled
+    assert all(o["status"] == "FILLED" for o in sim.orders())
+    assert broker.positions() == {s: engine.portfolio.position(s) for s in SYMBOLS}
