@@ -47,8 +47,9 @@ RECHECK_EVERY = 20  # polls between re-checks of the login itself (revoked elsew
 def preload() -> None:
     """Import what the live views need (pandas, Bokeh's plotting), without building any.
 
-    The server calls it once its first page is shown, so that neither its readiness
-    nor, usually, the first page after a login waits for them.
+    The server calls it in a thread once it answers, so that neither its readiness
+    nor, usually, the first page after a login waits for them. It must not import
+    HoloViews (see :class:`tradelab.dashboard.server._Preload`).
     """
     for module in ("tradelab.dashboard.views", "tradelab.dashboard.controls",
                    "tradelab.dashboard.closeview"):

@@ -12,8 +12,8 @@ page where scripts could read it.
 Start-up: the server binds its port and answers before anything only a
 logged-in page needs is imported (the views, pandas, Bokeh's plotting); once it
 answers it calls ``on_ready`` with its URL (``tradelab dashboard --ready-fd``
-passes that on to a supervisor or a test). Those imports happen once the
-first page is shown in a browser (:func:`~tradelab.dashboard.app.preload`), while
+passes that on to a supervisor or a test). Those imports happen right after, in a
+thread (:func:`~tradelab.dashboard.app.preload`), while the first page is shown and
 its user types a password. ``GET /health`` answers as soon as the server does,
 without building a page.
 """
@@ -21,13 +21,13 @@ without building a page.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import panel as pn
 import structlog
 import tornado.web
-from tornado.ioloop import IOLoop
 
 from tradelab.auth.errors import InvalidCredentials
 from tradelab.dashboard.app import DashboardApp, preload
@@ -78,31 +78,54 @@ def _navigator() -> Any:
 
 
 class _Preload:
-    """Runs :func:`~tradelab.dashboard.app.preload` once, on the server's IO loop.
+    """Runs :func:`~tradelab.dashboard.app.preload` once, in a thread of its own.
 
-    Started when the first page has loaded in a browser: the imports then overlap the
-    typing of a password instead of delaying the first page after login, and neither
-    readiness nor that first page waits for them. Not in a thread of its own: Panel
-    imports HoloViews modules on the IO loop as soon as ``holoviews`` is in
+    Started as soon as the server answers (and, should that not have happened, when a
+    page has loaded): the imports (pandas, Bokeh's plotting, the store's reads, about
+    0.7 s of CPU) then overlap the first page and the typing of a password instead of
+    holding up the click on "Log in", which a login right after the form appeared (a
+    password manager, a test) otherwise waited behind. In a thread, not on the IO loop,
+    so that readiness and the login form do not wait for it either.
+
+    Safe in a thread because what it imports does not include HoloViews (a test checks
+    it): Panel imports HoloViews modules on the IO loop as soon as ``holoviews`` is in
     ``sys.modules``, and two threads importing HoloViews at once fail ("partially
-    initialized module").
+    initialized module"). Anything else a page imports meanwhile waits for the module's
+    import lock, as imports in threads do.
     """
 
     def __init__(self) -> None:
-        self._started = False
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     def start(self) -> None:
-        if not self._started:  # only ever called on the IO loop: no lock needed
-            self._started = True
-            # Outside the page's own callback, so that page's messages go out first.
-            IOLoop.current().add_callback(preload)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="dashboard-preload",
+                                                daemon=True)
+                self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the imports (tests); returns at once if they were never started."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @staticmethod
+    def _run() -> None:
+        try:
+            preload()
+        except Exception as exc:  # the first page after a login imports them itself
+            log.warning("dashboard_preload_failed", error=type(exc).__name__)
 
 
 def session_factory(services: DashboardServices, *, poll_ms: int = 300,
-                    account: str | None = None) -> Any:
-    """The per-session page builder ``pn.serve`` calls for each new browser session."""
+                    account: str | None = None, warm: _Preload | None = None) -> Any:
+    """The per-session page builder ``pn.serve`` calls for each new browser session.
+
+    ``warm`` (default: a new one) is started when a page has loaded, if not before.
+    """
     registry = services.sessions
-    warm = _Preload()
+    warm = warm or _Preload()
 
     def page() -> Any:
         pn.extension("tabulator")  # its JS must ship with the page: tables appear after login
@@ -244,8 +267,9 @@ def serve(services: DashboardServices, *, host: str = "127.0.0.1", port: int = 5
     # Every page calls pn.extension(); with this on, each call re-derives the signatures of
     # all Panel classes for interactive help (~0.3 s of CPU per page), of no use to a server.
     pn.config.apply_signatures = False
-    server = pn.serve(session_factory(services, poll_ms=poll_ms, account=account), address=host,
-                      port=port, show=show, start=start and threaded, threaded=threaded,
+    warm = _Preload()
+    server = pn.serve(session_factory(services, poll_ms=poll_ms, account=account, warm=warm),
+                      address=host, port=port, show=show, start=start and threaded, threaded=threaded,
                       title="tradelab dashboard", websocket_origin=origins,
                       # a closed tab's (or reloaded page's) session ends 10-12 s later
                       check_unused_sessions_milliseconds=2000,
@@ -259,6 +283,7 @@ def serve(services: DashboardServices, *, host: str = "127.0.0.1", port: int = 5
     # now, and the callback runs once the loop below serves requests.
     shown = f"[{host}]" if ":" in host else host  # an IPv6 literal
     server.io_loop.add_callback(_answering, on_ready, f"http://{shown}:{server.port}/")
+    server.io_loop.add_callback(warm.start)  # once ready: see _Preload
     if start:
         server.start()
         server.io_loop.start()
