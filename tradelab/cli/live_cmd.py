@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from tradelab.cli._app import app, build_app, fail
+from tradelab.cli._app import app, build_app, fail, parse_params
 from tradelab.cli._options import (
     DATA,
     EXEC,
@@ -22,7 +22,14 @@ from tradelab.cli._options import (
     TradeOptions,
     with_options,
 )
-from tradelab.cli.engine_cmd import DB_HELP, FEED_HELP, TradeRequest, trade
+from tradelab.cli.engine_cmd import (
+    DB_HELP,
+    FEED_HELP,
+    SYMBOLS_HELP,
+    UNIVERSE_HELP,
+    TradeRequest,
+    trade,
+)
 
 LIVE_BROKERS = ("ccxt", "alpaca")
 
@@ -48,12 +55,19 @@ def live(
     force: bool = typer.Option(False, "--force", help="run even if `tradelab check` fails"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
     as_json: bool = JSON,
+    universe: str = typer.Option(None, "--universe", metavar="NAME", help=UNIVERSE_HELP),
+    symbols: str = typer.Option(None, "--symbols", metavar="A,B,...", help=SYMBOLS_HELP),
 ) -> None:
-    """Trade a strategy live through a venue ([live] enabled = true and --confirm required)."""
+    """Trade a strategy live through a venue ([live] enabled = true and --confirm required).
+
+    A portfolio strategy trades its universe (or ``--universe``/``--symbols``) on a live
+    ``--feed``, sized at each decision's closes, sells first
+    (:mod:`tradelab.engine.live_rebalance`)."""
     if broker not in LIVE_BROKERS:
         fail(f"--broker {broker!r}: expected one of {', '.join(LIVE_BROKERS)} "
              "(`tradelab paper` runs the paper broker)")
-    settings = build_app().settings
+    a = build_app()
+    settings = a.settings
     if not settings.live.enabled:
         fail("live trading is off: set [live] enabled = true in config/tradelab.toml "
              "(or TRADELAB__LIVE__ENABLED=true) to allow it")
@@ -61,5 +75,15 @@ def live(
         live_ = settings.live
         where = live_.base_url or ("the venue's sandbox" if live_.sandbox else "the venue, with REAL money")
         fail(f"add --confirm to send orders through {broker} to {where}")
+    from tradelab.cli import portfolio_engine_cmd as pe
+
+    cls = pe.portfolio_class(a, strategy, universe, symbols)
+    if cls is not None:
+        if resume is not None:
+            fail(f"--resume {resume}: a portfolio run at a real venue cannot be resumed yet "
+                 "(start a new run; --adopt takes the venue's positions)")
+        return pe.paper(a, cls, parse_params(param), data, ex, sides, universe, symbols,
+                        account=account, db=db, speed=speed, as_json=as_json, force=force,
+                        feed=feed, broker=broker, adopt=adopt)
     trade(TradeRequest(strategy, data, param, ex, speed, feed, account, db, resume, None, force,
-                       progress, as_json, broker=broker, adopt=adopt, sides=sides))
+                       progress, as_json, broker=broker, adopt=adopt, sides=sides, app=a))

@@ -125,6 +125,21 @@ def live_json(engine: Any, result: Any, spec: str, source: str) -> dict[str, Any
             else {}}
 
 
+def venue_keys(engine: Any) -> dict[str, Any]:
+    """What ``live --json`` adds for a portfolio at a real venue: the broker, how its
+    orders were sized, the rebalances and the reconciliations."""
+    summary = engine.summary()
+    # the keys of a one-symbol live run's reconciliations (engine_cmd), not imported:
+    # engine_cmd hands portfolio strategies over to this module
+    recon = [{"trigger": r.trigger, "ok": r.ok, "booked_fills": r.booked_fills,
+              "adopted": r.adopted,
+              "findings": [{"kind": f.kind, "symbol": f.symbol, "detail": f.detail}
+                           for f in r.findings]} for r in engine.reconciliations]
+    return {"broker": engine.broker.name, "sizing": summary["sizing"],
+            "rebalances_done": summary["rebalances_done"],
+            "rebalance_unfinished": summary["rebalance_unfinished"], "reconciliations": recon}
+
+
 def stamps_line(stats: dict[str, Any]) -> str:
     """One line of a live portfolio run's time stamps (``tradelab.feeds.stamps``)."""
     late = ", ".join(f"{s} {n}" for s, n in sorted(stats["late_by_symbol"].items()))
@@ -137,9 +152,11 @@ def stamps_line(stats: dict[str, Any]) -> str:
 def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: ExecOptions,
           trade: TradeOptions, universe: str | None, symbols: str | None, *, account: str | None,
           db: str | None, speed: str, as_json: bool, force: bool = False,
-          feed: str = "replay") -> None:
+          feed: str = "replay", broker: str | None = None, adopt: bool = False) -> None:
     """Paper-trade a portfolio strategy on a replay of its universe or on a live ``feed``
-    (persisted), after :func:`require_weights_check` on the ``--source`` bars."""
+    (persisted), after :func:`require_weights_check` on the ``--source`` bars; with
+    ``broker`` (``tradelab live``) at that real venue, on the live ``feed``
+    (:mod:`tradelab.engine.live_rebalance`)."""
     from tradelab.app.feeds import build_feed, describe
     from tradelab.data.sample import is_close_only
 
@@ -153,6 +170,10 @@ def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exec
         require_weights_check(strat, bars, force)
         live = build_feed(tl, feed, list(names), source=data.source, start=data.start,
                           end=data.end)
+        venue: dict[str, Any] = {} if broker is None else {"broker": broker, "adopt": adopt}
+        if live is None and broker is not None:
+            raise ValueError(f"--feed {feed}: a portfolio trades at a real venue on a live "
+                             "feed (ws://..., ccxt, poll), not on a replay")
         if live is None:
             engine = tl.portfolio_engine(strat, bars=bars, source=source, execution=execution,
                                          db=db, speed=speed if speed == "max" else float(speed),
@@ -161,15 +182,22 @@ def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exec
             engine = tl.portfolio_engine(strat, feed=live, universe=list(names), source=source,
                                          execution=execution, db=db,
                                          close_only=all(is_close_only(b) for b in bars.values()),
-                                         **overrides)
+                                         **venue, **overrides)
         result = engine.run()
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
+    at_venue = venue_keys(engine) if broker is not None else {}
     if as_json:
         emit_json(paper_json(engine, result, bars, execution, source) if live is None
-                  else live_json(engine, result, feed, source))
+                  else {**live_json(engine, result, feed, source), **at_venue})
         return
-    typer.echo(f"{cls.name} paper run {result.run_id} on {len(names)} symbols "
+    if at_venue:
+        typer.echo(f"{cls.name} live run {result.run_id} at {at_venue['broker']}: sized at "
+                   f"{at_venue['sizing']}; {at_venue['rebalances_done']} rebalance(s) done"
+                   + (", one unfinished" if at_venue["rebalance_unfinished"] else "")
+                   + f", {len(at_venue['reconciliations'])} reconciliation(s)")
+    mode = "paper" if broker is None else "live"
+    typer.echo(f"{cls.name} {mode} run {result.run_id} on {len(names)} symbols "
                f"({source if live is None else feed}): "
                f"{result.bars} bars, {len(result.fills)} fills, equity {result.equity:.2f} "
                f"({result.total_return:+.2%}), {result.stopped}")
@@ -217,4 +245,5 @@ def parity(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exe
         raise typer.Exit(1)
 
 
-__all__ = ["live_json", "paper", "paper_json", "parity", "portfolio_class", "require_weights_check"]
+__all__ = ["live_json", "paper", "paper_json", "parity", "portfolio_class", "require_weights_check",
+           "venue_keys"]

@@ -48,8 +48,8 @@ class Swing(PortfolioStrategy):
         return pd.DataFrame(rows, index=panel.index, columns=list(SYMBOLS))
 
 
-def _bars(n: int = 40) -> dict[str, pd.DataFrame]:
-    idx = pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC")
+def _bars(n: int = 40, freq: str = "1min") -> dict[str, pd.DataFrame]:
+    idx = pd.date_range("2024-01-01", periods=n, freq=freq, tz="UTC")
     rng = np.random.default_rng(11)
     out = {}
     for sym, level in zip(SYMBOLS, (2000.0, 40000.0), strict=True):
