@@ -199,3 +199,29 @@ def test_a_sell_the_venue_refuses_leaves_the_buys_sized_on_the_cash_held(
     # the venue holds what the book holds; every order it took filled
     assert all(o["status"] == "FILLED" for o in sim.orders())
     assert broker.positions() == {s: engine.portfolio.position(s) for s in SYMBOLS}
+
+
+def test_the_kill_switch_between_the_sells_and_the_buys_sends_no_buy(tl: Any, venue: Any) -> None:
+    """Halted while the second decision's sell rests at the venue: the sell is cancelled
+    there, its buys are never sent, and no later decision trades."""
+    sim, broker, bars = venue
+    feed = ReplayFeed({s: f.iloc[START:START + STAMPS] for s, f in bars.items()})
+    execution = Execution(cash=100_000.0, fees=0.001, fractional=True, fill="close")
+    engine = tl.portfolio_engine(Swing(), feed=feed, universe=list(SYMBOLS), broker=broker,
+                                 execution=execution, account="live")
+    second = bars["BTC/USDT"].index[8].to_pydatetime()
+
+    def on_stamp(stamp: Any) -> None:
+        if stamp[0].time == second:  # the sell was sent on this step; the venue has not filled it
+            engine.kill_switch.engage("test halt", "test")
+        sim.advance(1)
+
+    result = engine.run(on_bar=on_stamp)
+    assert result.stopped == "finished" and engine.live is not None
+    assert engine.live.done == 1 and not engine.live.busy
+    later = [o for o in engine.orders.orders.values() if o.created_at >= second]
+    assert [(o.side, o.symbol, o.state.value) for o in later] == \
+        [("sell", "BTC/USDT", "cancelled")]
+    at_venue = {o["clientOrderId"]: o["status"] for o in sim.orders()}
+    assert at_venue[later[0].client_order_id] == "CANCELED"
+    assert broker.positions() == {s: engine.portfolio.position(s) for s in SYMBOLS}
