@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import typing
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -222,6 +223,7 @@ def test_paused_gc_runs_the_command_without_collections_then_collects_again() ->
     try:
         assert command(x=3) == 6
         assert seen == [False] and gc.isenabled()
+        assert gc.get_freeze_count() == 0  # promoted to the oldest generation, not frozen
         with pytest.raises(RuntimeError, match="failed"):
             command(x=1, fail=True)
         assert seen == [False, False] and gc.isenabled()  # back on after a raise too
@@ -229,10 +231,25 @@ def test_paused_gc_runs_the_command_without_collections_then_collects_again() ->
         assert command(x=1) == 2 and not gc.isenabled()  # off before: left off
     finally:
         gc.enable()
-        gc.unfreeze()
     # typer reads the command's signature and help through the wrapper.
     assert list(inspect.signature(command).parameters) == ["x", "fail"]
     assert command.__doc__ == "A command."
+
+
+def test_a_cycle_made_while_paused_is_still_collected() -> None:
+    class Node:
+        other: Any = None
+
+    @paused_gc
+    def command() -> weakref.ref[Node]:
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a cycle: reference counting alone never frees it
+        return weakref.ref(a)
+
+    ref = command()
+    assert ref() is not None
+    gc.collect()
+    assert ref() is None
 
 
 def test_paused_gc_keeps_the_backtest_commands_options() -> None:
