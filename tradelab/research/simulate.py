@@ -7,14 +7,14 @@ use it without importing another (a result computes its metrics here, a Dask wor
 runs a chunk here). vectorbt and the numba kernels are imported when a simulation
 first runs.
 
-A sweep chunk (:func:`chunk_metrics`) needs only metrics, not a Portfolio. Without
-stops (the common sweep) it runs vectorbt's signal kernel on the bars that carry a
-signal only (:mod:`tradelab.research._signal_kernels`: the same order records as
-``vbt.Portfolio.from_signals``, without the per-cell cost, the broadcast copies or the
+A sweep chunk (:func:`chunk_metrics`) needs only metrics, not a Portfolio. It runs
+vectorbt's signal kernel on the bars that can trade only (a flag, or an active stop:
+:mod:`tradelab.research._signal_kernels`, the same order records as
+``vbt.Portfolio.from_signals`` without the per-cell cost, the broadcast copies or the
 Portfolio object) and computes the metrics from the order records
 (:func:`tradelab.research._kernels.equity_metrics`, which also gives the overfitting
-estimate's block sums in the same pass). Runs with stops or a time stop go through
-``vbt.Portfolio.from_signals`` (:func:`run_portfolio`), as a backtest does. The
+estimate's block sums in the same pass). Runs with a time stop (vectorbt callbacks)
+go through ``vbt.Portfolio.from_signals`` (:func:`run_portfolio`), as a backtest does. The
 arguments of both come from one place,
 :func:`tradelab.research.conventions.from_signals_kwargs`.
 """
@@ -145,10 +145,10 @@ def chunk_metrics(execution: Execution, bars: pd.DataFrame, sig: Signals, ppy: f
     ``edges``, also ``"blocks"``: the per-block power sums of each column's returns
     (those of :func:`tradelab.research._overfit_kernels.block_moments_nb`).
 
-    Runs without stops go through :func:`tradelab.research._signal_kernels.simulate_signals_nb`
-    (vectorbt's kernel on the signal bars only: the same order records, without a
-    Portfolio); the others through ``vbt.Portfolio.from_signals``. Both give the same
-    values for the runs both can do; the tests check that.
+    Runs go through :func:`tradelab.research._signal_kernels.simulate_signals_nb`
+    (vectorbt's kernel on the bars that can trade only: the same order records,
+    without a Portfolio), those it does not cover (a time stop) through
+    ``vbt.Portfolio.from_signals``. Both give the same values; the tests check that.
     """
     from tradelab.research._kernels import equity_metrics
     from tradelab.research._signal_kernels import direct_inputs, exit_trade_stats

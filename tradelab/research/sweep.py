@@ -5,8 +5,8 @@ chunk of combinations in one ``signals`` call (their indicators broadcast over
 parameter arrays); others are called once per combination. Either way
 ``chunk_size`` columns are then simulated at a time, which bounds memory, and
 only their metrics are kept (:func:`tradelab.research.simulate.chunk_metrics`:
-without stops vectorbt's signal kernel runs on the signal bars only and the
-metrics are replayed from its order records, no Portfolio is built; with stops a
+vectorbt's signal kernel runs on the bars that can trade only and the metrics are
+replayed from its order records, no Portfolio is built; with a time stop a
 ``vbt.Portfolio.from_signals`` per chunk). Chunks run on ``workers`` threads at
 once: signals are numpy, and the simulation and metric kernels are numba
 functions that release the GIL (:mod:`tradelab.research._kernels`,
