@@ -1,5 +1,6 @@
 """``--borrow-fee`` on the command line: one meaning in backtest, paper and parity, shown
-in ``--json``; a bad value, a sweep, a portfolio strategy and a real venue are refused."""
+in ``--json``; a bad value, a sweep (single-symbol or portfolio) and a real venue are
+refused."""
 
 from __future__ import annotations
 
@@ -87,13 +88,13 @@ def test_a_non_numeric_borrow_fee_names_the_option(cli, csv: list[str]) -> None:
     assert "Invalid value for '--borrow-fee'" in res.output and "valid number" in res.output
 
 
-def test_sweep_portfolio_and_live_refuse_a_borrow_fee(cli, csv: list[str]) -> None:
+def test_sweeps_and_live_refuse_a_borrow_fee(cli, csv: list[str]) -> None:
     sweep = cli("sweep", "sma_cross", *csv, "--grid", "fast=5,10", "--borrow-fee", "0.05")
     assert sweep.exit_code == 2
     assert "sweep() does not charge a borrow fee" in sweep.output
-    portfolio = cli("backtest", "momentum_rotation", "--borrow-fee", "0.05")
+    portfolio = cli("sweep", "pairs_kopep", "--grid", "entry=1.5,2", "--borrow-fee", "0.05")
     assert portfolio.exit_code == 2
-    assert "--borrow-fee 0.05: not supported for portfolio strategies" in portfolio.output
+    assert "--borrow-fee 0.05: a portfolio sweep does not charge a borrow fee" in portfolio.output
     live = cli("live", "sma_cross", "--broker", "alpaca", *csv, "--borrow-fee", "0.05",
                "--confirm", extra={"TRADELAB__LIVE__ENABLED": "true"})
     assert live.exit_code == 2

@@ -144,16 +144,14 @@ def _no_single_symbol_options(ex: ExecOptions, trade: TradeOptions) -> None:
         if value is not None:
             fail(f"{flag} does not apply to a portfolio strategy: its target weights set the "
                  "sizes and sides")
-    if ex.borrow_fee:
-        fail(f"--borrow-fee {ex.borrow_fee}: not supported for portfolio strategies "
-             "(single-symbol strategies only)")
 
 
 def _convention(ex: Execution) -> str:
     """:func:`~tradelab.cli._options.convention` without the entry size (weights size a book)."""
     return (f"cash {ex.cash:,.2f}, fees {ex.fees:g} + {ex.fixed_fees:g}/order, "
             f"slippage {ex.slippage:g}, fill {ex.fill}, "
-            f"{'fractional' if ex.fractional else 'whole'} units")
+            f"{'fractional' if ex.fractional else 'whole'} units"
+            + (f", borrow fee {ex.borrow_fee:g}/year on shorts" if ex.borrow_fee else ""))
 
 
 def _execution(tl: Any, ex: ExecOptions) -> Execution:
@@ -211,6 +209,9 @@ def sweep(tl: Any, cls: type[PortfolioStrategy], grid: dict[str, list[Any]],
     from tradelab.research.result import format_stat
 
     _no_single_symbol_options(ex, trade)
+    if ex.borrow_fee:  # as for single-symbol sweeps: backtest the sets of interest
+        fail(f"--borrow-fee {ex.borrow_fee}: a portfolio sweep does not charge a borrow fee; "
+             "backtest the parameter sets of interest instead")
     known = cls.param_objects()
     for key in grid:
         if key not in known:

@@ -98,6 +98,11 @@ def paper_json(engine: Any, result: Any, bars: dict[str, Any], execution: Any,
     summary = engine_summary(desk.strategy, panel, execution, result.fills,
                              result.equity_curve, periods_per_year(panel.index, None),
                              desk.schedule, int(decided.sum()))
+    if execution.borrow_fee:  # as a backtest reports them (the paper broker charges them)
+        broker = engine.broker
+        summary["stats"].update(borrow_fees=float(getattr(broker, "borrow_paid", 0.0)),
+                                borrow_accrued=float(sum(getattr(broker, "borrow_accrued",
+                                                                 {}).values(), 0.0)))
     return {"kind": "portfolio", "source": source, "bars": len(panel),
             "start": panel.index[0].isoformat(), "end": panel.index[-1].isoformat(),
             "close_only": panel.close_only, "fills": len(result.fills), **summary,
@@ -161,6 +166,9 @@ def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exec
     from tradelab.data.sample import is_close_only
 
     _no_single_symbol_options(ex, trade)
+    if broker is not None and ex.borrow_fee:
+        fail(f"--borrow-fee {ex.borrow_fee}: a real venue bills borrow itself; the borrow fee "
+             "is a convention of backtests and paper runs")
     names = universe_of(cls, universe, symbols)
     execution = _execution(tl, ex)
     overrides = {"account": account} if account else {}

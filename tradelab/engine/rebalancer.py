@@ -88,9 +88,6 @@ class Rebalancer:
         two = pd.DatetimeIndex(["2000-01-03", "2000-01-04"])  # a bad schedule fails here
         rebalance_bars(two, self.schedule, pd.DataFrame(np.zeros((2, 1)), index=two))
         self.close_only = close_only
-        if execution.borrow_fee:  # research's portfolio book charges none: no parity
-            raise ValueError(f"borrow_fee = {execution.borrow_fee!r}: not supported for "
-                             "portfolio strategies (single-symbol strategies only)")
         self.fee, self.fixed = to_decimal(execution.fees), to_decimal(execution.fixed_fees)
         self.slippage = to_decimal(execution.slippage)
         self.band = to_decimal(float(threshold))

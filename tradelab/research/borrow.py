@@ -4,7 +4,8 @@ The convention (:mod:`tradelab.execution`): a short accrues
 :meth:`~tradelab.execution.Execution.borrow_charge` for each interval between two
 bars it is held across (units and close of the interval's first bar, the interval's
 calendar seconds), and the amount accrued is charged as an extra fixed fee on the
-order that buys back (a cover, or a reversal to long). The paper broker adds the
+order that buys back (a cover, or a reversal to long; a partial cover carries the
+share of the units it buys back, :func:`cover_charge`). The paper broker adds the
 same float terms in the same order, so the fee is the same float in both.
 
 vectorbt 1.2's ``from_signals`` cannot book a cash flow between orders, but its
@@ -32,7 +33,8 @@ import pandas as pd
 from tradelab.errors import TradelabError
 from tradelab.execution import YEAR_SECONDS, Execution
 
-__all__ = ["BorrowFees", "borrow_fees", "interval_seconds", "run_with_borrow", "simulate_with_borrow"]
+__all__ = ["BorrowFees", "PanelBorrow", "borrow_fees", "cover_charge", "interval_seconds",
+           "run_with_borrow", "simulate_with_borrow"]
 
 #: vectorbt's OrderSide: 0 buy, 1 sell.
 _BUY = 0
@@ -61,6 +63,17 @@ class BorrowFees:
     def paid(self) -> np.ndarray:
         """``(columns,)``: borrow fees charged on covers, in total."""
         return np.asarray(self.per_bar.sum(axis=0), dtype=float)
+
+
+def cover_charge(accrued: float, bought: float, short: float) -> float:
+    """The part of ``accrued`` a buy of ``bought`` units charges on a short of ``short``.
+
+    A buy that covers the whole short (or reverses it) carries the whole accrual; a
+    partial cover (a rebalance that reduces a short) carries the share of the units it
+    buys back, ``accrued * (bought / short)``, and the rest stays accrued on the units
+    still short. The paper broker evaluates the same float expression.
+    """
+    return accrued if bought >= short else accrued * (bought / short)
 
 
 def interval_seconds(index: pd.DatetimeIndex) -> np.ndarray:
@@ -102,10 +115,11 @@ def borrow_fees(execution: Execution, records: np.ndarray, closes: np.ndarray,
             i = int(rec["idx"])
             if pos < 0 and i > last:  # held short at the closes of bars last .. i-1
                 acc = _accrue(execution, acc, seconds[last + 1:i + 1], closes[last:i], -pos)
-            if rec["side"] == _BUY and pos < 0:
-                per_bar[i, col] += acc
-                acc = 0.0
             size = float(rec["size"])
+            if rec["side"] == _BUY and pos < 0:
+                charge = cover_charge(acc, size, -pos)
+                per_bar[i, col] += charge
+                acc = acc - charge
             pos = pos + size if rec["side"] == _BUY else pos - size
             last = i
         if pos < 0:
@@ -185,3 +199,88 @@ def run_with_borrow(execution: Execution, bars: pd.DataFrame, signals: Any,
         return vbt.Portfolio.from_signals(**{**kwargs, "fixed_fees": fixed_fees}, engine=ENGINE)
 
     return simulate_with_borrow(execution, bars, simulate, max_passes=max_passes)
+
+
+class PanelBorrow:
+    """The borrow fee of a portfolio's shorts over an aligned panel, booked as it goes.
+
+    :func:`tradelab.research.portfolio.simulate_rebalances` books its orders in time
+    order, so no fixed point is needed: before an order of a symbol fills at bar ``e``,
+    :meth:`charge` adds what its short accrued over the symbol's own bars since it was
+    last marked (the paper broker's open phase: each interval from a real bar's close to
+    the symbol's next real bar, valued at that close) and returns the part the order
+    carries (:func:`cover_charge`); :meth:`mark` records the position held after the
+    bar (the paper broker's close phase). Symbols without a bar are skipped as the
+    engine skips them: their interval runs to the next bar they have.
+
+    Parameters
+    ----------
+    execution
+        The convention (``borrow_fee`` the annual rate).
+    panel_index
+        The panel's time stamps.
+    close
+        ``(bars, symbols)`` closes (NaN where a symbol has no bar).
+    real
+        ``(bars, symbols)``: the symbol has a bar (the panel's ``tradable``).
+    """
+
+    def __init__(self, execution: Execution, panel_index: pd.DatetimeIndex, close: np.ndarray,
+                 real: np.ndarray) -> None:
+        self.execution = execution
+        self._micros = np.asarray(panel_index.as_unit("ns").asi8, dtype=np.int64) // 1_000
+        self._close = close
+        self._real = real
+        n, k = close.shape
+        #: ``(bars, symbols)``: the borrow fee charged on the order of that bar and symbol.
+        self.per_bar = np.zeros((n, k), dtype=float)
+        self._accrued: dict[int, float] = {}
+        self._marks: dict[int, tuple[int, float]] = {}  # column -> (bar, units short)
+
+    def _accrue(self, j: int, e: int) -> None:
+        mark = self._marks.pop(j, None)
+        if mark is None:
+            return
+        m, units = mark
+        bars = np.flatnonzero(self._real[m + 1:e + 1, j]) + (m + 1)
+        if not len(bars):
+            self._marks[j] = mark
+            return
+        prev = np.concatenate(([m], bars[:-1]))
+        # the engine's timedelta.total_seconds(): whole microseconds / 10**6
+        seconds = (self._micros[bars] - self._micros[prev]).astype(float) / 1e6
+        self._accrued[j] = _accrue(self.execution, self._accrued.get(j, 0.0), seconds,
+                                   self._close[prev, j], units)
+        self._marks[j] = (int(bars[-1]), units)
+
+    def charge(self, j: int, e: int, bought: float, short: float) -> float:
+        """The borrow fee a buy of ``bought`` units of column ``j`` at bar ``e`` carries
+        while ``short`` units are held short (0.0 when not short); books it."""
+        self._accrue(j, e)
+        if short <= 0:
+            return 0.0
+        acc = self._accrued.pop(j, 0.0)
+        fee = cover_charge(acc, bought, short)
+        if acc - fee:
+            self._accrued[j] = acc - fee
+        self.per_bar[e, j] += fee
+        return fee
+
+    def mark(self, j: int, e: int, held: float) -> None:
+        """Column ``j`` holds ``held`` units after bar ``e`` (a short accrues from here)."""
+        self._accrue(j, e)
+        if held < 0:
+            self._marks[j] = (e, -held)
+        else:
+            self._marks.pop(j, None)
+            self._accrued.pop(j, None)
+
+    def open_accrued(self) -> np.ndarray:
+        """``(symbols,)``: accrued through the last bar by shorts still open (not charged)."""
+        n, k = self._close.shape
+        for j in list(self._marks):
+            self._accrue(j, n - 1)
+        out = np.zeros(k, dtype=float)
+        for j, acc in self._accrued.items():
+            out[j] = acc
+        return out

@@ -44,6 +44,7 @@ from tradelab.errors import TradelabError
 from tradelab.execution import Execution
 from tradelab.money import ZERO, to_decimal
 from tradelab.orders.rebalance import OrderIntent, apply_orders, net_orders, rebalance
+from tradelab.research.borrow import PanelBorrow
 from tradelab.research.conventions import periods_per_year as infer_periods_per_year
 from tradelab.research.portfolio_result import PortfolioResult, build_result
 from tradelab.strategy.portfolio import (
@@ -88,16 +89,29 @@ def _merge(orders: list[OrderIntent]) -> list[OrderIntent]:
 
 
 def simulate_rebalances(weights: pd.DataFrame, panel: Panel, decisions: np.ndarray,
-                        execution: Execution, lots: Any = None, threshold: float = 0.0
+                        execution: Execution, lots: Any = None, threshold: float = 0.0,
+                        borrow: PanelBorrow | None = None
                         ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """The exact (Decimal) rebalance loop.
+
+    ``borrow`` (required when ``execution.borrow_fee`` > 0): books the shorts' borrow
+    fee (:class:`~tradelab.research.borrow.PanelBorrow`); an order that buys while short
+    carries its share as an extra fee, in its ``fees`` and in the cash later orders are
+    sized with, as the paper broker charges it.
 
     Returns
     -------
     (size, price, orders)
         ``size``: bars × symbols signed order quantities (NaN: no order); ``price``:
         their fill prices (after slippage); ``orders``: one dict per booked order.
+
+    Raises
+    ------
+    TradelabError
+        A borrow fee left the cash negative (the paper broker would reject the buy).
     """
+    if execution.borrow_fee and borrow is None:
+        raise ValueError(f"borrow_fee = {execution.borrow_fee!r}: pass borrow=PanelBorrow(...)")
     n, k = weights.shape
     symbols = list(panel.symbols)
     fill_open = execution.fill == "next_open"
@@ -115,7 +129,7 @@ def simulate_rebalances(weights: pd.DataFrame, panel: Panel, decisions: np.ndarr
     pos: dict[str, Decimal] = {}
     records: list[dict[str, Any]] = []
     for t in np.flatnonzero(decisions):
-        e = t + 1 if fill_open else t
+        e = int(t) + 1 if fill_open else int(t)
         if e >= n:
             continue
         prices = {s: to_decimal(float(px[e, j])) for j, s in enumerate(symbols)
@@ -126,21 +140,39 @@ def simulate_rebalances(weights: pd.DataFrame, panel: Panel, decisions: np.ndarr
         orders = _merge(rebalance(targets, pos, prices, equity, lots=step, fee=fee,
                                   fixed_fee=fixed, slippage=slip, tradable=can,
                                   threshold=band))
+        extra = ZERO
+        charges = [0.0] * len(orders)
+        if borrow is not None:  # each order's share, from the positions before this bar
+            charges = [borrow.charge(symbols.index(o.symbol), e, float(o.quantity),
+                                     float(-pos.get(o.symbol, ZERO)))
+                       if o.side == "buy" else 0.0 for o in orders]
         pos, cash, _ = apply_orders(orders, pos, prices, cash, fee=fee, fixed_fee=fixed,
                                     slippage=slip)
-        for o in orders:
+        for i, o in enumerate(orders):
             j = symbols.index(o.symbol)
             p = prices[o.symbol] * (1 + slip if o.side == "buy" else 1 - slip)
             size[e, j] = float(o.signed())
             price[e, j] = float(p)
+            charged = to_decimal(charges[i]) if charges[i] else ZERO
+            extra += charged
             records.append({"time": index[e], "decided": index[t],
                             "symbol": o.symbol, "side": o.side, "quantity": o.quantity,
-                            "price": p, "fees": o.quantity * p * fee + fixed})
+                            "price": p, "fees": o.quantity * p * fee + fixed + charged})
+            if borrow is not None:
+                borrow.mark(j, e, float(pos.get(o.symbol, ZERO)))
+        if extra:
+            cash -= extra
+            if cash < 0:
+                raise TradelabError(f"borrow fee: the rebalance filled on {index[e]} leaves cash "
+                                    f"{cash} after {extra} of borrow fees (the paper broker "
+                                    "would reject the buy; lower the gross exposure)")
     return size, price, records
 
 
 def _vbt_portfolio(panel: Panel, size: np.ndarray, price: np.ndarray,
-                   execution: Execution) -> Any:
+                   execution: Execution, borrow: np.ndarray | None = None) -> Any:
+    """vectorbt's book of the orders; ``borrow``: ``(bars, symbols)`` borrow fees added to
+    the fixed fee of the order on that bar (``from_orders`` takes fixed fees per element)."""
     import vectorbt as vbt
 
     # Before a symbol's first bar nothing is held, so any positive close values it at 0;
@@ -150,7 +182,11 @@ def _vbt_portfolio(panel: Panel, size: np.ndarray, price: np.ndarray,
         close=close, size=pd.DataFrame(size, index=close.index, columns=close.columns),
         size_type="amount", price=pd.DataFrame(np.where(np.isnan(price), close, price),
                                                index=close.index, columns=close.columns),
-        fees=execution.fees, fixed_fees=execution.fixed_fees, slippage=0.0,
+        fees=execution.fees,
+        fixed_fees=(execution.fixed_fees if borrow is None or not borrow.any() else
+                    pd.DataFrame(execution.fixed_fees + borrow, index=close.index,
+                                 columns=close.columns)),
+        slippage=0.0,
         init_cash=execution.cash, cash_sharing=True, group_by=True, call_seq="auto",
         direction="both", freq=pd.Timedelta(days=1))
 
@@ -180,8 +216,11 @@ def backtest_portfolio(strategy: PortfolioStrategy | type[PortfolioStrategy] | s
         not used).
     execution
         The convention (default ``Execution()``); keyword ``overrides`` (``cash``,
-        ``fees``, ``fixed_fees``, ``slippage``, ``fill``, ``fractional``) replace fields.
-        ``size``/``size_type`` do not apply: the weights size the book.
+        ``fees``, ``fixed_fees``, ``slippage``, ``fill``, ``fractional``,
+        ``borrow_fee``) replace fields. ``size``/``size_type`` do not apply: the
+        weights size the book. A ``borrow_fee`` charges shorts as the paper broker does
+        (:class:`~tradelab.research.borrow.PanelBorrow`); the stats then gain
+        ``borrow_fees`` (charged) and ``borrow_accrued`` (open shorts, not charged).
     rebalance
         Schedule override (``"M"``, ``"W"``, every N bars).
     lots
@@ -197,16 +236,13 @@ def backtest_portfolio(strategy: PortfolioStrategy | type[PortfolioStrategy] | s
     PortfolioResult
     """
     unknown = sorted(set(overrides) - {"cash", "fees", "fixed_fees", "slippage", "fill",
-                                       "fractional"})
+                                       "fractional", "borrow_fee"})
     if unknown:
         raise TypeError(f"unknown setting(s): {', '.join(unknown)}; accepted: cash, fees, "
-                        "fixed_fees, slippage, fill, fractional")
+                        "fixed_fees, slippage, fill, fractional, borrow_fee")
     ex = execution if execution is not None else Execution()
     given = {k: v for k, v in overrides.items() if v is not None}
     ex = replace(ex, **given) if given else ex
-    if ex.borrow_fee:  # the exact book below charges none (tradelab.research.borrow is 1-symbol)
-        raise ValueError(f"borrow_fee = {ex.borrow_fee!r}: not supported for portfolio "
-                         "strategies (single-symbol strategies only)")
     strat = portfolio_strategy(strategy, params)
     if panel is None:
         panel = load_panel(universe if universe is not None else strat.symbols(), source,
@@ -217,7 +253,14 @@ def backtest_portfolio(strategy: PortfolioStrategy | type[PortfolioStrategy] | s
     weights = strat.target_weights(panel)
     schedule = rebalance if rebalance is not None else strat.rebalance
     decisions = rebalance_bars(panel.index, schedule, weights)
-    size, price, orders = simulate_rebalances(weights, panel, decisions, ex, lots, threshold)
-    pf = _vbt_portfolio(panel, size, price, ex)
+    borrow = (PanelBorrow(ex, panel.index, panel.close.to_numpy(dtype=float),
+                          panel.tradable.to_numpy(dtype=bool)) if ex.borrow_fee else None)
+    size, price, orders = simulate_rebalances(weights, panel, decisions, ex, lots, threshold,
+                                              borrow)
+    pf = _vbt_portfolio(panel, size, price, ex, None if borrow is None else borrow.per_bar)
     ppy = infer_periods_per_year(panel.index, periods_per_year)
-    return build_result(strat, panel, ex, weights, decisions, size, orders, pf, ppy, schedule)
+    result = build_result(strat, panel, ex, weights, decisions, size, orders, pf, ppy, schedule)
+    if borrow is not None:  # as a single-symbol backtest reports them
+        result.stats.update(borrow_fees=float(borrow.per_bar.sum()),
+                            borrow_accrued=float(borrow.open_accrued().sum()))
+    return result

@@ -186,27 +186,8 @@ def test_a_bad_borrow_fee_is_refused_by_name(value: float) -> None:
         Execution(borrow_fee=value)
 
 
-def test_sweeps_and_portfolios_refuse_a_borrow_fee(spx, registry) -> None:
-    from tradelab.research.portfolio import backtest_portfolio
+def test_sweeps_refuse_a_borrow_fee(spx, registry) -> None:
     from tradelab.research.sweep import sweep
 
     with pytest.raises(ValueError, match=r"borrow_fee = 0\.03: sweep\(\) does not charge"):
         sweep(registry.get("sma_cross"), spx, {"fast": [5, 10]}, execution=Execution(borrow_fee=0.03))
-    with pytest.raises(ValueError, match="not supported for portfolio strategies"):
-        backtest_portfolio("momentum_rotation", execution=Execution(borrow_fee=0.03))
-
-
-def test_the_portfolio_engine_refuses_a_borrow_fee() -> None:
-    from tradelab.engine.rebalancer import Rebalancer
-    from tradelab.strategy.portfolio import PortfolioStrategy
-
-    class Hold(PortfolioStrategy):
-        name = "hold_test"
-        universe = ("KO",)
-
-        def weights(self, panel):
-            return panel.close * 0 + 1.0
-
-    with pytest.raises(ValueError, match=r"borrow_fee = 0\.03: not supported for portfolio"):
-        Rebalancer(Hold(), ("KO",), Execution(borrow_fee=0.03))
-    Rebalancer(Hold(), ("KO",), Execution())  # no borrow fee: accepted

@@ -32,7 +32,8 @@ Borrow fee (``Execution.borrow_fee`` > 0): a short accrues
 at (its units, that close) to the next bar of its symbol, added in float in bar
 order at the next bar's open phase, before anything fills, exactly as research
 sums it (:mod:`tradelab.research.borrow`); the next fill that buys while short (a
-cover or a reversal) carries the whole accrual as an extra fixed fee
+cover or a reversal) carries the whole accrual (a partial cover: the share of the units
+it buys back, the rest staying accrued) as an extra fixed fee
 (:meth:`Execution.with_extra_fee`), so the fee is on the fill in the store and a
 restart rebuilds the book from fills. A real venue bills borrow itself: only this
 simulated venue charges it.
@@ -295,6 +296,9 @@ class PaperBroker:
             qty = ctx.subtract(order.quantity, work.filled)
             if cap is not None:
                 qty = min(qty, cap)
+            if borrow and qty < -held:  # a partial cover: the share of the units bought back
+                borrow = borrow * (float(qty) / float(-held))  # research.borrow.cover_charge
+                ex = self.execution.with_extra_fee(borrow)
             price_f = ex.fill_price(raw, buy) if slip else raw
             price = book(price_f)
             fees = book(ex.order_fees(float(qty), price_f))
@@ -308,7 +312,9 @@ class PaperBroker:
                 return BrokerUpdate("reject", order.client_order_id,
                                     reason=f"insufficient position: sell {qty} {order.symbol}, hold {held}")
         if borrow:
-            self.borrow_accrued.pop(order.symbol, None)
+            left = self.borrow_accrued.pop(order.symbol, 0.0) - borrow
+            if left:  # a partial cover: the rest stays on the units still short
+                self.borrow_accrued[order.symbol] = left
             self.borrow_paid += borrow
         signed = qty if buy else -qty
         self.cash = ctx.subtract(ctx.subtract(self.cash, ctx.multiply(signed, price)), fees)
@@ -369,8 +375,12 @@ class PaperBroker:
         for at, close in bars:
             self._accrue_borrow(symbol, at)
             for f in by_bar.get(at.timestamp(), ()):
-                if f.side == "buy" and held < 0:
-                    self.borrow_paid += self.borrow_accrued.pop(symbol, 0.0)
+                if f.side == "buy" and held < 0:  # as _fill charged it
+                    acc = self.borrow_accrued.pop(symbol, 0.0)
+                    charge = acc if f.quantity >= -held else acc * (float(f.quantity) / float(-held))
+                    self.borrow_paid += charge
+                    if acc - charge:
+                        self.borrow_accrued[symbol] = acc - charge
                 held = MONEY_CONTEXT.add(held, f.quantity if f.side == "buy" else -f.quantity)
             self._short_marks.pop(symbol, None)
             if held < 0:
