@@ -21,8 +21,9 @@ from tradelab.research.simulate import (
     chunk_metrics,
     portfolio_metrics,
     run_portfolio,
+    split_stops,
 )
-from tradelab.research.sweep import expand_grid, sweep
+from tradelab.research.sweep import sweep
 from tradelab.strategy.base import Signals
 from tradelab.strategy.exits import Direction, Stops
 
@@ -170,6 +171,7 @@ def test_unknown_arguments_keep_vectorbts_portfolio(bars: pd.DataFrame) -> None:
     ("sma_cross", {"fast": [5, 10, 20], "slow": [30, 60, 90]}, "both"),
     ("rsi_reversion", {"window": [7, 14], "lower": [25.0, 35.0]}, "short"),
     ("sma_cross_ls", {"fast": [10, 20], "slow": [50, 80]}, None),  # per-bar ATR stops
+    ("sma_cross", {"fast": [5, 10], "slow": [30, 60], "sl": [0.02, 0.05], "tp": [0.1]}, "both"),
 ])
 def test_sweep_table_equals_one_vectorbt_portfolio_bit_for_bit(
         bars: pd.DataFrame, registry, name: str, grid: dict[str, list[float]],
@@ -179,10 +181,11 @@ def test_sweep_table_equals_one_vectorbt_portfolio_bit_for_bit(
     cls = registry.get(name)
     result = sweep(cls, bars, grid, progress=False, chunk_size=4, workers=2,
                    direction=direction, overfit=False)
-    combos, _ = expand_grid(cls, grid)
     trade = TradeSpec.resolve(cls, direction)
-    sig = chunk_all_signals(cls, combos, bars)
-    pf = run_portfolio(Execution(), bars, sig.entries, sig.exits, trade, sig)
+    # the table's rows, in order (the swept stops become each column's stops)
+    params, column_stops = split_stops(result.table[list(grid)].to_dict("records"), trade)
+    sig = chunk_all_signals(cls, params, bars)
+    pf = run_portfolio(Execution(), bars, sig.entries, sig.exits, trade, sig, column_stops)
     want = portfolio_metrics(pf, Execution().cash, result.periods_per_year)
     for metric in METRICS:
         np.testing.assert_array_equal(result.table[metric].to_numpy(), want[metric],
