@@ -77,18 +77,18 @@ def kill_switch_html(ks: Any) -> str:
 #: The views built only when first shown (the sections after the first screen): each
 #: is an attribute of :class:`LiveViews` created on first access and filled from the
 #: latest snapshot at once.
-LAZY_PARTS = ("trades", "daily", "price", "symbols", "feed", "quality", "risk_events", "runs",
-              "job_runs", "reconciliations", "events")
+LAZY_PARTS = ("orders", "trades", "daily", "price", "symbols", "feed", "quality", "risk_events",
+              "runs", "job_runs", "reconciliations", "events")
 #: The lazy parts that are tables of the snapshot's frame of the same name.
-_PLAIN_TABLES = ("trades", "risk_events", "runs", "job_runs", "reconciliations", "events")
+_PLAIN_TABLES = ("orders", "trades", "risk_events", "runs", "job_runs", "reconciliations", "events")
 
 
 class LiveViews:
     """One run's equity, KPIs, positions, orders, fills, trades and daily P&L; account-wide
     risk events, runs, job runs and reconciliations.
 
-    Only the first screen's views (tiles, status, kill switch, equity curve, positions,
-    orders and fills) are built with the object; the others (:data:`LAZY_PARTS`) when
+    Only the first screen's views (tiles, status, kill switch, equity curve, positions
+    and fills) are built with the object; the others (:data:`LAZY_PARTS`) when
     first used, e.g. by a section opened in the browser: a page then costs the server
     and the browser only what it shows. :meth:`update` refreshes the built parts that are
     not :meth:`paused` (a closed section), and a part built later starts from the
@@ -104,7 +104,6 @@ class LiveViews:
         self.positions = _table("positions", height=180, formatters={
             c: _NUM["float"] for c in ("avg_price", "mark", "unrealized", "realized_pnl")})
         self.account = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.orders = _table("orders", height=180)
         self.fills = _table("fills", height=240,
                             formatters={c: _NUM["float"] for c in ("price", "fees")})
         self.status = pn.pane.HTML("", sizing_mode="stretch_width")
@@ -124,6 +123,10 @@ class LiveViews:
     def _part(self, name: str) -> Any:
         view = self.__dict__.get(f"_{name}")
         return view if view is not None else self._made(name, _BUILD[name]())
+
+    @property
+    def orders(self) -> pn.widgets.Tabulator:
+        return self._part("orders")
 
     @property
     def trades(self) -> pn.widgets.Tabulator:
@@ -255,7 +258,6 @@ class LiveViews:
             f"'{html.escape(str(last['fill_id'])) if last is not None else ''}'>"
             f"{html.escape(last_fill)}</span> · refreshed {at}</div>")
         self.positions.value = _for_display(snap.positions)
-        self.orders.value = _for_display(snap.orders)
         self.fills.value = _for_display(snap.fills)
         self.equity.update(snap.equity)
         self.snapshot = snap
@@ -276,7 +278,7 @@ _BUILD: dict[str, Any] = {
     "risk_events": lambda: _table("risk_events", height=240),
     "events": lambda: _table("events", height=240),
     **{name: (lambda name=name: _table(name, height=180))
-       for name in ("runs", "job_runs", "reconciliations")},
+       for name in ("orders", "runs", "job_runs", "reconciliations")},
 }
 
 

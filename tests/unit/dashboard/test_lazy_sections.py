@@ -1,7 +1,7 @@
 """The sections after the first screen are built when first opened, and show the same data.
 
-A session's first document holds the tiles, the equity curve, positions, orders and
-fills only; each other section is a closed card whose views (and Bokeh models) are
+A session's first document holds the tiles, the equity curve, the controls, positions
+and fills only; each other section is a closed card whose views (and Bokeh models) are
 created when it opens, filled from the latest snapshot. Closed again, a section is not
 refreshed; reopened, it shows the latest snapshot at once.
 """
@@ -22,7 +22,7 @@ from tradelab.dashboard.services import DashboardServices
 from tradelab.dashboard.state import COLUMNS
 from tradelab.dashboard.views import LAZY_PARTS, LiveViews
 
-FIRST_SCREEN_TABLES = {"positions", "orders", "fills"}
+FIRST_SCREEN_TABLES = {"positions", "fills"}
 
 
 def _served(services: DashboardServices, user: str = "viewer") -> tuple[DashboardApp, Document]:
@@ -91,7 +91,7 @@ def test_every_section_opened_shows_what_eager_views_show(services: DashboardSer
         getattr(eager, name)
     eager.update(snap)
     lazy = app.views
-    for name in ("trades", "symbols", "quality", "risk_events", "runs", "job_runs",
+    for name in ("orders", "trades", "symbols", "quality", "risk_events", "runs", "job_runs",
                  "reconciliations", "events"):
         pd.testing.assert_frame_equal(getattr(lazy, name).value, getattr(eager, name).value)
     assert lazy.feed.object == eager.feed.object
