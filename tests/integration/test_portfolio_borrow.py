@@ -176,3 +176,37 @@ def test_the_cli_backtest_and_paper_report_the_same_borrow_fees(environ, tmp_pat
     assert p["stats"]["borrow_accrued"] == pytest.approx(b["stats"]["borrow_accrued"],
                                                          rel=1e-12, abs=1e-12)
     assert p["stats"]["final_equity"] == pytest.approx(b["stats"]["final_equity"], rel=1e-9)
+
+
+@pytest.mark.slow
+def test_a_run_resumed_while_short_charges_what_research_does(tl) -> None:
+    """Stopped a few bars into a short and resumed: the paper broker rebuilds the short's
+    accrual from the stored fills and bars, so the cover carries research's fee."""
+    bars = load_universe(("KO", "PEP"), "sample", "2010-01-01", "2011-12-31")
+    ex = Execution(borrow_fee=0.05)
+    research = backtest_portfolio(_pairs(), panel=align(bars), execution=ex)
+    assert research.stats["borrow_fees"] > 0
+    shorts = (research.positions < 0).any(axis=1).to_numpy()
+    first_short = int(shorts.argmax())
+    stop_after = first_short + 4  # bars processed before the stop
+    assert shorts[first_short:stop_after].all()
+    account = "resume-borrow"
+    first = tl.portfolio_engine(_pairs(), bars=bars, execution=ex, account=account)
+    seen: list[int] = []
+
+    def stop(_batch) -> None:
+        seen.append(1)
+        if len(seen) == stop_after:
+            first.request_stop("test")
+
+    part = first.run(on_bar=stop)
+    assert part.stopped == "stopped"
+    second = tl.portfolio_engine(_pairs(), bars=bars, execution=ex, account=account,
+                                 resume=int(part.run_id))
+    second.run()
+    run_id = int(part.run_id)
+    stored = compare_portfolio(research, tl.store.fills(account, run_id),
+                               [(p.at, float(p.equity))
+                                for p in tl.store.equity_curve(account, run_id)])
+    assert stored.ok, stored.to_dict()
+    assert second.broker.borrow_paid == pytest.approx(research.stats["borrow_fees"], rel=1e-12)
