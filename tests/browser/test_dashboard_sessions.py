@@ -74,6 +74,24 @@ def _live_sessions(dashboard: Dashboard, user: str) -> set[str]:
         store.close()
 
 
+def test_a_login_shows_the_dashboard_in_place_and_sets_the_cookie(dashboard: Dashboard,
+                                                                   context: Any) -> None:
+    page = new_page(context)
+    page.goto(dashboard.url)
+    page.get_by_placeholder("user name").fill("trader")
+    page.get_by_placeholder("password").fill(PASSWORDS["trader"])
+    loads: list[str] = []
+    page.on("framenavigated", lambda frame: loads.append(frame.url)
+            if frame == page.main_frame else None)
+    page.get_by_role("button", name="Log in").click()
+    _logged_in(page)
+    expect(page.get_by_test_id("fill-count")).to_be_visible()
+    wait_until(lambda: _cookie(context) is not None, "the login cookie set")
+    assert loads == []  # no second page: the same document became the dashboard
+    page.reload()  # and the cookie it fetched carries the login
+    _logged_in(page)
+
+
 def test_a_reload_keeps_the_login(dashboard: Dashboard, context: Any) -> None:
     before = _live_sessions(dashboard, "trader")
     page = login_in(context, dashboard.url, "trader")

@@ -281,10 +281,12 @@ class DashboardApp(pn.viewable.Viewer):
             # load) before the browser even learns where to go next.
             self.root.objects = [pn.pane.HTML("<p data-testid='signing-in'>Signing in…</p>",
                                               margin=(60, 0, 0, 0), align="center")]
-        else:
-            self._logged_in(principal)
-        if self.on_login is not None:
+            if self.on_login is not None:
+                self.on_login(self.session)
+            return
+        if self.on_login is not None:  # first: the cookie's fetch goes out with the views
             self.on_login(self.session)
+        self._logged_in(principal)
 
     def _logged_in(self, _principal: Principal) -> None:
         if self._live_part is None:

@@ -3,9 +3,11 @@
 A login survives a reload and is shared by the tabs of one browser (see
 :mod:`.sessions`): the tokens stay in :attr:`DashboardServices.sessions`; the
 browser holds only a signed, HttpOnly, SameSite=Strict cookie naming its
-entry. After a login over the websocket the page goes to
-``/session?ticket=...`` (:class:`TicketHandler` sets the cookie, then back
-to ``/``); "Log out" goes to ``/logout`` (:class:`LogoutHandler` clears it).
+entry. After a login over the websocket the page fetches
+``/session?ticket=...`` (:class:`TicketHandler` sets the cookie) and shows the
+dashboard in place: no second page, BokehJS load and websocket after the login
+(that was most of the time from the click to the dashboard); "Log out" goes to
+``/logout`` (:class:`LogoutHandler` clears it).
 The cookie is kept out of Bokeh's session token, which is embedded in the
 page where scripts could read it.
 
@@ -70,10 +72,16 @@ def _session_cookie() -> str | None:
 
 
 def _navigator() -> Any:
-    """A hidden widget: setting its value sends the browser to that same-site path."""
+    """A hidden widget: setting its value to a same-site path sends the browser there,
+    except ``/session?ticket=...``, which the page fetches (same-origin, the redirect not
+    followed) so that the cookie is set while the page stays."""
     nav = pn.widgets.TextInput(value="", visible=False, name="navigate")
-    nav.jscallback(value="if (cb_obj.value && cb_obj.value.startsWith('/')) "
-                         "{ window.location.assign(cb_obj.value) }")
+    nav.jscallback(value=(
+        "const to = cb_obj.value;"
+        "if (!to || !to.startsWith('/')) { return; }"
+        f"if (to.startsWith('{SESSION_PATH}?')) {{"
+        " fetch(to, {credentials: 'same-origin', redirect: 'manual', cache: 'no-store'});"
+        "} else { window.location.assign(to); }"))
     return nav
 
 
@@ -158,7 +166,7 @@ def session_factory(services: DashboardServices, *, poll_ms: int = 300,
         app = DashboardApp(services, account=account, poll_ms=poll_ms,
                            session=session or UserSession(services.auth, ip=ip,
                                                           user_agent=agent),
-                           on_login=logged_in, on_logout=logged_out, reload_after_login=True)
+                           on_login=logged_in, on_logout=logged_out)
         if session is not None:
             app.resume()
 
