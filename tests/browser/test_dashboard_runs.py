@@ -23,6 +23,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ROOT, Dashboard, drawn, login, wait_until
+from tradelab.dashboard.state import FILLS_SHOWN
 from tradelab.store import Store
 from tradelab.strategy.base import Signals, Strategy
 
@@ -123,7 +124,6 @@ def test_tiles_follow_the_running_run_and_agree_with_the_store(
         expect(page.get_by_test_id("run-label")).to_have_attribute("data-run", str(live))
 
         expect(page.get_by_test_id("fill-count")).not_to_have_text("0")
-        # Tabulator draws its rows only while the table is in view.
         page.get_by_text("Recent fills (selected run)").scroll_into_view_if_needed()
         seen: set[str] = set()
         while len(seen) < SAMPLES and engine.is_alive():
@@ -142,7 +142,7 @@ def test_tiles_follow_the_running_run_and_agree_with_the_store(
             seen.add(tiles["at"])
         assert len(seen) == SAMPLES, "the engine finished before the page showed enough bars"
         # Recent fills: this run's only (the finished run's two are not mixed in).
-        cells = page.locator(".tabulator-cell[tabulator-field='run']")
+        cells = page.get_by_test_id("fills-table").locator("td[data-field='run']")
         expect(cells.first).to_have_text(str(live))
         expect(cells.filter(has_not_text=str(live))).to_have_count(0)
         expect(page.get_by_text(store.fills("paper", live)[0].fill_id, exact=True)).to_be_visible()
@@ -158,8 +158,10 @@ def test_tiles_follow_the_running_run_and_agree_with_the_store(
         expect(page.get_by_test_id("fill-count")).to_have_text(str(len(fills)))
         expect(page.get_by_test_id("last-fill")).to_have_attribute("data-fill-id",
                                                                     fills[-1].fill_id)
-        # Newest first (Tabulator draws only the rows in view: no count of them).
-        expect(page.get_by_text(fills[-1].fill_id, exact=True)).to_be_visible()
+        # Newest first, at most FILLS_SHOWN of them.
+        ids = page.get_by_test_id("fills-table").locator("td[data-field='fill_id']")
+        expect(ids.first).to_have_text(fills[-1].fill_id)
+        expect(ids).to_have_count(min(len(fills), FILLS_SHOWN))
         expect(cells.filter(has_not_text=str(live))).to_have_count(0)
 
         # Pick the finished run: its own figures, from its own rows.

@@ -331,15 +331,16 @@ def test_the_first_page_builds_a_closed_section_only_when_opened(
         expect(page.get_by_test_id("run-label")).to_have_attribute("data-run", str(run))
         first = page.evaluate(MODELS)
         assert first["plots"] == ["Equity (selected run)"]
-        assert len(first["tables"]) == 2  # positions, fills
-        assert not any(t.startswith("id,strategy") for t in first["tables"])
+        assert first["tables"] == []  # positions and fills are plain HTML tables
+        expect(page.get_by_test_id("fills-table")).to_be_visible()
         open_section(page, "Engine runs (account)")
         ids = page.locator(".tabulator-cell[tabulator-field='id']")
         expect(ids).to_have_count(1)
         expect(ids.first).to_have_text(str(run))
         expect(page.locator(".tabulator-cell[tabulator-field='strategy']")).to_have_text(
             "sma_cross")
-        assert len(page.evaluate(MODELS)["tables"]) == 3
+        assert page.evaluate(MODELS)["tables"] == [
+            "id,strategy,symbol,mode,status,started_at,last_bar"]
         assert page.evaluate(MODELS)["plots"] == ["Equity (selected run)"]
     finally:
         page.context.close()

@@ -27,7 +27,15 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ROOT, UI_TIMEOUT, Dashboard, drawn, login_in, new_page
+from tests.browser.conftest import (
+    ROOT,
+    UI_TIMEOUT,
+    Dashboard,
+    drawn,
+    login_in,
+    new_page,
+    open_section,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -201,6 +209,8 @@ def test_dashboard_loads_only_from_its_server(offline: Offline, dashboard: Dashb
     expect(page.get_by_role("button", name="Engage kill switch")).to_be_visible()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     a_bokeh_plot_is_drawn(page)  # the equity curve: Bokeh JS from the server itself
-    expect(page.locator(".tabulator").first).to_be_visible()  # the tables' extension JS too
+    expect(page.get_by_test_id("fills-table")).to_be_visible()
+    open_section(page, "Engine runs (account)")  # a Tabulator: the tables' extension JS too
+    expect(page.locator(".tabulator").first).to_be_visible()
     keep(page, tmp_path, "dashboard")
     offline.check()

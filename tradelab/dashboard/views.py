@@ -16,6 +16,7 @@ import panel as pn
 
 from tradelab.dashboard.charts import DailyChart, EquityChart, PriceChart
 from tradelab.dashboard.feedview import feed_html
+from tradelab.dashboard.htmltable import HtmlTable
 from tradelab.dashboard.state import COLUMNS, Snapshot
 
 CARD = {"border": "1px solid #e3e6ea", "border-radius": "8px", "background": "white",
@@ -101,11 +102,12 @@ class LiveViews:
         self.equity_plot = self.equity.pane
         self.kpis = pn.pane.HTML("", sizing_mode="stretch_width")
         self.kill_switch = pn.pane.HTML(kill_switch_html(None), sizing_mode="stretch_width")
-        self.positions = _table("positions", height=180, formatters={
-            c: _NUM["float"] for c in ("avg_price", "mark", "unrealized", "realized_pnl")})
+        # Plain HTML tables on the first screen (see .htmltable: Tabulator's cost there).
+        self.positions = HtmlTable(COLUMNS["positions"], height=180, testid="positions-table",
+                                   money=("avg_price", "mark", "unrealized", "realized_pnl"))
         self.account = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.fills = _table("fills", height=240,
-                            formatters={c: _NUM["float"] for c in ("price", "fees")})
+        self.fills = HtmlTable(COLUMNS["fills"], height=240, testid="fills-table",
+                               money=("price", "fees"))
         self.status = pn.pane.HTML("", sizing_mode="stretch_width")
         self.snapshot: Snapshot | None = None
         self.built: set[str] = set()

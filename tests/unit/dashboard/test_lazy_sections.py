@@ -8,6 +8,7 @@ refreshed; reopened, it shows the latest snapshot at once.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import pandas as pd
@@ -22,7 +23,8 @@ from tradelab.dashboard.services import DashboardServices
 from tradelab.dashboard.state import COLUMNS
 from tradelab.dashboard.views import LAZY_PARTS, LiveViews
 
-FIRST_SCREEN_TABLES = {"positions", "fills"}
+#: The first screen's positions and fills are plain HTML tables (.htmltable), no Tabulator.
+FIRST_SCREEN_TABLES: set[str] = set()
 
 
 def _served(services: DashboardServices, user: str = "viewer") -> tuple[DashboardApp, Document]:
@@ -57,6 +59,9 @@ def test_the_first_document_holds_only_the_first_screen(services: DashboardServi
     app, doc = _served(services)
     assert set(_tables(doc)) == FIRST_SCREEN_TABLES
     assert _plots(doc) == {"Equity (selected run)"}
+    texts = [html.unescape(str(m.text)) for m in doc.models if type(m).__name__ == "HTML"]
+    shown = [t for t in texts if "class='tl-table'" in t]
+    assert len(shown) == 2 and any("data-testid='fills-table'" in t for t in shown)
     assert app.views.built == set()
     assert [s.is_open for s in app.sections.values()] == [False] * len(app.sections)
     # The data a closed section shows is in no model of the page (nor the section's HTML).
