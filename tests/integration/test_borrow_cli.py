@@ -1,6 +1,6 @@
 """``--borrow-fee`` on the command line: one meaning in backtest, paper and parity, shown
-in ``--json``; a bad value, a sweep (single-symbol or portfolio) and a real venue are
-refused."""
+in ``--json``; a single-symbol sweep's rows charge it as their backtests do; a bad value,
+a portfolio sweep and a real venue are refused."""
 
 from __future__ import annotations
 
@@ -88,10 +88,22 @@ def test_a_non_numeric_borrow_fee_names_the_option(cli, csv: list[str]) -> None:
     assert "Invalid value for '--borrow-fee'" in res.output and "valid number" in res.output
 
 
-def test_sweeps_and_live_refuse_a_borrow_fee(cli, csv: list[str]) -> None:
-    sweep = cli("sweep", "sma_cross", *csv, "--grid", "fast=5,10", "--borrow-fee", "0.05")
-    assert sweep.exit_code == 2
-    assert "sweep() does not charge a borrow fee" in sweep.output
+def test_a_sweep_row_charges_what_its_backtest_charges(cli, csv: list[str]) -> None:
+    sweep = cli("sweep", "sma_cross", *csv, "--grid", "fast=5,10", "--borrow-fee", "0.05",
+                "--json")
+    assert sweep.exit_code == 0, sweep.output
+    rows = {row["fast"]: row for row in json.loads(sweep.stdout)["rows"]}
+    assert set(rows) == {5, 10}
+    for fast, row in rows.items():
+        args = [a if a != "fast=5" else f"fast={fast}" for a in csv]
+        one = json.loads(cli("backtest", "sma_cross", *args, "--borrow-fee", "0.05",
+                             "--json").stdout)
+        assert one["borrow_fees"] > 0
+        assert row["final_equity"] == pytest.approx(one["final_equity"], rel=1e-12)
+        assert row["round_trips"] == one["round_trips"]
+
+
+def test_portfolio_sweeps_and_live_refuse_a_borrow_fee(cli, csv: list[str]) -> None:
     portfolio = cli("sweep", "pairs_kopep", "--grid", "entry=1.5,2", "--borrow-fee", "0.05")
     assert portfolio.exit_code == 2
     assert "--borrow-fee 0.05: a portfolio sweep does not charge a borrow fee" in portfolio.output

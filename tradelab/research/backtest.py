@@ -45,14 +45,7 @@ def resolve_execution(execution: Execution | None = None, _caller: str = "backte
                         f"accepted: {', '.join(accepted)}")
     base = execution if execution is not None else Execution()
     given = {k: v for k, v in overrides.items() if v is not None}
-    ex = replace(base, **given) if given else base
-    if ex.borrow_fee and _caller != "backtest":
-        # The borrow fee re-simulates to a fixed point (tradelab.research.borrow); a
-        # sweep's chunked simulation does not do that, so it refuses rather than
-        # silently leaving the fee out.
-        raise ValueError(f"borrow_fee = {ex.borrow_fee!r}: {_caller}() does not charge a "
-                         "borrow fee; backtest the parameter sets of interest instead")
-    return ex
+    return replace(base, **given) if given else base
 
 
 def strategy_class(strategy: Strategy | type[Strategy] | str,

@@ -14,7 +14,7 @@ convention                vectorbt 1.2 argument
 fees / fixed / slippage   ``fees``, ``fixed_fees``, ``slippage`` (per order)
 ``borrow_fee``            ``fixed_fees`` per bar: the cover's bar carries its
                           short's accrual, simulated to a fixed point
-                          (:mod:`tradelab.research.borrow`, backtests only)
+                          (:mod:`tradelab.research.borrow`; sweeps: per chunk)
 sizing                    ``size``, ``size_type`` (amount / value / percent);
                           ``val_price=inf`` so "value" divides by the raw fill
                           price, before slippage

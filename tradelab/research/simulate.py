@@ -14,7 +14,9 @@ vectorbt's signal kernel on the bars that can trade only (a flag, or an active s
 Portfolio object) and computes the metrics from the order records
 (:func:`tradelab.research._kernels.equity_metrics`, which also gives the overfitting
 estimate's block sums in the same pass). Runs with a time stop (vectorbt callbacks)
-go through ``vbt.Portfolio.from_signals`` (:func:`run_portfolio`), as a backtest does. The
+go through ``vbt.Portfolio.from_signals`` (:func:`run_portfolio`), as a backtest does;
+so do runs charging a borrow fee on shorts, repeated to the backtest's fixed point
+(:mod:`tradelab.research.borrow`) for all the chunk's columns at once. The
 arguments of both come from one place,
 :func:`tradelab.research.conventions.from_signals_kwargs`.
 """
@@ -156,9 +158,10 @@ def chunk_metrics(execution: Execution, bars: pd.DataFrame, sig: Signals, ppy: f
     kwargs = from_signals_kwargs(execution, bars, sig.entries, sig.exits, trade, sig,
                                  column_stops)
     close = bars["close"].to_numpy(dtype=float)
-    inputs = direct_inputs(kwargs)
+    borrow = bool(execution.borrow_fee) and trade is not None and trade.direction != "long"
+    inputs = None if borrow else direct_inputs(kwargs)
     if inputs is None:
-        pf = _portfolio(kwargs)
+        pf = _borrow_portfolio(execution, bars, kwargs) if borrow else _portfolio(kwargs)
         records = pf.order_records
         col_map = pf.orders.col_mapper.col_map
         trades = pf.trades.values
@@ -175,6 +178,24 @@ def chunk_metrics(execution: Execution, bars: pd.DataFrame, sig: Signals, ppy: f
     return {**{name: n_trades if name == "n_trades" else win_rate if name == "win_rate"
                else out[name] for name in metrics.METRICS},
             **({} if edges is None else {"blocks": out["blocks"]})}
+
+
+def _borrow_portfolio(execution: Execution, bars: pd.DataFrame, kwargs: dict[str, Any]) -> Any:
+    """The chunk's ``vbt.Portfolio`` with each short's borrow fee charged on its cover.
+
+    The same fixed point as a backtest's (:func:`tradelab.research.borrow.simulate_with_borrow`),
+    over every column of the chunk at once: ``fixed_fees`` per bar and column. A column
+    whose fees settled is simulated again unchanged until the last one settles (the
+    kernel is deterministic), so each column ends exactly where its own backtest does.
+    Not the direct kernel: it takes one fixed fee for all bars.
+    """
+    from tradelab.research.borrow import simulate_with_borrow
+
+    columns = int(np.shape(kwargs["entries"])[1])
+    pf, _fees = simulate_with_borrow(
+        execution, bars, lambda fixed_fees: _portfolio({**kwargs, "fixed_fees": fixed_fees}),
+        columns=columns)
+    return pf
 
 
 def _direct_records(inputs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,5 @@
 """The borrow fee of shorts: hand-computed cases in research and the engine, the accrual
-arithmetic, validation, and the refusals (sweeps, portfolios)."""
+arithmetic, validation, sweeps (each row its own backtest) and the refusals."""
 
 from __future__ import annotations
 
@@ -186,8 +186,32 @@ def test_a_bad_borrow_fee_is_refused_by_name(value: float) -> None:
         Execution(borrow_fee=value)
 
 
-def test_sweeps_refuse_a_borrow_fee(spx, registry) -> None:
+@pytest.mark.parametrize(("direction", "size"), [("short", {}), ("both", {}),
+                                               ("both", {"size": 100, "size_type": "amount"})])
+def test_sweep_rows_charge_the_borrow_fee_of_their_own_backtests(spx, registry, direction: str,
+                                                                 size: dict) -> None:
+    """Every row of a sweep with a borrow fee equals its backtest with the fee, metric for
+    metric, for threads and chunks of any size; and the fee changed the results."""
+    from tradelab.research.metrics import METRICS
     from tradelab.research.sweep import sweep
 
-    with pytest.raises(ValueError, match=r"borrow_fee = 0\.03: sweep\(\) does not charge"):
-        sweep(registry.get("sma_cross"), spx, {"fast": [5, 10]}, execution=Execution(borrow_fee=0.03))
+    cls = registry.get("sma_cross")
+    bars = spx.iloc[:1500]
+    grid = {"fast": [5, 10, 20], "slow": [30, 50]}
+    ex = Execution(borrow_fee=0.08, **size)
+    one_chunk = sweep(cls, bars, grid, execution=ex, direction=direction, progress=False)
+    threaded = sweep(cls, bars, grid, execution=ex, direction=direction, progress=False,
+                     chunk_size=2, workers=2)
+    free = sweep(cls, bars, grid, execution=replace(ex, borrow_fee=0.0), direction=direction,
+                 progress=False)
+    pd.testing.assert_frame_equal(one_chunk.table, threaded.table)
+    assert not np.array_equal(one_chunk.table["total_return"], free.table["total_return"])
+    paid = []
+    for _, row in one_chunk.table.iterrows():
+        params = {k: int(row[k]) for k in grid}
+        want = backtest(cls, bars, params, execution=ex, direction=direction)
+        paid.append(want.stats["borrow_fees"])
+        for metric in METRICS:
+            assert row[metric] == pytest.approx(want.stats[metric], rel=1e-12, nan_ok=True), \
+                (params, metric)
+    assert max(paid) > 0  # (with percent sizing "both" goes short only in some rows)
