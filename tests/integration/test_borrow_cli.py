@@ -1,6 +1,6 @@
 """``--borrow-fee`` on the command line: one meaning in backtest, paper and parity, shown
-in ``--json``; a single-symbol sweep's rows charge it as their backtests do; a bad value,
-a portfolio sweep and a real venue are refused."""
+in ``--json``; a sweep's rows (single-symbol or portfolio) charge it as their backtests
+do; a bad value and a real venue are refused."""
 
 from __future__ import annotations
 
@@ -103,10 +103,20 @@ def test_a_sweep_row_charges_what_its_backtest_charges(cli, csv: list[str]) -> N
         assert row["round_trips"] == one["round_trips"]
 
 
-def test_portfolio_sweeps_and_live_refuse_a_borrow_fee(cli, csv: list[str]) -> None:
-    portfolio = cli("sweep", "pairs_kopep", "--grid", "entry=1.5,2", "--borrow-fee", "0.05")
-    assert portfolio.exit_code == 2
-    assert "--borrow-fee 0.05: a portfolio sweep does not charge a borrow fee" in portfolio.output
+def test_a_portfolio_sweep_row_is_its_backtest_with_the_borrow_fee(cli) -> None:
+    span = ["--start", "2010-01-01", "--end", "2014-12-31", "--borrow-fee", "0.05", "--json"]
+    swept = cli("sweep", "pairs_kopep", "--grid", "entry=1.5,2", *span)
+    assert swept.exit_code == 0, swept.output
+    rows = {row["entry"]: row for row in json.loads(swept.stdout)["rows"]}
+    assert set(rows) == {1.5, 2.0}
+    for entry, row in rows.items():
+        one = json.loads(cli("backtest", "pairs_kopep", "-p", f"entry={entry}", *span).stdout)
+        assert one["stats"]["borrow_fees"] > 0
+        assert row["final_equity"] == one["stats"]["final_equity"]
+        assert row["n_orders"] == one["stats"]["n_orders"]
+
+
+def test_live_refuses_a_borrow_fee(cli, csv: list[str]) -> None:
     live = cli("live", "sma_cross", "--broker", "alpaca", *csv, "--borrow-fee", "0.05",
                "--confirm", extra={"TRADELAB__LIVE__ENABLED": "true"})
     assert live.exit_code == 2

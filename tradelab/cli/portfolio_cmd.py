@@ -202,16 +202,14 @@ def sweep(tl: Any, cls: type[PortfolioStrategy], grid: dict[str, list[Any]],
           universe: str | None, symbols: str | None, periods_per_year: float | None,
           metric: str, top: int, as_json: bool) -> None:
     """``tradelab sweep`` of a portfolio strategy: one backtest per combination of the grid
-    (a loop: the rebalance path is sequential), ranked by ``metric``."""
+    (a loop: the rebalance path is sequential), ranked by ``metric``; each row is exactly
+    its ``backtest`` (a ``--borrow-fee`` included)."""
     import pandas as pd
 
     from tradelab.research.portfolio import backtest_portfolio
     from tradelab.research.result import format_stat
 
     _no_single_symbol_options(ex, trade)
-    if ex.borrow_fee:  # as for single-symbol sweeps: backtest the sets of interest
-        fail(f"--borrow-fee {ex.borrow_fee}: a portfolio sweep does not charge a borrow fee; "
-             "backtest the parameter sets of interest instead")
     known = cls.param_objects()
     for key in grid:
         if key not in known:
