@@ -63,9 +63,22 @@ def block_moments_nb(order_records: Any, col_idxs: Any, col_lens: Any, close: An
 
 
 def block_moments(pf: Any, close: np.ndarray, init_cash: float, edges: np.ndarray) -> np.ndarray:
-    """:func:`block_moments_nb` of every column of a ``vbt.Portfolio``."""
+    """:func:`block_moments_nb` of every column of a ``vbt.Portfolio``.
+
+    Raises
+    ------
+    ValueError
+        ``edges`` are not non-decreasing bar positions within ``close`` (the compiled
+        kernel does not check bounds: it would read past the bars).
+    """
+    edges = np.asarray(edges, dtype=np.int64)
+    n = len(close)
+    if edges.ndim != 1 or len(edges) < 2 or edges[0] < 0 or edges[-1] > n \
+            or bool(np.any(np.diff(edges) < 0)):
+        raise ValueError(f"edges = {edges.tolist()}: expected at least two non-decreasing "
+                         f"bar positions in [0, {n}]")
     col_idxs, col_lens = pf.orders.col_mapper.col_map
     return block_moments_nb(pf.order_records, np.asarray(col_idxs, dtype=np.int64),
                             np.asarray(col_lens, dtype=np.int64),
                             np.ascontiguousarray(close, dtype=np.float64), float(init_cash),
-                            np.asarray(edges, dtype=np.int64))
+                            edges)

@@ -212,6 +212,15 @@ def test_kernel_block_sums_equal_those_of_vectorbts_equity(bars: pd.DataFrame,
     np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-18)
 
 
+@pytest.mark.parametrize("edges", [[0, 10, 10_000], [5, 3, 8], [-1, 4], [0]],
+                         ids=["past-the-bars", "decreasing", "negative", "one"])
+def test_block_edges_outside_the_bars_are_refused(bars: pd.DataFrame, edges: list[int]) -> None:
+    entries = pd.DataFrame(np.zeros((len(bars), 1), dtype=bool), index=bars.index)
+    pf = run_portfolio(Execution(), bars, entries, entries)
+    with pytest.raises(ValueError, match=r"edges = \[.*\]: expected at least two"):
+        block_moments(pf, bars["close"].to_numpy(), 1.0, np.array(edges))
+
+
 GRID = {"fast": [5, 10, 20, 40], "slow": [30, 60, 120]}
 
 
