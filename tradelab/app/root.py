@@ -174,7 +174,8 @@ class App:
         compares). ``history``: bars of the panel handed to the strategy (default: its
         declared ``decision_window``, every bar when it declares none; ``"all"``: every
         bar; see :mod:`tradelab.engine.rebalancer`). ``resume``: a run id to continue
-        (same bars; not at a real venue).
+        (same bars; at a real venue reconciled first, the decision in progress
+        finished: :mod:`tradelab.engine.live_resume`).
 
         ``feed``: a live feed of the universe's bars (:meth:`feed` with the symbols) instead
         of a replay; its bars are batched per time stamp by
@@ -227,7 +228,16 @@ class App:
         limits, per_strategy = risk_limits(self.settings)
 
         def make(*args: Any, **kwargs: Any) -> Engine:
-            return PortfolioEngine(desk, *args[1:], **kwargs)
+            stored = None
+            if resume is not None and run_store is not None and not broker_obj.simulated:
+                # A live portfolio resume (engine.live_resume): the run's bars and orders
+                # as committed, read once its lease is taken (open_run ran before this).
+                from tradelab.engine.live_resume import StoredRun
+                from tradelab.store.run_bars_repo import run_bars
+
+                stored = StoredRun(run_bars(run_store, resume),
+                                   run_store.orders(kwargs["config"].account, resume))
+            return PortfolioEngine(desk, *args[1:], stored=stored, **kwargs)
 
         run_store = None if not persist else store if store is not None else self.open_store(db)
         gate = stamps = None

@@ -26,6 +26,10 @@ the fill prices are unknown when the orders leave, so a decision is worked like 
   did not fill (cancelled, partly filled) is not sent again by the buy phase: only its
   buys are; the next decision sells again. The kill switch drops the decision working
   (its orders at the venue are cancelled by the engine's halt).
+* **Resumed** after a crash (:mod:`tradelab.engine.live_resume`): the decision working
+  and the one waiting come back from the stored orders and the rebuilt panel
+  (:meth:`VenueRebalance.restore`); a restored waiting decision with none working
+  starts on the first step, after the start's reconciliation.
 """
 
 from __future__ import annotations
@@ -116,6 +120,10 @@ class VenueRebalance:
         if self.engine.kill_switch.engaged:
             self.working = self.waiting = None
             return
+        if self.working is None and self.waiting is not None:  # restored after a crash
+            restored, self.waiting = self.waiting, None
+            self._start(restored)
+            return
         while self.working is not None:
             work = self.working
             if work.buys is None:
@@ -128,6 +136,16 @@ class VenueRebalance:
             self.working, waiting, self.waiting = None, self.waiting, None
             if waiting is not None:
                 self._start(waiting)
+
+    def restore(self, working: Decision | None, waiting: Decision | None) -> None:
+        """A resumed run's decisions in progress (:func:`tradelab.engine.live_resume.in_progress`);
+        nothing is sent before :meth:`progress`, i.e. after the start's reconciliation."""
+        self.working, self.waiting = working, waiting
+        log.info("portfolio_decision_restored",
+                 working=None if working is None else working.decided.isoformat(),
+                 sells=0 if working is None else len(working.sells),
+                 buys=None if working is None or working.buys is None else len(working.buys),
+                 waiting=None if waiting is None else waiting.decided.isoformat())
 
     @property
     def busy(self) -> bool:

@@ -55,7 +55,9 @@ final, sized on the cash held then (:mod:`tradelab.engine.live_rebalance`). Step
 **Resume** (``App.portfolio_engine(resume=RUN)``): the book, orders and broker come back
 from the store like any run's; the panel is rebuilt from the replay's bars up to the
 last processed time stamp and the decision taken on it is pending again (same client
-order ids, so an order already written ahead is not sent twice).
+order ids, so an order already written ahead is not sent twice). At a real venue the
+panel is rebuilt from the bars the run applied and the decision in progress at the
+crash comes back from its stored orders (:mod:`tradelab.engine.live_resume`).
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ import structlog
 
 from tradelab.engine.closer import act_on_close_requests
 from tradelab.engine.live_rebalance import SIZING, VenueRebalance
+from tradelab.engine.live_resume import StoredRun, in_progress, replay_panel, stamps
 from tradelab.engine.loop import Engine
 from tradelab.engine.rebalancer import Rebalancer
 from tradelab.errors import halt_reason
@@ -121,26 +124,47 @@ class PortfolioEngine(Engine):
 
     Built by :meth:`tradelab.app.App.portfolio_engine` through
     :func:`tradelab.app.wiring.assemble_engine` (``factory=``); ``rebalancer`` decides.
-    The feed must yield lists of bars (:class:`TimestampBatches`).
+    The feed must yield lists of bars (:class:`TimestampBatches`). ``stored``: a resumed
+    run at a real venue, its bars and orders from the store (engine.live_resume).
+
+    Raises
+    ------
+    ValueError
+        A resume at a real venue without its stored bars and orders (no store).
     """
 
-    def __init__(self, rebalancer: Rebalancer, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, rebalancer: Rebalancer, *args: Any, stored: StoredRun | None = None,
+                 **kwargs: Any) -> None:
         super().__init__([], *args, **kwargs)
         #: At a real venue: the decisions worked sells first (engine.live_rebalance).
         self.live: VenueRebalance | None = None
+        #: Client ids the run wrote before this process: never written or sent again.
+        self.written: set[str] = set()
         if not self._simulated:
-            if self.resumed_from is not None:
-                raise ValueError(f"resume = {self.resumed_from}: a portfolio run at a real "
-                                 "venue cannot be resumed yet (start a new run; the start's "
-                                 "reconciliation adopts the venue's positions with --adopt)")
+            if self.resumed_from is not None and stored is None:
+                raise ValueError(f"resume = {self.run_id}: a portfolio run at a real venue "
+                                 "resumes from its stored bars and orders (a store is needed)")
             self.live = VenueRebalance(self)
             log.warning("portfolio_live_sizing", venue=self.broker.name, sizing=SIZING)
         self.rebalancer = rebalancer
         self.name = rebalancer.strategy.name
         self._pending: tuple[datetime, dict] | None = None
         self._fill_open = self.execution.fill == "next_open" and self.live is None
-        if self.resumed_from is not None:
+        if self.live is not None and stored is not None:
+            self._restore_live(stored)
+        elif self.resumed_from is not None:
             self._restore(self.resumed_from)
+
+    def _restore_live(self, stored: StoredRun) -> None:
+        """A resumed run at a real venue: the panel from the bars it applied, the decision
+        working and the one waiting from its stored orders (engine.live_resume)."""
+        assert self.live is not None
+        symbols = self.rebalancer.symbols
+        decided = replay_panel(self.rebalancer, stamps(stored.bars, symbols))
+        self.written = {o.client_order_id for o in stored.orders}
+        run, name = str(self.run_id), self.name
+        self.live.restore(*in_progress(decided, self.written, symbols,
+                                       lambda s, at, side: client_order_id(run, name, s, at, side)))
 
     def _restore(self, through: datetime) -> None:
         """A resumed run: the panel again from the replay's bars up to the last processed
@@ -285,6 +309,8 @@ class PortfolioEngine(Engine):
     def _submit(self, cid: str, intent: OrderIntent, decided: datetime, prices: dict) -> None:
         if cid in self.orders.orders:
             self.orders.submit(cid, started=self._t0)
+            return
+        if cid in self.written:  # written by the process before a resume, final since
             return
         order = Order(cid, self.account, self.name, intent.symbol, intent.side, intent.quantity,
                       decided, estimate=intent.quantity,
