@@ -62,7 +62,8 @@ def live(
 
     A portfolio strategy trades its universe (or ``--universe``/``--symbols``) on a live
     ``--feed``, sized at each decision's closes, sells first
-    (:mod:`tradelab.engine.live_rebalance`)."""
+    (:mod:`tradelab.engine.live_rebalance`); ``--resume`` continues it after a crash
+    (:mod:`tradelab.engine.live_resume`)."""
     if broker not in LIVE_BROKERS:
         fail(f"--broker {broker!r}: expected one of {', '.join(LIVE_BROKERS)} "
              "(`tradelab paper` runs the paper broker)")
@@ -79,11 +80,9 @@ def live(
 
     cls = pe.portfolio_class(a, strategy, universe, symbols)
     if cls is not None:
-        if resume is not None:
-            fail(f"--resume {resume}: a portfolio run at a real venue cannot be resumed yet "
-                 "(start a new run; --adopt takes the venue's positions)")
+        # --resume: reconciled first, the decision in progress finished (engine.live_resume)
         return pe.paper(a, cls, parse_params(param), data, ex, sides, universe, symbols,
                         account=account, db=db, speed=speed, as_json=as_json, force=force,
-                        feed=feed, broker=broker, adopt=adopt)
+                        feed=feed, broker=broker, adopt=adopt, resume=resume)
     trade(TradeRequest(strategy, data, param, ex, speed, feed, account, db, resume, None, force,
                        progress, as_json, broker=broker, adopt=adopt, sides=sides, app=a))

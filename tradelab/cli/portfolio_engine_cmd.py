@@ -157,11 +157,13 @@ def stamps_line(stats: dict[str, Any]) -> str:
 def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: ExecOptions,
           trade: TradeOptions, universe: str | None, symbols: str | None, *, account: str | None,
           db: str | None, speed: str, as_json: bool, force: bool = False,
-          feed: str = "replay", broker: str | None = None, adopt: bool = False) -> None:
+          feed: str = "replay", broker: str | None = None, adopt: bool = False,
+          resume: int | None = None) -> None:
     """Paper-trade a portfolio strategy on a replay of its universe or on a live ``feed``
     (persisted), after :func:`require_weights_check` on the ``--source`` bars; with
     ``broker`` (``tradelab live``) at that real venue, on the live ``feed``
-    (:mod:`tradelab.engine.live_rebalance`)."""
+    (:mod:`tradelab.engine.live_rebalance`), continuing run ``resume`` if given
+    (:mod:`tradelab.engine.live_resume`)."""
     from tradelab.app.feeds import build_feed, describe
     from tradelab.data.sample import is_close_only
 
@@ -178,7 +180,8 @@ def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exec
         require_weights_check(strat, bars, force)
         live = build_feed(tl, feed, list(names), source=data.source, start=data.start,
                           end=data.end)
-        venue: dict[str, Any] = {} if broker is None else {"broker": broker, "adopt": adopt}
+        venue: dict[str, Any] = {} if broker is None else {"broker": broker, "adopt": adopt,
+                                                           "resume": resume}
         if live is None and broker is not None:
             raise ValueError(f"--feed {feed}: a portfolio trades at a real venue on a live "
                              "feed (ws://..., ccxt, poll), not on a replay")
