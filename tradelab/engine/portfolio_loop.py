@@ -159,8 +159,10 @@ class PortfolioEngine(Engine):
         """A resumed run at a real venue: the panel from the bars it applied, the decision
         working and the one waiting from its stored orders (engine.live_resume)."""
         assert self.live is not None
-        symbols = self.rebalancer.symbols
-        decided = replay_panel(self.rebalancer, stamps(stored.bars, symbols))
+        symbols, through = self.rebalancer.symbols, self.resumed_from
+        # The bars up to the run's last processed time stamp: the feed delivers the next.
+        rows = [] if through is None else [r for r in stored.bars if r["at"] <= through]
+        decided = replay_panel(self.rebalancer, stamps(rows, symbols))
         self.written = {o.client_order_id for o in stored.orders}
         run, name = str(self.run_id), self.name
         self.live.restore(*in_progress(decided, self.written, symbols,
