@@ -290,3 +290,34 @@ def test_a_crash_after_the_venue_refused_a_sell_does_not_send_it_again(
                                                if o.status != "rejected"}})
     clean = _session(_app(environ, tmp_path / "b.db"), bars, None, refuse_sell_at=second)
     assert _orders(crashed) == _orders(clean)
+
+
+def test_the_decision_in_progress_is_the_last_one_with_a_stored_order() -> None:
+    """The rule of :func:`~tradelab.engine.live_resume.in_progress` on three decisions:
+    the last one with a stored order is working (with its stored sells; its buys ``None``
+    until one is stored), the last one after it is waiting, and none stored: the last
+    decision waits (started on the first step, after the reconciliation)."""
+    from datetime import UTC, datetime
+
+    from tradelab.engine.live_resume import Decided, in_progress
+
+    times = [datetime(2024, 1, 1, 0, m, tzinfo=UTC) for m in (0, 4, 8)]
+    decided = [Decided(t, {"A": Decimal("0.5")}, {"A": Decimal(m + 1), "B": Decimal(2)}, {"A", "B"})
+               for m, t in enumerate(times)]
+
+    def cid(symbol: str, at: datetime, side: str) -> str:
+        return f"{symbol}|{at.minute}|{side}"
+
+    def found(*written: str) -> tuple[Any, ...]:
+        working, waiting = in_progress(decided, set(written), ("A", "B"), cid)
+        return (None if working is None else (working.decided.minute, working.sells, working.buys),
+                None if waiting is None else waiting.decided.minute)
+
+    assert found() == (None, 8)
+    assert found("A|0|buy", "B|0|buy") == ((0, [], ["A|0|buy", "B|0|buy"]), 8)
+    assert found("A|0|buy", "B|4|sell") == ((4, ["B|4|sell"], None), 8)
+    assert found("A|0|buy", "B|4|sell", "A|4|buy") == ((4, ["B|4|sell"], ["A|4|buy"]), 8)
+    assert found("B|4|sell", "A|8|sell") == ((8, ["A|8|sell"], None), None)
+    working, _ = in_progress(decided, {"B|4|sell"}, ("A", "B"), cid)
+    assert working is not None and working.prices == decided[1].prices and \
+        working.targets == decided[1].targets and working.tradable == {"A", "B"}
