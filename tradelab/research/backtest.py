@@ -168,7 +168,7 @@ def backtest(strategy: Strategy | type[Strategy] | str, bars: pd.DataFrame,
         pf = run_portfolio(ex, bars, signals.entries, signals.exits, trade, signals)
         return BacktestResult.from_portfolio(pf, strategy=strat, bars=bars, execution=ex,
                                              periods_per_year=ppy, signals=signals, trade=trade)
-    from tradelab.research.borrow import run_with_borrow
+    from tradelab.research.simulate import run_with_borrow
 
     pf, borrow = run_with_borrow(ex, bars, signals, trade)
     result = BacktestResult.from_portfolio(pf, strategy=strat, bars=bars, execution=ex,

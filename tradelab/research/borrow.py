@@ -34,7 +34,7 @@ from tradelab.errors import TradelabError
 from tradelab.execution import YEAR_SECONDS, Execution
 
 __all__ = ["BorrowFees", "PanelBorrow", "borrow_fees", "cover_charge", "interval_seconds",
-           "run_with_borrow", "simulate_with_borrow"]
+           "simulate_with_borrow"]
 
 #: vectorbt's OrderSide: 0 buy, 1 sell.
 _BUY = 0
@@ -173,32 +173,6 @@ def simulate_with_borrow(execution: Execution, bars: pd.DataFrame,
         fees = borrow_fees(execution, pf.order_records, closes, seconds, columns)
         passes += 1
     return pf, replace(fees, passes=passes)
-
-
-def run_with_borrow(execution: Execution, bars: pd.DataFrame, signals: Any,
-                    trade: Any, max_passes: int | None = None) -> tuple[Any, BorrowFees]:
-    """One backtest's ``vbt.Portfolio`` with the borrow fee charged (one column;
-    ``max_passes``: see :func:`simulate_with_borrow`).
-
-    The simulation is :func:`tradelab.research.simulate.run_portfolio`'s with
-    ``fixed_fees`` given per bar: the same arguments, the same kernel.
-    """
-    import vectorbt as vbt
-
-    from tradelab.research._kernels import simulation_kernel
-    from tradelab.research.conventions import from_signals_kwargs
-    from tradelab.research.simulate import ENGINE
-
-    if ENGINE == "numba":
-        simulation_kernel()
-    kwargs = from_signals_kwargs(execution, bars, signals.entries, signals.exits, trade, signals)
-
-    def simulate(fixed_fees: Any) -> Any:
-        if isinstance(fixed_fees, np.ndarray):
-            fixed_fees = fixed_fees[:, 0]  # one column: per bar
-        return vbt.Portfolio.from_signals(**{**kwargs, "fixed_fees": fixed_fees}, engine=ENGINE)
-
-    return simulate_with_borrow(execution, bars, simulate, max_passes=max_passes)
 
 
 class PanelBorrow:

@@ -24,7 +24,7 @@ arguments of both come from one place,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -34,8 +34,11 @@ from tradelab.research.conventions import Execution, TradeSpec, from_signals_kwa
 from tradelab.strategy.base import Signals, Strategy
 from tradelab.strategy.exits import Stops
 
+if TYPE_CHECKING:
+    from tradelab.research.borrow import BorrowFees
+
 __all__ = ["ENGINE", "STOP_KEYS", "chunk_all_signals", "chunk_metrics", "chunk_signals",
-           "portfolio_metrics", "run_chunk", "run_portfolio", "split_stops"]
+           "portfolio_metrics", "run_chunk", "run_portfolio", "run_with_borrow", "split_stops"]
 
 #: Grid keys of a sweep that set a declared exit rather than a strategy parameter.
 STOP_KEYS = ("sl", "tp", "trail")
@@ -178,6 +181,31 @@ def chunk_metrics(execution: Execution, bars: pd.DataFrame, sig: Signals, ppy: f
     return {**{name: n_trades if name == "n_trades" else win_rate if name == "win_rate"
                else out[name] for name in metrics.METRICS},
             **({} if edges is None else {"blocks": out["blocks"]})}
+
+
+def run_with_borrow(execution: Execution, bars: pd.DataFrame, signals: Any,
+                    trade: Any, max_passes: int | None = None) -> tuple[Any, BorrowFees]:
+    """One backtest's ``vbt.Portfolio`` with the borrow fee charged (one column;
+    ``max_passes``: see :func:`simulate_with_borrow`).
+
+    The simulation is :func:`run_portfolio`'s with
+    ``fixed_fees`` given per bar: the same arguments, the same kernel.
+    """
+    import vectorbt as vbt
+
+    from tradelab.research._kernels import simulation_kernel
+    from tradelab.research.borrow import simulate_with_borrow
+
+    if ENGINE == "numba":
+        simulation_kernel()
+    kwargs = from_signals_kwargs(execution, bars, signals.entries, signals.exits, trade, signals)
+
+    def simulate(fixed_fees: Any) -> Any:
+        if isinstance(fixed_fees, np.ndarray):
+            fixed_fees = fixed_fees[:, 0]  # one column: per bar
+        return vbt.Portfolio.from_signals(**{**kwargs, "fixed_fees": fixed_fees}, engine=ENGINE)
+
+    return simulate_with_borrow(execution, bars, simulate, max_passes=max_passes)
 
 
 def _borrow_portfolio(execution: Execution, bars: pd.DataFrame, kwargs: dict[str, Any]) -> Any:

@@ -140,8 +140,8 @@ def test_borrow_fees_from_order_records_by_hand() -> None:
 
 def test_the_passes_settle_or_fail_loudly() -> None:
     from tradelab.errors import TradelabError
-    from tradelab.research.borrow import run_with_borrow
     from tradelab.research.conventions import TradeSpec
+    from tradelab.research.simulate import run_with_borrow
 
     bars = _bars()
     signals = ScriptedStrategy().generate(bars)
