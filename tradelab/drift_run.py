@@ -57,7 +57,8 @@ def run_drift(app: Any, run_id: int, *, store: Any = None, execution: Execution 
     store
         The run's store (default ``app.store``).
     execution
-        The research convention (default ``app.execution``, i.e. ``[research]``).
+        The research convention (default: the one stored with the run; for a run started
+        before it was stored, ``app.execution``, i.e. ``[research]``).
     threshold
         Drift above which the report is exceeded (default ``[live] drift_threshold``).
     source
@@ -66,7 +67,7 @@ def run_drift(app: Any, run_id: int, *, store: Any = None, execution: Execution 
         Compare the run's bars with the source's at all.
     trade
         ``direction=, sl=, tp=, trail=, time_stop=`` of the research side (``None``
-        values: the strategy's own).
+        values: the strategy's own; default: the options stored with the run, if any).
 
     Raises
     ------
@@ -88,7 +89,10 @@ def run_drift(app: Any, run_id: int, *, store: Any = None, execution: Execution 
     bars = run_frame(rows)
     fills = store.fills(run.account, run_id)
     curve = store.equity_curve(run.account, run_id)
-    ex = execution if execution is not None else app.execution
+    trade = trade if trade is not None else run.trade()
+    # Default: the convention the run was started with (an older run's is unknown: [research]).
+    ex = execution if execution is not None else Execution(**run.execution) if run.execution \
+        else app.execution
     cash0 = initial_cash(curve, fills, ex.cash)
     equity = float(curve[-1].equity) if curve else cash0
     unfilled = [(o.created_at, o.side) for o in store.orders(run.account, run_id)

@@ -64,8 +64,10 @@ def paper(tl, store: Store) -> int:
 
 @pytest.fixture(scope="module")
 def costly(tl, store: Store) -> int:
-    """A paper run that paid more than research assumes: slippage and double fees."""
-    return _run(tl, store, "costly", execution=replace(tl.execution, slippage=0.001, fees=0.001))
+    """A run that paid more than research assumes: started with the [research] convention
+    (stored with it, so research replays with it), its venue charged slippage and double fees."""
+    venue = tl.broker("paper", replace(tl.execution, slippage=0.001, fees=0.001), {"SPX"})
+    return _run(tl, store, "costly", broker=venue)
 
 
 def test_each_bar_the_run_processed_is_recorded_once_as_received(tl, store: Store, paper: int) -> None:
@@ -229,9 +231,11 @@ def test_orders_the_run_decided_but_never_filled_are_missed_fills(env: dict[str,
 
 
 def test_fills_a_bar_early_are_timing(tl, store: Store) -> None:
-    """The run filled at the signal bar's close, research at the next open: every trade is the
+    """The run's venue filled at the signal bar's close, research at the next open (the run's
+    convention): every trade is the
     same trade one bar apart, and the whole gap is timing."""
-    run_id = _run(tl, store, "early", execution=replace(tl.execution, fill="close"))
+    run_id = _run(tl, store, "early", broker=tl.broker("paper", replace(tl.execution, fill="close"),
+                                                      {"SPX"}))
     rep = run_drift(tl, run_id, store=store)
     assert rep.rows and all(r.kind == "timing" for r in rep.rows)
     assert all(r.run is not None and r.research is not None and r.run.at < r.research.at for r in rep.rows)

@@ -25,7 +25,7 @@ import socket
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
@@ -34,6 +34,7 @@ import structlog
 
 from tradelab.engine.loop import EngineConfig, RunState
 from tradelab.errors import TradelabError
+from tradelab.execution import Execution
 from tradelab.interfaces import SimulatedVenue
 from tradelab.money import MONEY_CONTEXT, ZERO
 from tradelab.orders.model import Fill, Order, OrderState
@@ -98,6 +99,30 @@ def with_stored_trade(config: EngineConfig, stored: dict[str, Any] | None,
     return replace(config, direction=stored["direction"], stops=stops)
 
 
+def with_stored_execution(given: Execution | None, stored: dict[str, Any] | None,
+                          run_id: object) -> Execution | None:
+    """The execution a resumed run continues with: its stored one (``given`` is ``None``,
+    or equal to it), or ``given`` for an old run that has none stored (``None`` then:
+    the caller's default applies). RecoveryError names the first option ``given`` sets
+    to another value than the run was started with."""
+    if stored is None:
+        return given
+    kept = Execution(**stored)
+    if given is not None and given != kept:
+        name, value, was = next((f.name, getattr(given, f.name), getattr(kept, f.name))
+                                for f in fields(Execution)
+                                if getattr(given, f.name) != getattr(kept, f.name))
+        raise RecoveryError(f"{name} = {value!r}: run {run_id} was started with {name} = "
+                            f"{was!r} (stored with the run)")
+    return kept
+
+
+def resumed_execution(store: Store, run_id: int, given: Execution | None = None) -> Execution | None:
+    """:func:`with_stored_execution` for run ``run_id`` of ``store`` (an unknown run: ``given``)."""
+    run = store.get_run(run_id)
+    return with_stored_execution(given, run.execution if run is not None else None, run_id)
+
+
 def new_owner() -> str:
     """A lease holder id: host, pid and the process's start time, plus a random part.
 
@@ -135,11 +160,13 @@ def owner_is_dead(owner: str) -> bool:
 def open_run(store: Store, *, account: str, cash: Decimal, portfolio: Any, orders: Any, broker: Broker,
              feed: LiveFeed, shared: bool, resume: int | None, info: dict[str, Any], names: str,
              symbols: str, wall: Any, lease_seconds: float,
-             trade: dict[str, Any] | None = None) -> OpenedRun:
+             trade: dict[str, Any] | None = None,
+             execution: Execution | None = None) -> OpenedRun:
     """Start a new run (or resume ``resume``) for ``account`` and take its lease.
 
-    ``trade``: the options a new run stores (see :func:`trade_of`); a resumed run's
-    are applied by :func:`with_stored_trade` before this is called.
+    ``trade``: the options a new run stores (see :func:`trade_of`); ``execution``: the
+    convention it stores. A resumed run's are applied by :func:`with_stored_trade` and
+    :func:`with_stored_execution` before this is called.
     """
     from tradelab.store.errors import LeaseHeldError
 
@@ -164,7 +191,8 @@ def open_run(store: Store, *, account: str, cash: Decimal, portfolio: Any, order
             run_id = tx.start_run(account, info.get("strategy", names),
                                   symbol=info.get("symbol", symbols),
                                   source=info.get("source", "replay"), mode=info.get("mode", "paper"),
-                                  started_at=now, params=info.get("params", {}), trade=trade)
+                                  started_at=now, params=info.get("params", {}), trade=trade,
+                                  execution=None if execution is None else asdict(execution))
             tx.acquire_lease(run_id, owner, now, until)
         return OpenedRun(RunState(run_id), account_id, owner)
     run = store.get_run(resume)
@@ -260,5 +288,5 @@ def _order(rec: Any, run: Any, fills: list[Fill]) -> Order:
                  updated_at=rec.updated_at, fills=list(fills))
 
 
-__all__ = ["MONEY_CONTEXT", "OpenedRun", "RecoveryError", "new_owner", "open_run", "trade_of",
-           "with_stored_trade"]
+__all__ = ["MONEY_CONTEXT", "OpenedRun", "RecoveryError", "new_owner", "open_run", "resumed_execution",
+           "trade_of", "with_stored_execution", "with_stored_trade"]

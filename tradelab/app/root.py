@@ -106,8 +106,12 @@ class App:
         broker or be one; ``bars`` replays exactly these bars (a job's window).
         ``direction`` (long, short, both) and ``stops`` (declared exits) replace the
         strategy's own, with the meaning they have in a backtest (see
-        :mod:`tradelab.strategy.exits`).
+        :mod:`tradelab.strategy.exits`). A new run stores its ``execution`` (default
+        :attr:`execution`), direction and stops; ``resume`` (a run id) continues a run with
+        the ones stored with it (``execution`` may be left out; another one is refused
+        with :class:`~tradelab.app.recovery.RecoveryError`).
         """
+        from tradelab.app.recovery import resumed_execution
         from tradelab.app.services import build_gate
         from tradelab.app.wiring import assemble_engine
         from tradelab.data.quality import gate_feed
@@ -122,6 +126,8 @@ class App:
                                  "reconcile_seconds": self.settings.live.reconcile_seconds,
                                  "direction": direction, "stops": stops, **engine_overrides})
         run_store = store if store is not None else self.open_store(db)
+        if resume is not None:  # the run's own convention (another one given is refused)
+            execution = resumed_execution(run_store, resume, execution)
         broker_name = broker if isinstance(broker, str) else self.settings.engine.broker
         broker_obj = broker if broker is not None and not isinstance(broker, str) else \
             self.broker(broker_name, execution or self.execution, {symbol}, config)
@@ -175,7 +181,8 @@ class App:
         declared ``decision_window``, every bar when it declares none; ``"all"``: every
         bar; see :mod:`tradelab.engine.rebalancer`). ``resume``: a run id to continue
         (same bars; at a real venue reconciled first, the decision in progress
-        finished: :mod:`tradelab.engine.live_resume`).
+        finished: :mod:`tradelab.engine.live_resume`), with the execution stored with it,
+        as in :meth:`engine`.
 
         ``feed``: a live feed of the universe's bars (:meth:`feed` with the symbols) instead
         of a replay; its bars are batched per time stamp by
@@ -212,6 +219,11 @@ class App:
             if close_only is None:
                 close_only = all(is_close_only(b) for b in bars.values())
         require_symbols(strat, symbols)
+        run_store = None if not persist else store if store is not None else self.open_store(db)
+        if resume is not None and run_store is not None:  # as in engine(): the run's convention
+            from tradelab.app.recovery import resumed_execution
+
+            execution = resumed_execution(run_store, resume, execution)
         ex = execution or self.execution
         engine_fields = {f.name for f in fields(EngineConfig)}
         config = EngineConfig(**{**self.settings.engine.model_dump(include=engine_fields),
@@ -239,7 +251,6 @@ class App:
                                    run_store.orders(kwargs["config"].account, resume))
             return PortfolioEngine(desk, *args[1:], stored=stored, **kwargs)
 
-        run_store = None if not persist else store if store is not None else self.open_store(db)
         gate = stamps = None
         if feed is None:
             stamps = TimestampBatches(ReplayFeed(cast(Any, bars), speed=speed))

@@ -55,6 +55,15 @@ def assemble_engine(strategies: Sequence[tuple[Strategy, str]], feed: LiveFeed,
     """
     from tradelab.app.brokers import make_broker
 
+    if store is not None and resume is not None:  # before its lease: a refused resume changes nothing
+        from tradelab.app.recovery import with_stored_execution, with_stored_trade
+
+        stored = store.get_run(resume)
+        # A resumed run trades as it was started (a conflicting option is refused): the
+        # same convention (fees, size, borrow fee...) and the same side and exits.
+        execution = with_stored_execution(execution, stored.execution if stored else None, resume)
+        config = with_stored_trade(config or EngineConfig(),
+                                   stored.trade() if stored is not None else None, resume)
     execution = execution or Execution()
     config = config or EngineConfig()
     bus = bus or EventBus()
@@ -73,23 +82,19 @@ def assemble_engine(strategies: Sequence[tuple[Strategy, str]], feed: LiveFeed,
     write: Callable[[bool, str, str], None] | None = None
     disabled: Callable[[], frozenset[str]] | None = None
     if store is not None:
-        from tradelab.app.recovery import open_run, trade_of, with_stored_trade
+        from tradelab.app.recovery import open_run, trade_of
         from tradelab.store.auth_repo import disabled_strategies
         from tradelab.store.recorder import Recorder, failure
         from tradelab.store.sideconn import SideConnection
 
         names = ",".join(s.name for s, _ in strategies)
-        if resume is not None:  # before its lease is taken: a refused resume changes nothing
-            stored = store.get_run(resume)
-            # A resumed run trades as it was started (a conflicting option is refused).
-            config = with_stored_trade(config, stored.trade() if stored is not None else None,
-                                       resume)
         opened = open_run(store, account=account, cash=MONEY_CONTEXT.create_decimal(repr(execution.cash)),
                           portfolio=portfolio, orders=orders, broker=broker, feed=feed,
                           shared=config.shared_account, resume=resume, info=run_info or {},
                           names=names, symbols=",".join(dict.fromkeys(s for _, s in strategies)),
                           wall=wall, lease_seconds=config.lease_seconds,
-                          trade=trade_of(strategies, config) if resume is None else None)
+                          trade=trade_of(strategies, config) if resume is None else None,
+                          execution=execution if resume is None else None)
         run = opened.state
         assert isinstance(run.run_id, int)
         recorder = Recorder(store, account, run.run_id, bus, config.flush_every,

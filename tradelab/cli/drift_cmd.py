@@ -13,12 +13,13 @@ from typing import Any
 import typer
 
 from tradelab.cli._app import build_app, emit_json, fail
-from tradelab.cli._run_options import stored_options
+from tradelab.cli._run_options import stored_execution, stored_options
 from tradelab.errors import TradelabError
 
 THRESHOLD_HELP = "with --run: alert and exit 1 above this drift (fraction of starting equity; " \
                  "default [live] drift_threshold)"
-RUN_HELP = "compare stored run RUN with research over the bars it received (the drift report)"
+RUN_HELP = ("compare stored run RUN with research over the bars it received (the drift report), "
+            "with the options the run was started with")
 
 
 def run_parity(run_id: int, ex: Any, *, threshold: float | None = None, source: str | None = None,
@@ -30,8 +31,10 @@ def run_parity(run_id: int, ex: Any, *, threshold: float | None = None, source: 
     run_id
         The stored run.
     ex
-        The command's :class:`~tradelab.cli._options.ExecOptions` (research convention
-        overrides on top of ``[research]``).
+        The command's :class:`~tradelab.cli._options.ExecOptions`. Research replays the
+        run with the execution convention stored with it (a flag given with another
+        value exits 2); these, on top of ``[research]``, apply only to a run started
+        before it was stored.
     threshold
         Overrides ``[live] drift_threshold``.
     source
@@ -56,11 +59,12 @@ def run_parity(run_id: int, ex: Any, *, threshold: float | None = None, source: 
     except Exception as exc:  # a bad URL or unreachable server: one line, exit 2
         fail(f"store: {type(exc).__name__}: {exc}")
     trade = stored_options(store, run_id, trade) or trade
+    kept = stored_execution(store, run_id, ex)  # as the run was started, flags checked
     try:
         keywords = None if trade is None else {
             "direction": trade.direction, "sl": trade.sl, "tp": trade.tp, "trail": trade.trail,
             "time_stop": trade.time_stop}
-        report = run_drift(a, run_id, store=store, execution=ex.apply(a.execution),
+        report = run_drift(a, run_id, store=store, execution=kept or ex.apply(a.execution),
                            threshold=threshold, source=source, trade=keywords)
     except (TradelabError, ValueError) as exc:
         fail(str(exc))

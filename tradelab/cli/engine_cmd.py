@@ -26,7 +26,7 @@ from tradelab.cli._options import (
     convention,
     with_options,
 )
-from tradelab.cli._run_options import stored_options, stored_sides
+from tradelab.cli._run_options import stored_execution, stored_options, stored_sides
 from tradelab.errors import TradelabError
 
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ def paper(
     feed: str = typer.Option("replay", "--feed", help=FEED_HELP),
     account: str = typer.Option(None, help="paper account (default [engine] account)"),
     db: str = typer.Option(None, help=DB_HELP),
-    resume: int = typer.Option(None, help="resume this run id after a crash"),
+    resume: int = typer.Option(None, help="resume this run id after a crash, with the "
+                                "options it was started with (stored with it)"),
     signal_mode: str = typer.Option(None, help="window or precomputed (default [engine])"),
     force: bool = typer.Option(False, "--force", help="run even if `tradelab check` fails"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
@@ -163,6 +164,7 @@ def trade(o: TradeRequest) -> None:
         kept = stored_options(store, o.resume, o.sides)
         if kept is not None:
             direction, stops = stored_sides(kept)
+        execution = stored_execution(store, o.resume, o.ex) or execution
     _refuse_halted(store, o.account or a.settings.engine.account)
     loaded = None
     symbol = data.symbol or a.settings.data.default_symbol

@@ -47,7 +47,9 @@ def live(
     speed: str = typer.Option("max", help="replayed feed only: 'max' or bars per second"),
     account: str = typer.Option(None, help="account name in the store (default [engine] account)"),
     db: str = typer.Option(None, help=DB_HELP),
-    resume: int = typer.Option(None, help="resume this run id after a crash (reconciled first)"),
+    resume: int = typer.Option(None, help=(
+        "resume this run id after a crash (reconciled first), with the options it was started "
+        "with (stored with it)")),
     adopt: bool = typer.Option(False, "--adopt", help=(
         "at start, take the venue's positions where they differ from the store "
         "(otherwise a mismatch refuses to start)")),

@@ -114,6 +114,9 @@ class Run(Base):
     tp: Mapped[float | None] = mapped_column(Float(53))
     trail: Mapped[float | None] = mapped_column(Float(53))
     time_stop: Mapped[int | None] = mapped_column(Integer)
+    # Its execution options (tradelab.execution.Execution's fields: cash, fees, ... as a JSON
+    # object), for the same reason. NULL: a run started before migration 0010.
+    execution: Mapped[dict[str, Any] | None]
 
 
 class Order(Base):

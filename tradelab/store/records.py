@@ -10,6 +10,7 @@ orders by ``client_order_id``, runs by their integer ``run_id``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -52,6 +53,10 @@ class RunRecord:
     tp: float | None = None
     trail: float | None = None
     time_stop: int | None = None
+    #: The execution options it runs with (the fields of
+    #: :class:`tradelab.execution.Execution`, ``Execution(**run.execution)`` rebuilds it);
+    #: ``None`` for a run started before they were stored (migration 0010).
+    execution: dict[str, Any] | None = None
 
     def trade(self) -> dict[str, Any] | None:
         """``direction, sl, tp, trail, time_stop`` as stored, or ``None`` for a run
@@ -77,6 +82,31 @@ def trade_columns(trade: Any) -> dict[str, Any]:
     direction = options.get("direction")
     if direction is not None and direction not in ("long", "short", "both"):
         raise ValueError(f"direction = {direction!r}: expected long, short or both")
+    return options
+
+
+#: The execution options a run row keeps: :class:`tradelab.execution.Execution`'s fields
+#: (the store does not import the engine's modules; a test holds the two lists equal).
+EXECUTION_OPTIONS = ("cash", "fees", "fixed_fees", "slippage", "size", "size_type", "fill",
+                     "fractional", "borrow_fee")
+
+
+def execution_column(execution: Any) -> dict[str, Any] | None:
+    """``execution`` (a mapping of :data:`EXECUTION_OPTIONS`, e.g. ``asdict(Execution(...))``)
+    checked for the run row's JSON column; ``None`` stays ``None`` (not stored).
+
+    ValueError names an unknown option or a number JSON cannot hold exactly (NaN, ±inf).
+    """
+    if execution is None:
+        return None
+    options = dict(execution)
+    unknown = sorted(set(options) - set(EXECUTION_OPTIONS))
+    if unknown:
+        raise ValueError(f"execution = {unknown}: unknown execution options (expected "
+                         f"{', '.join(EXECUTION_OPTIONS)})")
+    for name, value in options.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"execution {name} = {value!r}: a stored run needs a finite number")
     return options
 
 

@@ -28,7 +28,7 @@ from tradelab.store import models as m
 from tradelab.store.equity_sql import EQUITY_COLUMNS, IDENTITY, equity_bind_processors, equity_driver_sql
 from tradelab.store.errors import LeaseHeldError, OrderConflictError, StoreError, UnknownOrderError
 from tradelab.store.reads import EQ, KS, OE, RE, A, AccountRef, F, O, P, R, Reader, check_choice
-from tradelab.store.records import AccountRecord, OrderRecord, trade_columns
+from tradelab.store.records import AccountRecord, OrderRecord, execution_column, trade_columns
 from tradelab.store.types import to_amount, to_utc
 
 log = logging.getLogger(__name__)
@@ -109,13 +109,15 @@ class Transaction(Reader):
     # -- runs ------------------------------------------------------------
     def start_run(self, account: AccountRef, strategy: str, *, symbol: str, source: str,
                   mode: str, started_at: datetime, params: Mapping[str, Any] | None = None,
-                  trade: Mapping[str, Any] | None = None) -> int:
+                  trade: Mapping[str, Any] | None = None,
+                  execution: Mapping[str, Any] | None = None) -> int:
         """Record a new run in status ``running`` and return its id.
 
         ``trade``: the options it trades with (``direction``, ``sl``, ``tp``, ``trail``,
-        ``time_stop``; see :meth:`tradelab.store.records.RunRecord.trade`).
+        ``time_stop``; see :meth:`tradelab.store.records.RunRecord.trade`); ``execution``:
+        its :class:`~tradelab.execution.Execution` as a mapping (``RunRecord.execution``).
         """
-        options = trade_columns(trade)
+        options = {**trade_columns(trade), "execution": execution_column(execution)}
         result = self._conn.execute(insert(R).values(
             account_id=self._account_id(account), strategy=strategy, params=dict(params or {}),
             source=source, symbol=symbol, mode=check_choice("mode", mode, m.RUN_MODES),
