@@ -173,6 +173,10 @@ def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exec
              "is a convention of backtests and paper runs")
     names = universe_of(cls, universe, symbols)
     execution = _execution(tl, ex)
+    if resume is not None:  # the run's stored convention (a flag with another value: exit 2)
+        from tradelab.cli._run_options import stored_execution
+
+        execution = stored_execution(tl.open_store(db), resume, ex) or execution
     overrides = {"account": account} if account else {}
     strat = strategy_on(cls, params, names)
     try:

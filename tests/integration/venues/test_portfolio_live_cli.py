@@ -163,7 +163,7 @@ def test_live_cli_resumes_a_portfolio_killed_between_a_decisions_sells_and_buys(
 
     try:
         env = {**_env(sim, f"sqlite:///{db_path}", tmp_path), "TRADELAB__ENGINE__LEASE_SECONDS": "5"}
-        proc = start()
+        proc = start("--fees", "0.0004")  # stored with the run: the resume below repeats no flag
         _wait_bar(db_path, proc, index[START].strftime(fmt))
         for i in range(START + 1, second + 1):
             sim.advance(1)
@@ -197,8 +197,10 @@ def test_live_cli_resumes_a_portfolio_killed_between_a_decisions_sells_and_buys(
     store = Store(f"sqlite:///{db_path}")
     try:
         stored = {o.client_order_id: o for o in store.orders("live", run_id)}
+        run = store.get_run(run_id)
     finally:
         store.close()
+    assert run is not None and run.execution is not None and run.execution["fees"] == 0.0004
     ids = [o["clientOrderId"] for o in venue]
     assert len(ids) == len(set(ids)), "an order was placed twice at the venue"
     at_venue = {o["clientOrderId"]: o for o in venue}
