@@ -86,7 +86,7 @@ def paper(
     if cls is not None:
         return pe.paper(a, cls, parse_params(param), data, ex, sides, universe, symbols,
                         account=account, db=db, speed=speed, as_json=as_json, force=force,
-                        feed=feed)
+                        feed=feed, resume=resume)
     trade(TradeRequest(strategy, data, param, ex, speed, feed, account, db, resume, signal_mode, force,
                   progress, as_json, sides=sides, app=a))
 

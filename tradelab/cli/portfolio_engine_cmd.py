@@ -162,8 +162,8 @@ def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exec
     """Paper-trade a portfolio strategy on a replay of its universe or on a live ``feed``
     (persisted), after :func:`require_weights_check` on the ``--source`` bars; with
     ``broker`` (``tradelab live``) at that real venue, on the live ``feed``
-    (:mod:`tradelab.engine.live_rebalance`), continuing run ``resume`` if given
-    (:mod:`tradelab.engine.live_resume`)."""
+    (:mod:`tradelab.engine.live_rebalance`), continuing run ``resume`` if given (a replay
+    after its last processed time stamp; at a venue :mod:`tradelab.engine.live_resume`)."""
     from tradelab.app.feeds import build_feed, describe
     from tradelab.data.sample import is_close_only
 
@@ -171,6 +171,11 @@ def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exec
     if broker is not None and ex.borrow_fee:
         fail(f"--borrow-fee {ex.borrow_fee}: a real venue bills borrow itself; the borrow fee "
              "is a convention of backtests and paper runs")
+    if resume is not None and broker is None and feed != "replay":
+        # The replay continues after the run's last processed time stamp; a paper run on
+        # a live feed has no bars to rebuild its panel from but the feed's own.
+        fail(f"--resume {resume}: a paper portfolio run resumes on its replay (leave out "
+             f"--feed {feed}); on a live feed, start a new run")
     names = universe_of(cls, universe, symbols)
     execution = _execution(tl, ex)
     if resume is not None:  # the run's stored convention (a flag with another value: exit 2)
@@ -192,7 +197,7 @@ def paper(tl: Any, cls: Any, params: dict[str, str], data: DataOptions, ex: Exec
         if live is None:
             engine = tl.portfolio_engine(strat, bars=bars, source=source, execution=execution,
                                          db=db, speed=speed if speed == "max" else float(speed),
-                                         **overrides)
+                                         resume=resume, **overrides)
         else:  # the checked bars tell whether the source's bars are closes only
             engine = tl.portfolio_engine(strat, feed=live, universe=list(names), source=source,
                                          execution=execution, db=db,
