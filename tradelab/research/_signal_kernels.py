@@ -82,7 +82,7 @@ def _flex(a: Any, i: int, col: int) -> Any:  # pragma: no cover (compiled)
 def simulate_signals_nb(entries: Any, exits: Any, short_entries: Any, short_exits: Any,
                         ls_mode: bool, direction: int, price: Any, val_valid: Any,
                         val_price: Any, init_cash: float, size: float, size_type: int,
-                        fees: float, fixed_fees: float, slippage: float, min_size: float,
+                        fees: float, fixed_fees: Any, slippage: float, min_size: float,
                         max_size: float, size_granularity: float, lock_cash: bool,
                         allow_partial: bool, raise_reject: bool, accumulate: int,
                         upon_long_conflict: int, upon_short_conflict: int,
@@ -102,7 +102,8 @@ def simulate_signals_nb(entries: Any, exits: Any, short_entries: Any, short_exit
     without visiting the bars between. With ``use_stops``, the bars a column holds an
     active stop are all visited (stop checks, trailing updates), as vectorbt does;
     ``open_``/``high``/``low``/``close`` per bar, ``sl_stop``/``sl_trail``/``tp_stop``
-    2-D and flexible (``(1 or bars, 1 or columns)``).
+    2-D and flexible (``(1 or bars, 1 or columns)``), and so is ``fixed_fees`` (one value,
+    or per bar and column: a short's borrow fee on its cover, :mod:`tradelab.research.borrow`).
     """
     n_cols, n = entries.shape
     records = np.empty(max_orders, dtype=order_dt)
@@ -214,7 +215,7 @@ def simulate_signals_nb(entries: Any, exits: Any, short_entries: Any, short_exit
             if position_now != 0:
                 value_now += position_now * last_val_price
             order = order_nb(size=_size, price=_price, size_type=_size_type_f,
-                             direction=_direction, fees=fees, fixed_fees=fixed_fees,
+                             direction=_direction, fees=fees, fixed_fees=_flex(fixed_fees, i, col),
                              slippage=_slippage, min_size=min_size, max_size=max_size,
                              size_granularity=size_granularity, reject_prob=0.0,
                              lock_cash=lock_cash, allow_partial=allow_partial,
@@ -414,6 +415,7 @@ def direct_inputs(kwargs: dict[str, Any]) -> dict[str, Any] | None:
     return dict(entries=flags[0], exits=flags[1], short_entries=flags[2], short_exits=flags[3],
                 ls_mode=ls_mode, direction=direction, price=price, val_valid=val_valid,
                 val_price=val_price, init_cash=float(values.pop("init_cash")),
+                fixed_fees=np.full((1, 1), float(values.pop("fixed_fees"))),
                 size=float(values.pop("size")), size_type=values.pop("size_type"),
                 **{k: (bool(v) if k in ("lock_cash", "allow_partial", "raise_reject")
                        else int(v) if k in ("accumulate", *_ENUMS) else float(v))

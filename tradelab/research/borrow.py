@@ -101,36 +101,31 @@ def borrow_fees(execution: Execution, records: np.ndarray, closes: np.ndarray,
 
     ``records``: ``pf.order_records`` (fields ``col``, ``idx``, ``size``, ``side``);
     ``closes``: the bars' closes; ``seconds``: :func:`interval_seconds` of the bars.
+    Per column, in bar order: while short, each interval's term is added to the accrual
+    (:func:`_accrue`'s arithmetic), and a buy charges :func:`cover_charge` of it. The loop
+    is compiled (:func:`tradelab.research._borrow_kernels.borrow_fees_nb`, the same float
+    operations): a sweep's fixed point runs it on every order of a chunk at each pass.
     """
-    n = len(closes)
-    per_bar = np.zeros((n, columns), dtype=float)
-    open_accrued = np.zeros(columns, dtype=float)
+    from tradelab.research._borrow_kernels import borrow_fees_nb
+
     order = np.lexsort((records["id"], records["idx"], records["col"]))
-    by_col: dict[int, list[Any]] = {}
-    for k in order:
-        by_col.setdefault(int(records["col"][k]), []).append(records[k])
-    for col, recs in by_col.items():
-        pos, acc, last = 0.0, 0.0, 0
-        for rec in recs:
-            i = int(rec["idx"])
-            if pos < 0 and i > last:  # held short at the closes of bars last .. i-1
-                acc = _accrue(execution, acc, seconds[last + 1:i + 1], closes[last:i], -pos)
-            size = float(rec["size"])
-            if rec["side"] == _BUY and pos < 0:
-                charge = cover_charge(acc, size, -pos)
-                per_bar[i, col] += charge
-                acc = acc - charge
-            pos = pos + size if rec["side"] == _BUY else pos - size
-            last = i
-        if pos < 0:
-            open_accrued[col] = _accrue(execution, acc, seconds[last + 1:n], closes[last:n - 1],
-                                        -pos)
+    rec = records[order]
+    per_bar, open_accrued = borrow_fees_nb(
+        np.ascontiguousarray(rec["col"], dtype=np.int64),
+        np.ascontiguousarray(rec["idx"], dtype=np.int64),
+        np.ascontiguousarray(rec["size"], dtype=np.float64),
+        np.ascontiguousarray(rec["side"], dtype=np.int64),
+        np.ascontiguousarray(closes, dtype=np.float64),
+        np.ascontiguousarray(seconds, dtype=np.float64),
+        float(execution.borrow_fee), float(YEAR_SECONDS), int(columns))
     return BorrowFees(per_bar, open_accrued)
 
 
 def simulate_with_borrow(execution: Execution, bars: pd.DataFrame,
                          simulate: Callable[[Any], Any], columns: int = 1,
-                         max_passes: int | None = None) -> tuple[Any, BorrowFees]:
+                         max_passes: int | None = None,
+                         records_of: Callable[[Any], np.ndarray] | None = None
+                         ) -> tuple[Any, BorrowFees]:
     """Simulate until every cover carries its short's borrow fee (see the module doc).
 
     Parameters
@@ -146,6 +141,9 @@ def simulate_with_borrow(execution: Execution, bars: pd.DataFrame,
         Columns the simulation has.
     max_passes
         Bound on the passes (default: the first pass's orders + 2); exceeding it raises.
+    records_of
+        The order records of what ``simulate`` returned (default: a Portfolio's
+        ``order_records``; the direct kernel returns the records themselves).
 
     Returns
     -------
@@ -159,10 +157,11 @@ def simulate_with_borrow(execution: Execution, bars: pd.DataFrame,
     """
     closes = bars["close"].to_numpy(dtype=float)
     seconds = interval_seconds(pd.DatetimeIndex(bars.index))
+    records = records_of if records_of is not None else (lambda pf: pf.order_records)
     pf = simulate(float(execution.fixed_fees))
-    fees = borrow_fees(execution, pf.order_records, closes, seconds, columns)
+    fees = borrow_fees(execution, records(pf), closes, seconds, columns)
     used = np.zeros_like(fees.per_bar)
-    bound = max_passes if max_passes is not None else len(pf.order_records) + 2
+    bound = max_passes if max_passes is not None else len(records(pf)) + 2
     passes = 1
     while not np.array_equal(fees.per_bar, used):
         if passes >= bound:
@@ -170,7 +169,7 @@ def simulate_with_borrow(execution: Execution, bars: pd.DataFrame,
                                 "(the fees charged keep changing the orders)")
         used = fees.per_bar
         pf = simulate(execution.fixed_fees + used)
-        fees = borrow_fees(execution, pf.order_records, closes, seconds, columns)
+        fees = borrow_fees(execution, records(pf), closes, seconds, columns)
         passes += 1
     return pf, replace(fees, passes=passes)
 

@@ -14,9 +14,10 @@ vectorbt's signal kernel on the bars that can trade only (a flag, or an active s
 Portfolio object) and computes the metrics from the order records
 (:func:`tradelab.research._kernels.equity_metrics`, which also gives the overfitting
 estimate's block sums in the same pass). Runs with a time stop (vectorbt callbacks)
-go through ``vbt.Portfolio.from_signals`` (:func:`run_portfolio`), as a backtest does;
-so do runs charging a borrow fee on shorts, repeated to the backtest's fixed point
-(:mod:`tradelab.research.borrow`) for all the chunk's columns at once. The
+go through ``vbt.Portfolio.from_signals`` (:func:`run_portfolio`), as a backtest does.
+A borrow fee on shorts repeats either path to the backtest's fixed point
+(:mod:`tradelab.research.borrow`) for all the chunk's columns at once, with fixed fees
+per bar and column. The
 arguments of both come from one place,
 :func:`tradelab.research.conventions.from_signals_kwargs`.
 """
@@ -162,7 +163,7 @@ def chunk_metrics(execution: Execution, bars: pd.DataFrame, sig: Signals, ppy: f
                                  column_stops)
     close = bars["close"].to_numpy(dtype=float)
     borrow = bool(execution.borrow_fee) and trade is not None and trade.direction != "long"
-    inputs = None if borrow else direct_inputs(kwargs)
+    inputs = direct_inputs(kwargs)
     if inputs is None:
         pf = _borrow_portfolio(execution, bars, kwargs) if borrow else _portfolio(kwargs)
         records = pf.order_records
@@ -172,7 +173,7 @@ def chunk_metrics(execution: Execution, bars: pd.DataFrame, sig: Signals, ppy: f
         trade_col, trade_pnl, trade_open = (trades["col"].astype(np.int64), trades["pnl"],
                                             trades["status"] == 0)
     else:
-        records, col_lens = _direct_records(inputs)
+        records, col_lens = _direct_records(inputs, execution, bars if borrow else None)
         col_map = (np.arange(len(records), dtype=np.int64), col_lens)
         n_cols = len(col_lens)
         trade_col, trade_pnl, trade_open = exit_trade_stats(records, close, n_cols, col_lens)
@@ -215,7 +216,7 @@ def _borrow_portfolio(execution: Execution, bars: pd.DataFrame, kwargs: dict[str
     over every column of the chunk at once: ``fixed_fees`` per bar and column. A column
     whose fees settled is simulated again unchanged until the last one settles (the
     kernel is deterministic), so each column ends exactly where its own backtest does.
-    Not the direct kernel: it takes one fixed fee for all bars.
+    (The path for runs the direct kernel does not cover, e.g. a time stop.)
     """
     from tradelab.research.borrow import simulate_with_borrow
 
@@ -226,11 +227,29 @@ def _borrow_portfolio(execution: Execution, bars: pd.DataFrame, kwargs: dict[str
     return pf
 
 
-def _direct_records(inputs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Column-major order records of the direct kernel and each column's record count."""
+def _direct_records(inputs: dict[str, Any], execution: Execution | None = None,
+                    borrow_bars: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Column-major order records of the direct kernel and each column's record count.
+
+    With ``borrow_bars`` (the bars, when shorts pay ``execution.borrow_fee``), the
+    backtest's fixed point (:func:`tradelab.research.borrow.simulate_with_borrow`) over
+    every column at once: the kernel reads ``fixed_fees`` per bar and column.
+    """
     from tradelab.research._signal_kernels import simulate_direct
 
-    records = simulate_direct(inputs)
+    if borrow_bars is None or execution is None:
+        records = simulate_direct(inputs)
+    else:
+        from tradelab.research.borrow import simulate_with_borrow
+
+        def simulate(fixed_fees: Any) -> np.ndarray:
+            fees = np.full((1, 1), fixed_fees) if np.ndim(fixed_fees) == 0 else fixed_fees
+            return simulate_direct({**inputs, "fixed_fees": np.ascontiguousarray(fees,
+                                                                                dtype=np.float64)})
+
+        records, _fees = simulate_with_borrow(execution, borrow_bars, simulate,
+                                              columns=inputs["entries"].shape[0],
+                                              records_of=lambda r: r)
     n_cols = inputs["entries"].shape[0]
     return records, np.bincount(records["col"], minlength=n_cols).astype(np.int64)
 
