@@ -8,6 +8,7 @@ processes share accounts.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.pool import StaticPool
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from tradelab.store import migrate
 from tradelab.store.errors import describe_failure
@@ -119,13 +121,30 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any,
     # lazily and DEFERRED); our "begin" listener below decides the mode.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    # WAL: readers never block the writer; busy_timeout: writers queue instead
-    # of failing with "database is locked"; foreign keys are off by default.
-    cur.execute("PRAGMA journal_mode=WAL")
+    # busy_timeout: writers queue instead of failing with "database is locked";
+    # WAL: readers never block the writer; foreign keys are off by default.
     cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    _enter_wal(cur, busy_timeout_ms)
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")  # durable across crashes in WAL mode
     cur.close()
+
+
+def _is_locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+def _enter_wal(cur: Any, busy_timeout_ms: int) -> None:
+    # Switching a new file to WAL takes an exclusive lock. When several
+    # processes open a new file at once, SQLite answers all but one with
+    # "database is locked" at once, without calling the busy handler (waiting
+    # could deadlock), so the wait is done here, within the same busy timeout.
+    for attempt in Retrying(retry=retry_if_exception(_is_locked),
+                            stop=stop_after_delay(busy_timeout_ms / 1000),
+                            wait=wait_random_exponential(multiplier=0.005, max=0.25),
+                            reraise=True):
+        with attempt:
+            cur.execute("PRAGMA journal_mode=WAL")
 
 
 def _sqlite_on_begin(conn: Any) -> None:
