@@ -60,9 +60,16 @@ def run_portfolio(execution: Execution, bars: pd.DataFrame,
     ``trade``: direction and stops (default long-only, no stops); ``signals``: the
     strategy's signals, for their short flags and per-bar stop fractions;
     ``column_stops``: each column's stops (a sweep over ``sl``/``tp``/``trail``).
+    Shorts pay ``execution.borrow_fee`` on their cover, as in a backtest.
     """
-    return _portfolio(from_signals_kwargs(execution, bars, entries, exits, trade, signals,
-                                          column_stops))
+    kwargs = from_signals_kwargs(execution, bars, entries, exits, trade, signals, column_stops)
+    if _pays_borrow(execution, trade):
+        return _borrow_portfolio(execution, bars, kwargs)[0]
+    return _portfolio(kwargs)
+
+
+def _pays_borrow(execution: Execution, trade: TradeSpec | None) -> bool:
+    return bool(execution.borrow_fee) and trade is not None and trade.direction != "long"
 
 
 def _portfolio(kwargs: dict[str, Any]) -> Any:
@@ -162,10 +169,10 @@ def chunk_metrics(execution: Execution, bars: pd.DataFrame, sig: Signals, ppy: f
     kwargs = from_signals_kwargs(execution, bars, sig.entries, sig.exits, trade, sig,
                                  column_stops)
     close = bars["close"].to_numpy(dtype=float)
-    borrow = bool(execution.borrow_fee) and trade is not None and trade.direction != "long"
+    borrow = _pays_borrow(execution, trade)
     inputs = direct_inputs(kwargs)
     if inputs is None:
-        pf = _borrow_portfolio(execution, bars, kwargs) if borrow else _portfolio(kwargs)
+        pf = _borrow_portfolio(execution, bars, kwargs)[0] if borrow else _portfolio(kwargs)
         records = pf.order_records
         col_map = pf.orders.col_mapper.col_map
         trades = pf.trades.values
@@ -186,45 +193,38 @@ def chunk_metrics(execution: Execution, bars: pd.DataFrame, sig: Signals, ppy: f
 
 def run_with_borrow(execution: Execution, bars: pd.DataFrame, signals: Any,
                     trade: Any, max_passes: int | None = None) -> tuple[Any, BorrowFees]:
-    """One backtest's ``vbt.Portfolio`` with the borrow fee charged (one column;
-    ``max_passes``: see :func:`simulate_with_borrow`).
+    """One backtest's ``vbt.Portfolio`` with the borrow fee charged, and the fees
+    (``max_passes``: see :func:`~tradelab.research.borrow.simulate_with_borrow`).
 
     The simulation is :func:`run_portfolio`'s with
     ``fixed_fees`` given per bar: the same arguments, the same kernel.
     """
-    import vectorbt as vbt
-
-    from tradelab.research._kernels import simulation_kernel
-    from tradelab.research.borrow import simulate_with_borrow
-
-    if ENGINE == "numba":
-        simulation_kernel()
     kwargs = from_signals_kwargs(execution, bars, signals.entries, signals.exits, trade, signals)
-
-    def simulate(fixed_fees: Any) -> Any:
-        if isinstance(fixed_fees, np.ndarray):
-            fixed_fees = fixed_fees[:, 0]  # one column: per bar
-        return vbt.Portfolio.from_signals(**{**kwargs, "fixed_fees": fixed_fees}, engine=ENGINE)
-
-    return simulate_with_borrow(execution, bars, simulate, max_passes=max_passes)
+    return _borrow_portfolio(execution, bars, kwargs, max_passes)
 
 
-def _borrow_portfolio(execution: Execution, bars: pd.DataFrame, kwargs: dict[str, Any]) -> Any:
-    """The chunk's ``vbt.Portfolio`` with each short's borrow fee charged on its cover.
+def _borrow_portfolio(execution: Execution, bars: pd.DataFrame, kwargs: dict[str, Any],
+                      max_passes: int | None = None) -> tuple[Any, BorrowFees]:
+    """The ``vbt.Portfolio`` with each short's borrow fee charged on its cover, and the fees.
 
-    The same fixed point as a backtest's (:func:`tradelab.research.borrow.simulate_with_borrow`),
-    over every column of the chunk at once: ``fixed_fees`` per bar and column. A column
-    whose fees settled is simulated again unchanged until the last one settles (the
-    kernel is deterministic), so each column ends exactly where its own backtest does.
-    (The path for runs the direct kernel does not cover, e.g. a time stop.)
+    The fixed point of :func:`tradelab.research.borrow.simulate_with_borrow`, over
+    every column at once: ``fixed_fees`` per bar and column (per bar for one Series).
+    A column whose fees settled is simulated again unchanged until the last one settles
+    (the kernel is deterministic), so each column ends exactly where its own backtest
+    does. (The path for runs the direct kernel does not cover, e.g. a time stop.)
     """
     from tradelab.research.borrow import simulate_with_borrow
 
-    columns = int(np.shape(kwargs["entries"])[1])
-    pf, _fees = simulate_with_borrow(
-        execution, bars, lambda fixed_fees: _portfolio({**kwargs, "fixed_fees": fixed_fees}),
-        columns=columns)
-    return pf
+    shape = np.shape(kwargs["entries"])
+
+    def simulate(fixed_fees: Any) -> Any:
+        if len(shape) == 1 and isinstance(fixed_fees, np.ndarray):
+            fixed_fees = fixed_fees[:, 0]  # one Series: per bar
+        return _portfolio({**kwargs, "fixed_fees": fixed_fees})
+
+    return simulate_with_borrow(execution, bars, simulate,
+                                columns=int(shape[1]) if len(shape) == 2 else 1,
+                                max_passes=max_passes)
 
 
 def _direct_records(inputs: dict[str, Any], execution: Execution | None = None,

@@ -215,3 +215,38 @@ def test_sweep_rows_charge_the_borrow_fee_of_their_own_backtests(spx, registry, 
             assert row[metric] == pytest.approx(want.stats[metric], rel=1e-12, nan_ok=True), \
                 (params, metric)
     assert max(paid) > 0  # (with percent sizing "both" goes short only in some rows)
+
+
+def test_walk_forward_charges_the_borrow_fee_out_of_sample_too(spx, registry) -> None:
+    """Each fold's out-of-sample figures are its pick's test window simulated with the
+    fee (the fixed point of a backtest), and the fee lowered them."""
+    from tradelab.research.conventions import TradeSpec
+    from tradelab.research.simulate import portfolio_metrics, run_portfolio, run_with_borrow
+    from tradelab.research.sweep import sweep
+    from tradelab.research.walkforward import WalkForward, window_signals
+
+    cls = registry.get("sma_cross")
+    bars = spx.iloc[:1500]
+    grid = {"fast": [5, 10, 20], "slow": [30, 50]}
+    ex = Execution(borrow_fee=0.08)
+    spec = WalkForward(3, "anchored", 0.6)
+    wf = sweep(cls, bars, grid, execution=ex, direction="short", progress=False,
+               walk_forward=spec).walk_forward
+    assert wf is not None
+    trade = TradeSpec(direction="short")
+    warmup = max(cls(fast=f, slow=s).warmup for f, s in itertools.product(*grid.values()))
+    paid = []
+    for (_, _, te_lo, te_hi), (_, row) in zip(spec.windows(len(bars)), wf.folds.iterrows(),
+                                              strict=True):
+        chosen = {k: int(row[k]) for k in grid}
+        sig, sim, _ = window_signals(cls, [chosen], bars, (te_lo, te_hi, te_lo - warmup), trade)
+        pf, fees = run_with_borrow(ex, sim, sig, trade)
+        want = portfolio_metrics(pf, ex.cash, 252.0)
+        free = portfolio_metrics(run_portfolio(replace(ex, borrow_fee=0.0), sim, sig.entries,
+                                               sig.exits, trade, sig), ex.cash, 252.0)
+        assert row["oos_return"] == want["total_return"][0]
+        assert row["oos_round_trips"] == want["n_trades"][0]
+        paid.append(float(fees.paid[0]))
+        if paid[-1] > 0:
+            assert row["oos_return"] < free["total_return"][0]
+    assert max(paid) > 0
