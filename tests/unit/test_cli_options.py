@@ -69,3 +69,17 @@ def test_check_on_fewer_bars_than_the_warmup_says_so(environ: dict[str, str]) ->
     assert res.stderr.strip() == (
         "error: sma_cross: 12 bar(s) are too few to check; it reads 31 bars (its warmup): "
         "give a longer history (e.g. widen --start/--end)")
+
+
+@pytest.mark.parametrize(("size", "size_type", "words"),
+                         [(1.0, "percent", "entry size 100% of cash"),
+                          (0.25, "percent", "entry size 25% of cash"),
+                          (10.0, "amount", "entry size 10 units"),
+                          (5000.0, "value", "entry size 5,000.00 in cash")])
+def test_the_convention_line_says_what_the_entry_size_means(size: float, size_type: str,
+                                                            words: str) -> None:
+    from tradelab.cli._options import convention
+
+    ex = Execution(size=size, size_type=size_type)  # type: ignore[arg-type]
+    assert f", {words}, " in convention(ex)
+    assert "entry size" not in convention(ex, entry_size=False)

@@ -237,9 +237,19 @@ EXEC = ExecOptions()
 TRADE = TradeOptions()
 
 
-def convention(ex: Execution) -> str:
-    """One line describing an execution convention."""
+def convention(ex: Execution, *, entry_size: bool = True) -> str:
+    """One line describing an execution convention (``entry_size=False``: without the
+    entry size, for a portfolio, whose weights size its book)."""
     return (f"cash {ex.cash:,.2f}, fees {ex.fees:g} + {ex.fixed_fees:g}/order, "
-            f"slippage {ex.slippage:g}, size {ex.size:g} {ex.size_type}, fill {ex.fill}, "
-            f"{'fractional' if ex.fractional else 'whole'} units"
+            f"slippage {ex.slippage:g}, " + (f"{entry_size_text(ex)}, " if entry_size else "")
+            + f"fill {ex.fill}, {'fractional' if ex.fractional else 'whole'} units"
             + (f", borrow fee {ex.borrow_fee:g}/year on shorts" if ex.borrow_fee else ""))
+
+
+def entry_size_text(ex: Execution) -> str:
+    """The entry size in words: ``size 1 percent`` read as 1 %, but meant all the cash."""
+    if ex.size_type == "percent":
+        return f"entry size {ex.size * 100:g}% of cash"
+    if ex.size_type == "value":
+        return f"entry size {ex.size:,.2f} in cash"
+    return f"entry size {ex.size:g} units"

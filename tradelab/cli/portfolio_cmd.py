@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from tradelab.cli._app import emit_json, fail
-from tradelab.cli._options import DataOptions, ExecOptions, TradeOptions
+from tradelab.cli._options import DataOptions, ExecOptions, TradeOptions, convention
 from tradelab.errors import TradelabError
 
 if TYPE_CHECKING:
@@ -146,14 +146,6 @@ def _no_single_symbol_options(ex: ExecOptions, trade: TradeOptions) -> None:
                  "sizes and sides")
 
 
-def _convention(ex: Execution) -> str:
-    """:func:`~tradelab.cli._options.convention` without the entry size (weights size a book)."""
-    return (f"cash {ex.cash:,.2f}, fees {ex.fees:g} + {ex.fixed_fees:g}/order, "
-            f"slippage {ex.slippage:g}, fill {ex.fill}, "
-            f"{'fractional' if ex.fractional else 'whole'} units"
-            + (f", borrow fee {ex.borrow_fee:g}/year on shorts" if ex.borrow_fee else ""))
-
-
 def _execution(tl: Any, ex: ExecOptions) -> Execution:
     try:
         return ex.apply(tl.execution)
@@ -188,7 +180,7 @@ def backtest(tl: Any, cls: type[PortfolioStrategy], params: dict[str, str], data
     typer.echo(f"{result.title} on {len(names)} symbols ({source}), {len(panel)} bars "
                f"{panel.index[0]:%Y-%m-%d}..{panel.index[-1]:%Y-%m-%d}, "
                f"rebalance {result.schedule}")
-    typer.echo(f"  {_convention(execution)}"
+    typer.echo(f"  {convention(execution, entry_size=False)}"
                + ("; close-only data: fills at closes" if panel.close_only else ""))
     width = max(len(k) for k in result.stats)
     for key, value in result.stats.items():
@@ -254,7 +246,7 @@ def sweep(tl: Any, cls: type[PortfolioStrategy], grid: dict[str, list[Any]],
         return
     typer.echo(f"{cls.name} sweep on {len(names)} symbols ({source}), {len(panel)} bars: "
                f"{len(rows)} combinations, {len(invalid)} invalid skipped, {elapsed:.2f} s")
-    typer.echo(f"  {_convention(execution)}")
+    typer.echo(f"  {convention(execution, entry_size=False)}")
     formatters = {c: (lambda v, c=c: format_stat(c, v)) for c in SWEEP_FIGURES}
     typer.echo(shown.to_string(index=False, formatters=formatters, na_rep="n/a"))
     for bad in invalid[:3]:
