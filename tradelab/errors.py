@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 
 class TradelabError(Exception):
     """Base class for all tradelab errors."""
@@ -33,8 +35,11 @@ class UnknownStrategyError(TradelabError, KeyError):
     def __init__(self, name: str, available: list[str]) -> None:
         self.name = name
         self.available = available
+        close = difflib.get_close_matches(name, available, n=1, cutoff=0.75)
         super().__init__(
-            f"unknown strategy {name!r}; available: {', '.join(available) or '(none)'}"
+            f"unknown strategy {name!r}"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+            + f"; available: {', '.join(available) or '(none)'}"
         )
 
     def __str__(self) -> str:  # KeyError would otherwise repr() the message

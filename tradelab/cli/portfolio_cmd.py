@@ -21,7 +21,7 @@ import typer
 
 from tradelab.cli._app import emit_json, fail
 from tradelab.cli._options import DataOptions, ExecOptions, TradeOptions, convention
-from tradelab.errors import TradelabError
+from tradelab.errors import TradelabError, UnknownStrategyError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,8 +54,7 @@ def find_portfolio(tl: Any, name: str) -> type[PortfolioStrategy] | None:
     except TradelabError as exc:
         fail(str(exc))
     if name not in found:
-        fail(f"unknown strategy {name!r}; available: "
-             f"{', '.join([*tl.strategies.names(), *sorted(found)]) or '(none)'}")
+        fail(str(UnknownStrategyError(name, [*tl.strategies.names(), *sorted(found)])))
     return found[name]
 
 

@@ -42,6 +42,15 @@ def test_unknown_name_lists_the_available_ones(tmp_path: Path) -> None:
     assert str(err.value) == "unknown strategy 'beta'; available: alpha"
 
 
+def test_a_near_miss_is_suggested(tmp_path: Path) -> None:
+    _write(tmp_path, "alpha.py", "Alpha", "pairs_kopep")
+    reg = StrategyRegistry.discover([tmp_path], entry_points=False)
+    with pytest.raises(UnknownStrategyError) as err:
+        reg.get("pairs_ko_pep")
+    assert str(err.value) == ("unknown strategy 'pairs_ko_pep' (did you mean 'pairs_kopep'?); "
+                              "available: pairs_kopep")
+
+
 def test_duplicate_names_are_an_error_naming_both_files(tmp_path: Path) -> None:
     a = _write(tmp_path, "one.py", "One", "same")
     b = _write(tmp_path, "two.py", "Two", "same")
