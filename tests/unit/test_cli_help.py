@@ -43,3 +43,19 @@ def test_help_keeps_bracketed_section_names(path: tuple[str, ...]) -> None:
     text = " ".join(res.output.split())
     for name in _named_sections(cmd):
         assert name in text, f"{' '.join(path)} --help lost {name}"
+
+
+def test_top_level_help_lists_every_command_once_in_its_workflow_section() -> None:
+    from tradelab.cli._app import SECTIONS
+
+    group = typer.main.get_command(app)
+    names = set(group.commands)  # type: ignore[attr-defined]
+    placed = [n for _title, section in SECTIONS for n in section]
+    assert sorted(placed) == sorted(names), "a command is missing from SECTIONS, or unknown"
+    out = CliRunner().invoke(app, ["--help"]).output
+    headings = [line[:-1] for line in out.splitlines() if line.endswith(":") and
+                not line.startswith(" ")]
+    assert headings[-len(SECTIONS):] == [title for title, _ in SECTIONS]
+    listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ")
+              and line.split()[0] in names]
+    assert listed == placed

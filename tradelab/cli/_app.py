@@ -10,13 +10,48 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from tradelab.errors import ConfigError, TradelabError
 
 if TYPE_CHECKING:
     from tradelab.store import Store
 
+#: The top-level help lists commands in the order of the loop they serve.
+SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Start", ("demo", "strategies")),
+    ("Research", ("backtest", "sweep", "check", "data", "cache")),
+    ("Trade", ("paper", "parity", "live", "broker", "risk")),
+    ("Schedule and watch", ("run", "schedule", "jobs", "dashboard", "api", "notify")),
+    ("Set up", ("config", "db", "users", "apikeys")),
+    ("Test venues and feeds", ("venue-sim", "replay-server")),
+)
+
+
+class WorkflowGroup(TyperGroup):
+    """The top-level command group: ``--help`` shows the commands in :data:`SECTIONS`, a
+    section each (click lists them in the order the modules happen to register them)."""
+
+    # (typer vendors its own click: its Context and HelpFormatter, hence Any)
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        commands = {name: cmd for name in self.list_commands(ctx)
+                    if (cmd := self.get_command(ctx, name)) is not None and not cmd.hidden}
+        if not commands:
+            return
+        width = max(len(name) for name in commands)  # one column across the sections
+        limit = formatter.width - 6 - width
+        listed = {name for _, names in SECTIONS for name in names}
+        sections = [*SECTIONS, ("Other", tuple(n for n in commands if n not in listed))]
+        for title, names in sections:
+            rows = [(n.ljust(width), commands[n].get_short_help_str(limit))
+                    for n in names if n in commands]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
 app = typer.Typer(
+    cls=WorkflowGroup,
     name="tradelab",
     help="tradelab: research-to-live trading. Research in notebooks, then paper and live.",
     no_args_is_help=True,
