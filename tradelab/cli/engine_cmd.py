@@ -388,12 +388,24 @@ def _set(account: str | None, engaged: bool, reason: str, db: str | None) -> Non
     a = build_app()
     account = account or a.settings.engine.account
     store = _store(a, db)
-    if store.get_account(account) is None:
-        fail(f"unknown account {account!r}")
+    _known_account(store, account)
     with store.transaction() as tx:
         tx.lock_account(account)
         tx.set_kill_switch(account, engaged, reason, f"operator:{getpass.getuser()}", LiveClock().now())
     typer.echo(f"{account}: kill switch {'ENGAGED' if engaged else 'released'} ({reason})")
+
+
+def _known_account(store: Any, account: str) -> None:
+    """Exit 2 on an account the store does not hold, naming those it does and how one
+    comes to be (its first run creates it)."""
+    from tradelab.store import mask_url
+
+    if store.get_account(account) is None:
+        names = store.account_names()
+        fail(f"unknown account {account!r} in {mask_url(store.url)}; accounts: "
+             f"{', '.join(names) or '(none yet)'}. An account is created by its first run "
+             "(tradelab paper or live --account NAME, or a job); --account or --db picks "
+             "another")
 
 
 @risk_app.command("status")
@@ -404,8 +416,7 @@ def status(account: str = typer.Option(None, help="account (default [engine] acc
     a = build_app()
     account = account or a.settings.engine.account
     store = _store(a, db)
-    if store.get_account(account) is None:
-        fail(f"unknown account {account!r}")
+    _known_account(store, account)
     ks = store.kill_switch(account)
     events = store.risk_events(account)[-10:]
     from tradelab.store.shared_repo import read_view

@@ -105,6 +105,10 @@ class Reader:
         row = self._conn.execute(select(A).where(col == account)).one_or_none()
         return AccountRecord(**row._mapping) if row is not None else None
 
+    def account_names(self) -> list[str]:
+        """Every account's name, sorted."""
+        return list(self._conn.execute(select(A.c.name).order_by(A.c.name)).scalars())
+
     # -- orders ----------------------------------------------------------
     def get_order(self, client_order_id: str) -> OrderRecord | None:
         """The order with this client order id, or ``None``."""

@@ -281,6 +281,10 @@ class Store:
         """The account by name or id, or ``None``."""
         return self._read(lambda r: r.get_account(account))
 
+    def account_names(self) -> list[str]:
+        """Every account's name, sorted."""
+        return self._read(lambda r: r.account_names())
+
     def get_order(self, client_order_id: str) -> OrderRecord | None:
         """The order with this client order id, or ``None``."""
         return self._read(lambda r: r.get_order(client_order_id))

@@ -55,6 +55,14 @@ def test_unknown_account_is_a_clear_error(store: Store) -> None:
         tx.set_cash("nope", D(1))
 
 
+def test_account_names_are_every_account_sorted(store: Store) -> None:
+    assert store.account_names() == []
+    with store.transaction() as tx:
+        tx.ensure_account("zeta", D(1))
+        tx.ensure_account("alpha", D(1))
+    assert store.account_names() == ["alpha", "zeta"]
+
+
 # -- runs -----------------------------------------------------------------
 
 def test_run_lifecycle(store: Store, account: str) -> None:
