@@ -17,6 +17,7 @@ from tradelab.cli import (  # noqa: F401  (commands register themselves)
     live_cmd,
     notify_cmd,
     research_cmd,
+    risk_cmd,
     strategy_cmd,
     venue_cmd,
 )
