@@ -9,6 +9,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / "var/numba-cache"))  # parity imports vectorbt
 
-import tradelab.cli.engine_cmd  # noqa: E402,F401  (registers the commands)
+import tradelab.cli  # noqa: E402,F401  (registers every command)
 from tradelab.cli._app import app  # noqa: E402
 from tradelab.store import Store  # noqa: E402
 
@@ -167,6 +168,10 @@ def _engine_process(db: str, account: str, *extra: str) -> subprocess.Popen:
                             text=True)
 
 
+def _halted(order: Any) -> bool:
+    return order.status == "rejected" and (order.reason or "").startswith("kill_switch")
+
+
 def test_risk_halt_from_another_process_stops_new_orders(cli, db: str) -> None:
     proc = _engine_process(db, "halted", "--start", "2004-01-01", "--end", "2011-12-31",
                            "--speed", "250")
@@ -179,13 +184,18 @@ def test_risk_halt_from_another_process_stops_new_orders(cli, db: str) -> None:
         time.sleep(0.05)
     res = cli("risk", "halt", "--account", "halted", "--db", db, "--reason", "test halt")
     assert res.exit_code == 0, res.output
-    time.sleep(0.3)  # an order approved just before the halt committed may still leave
-    before = {o.client_order_id for o in store.orders("halted", run_id)}
+    # The engine sees the halt within a bar: wait for its first refusal. An order approved
+    # before it was committed before it left, so every such order is stored by then.
+    deadline = time.monotonic() + 60
+    while not any(_halted(o) for o in store.orders("halted", run_id)) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    before = {o.client_order_id for o in store.orders("halted", run_id) if not _halted(o)}
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     after = [o for o in store.orders("halted", run_id) if o.client_order_id not in before]
     assert after, "the replay must keep deciding after the halt"
-    assert all(o.status == "rejected" and o.reason.startswith("kill_switch") for o in after)
+    assert all(_halted(o) for o in after)
     filled_after = {f.client_order_id for f in store.fills("halted", run_id)} & \
         {o.client_order_id for o in after}
     assert filled_after == set()

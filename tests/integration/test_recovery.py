@@ -92,12 +92,15 @@ def test_sigterm_stops_gracefully_and_persists(tmp_path: Path) -> None:
     first = proc.stdout.readline()
     assert first.startswith("run_id="), first + proc.stderr.read()
     run_id = int(first.strip().split("=")[1])
-    time.sleep(1.5)
+    store = _store(db)
+    deadline = time.monotonic() + 60
+    while store.get_run(run_id).last_bar_time is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # until it has committed some progress (not a fixed delay)
+    assert store.get_run(run_id).last_bar_time is not None
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "status=stopped" in out
-    store = _store(db)
     run = store.get_run(run_id)
     assert run.status == "stopped"
     curve = store.equity_curve("term", run_id)
