@@ -81,6 +81,8 @@ class DriftRow:
     fees: float = 0.0
     quantity: float = 0.0
     timing: float = 0.0
+    #: The row's symbol in a portfolio run's report ("" for a one-symbol run).
+    symbol: str = ""
 
     @property
     def total(self) -> float:
@@ -97,6 +99,8 @@ class DriftRow:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able row: both trades' fields, the money per cause, the main cause."""
         out: dict[str, Any] = {"kind": self.kind, "side": self.side, "cause": self.cause}
+        if self.symbol:
+            out["symbol"] = self.symbol
         for name, t in (("run", self.run), ("research", self.research)):
             out[f"{name}_at"] = None if t is None else t.at.isoformat()
             out[f"{name}_quantity"] = None if t is None else t.quantity
@@ -209,7 +213,8 @@ class DriftReport:
         for r in diffs[:10]:
             t = r.run or r.research
             assert t is not None
-            lines.append(f"    {t.at:%Y-%m-%d %H:%M} {r.side:4} {r.kind:8} {r.cause:8} {r.total:+,.2f}"
+            lines.append(f"    {t.at:%Y-%m-%d %H:%M} {r.symbol + ' ' if r.symbol else ''}"
+                         f"{r.side:4} {r.kind:8} {r.cause:8} {r.total:+,.2f}"
                          f"  run {_trade_text(r.run)} | research {_trade_text(r.research)}")
         if len(diffs) > 10:
             lines.append(f"    ... {len(diffs) - 10} more")

@@ -72,7 +72,8 @@ def run_drift(app: Any, run_id: int, *, store: Any = None, execution: Execution 
     Raises
     ------
     TradelabError
-        Unknown run, no recorded bars, or a run over several symbols.
+        Unknown run, or no recorded bars. A run over several symbols (a portfolio
+        strategy's) is compared by :mod:`tradelab.drift_portfolio`.
     """
     from tradelab.store.run_bars_repo import run_bars
 
@@ -84,19 +85,20 @@ def run_drift(app: Any, run_id: int, *, store: Any = None, execution: Execution 
     symbols = sorted({r["symbol"] for r in rows})
     if not rows:
         raise TradelabError(f"run {run_id} has no recorded bars (recorded since migration 0007)")
-    if len(symbols) > 1:
-        raise TradelabError(f"run {run_id} traded {', '.join(symbols)}: drift compares one symbol")
-    bars = run_frame(rows)
     fills = store.fills(run.account, run_id)
     curve = store.equity_curve(run.account, run_id)
-    trade = trade if trade is not None else run.trade()
     # Default: the convention the run was started with (an older run's is unknown: [research]).
     ex = execution if execution is not None else Execution(**run.execution) if run.execution \
         else app.execution
     cash0 = initial_cash(curve, fills, ex.cash)
     equity = float(curve[-1].equity) if curve else cash0
-    unfilled = [(o.created_at, o.side) for o in store.orders(run.account, run_id)
+    unfilled = [(o.created_at, o.symbol, o.side) for o in store.orders(run.account, run_id)
                 if o.status in _INCOMPLETE and o.filled_quantity < o.quantity]
+    limit = app.settings.live.drift_threshold if threshold is None else threshold
+    if len(symbols) > 1:
+        return _portfolio_drift(app, run, rows, fills, ex, cash0, equity, unfilled, limit)
+    bars = run_frame(rows)
+    trade = trade if trade is not None else run.trade()
     src = run.source if source is None else source
     source_bars, error = None, None
     if compare_source and src:
@@ -105,11 +107,29 @@ def run_drift(app: Any, run_id: int, *, store: Any = None, execution: Execution 
         except Exception as exc:  # a live feed's source may be gone: the report says so
             error = f"{type(exc).__name__}: {exc}"
     strategy = app.strategy(run.strategy, **(run.params or {}))
-    limit = app.settings.live.drift_threshold if threshold is None else threshold
     return drift_report(strategy, bars, fills, ex, run_equity=equity, initial_cash=cash0,
-                        symbol=symbols[0], run_id=run_id, unfilled=unfilled,
+                        symbol=symbols[0], run_id=run_id,
+                        unfilled=[(at, side) for at, _symbol, side in unfilled],
                         source_bars=source_bars, source=src or "", source_error=error,
                         threshold=limit, trade=trade)
+
+
+def _portfolio_drift(app: Any, run: Any, rows: list[dict[str, Any]], fills: list[Any],
+                     ex: Execution, cash0: float, equity: float,
+                     unfilled: list[tuple[Any, str, str]], limit: float) -> DriftReport:
+    """The drift report of a portfolio run (:mod:`tradelab.drift_portfolio`): its strategy
+    over its universe in the run's order, on the bars it received."""
+    from tradelab.drift_portfolio import portfolio_drift_report
+    from tradelab.research.portfolio import portfolio_strategy
+
+    settings = app.settings
+    paths = [p for p in (settings.path(q) for q in settings.strategies.paths) if p.exists()]
+    universe = [s for s in (run.symbol or "").split(",") if s]
+    strategy = portfolio_strategy(run.strategy, run.params or {}, paths=paths)
+    frames = {s: run_frame([r for r in rows if r["symbol"] == s]) for s in universe}
+    return portfolio_drift_report(strategy, frames, fills, ex, run_equity=equity,
+                                  initial_cash=cash0, run_id=run.id, source=run.source or "",
+                                  unfilled=unfilled, threshold=limit)
 
 
 def alert(report: DriftReport, notifier: Any, account: str = "") -> int:
