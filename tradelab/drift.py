@@ -44,7 +44,7 @@ from tradelab.strategy.base import Strategy
 
 CAUSES = ("price", "fees", "quantity", "timing")
 REL_TOL = 1e-9  # prices and quantities this close are equal (the engine books 10 decimals)
-_BAR_FIELDS = ("open", "high", "low", "close", "volume")
+BAR_FIELDS = ("open", "high", "low", "close", "volume")
 _FILL_FIELDS = ("at", "side", "quantity", "price", "fees", "client_order_id")
 
 
@@ -346,8 +346,8 @@ def data_diff(run_bars: pd.DataFrame, source_bars: pd.DataFrame | None, source: 
     if source_bars is None:
         return DataDiff(source, 0, 0, 0.0, len(run_bars), None, (), error)
     common = run_bars.index.intersection(source_bars.index)
-    a = run_bars.loc[common, list(_BAR_FIELDS)].to_numpy(dtype=float)
-    b = source_bars.loc[common, list(_BAR_FIELDS)].to_numpy(dtype=float)
+    a = run_bars.loc[common, list(BAR_FIELDS)].to_numpy(dtype=float)
+    b = source_bars.loc[common, list(BAR_FIELDS)].to_numpy(dtype=float)
     diff = abs(a - b)
     tol = 1e-9 * abs(b)
     bad = (diff > tol).any(axis=1) if len(common) else []
@@ -398,7 +398,7 @@ def drift_report(strategy: Strategy, bars: pd.DataFrame, fills: Iterable[Any], e
     if source_bars is not None or source_error is not None:
         effect = None
         if source_bars is not None and bars.index.isin(source_bars.index).all():
-            other = source_bars.loc[bars.index, list(_BAR_FIELDS)]
+            other = source_bars.loc[bars.index, list(BAR_FIELDS)]
             on_source = backtest(strategy, other, execution=ex, **given)
             effect = float(research.final_equity) - float(on_source.final_equity)
         data = data_diff(bars, source_bars, source, effect=effect, error=source_error)

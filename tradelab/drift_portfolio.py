@@ -9,8 +9,10 @@ symbol's last close. The causes of all symbols add up to the gap except for what
 sizing on a shared book moves from one symbol to another (a worse fill in one leg
 leaves less cash for the next buy): that remainder is ``other``.
 
-The bars are not compared with the source here (a one-symbol report does that); the
-report says so in its data line.
+Data differences: each symbol's bars are compared with the source's at the same times
+(:func:`tradelab.drift.data_diff`), summed over the symbols, and their effect in money is
+research over the run's bars minus research over the source's (when the source covers
+every bar the run received).
 """
 
 from __future__ import annotations
@@ -21,16 +23,16 @@ from typing import Any
 
 import pandas as pd
 
-from tradelab.drift import DataDiff, DriftReport, attribute, trades
+from tradelab.drift import BAR_FIELDS, DataDiff, DriftReport, attribute, data_diff, trades
 from tradelab.execution import Execution
-
-NOT_COMPARED = "a portfolio run's bars are not compared with their source"
 
 
 def portfolio_drift_report(strategy: Any, frames: Mapping[str, pd.DataFrame], fills: Iterable[Any],
                            execution: Execution, *, run_equity: float, initial_cash: float,
                            run_id: int | None = None, source: str = "",
                            unfilled: Sequence[tuple[Any, str, str]] = (),
+                           source_frames: Mapping[str, pd.DataFrame] | None = None,
+                           source_error: str | None = None,
                            threshold: float | None = None) -> DriftReport:
     """Research over ``frames`` (the run's bars per symbol) against the run's ``fills``.
 
@@ -49,8 +51,9 @@ def portfolio_drift_report(strategy: Any, frames: Mapping[str, pd.DataFrame], fi
         The run's last and starting equity.
     unfilled
         ``(decision time, symbol, side)`` of run orders that did not fill completely.
-    source
-        The run's data source (named in the report's data line).
+    source, source_frames, source_error
+        The run's data source, its bars over the same period per symbol (for the data
+        comparison), or why they could not be loaded.
     threshold
         Drift (fraction of ``initial_cash``) above which the report is ``exceeded``.
     """
@@ -71,10 +74,38 @@ def portfolio_drift_report(strategy: Any, frames: Mapping[str, pd.DataFrame], fi
             trades([f for f in ran if f.symbol == symbol], index), trades(theirs), last_close,
             index, unfilled=[(at, side) for at, s, side in unfilled if s == symbol])]
     rows.sort(key=lambda row: min(t.at for t in (row.run, row.research) if t is not None))
+    equity = float(research.final_equity_exact)
+    data = None
+    if source_frames is not None or source_error is not None:
+        data = _data(strategy, frames, source_frames, source, source_error, ex, equity)
     return DriftReport(run_id, strategy.name, dict(strategy.params), ",".join(frames), ex,
-                       len(index), float(initial_cash), float(run_equity),
-                       float(research.final_equity_exact), float("nan"), rows,
-                       DataDiff(source, 0, 0, 0.0, 0, None, (), NOT_COMPARED), threshold)
+                       len(index), float(initial_cash), float(run_equity), equity,
+                       float("nan"), rows, data, threshold)
 
 
-__all__ = ["NOT_COMPARED", "portfolio_drift_report"]
+def _data(strategy: Any, frames: Mapping[str, pd.DataFrame],
+          source_frames: Mapping[str, pd.DataFrame] | None, source: str, error: str | None,
+          ex: Execution, equity: float) -> DataDiff:
+    """Every symbol's :func:`~tradelab.drift.data_diff`, summed; the effect is research
+    over the run's bars minus research over the source's (``None`` unless the source
+    has every bar the run received)."""
+    if source_frames is None or set(source_frames) != set(frames):
+        return DataDiff(source, 0, 0, 0.0, sum(len(f) for f in frames.values()), None, (),
+                        error or "the source lacks symbols of the run")
+    from tradelab.data.universe import align
+    from tradelab.research.portfolio import backtest_portfolio
+
+    parts = {s: data_diff(f, source_frames[s], source) for s, f in frames.items()}
+    effect = None
+    if all(f.index.isin(source_frames[s].index).all() for s, f in frames.items()):
+        other = {s: source_frames[s].loc[f.index, list(BAR_FIELDS)] for s, f in frames.items()}
+        on_source = backtest_portfolio(strategy, panel=align(other), execution=ex)
+        effect = equity - float(on_source.final_equity_exact)
+    examples = tuple(f"{s} {e}" for s, d in parts.items() for e in d.examples)[:5]
+    return DataDiff(source, sum(d.compared for d in parts.values()),
+                    sum(d.differing for d in parts.values()),
+                    max(d.max_abs_diff for d in parts.values()),
+                    sum(d.missing for d in parts.values()), effect, examples)
+
+
+__all__ = ["portfolio_drift_report"]

@@ -95,17 +95,15 @@ def run_drift(app: Any, run_id: int, *, store: Any = None, execution: Execution 
     unfilled = [(o.created_at, o.symbol, o.side) for o in store.orders(run.account, run_id)
                 if o.status in _INCOMPLETE and o.filled_quantity < o.quantity]
     limit = app.settings.live.drift_threshold if threshold is None else threshold
+    src = run.source if source is None else source
     if len(symbols) > 1:
-        return _portfolio_drift(app, run, rows, fills, ex, cash0, equity, unfilled, limit)
+        return _portfolio_drift(app, run, rows, fills, ex, cash0, equity, unfilled, limit,
+                                src if compare_source else "")
     bars = run_frame(rows)
     trade = trade if trade is not None else run.trade()
-    src = run.source if source is None else source
     source_bars, error = None, None
     if compare_source and src:
-        try:
-            source_bars = app.bars(symbols[0], source=src, start=bars.index[0], end=bars.index[-1])
-        except Exception as exc:  # a live feed's source may be gone: the report says so
-            error = f"{type(exc).__name__}: {exc}"
+        source_bars, error = _source_bars(app, symbols[0], src, bars)
     strategy = app.strategy(run.strategy, **(run.params or {}))
     return drift_report(strategy, bars, fills, ex, run_equity=equity, initial_cash=cash0,
                         symbol=symbols[0], run_id=run_id,
@@ -114,11 +112,22 @@ def run_drift(app: Any, run_id: int, *, store: Any = None, execution: Execution 
                         threshold=limit, trade=trade)
 
 
+def _source_bars(app: Any, symbol: str, source: str, bars: pd.DataFrame
+                 ) -> tuple[pd.DataFrame | None, str | None]:
+    """The source's bars of ``symbol`` over ``bars``' period, or why there are none."""
+    try:
+        return app.bars(symbol, source=source, start=bars.index[0], end=bars.index[-1]), None
+    except Exception as exc:  # a live feed's source may be gone: the report says so
+        return None, f"{type(exc).__name__}: {exc}"
+
+
 def _portfolio_drift(app: Any, run: Any, rows: list[dict[str, Any]], fills: list[Any],
                      ex: Execution, cash0: float, equity: float,
-                     unfilled: list[tuple[Any, str, str]], limit: float) -> DriftReport:
+                     unfilled: list[tuple[Any, str, str]], limit: float,
+                     source: str) -> DriftReport:
     """The drift report of a portfolio run (:mod:`tradelab.drift_portfolio`): its strategy
-    over its universe in the run's order, on the bars it received."""
+    over its universe in the run's order, on the bars it received; compared with
+    ``source``'s bars unless it is empty."""
     from tradelab.drift_portfolio import portfolio_drift_report
     from tradelab.research.portfolio import portfolio_strategy
 
@@ -127,9 +136,20 @@ def _portfolio_drift(app: Any, run: Any, rows: list[dict[str, Any]], fills: list
     universe = [s for s in (run.symbol or "").split(",") if s]
     strategy = portfolio_strategy(run.strategy, run.params or {}, paths=paths)
     frames = {s: run_frame([r for r in rows if r["symbol"] == s]) for s in universe}
+    loaded: dict[str, pd.DataFrame] | None = None
+    error = None
+    if source:
+        loaded = {}
+        for s, f in frames.items():
+            got, error = _source_bars(app, s, source, f)
+            if got is None:
+                loaded = None
+                break
+            loaded[s] = got
     return portfolio_drift_report(strategy, frames, fills, ex, run_equity=equity,
-                                  initial_cash=cash0, run_id=run.id, source=run.source or "",
-                                  unfilled=unfilled, threshold=limit)
+                                  initial_cash=cash0, run_id=run.id, source=source,
+                                  unfilled=unfilled, source_frames=loaded,
+                                  source_error=error, threshold=limit)
 
 
 def alert(report: DriftReport, notifier: Any, account: str = "") -> int:

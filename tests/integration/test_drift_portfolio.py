@@ -1,6 +1,7 @@
 """The drift report of a stored portfolio run (`tradelab parity --run RUN` on a pairs trade):
 zero over its own bars, a costly venue's fills attributed to price, fees and sizing per
-symbol, and the CLI's exit codes. Real engine runs of KO/PEP in a real SQLite store."""
+symbol, bars received differently from the source, and the CLI's exit codes. Real engine
+runs of KO/PEP in a real SQLite store."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / "var/numba-cache"))  # resea
 
 from tradelab.cli import app as cli_app  # noqa: E402
 from tradelab.drift_run import run_drift  # noqa: E402
+from tradelab.store.run_bars_repo import run_bars  # noqa: E402
 
 pytestmark = pytest.mark.slow
 START, END = "2012-01-01", "2016-12-31"
@@ -42,7 +44,9 @@ def tl(env: dict[str, str]):
 
 
 def _run(tl, account: str, **kw) -> int:
-    engine = tl.portfolio_engine("pairs_kopep", start=START, end=END, account=account, **kw)
+    if "bars" not in kw:
+        kw.update(start=START, end=END)
+    engine = tl.portfolio_engine("pairs_kopep", account=account, **kw)
     return int(engine.run().run_id)
 
 
@@ -68,7 +72,23 @@ def test_a_paper_portfolio_run_has_zero_drift_over_its_own_bars(tl, paper: int) 
     assert all(r.kind == "match" and r.cause == "none" for r in rep.rows)
     assert abs(rep.gap) < EPS and all(abs(v) < EPS for v in rep.by_cause.values())
     assert rep.initial_cash == tl.execution.cash and not rep.exceeded
-    assert rep.data is not None and rep.data.error  # says the bars were not compared
+    # every symbol's bars equal the source's: no data difference, no effect
+    assert rep.data is not None and rep.data.error is None
+    assert rep.data.compared == len(run_bars(tl.store, paper)) == 2 * rep.bars
+    assert rep.data.differing == rep.data.missing == 0 and rep.data.effect == 0
+
+
+def test_bars_a_portfolio_run_received_differently_are_data_differences(tl) -> None:
+    bars = {s: tl.bars(s, source="sample", start=START, end=END).copy() for s in ("KO", "PEP")}
+    bars["PEP"].iloc[300:340, :4] *= 0.95  # a bad stretch of one leg: the spread moves
+    run_id = _run(tl, "baddata", bars=bars, source="sample")
+    rep = run_drift(tl, run_id, store=tl.store)
+    # the run is what research says over what the run received ...
+    assert abs(rep.gap) < EPS and not rep.differences
+    # ... and the data line says where that differs from the source, and what it cost
+    assert rep.data is not None and rep.data.differing == 40 and rep.data.missing == 0
+    assert all(e.startswith("PEP ") for e in rep.data.examples)
+    assert rep.data.effect is not None and abs(rep.data.effect) > 1
 
 
 def test_a_costly_venue_is_price_fees_and_sizing_per_symbol(tl, costly: int) -> None:
