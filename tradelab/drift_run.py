@@ -152,6 +152,30 @@ def _portfolio_drift(app: Any, run: Any, rows: list[dict[str, Any]], fills: list
                                   source_error=error, threshold=limit)
 
 
+def check_run(app: Any, run_id: int, *, store: Any = None, **options: Any
+              ) -> tuple[DriftReport, int]:
+    """:func:`run_drift`, and above the threshold its :func:`alert` through the configured
+    channels (delivered before this returns, bounded by ``[notify] shutdown_grace``).
+
+    What ``tradelab parity --run`` and a scheduled job's notebook do after a run.
+
+    Returns
+    -------
+    (DriftReport, int)
+        The report and how many notifications were queued.
+    """
+    store = store if store is not None else app.store
+    report = run_drift(app, run_id, store=store, **options)
+    if not report.exceeded:
+        return report, 0
+    account = getattr(store.get_run(run_id), "account", "")
+    notifier = app.notifier(store)
+    try:
+        return report, alert(report, notifier, account)
+    finally:
+        notifier.close()  # delivers what is queued
+
+
 def alert(report: DriftReport, notifier: Any, account: str = "") -> int:
     """Notify a drift above the threshold as a ``risk_alert`` (rule ``drift``); how many were queued.
 
@@ -172,4 +196,4 @@ def alert(report: DriftReport, notifier: Any, account: str = "") -> int:
         severity="warning", reference=f"run:{report.run_id}"))
 
 
-__all__ = ["alert", "initial_cash", "run_drift", "run_frame"]
+__all__ = ["alert", "check_run", "initial_cash", "run_drift", "run_frame"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,12 @@ def test_outputs_hold_the_report_not_info_logs(tmp_path: Path, monkeypatch: pyte
                for o in c.get("outputs", []) if o.get("output_type") == "stream"]
     stdout = "".join(text for name, text in streams if name == "stdout")
     assert " fills, 0 risk alerts" in stdout  # the run's own report line is there...
+    # ...its drift check against research over its own bars (a paper replay: none)...
+    assert re.search(r"trades: ([1-9]\d*) run, \1 research, 0 differ", stdout)
+    assert "threshold 1.0000%: within" in stdout
+    summary = json.loads(out.read_text())["cells"][-1]["outputs"][0]["data"]["text/plain"]
+    assert "'drift': 0.0" in "".join(summary)
     # ...and no structlog line: before, every order printed engine_started/order_transition lines.
     assert [text for name, text in streams if name == "stderr"] == []
     assert "[info" not in stdout and "order_transition" not in stdout
+

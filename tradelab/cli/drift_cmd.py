@@ -49,7 +49,7 @@ def run_parity(run_id: int, ex: Any, *, threshold: float | None = None, source: 
         2, see :func:`tradelab.cli._run_options.stored_options`); these apply only to a
         run started before they were stored (default: the strategy's own).
     """
-    from tradelab.drift_run import alert, run_drift
+    from tradelab.drift_run import check_run
 
     if threshold is not None and not threshold >= 0:
         fail(f"--threshold {threshold!r}: must be >= 0")
@@ -64,18 +64,11 @@ def run_parity(run_id: int, ex: Any, *, threshold: float | None = None, source: 
         keywords = None if trade is None else {
             "direction": trade.direction, "sl": trade.sl, "tp": trade.tp, "trail": trade.trail,
             "time_stop": trade.time_stop}
-        report = run_drift(a, run_id, store=store, execution=kept or ex.apply(a.execution),
-                           threshold=threshold, source=source, trade=keywords)
+        report, queued = check_run(a, run_id, store=store,
+                                   execution=kept or ex.apply(a.execution),
+                                   threshold=threshold, source=source, trade=keywords)
     except (TradelabError, ValueError) as exc:
         fail(str(exc))
-    account = getattr(store.get_run(run_id), "account", "")
-    queued = 0
-    if report.exceeded:
-        notifier = a.notifier(store)
-        try:
-            queued = alert(report, notifier, account)
-        finally:
-            notifier.close()  # delivers what is queued (bounded by [notify] shutdown_grace)
     if as_json:
         emit_json({**report.to_dict(), "alerted": queued})
     else:
