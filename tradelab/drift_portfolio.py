@@ -5,9 +5,10 @@ own bars (aligned per time stamp as the engine aligned them), with the run's str
 parameters, universe order and stored convention, starting from the run's first cash.
 Each symbol's fills are then compared trade by trade as a one-symbol run's are
 (:func:`tradelab.drift.attribute`: price, fees, quantity, timing), marked at that
-symbol's last close. The causes of all symbols add up to the gap except for what
-sizing on a shared book moves from one symbol to another (a worse fill in one leg
-leaves less cash for the next buy): that remainder is ``other``.
+symbol's last close. Equity is the cash plus the positions at the last closes, so
+each trade's part in it is linear and the causes of all symbols add up to the gap, up
+to the engine's booking (``other``); a leg sized on less cash (a worse fill in another
+leg) shows as a quantity difference.
 
 Data differences: each symbol's bars are compared with the source's at the same times
 (:func:`tradelab.drift.data_diff`), summed over the symbols, and their effect in money is
