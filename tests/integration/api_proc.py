@@ -27,7 +27,9 @@ import uvicorn
 from tests.unit.api.helpers import PASSWORDS, ROOT, auth_settings, seed_trading
 from tradelab.api.app import create_app
 from tradelab.api.jobs import RunnerJobs
+from tradelab.app.services import drift_reports
 from tradelab.auth import ApiSettings
+from tradelab.config import load_config
 from tradelab.monitor.logging import configure_logging
 from tradelab.monitor.metrics import Metrics
 from tradelab.store import Store
@@ -102,8 +104,11 @@ def main(argv: list[str] | None = None) -> None:
     seed_trading(store)
     registry = StrategyRegistry.discover([ROOT / "strategies"], entry_points=False)
     jobs = RunnerJobs(store, {"nightly": Spec()}, _run, workers=1)
+    # Drift reports as `tradelab api` serves them (the seeded run has no recorded bars: 409).
+    settings = load_config(environ={"TRADELAB_HOME": str(ROOT)}, home=ROOT)
     app = create_app(store=store, registry=registry, metrics=Metrics(), auth=auth_settings(), jobs=jobs,
-                     api=ApiSettings.model_validate(limits), access_log=False)
+                     api=ApiSettings.model_validate(limits), access_log=False,
+                     drift=drift_reports(settings, store))
     auth = app.state.services.auth
     for name, pw in PASSWORDS.items():
         auth.add_user(name, pw, name, actor="test")

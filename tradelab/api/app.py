@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +84,8 @@ def resolve_secret(auth: AuthSettings, dev: bool = False) -> tuple[str, bool]:
 def create_app(settings: Any = None, *, store: Store | None = None, registry: Any = None,
                auth: AuthSettings | None = None, api: ApiSettings | None = None,
                jobs: JobsBackend | None = None, metrics: Any = None, clock: Any = None,
-               dev: bool = False, timer: Any = None, access_log: bool = True) -> FastAPI:
+               dev: bool = False, timer: Any = None, access_log: bool = True,
+               drift: Callable[[int], dict[str, Any]] | None = None) -> FastAPI:
     """Build the REST API.
 
     Parameters
@@ -110,6 +111,9 @@ def create_app(settings: Any = None, *, store: Store | None = None, registry: An
         Monotonic clock of the rate limiter (tests).
     access_log
         One structured log line per request.
+    drift
+        A run id → its drift report as a dict (``GET /runs/{id}/drift``; chosen by the
+        composition root, :meth:`tradelab.app.App.api`; ``None``: that route answers 503).
 
     Raises
     ------
@@ -136,7 +140,8 @@ def create_app(settings: Any = None, *, store: Store | None = None, registry: An
     limiter = RateLimiter(timer) if timer is not None else RateLimiter()
     svc = Services(store=store, auth=auth_service,
                    control=ControlService(store, auth_service, registry, jobs),
-                   limiter=limiter, settings=api, metrics=metrics, registry=registry)
+                   limiter=limiter, settings=api, metrics=metrics, registry=registry,
+                   drift=drift)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -39,6 +39,8 @@ class Services:
     settings: ApiSettings
     metrics: Any
     registry: Any = None
+    #: A run id -> its drift report as a dict (``None``: not served; the route answers 503).
+    drift: Callable[[int], dict[str, Any]] | None = None
 
 
 async def services(request: Request) -> Services:

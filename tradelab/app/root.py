@@ -334,11 +334,19 @@ class App:
         return build_jobs(self.settings, db, jobs_file, env)
 
     def api(self, *, store: Store | None = None, jobs: Any = None, dev: bool = False, **options: Any) -> Any:
-        """The REST API (FastAPI app) on :attr:`store` (or ``store``)."""
+        """The REST API (FastAPI app) on :attr:`store` (or ``store``); its
+        ``GET /runs/{id}/drift`` runs :func:`tradelab.drift_run.run_drift` with this app."""
         from tradelab.app.services import build_api
 
-        return build_api(self.settings, store if store is not None else self.store, self.strategies,
-                         jobs=jobs, dev=dev, **options)
+        run_store = store if store is not None else self.store
+
+        def drift(run_id: int) -> dict[str, Any]:
+            from tradelab.drift_run import run_drift
+
+            return run_drift(self, run_id, store=run_store).to_dict()
+
+        options.setdefault("drift", drift)  # this app's bars and strategies
+        return build_api(self.settings, run_store, self.strategies, jobs=jobs, dev=dev, **options)
 
     def dashboard_services(self, *, store: Store | None = None, jobs: Any = None, dev: bool = False,
                            secret: str | None = None) -> Any:

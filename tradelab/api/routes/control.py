@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
+from tradelab.api.control import Unavailable
 from tradelab.api.deps import Admin, Ip, Svc, Trader, Viewer
-from tradelab.api.routes._common import AUTHED, BODY, R404, R503
+from tradelab.api.routes._common import AUTHED, BODY, R404, R409, R503
 from tradelab.api.schemas import (
     JobOut,
     JobRunOut,
@@ -96,6 +97,27 @@ def run(run_id: int, svc: Svc, _: Viewer) -> RunOut:
     if rec is None:
         raise NotFound(f"no run {run_id}")
     return RunOut.model_validate(rec, from_attributes=True)
+
+
+@router.get("/runs/{run_id}/drift", response_model=dict[str, Any], tags=["runs"],
+            summary="A run's drift from research over the bars it received (tradelab parity --run)",
+            responses={**R409, **R503})
+def run_drift(run_id: int, svc: Svc, _: Viewer) -> dict[str, Any]:
+    """Research re-run over the bars the run received, compared trade by trade (single
+    symbol or portfolio): equities, gap, money per cause, data differences and every row,
+    as ``tradelab parity --run RUN --json`` prints it. Runs research: seconds, not
+    milliseconds."""
+    from tradelab.auth.errors import Conflict, NotFound
+    from tradelab.errors import TradelabError
+
+    if (svc.store.get_run(run_id) if 0 < run_id < 2**31 else None) is None:
+        raise NotFound(f"no run {run_id}")
+    if svc.drift is None:
+        raise Unavailable("drift reports are not served by this API (see tradelab.app.App.api)")
+    try:
+        return svc.drift(run_id)
+    except TradelabError as exc:  # e.g. a run recorded before its bars were
+        raise Conflict(str(exc)) from exc
 
 
 @router.get("/jobs", response_model=list[JobOut], tags=["jobs"], summary="Known jobs")
