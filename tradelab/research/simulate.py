@@ -215,7 +215,9 @@ def _borrow_portfolio(execution: Execution, bars: pd.DataFrame, kwargs: dict[str
     """
     from tradelab.research.borrow import simulate_with_borrow
 
-    shape = np.shape(kwargs["entries"])
+    # (with a time stop the signals travel as broadcast_named_args: _time_stop_kernels)
+    shape = np.shape(kwargs["entries"] if "entries" in kwargs
+                     else kwargs["broadcast_named_args"]["entries"])
 
     def simulate(fixed_fees: Any) -> Any:
         if len(shape) == 1 and isinstance(fixed_fees, np.ndarray):

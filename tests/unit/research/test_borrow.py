@@ -250,3 +250,25 @@ def test_walk_forward_charges_the_borrow_fee_out_of_sample_too(spx, registry) ->
         if paid[-1] > 0:
             assert row["oos_return"] < free["total_return"][0]
     assert max(paid) > 0
+
+
+def test_sweep_rows_with_a_time_stop_charge_the_borrow_fee_of_their_backtests(spx, registry) -> None:
+    """A time stop runs through vectorbt's callbacks (the Portfolio path, signals passed as
+    broadcast arguments): each row still equals its backtest with the fee."""
+    from tradelab.research.sweep import sweep
+
+    cls = registry.get("sma_cross")
+    bars = spx.iloc[:1200]
+    grid = {"fast": [5, 10], "slow": [30]}
+    ex = Execution(borrow_fee=0.08, size=10, size_type="amount")
+    table = sweep(cls, bars, grid, execution=ex, direction="short", time_stop=7,
+                  progress=False).table
+    free = sweep(cls, bars, grid, execution=replace(ex, borrow_fee=0.0), direction="short",
+                 time_stop=7, progress=False).table
+    assert not np.array_equal(table["total_return"], free["total_return"])
+    for _, row in table.iterrows():
+        params = {k: int(row[k]) for k in grid}
+        want = backtest(cls, bars, params, execution=ex, direction="short", time_stop=7)
+        assert want.stats["borrow_fees"] > 0
+        assert row["total_return"] == pytest.approx(want.stats["total_return"], rel=1e-12)
+        assert row["n_trades"] == want.stats["n_trades"]
