@@ -27,7 +27,7 @@ import uvicorn
 from tests.unit.api.helpers import PASSWORDS, ROOT, auth_settings, seed_trading
 from tradelab.api.app import create_app
 from tradelab.api.jobs import RunnerJobs
-from tradelab.app.services import drift_reports
+from tradelab.app import drift_reports
 from tradelab.auth import ApiSettings
 from tradelab.config import load_config
 from tradelab.monitor.logging import configure_logging

@@ -53,7 +53,7 @@ def test_a_viewer_reads_a_runs_drift_report(stored: tuple[Any, str, int]) -> Non
 
 def test_unknown_runs_runs_without_bars_and_an_api_without_reports(
         stored: tuple[Any, str, int]) -> None:
-    from tradelab.app.services import drift_reports
+    from tradelab.app import drift_reports
 
     tl, url, run_id = stored
     h = build(url, users=False, seed=False,

@@ -7,7 +7,8 @@ CLI, jobs and the API all start here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, cast
 
@@ -361,6 +362,27 @@ class App:
         from tradelab.app.services import runner_jobs
 
         return runner_jobs(self.settings, store if store is not None else self.store)
+
+
+def drift_reports(settings: Settings, store: Store) -> Callable[[int], dict[str, Any]]:
+    """A run id → :func:`tradelab.drift_run.run_drift`'s report as a dict, on ``store``.
+
+    The :class:`~tradelab.app.root.App` it needs (bars, strategies, convention) is built
+    on the first report, not at start-up: the API starts without loading research.
+    """
+    built: list[Any] = []
+    lock = threading.Lock()
+
+    def drift(run_id: int) -> dict[str, Any]:
+        from tradelab.drift_run import run_drift
+
+        with lock:
+            if not built:
+                built.append(build(settings))
+        return run_drift(built[0], run_id, store=store).to_dict()
+
+    return drift
+
 
 def build(settings: Settings | None = None, **sources: Any) -> App:
     """Wire an :class:`App` from settings (default: :func:`tradelab.config.load_config`).

@@ -6,8 +6,6 @@ parts are chosen; the packages themselves take them as arguments.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,36 +115,13 @@ def runner_jobs(settings: Settings, store: Store) -> Any:
 
 def build_api(settings: Settings, store: Store, registry: Any, *, jobs: Any = None, dev: bool = False,
               **options: Any) -> Any:
-    """The REST API application (FastAPI) on ``store``, with the process's metrics; its
-    drift reports (``GET /runs/{id}/drift``) from :func:`drift_reports` unless
-    ``options`` give ``drift``."""
+    """The REST API application (FastAPI) on ``store``, with the process's metrics
+    (``options``: :func:`tradelab.api.app.create_app`'s, e.g. ``drift``, the drift reports
+    of :func:`tradelab.app.root.drift_reports`)."""
     from tradelab.api.app import create_app
 
-    options.setdefault("drift", drift_reports(settings, store))
     return create_app(settings, store=store, registry=registry, metrics=build_metrics(), jobs=jobs,
                       dev=dev, **options)
-
-
-def drift_reports(settings: Settings, store: Store) -> Callable[[int], dict[str, Any]]:
-    """A run id → :func:`tradelab.drift_run.run_drift`'s report as a dict, on ``store``.
-
-    The :class:`~tradelab.app.root.App` it needs (bars, strategies, convention) is built
-    on the first report, not at start-up: the API starts without loading research.
-    """
-    built: list[Any] = []
-    lock = threading.Lock()
-
-    def drift(run_id: int) -> dict[str, Any]:
-        from tradelab.drift_run import run_drift
-
-        with lock:
-            if not built:
-                from tradelab.app.root import build
-
-                built.append(build(settings))
-        return run_drift(built[0], run_id, store=store).to_dict()
-
-    return drift
 
 
 def build_dashboard_services(settings: Settings, store: Store, registry: Any, *, jobs: Any = None,

@@ -20,7 +20,7 @@ def api(host: str | None = typer.Option(None, help="bind address (default: api.h
     """Serve the REST API (OpenAPI docs at /docs). Needs TRADELAB__AUTH__JWT_SECRET."""
     import uvicorn
 
-    from tradelab.app import build_api, build_registry
+    from tradelab.app import build_api, build_registry, drift_reports
     from tradelab.auth.settings import api_settings
     from tradelab.cli.auth_cmd import load_settings, open_store
     from tradelab.monitor.logging import configure_logging
@@ -31,7 +31,8 @@ def api(host: str | None = typer.Option(None, help="bind address (default: api.h
     store = open_store(url, cfg)
     jobs = open_jobs(cfg, store, with_jobs)
     with reported_errors():
-        application = build_api(cfg, store, build_registry(cfg), dev=dev, jobs=jobs)
+        application = build_api(cfg, store, build_registry(cfg), dev=dev, jobs=jobs,
+                                drift=drift_reports(cfg, store))
     bind_host = host or settings_api.host
     warn_if_exposed(bind_host)
     # Our middleware writes the access log (route templates, no query strings);
