@@ -129,7 +129,10 @@ def test_logout_ends_the_login_for_reloads(dashboard: Dashboard, context: Any) -
     page = login_in(context, dashboard.url, "trader")
     mine = _live_sessions(dashboard, "trader") - before
     assert _cookie(context) is not None
-    page.get_by_role("button", name="Log out").click()
+    # The click sends the page to /logout, which redirects home: wait for that page to
+    # load (a reload while it is still loading aborts the navigation).
+    with page.expect_navigation(wait_until="load", timeout=UI_TIMEOUT * 1000):
+        page.get_by_role("button", name="Log out").click()
     _login_form(page)
     page.wait_for_url(dashboard.url)
     wait_until(lambda: _cookie(context) is None, "cookie cleared by /logout")
