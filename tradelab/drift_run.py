@@ -129,12 +129,9 @@ def _portfolio_drift(app: Any, run: Any, rows: list[dict[str, Any]], fills: list
     over its universe in the run's order, on the bars it received; compared with
     ``source``'s bars unless it is empty."""
     from tradelab.drift_portfolio import portfolio_drift_report
-    from tradelab.research.portfolio import portfolio_strategy
 
-    settings = app.settings
-    paths = [p for p in (settings.path(q) for q in settings.strategies.paths) if p.exists()]
     universe = [s for s in (run.symbol or "").split(",") if s]
-    strategy = portfolio_strategy(run.strategy, run.params or {}, paths=paths)
+    strategy = app.portfolio_strategy(run.strategy, run.params or {})
     frames = {s: run_frame([r for r in rows if r["symbol"] == s]) for s in universe}
     loaded: dict[str, pd.DataFrame] | None = None
     error = None

@@ -156,6 +156,14 @@ class App:
         engine.quality = gate
         return engine
 
+    def portfolio_strategy(self, strategy: Any, params: dict[str, Any] | None = None) -> Any:
+        """A :class:`~tradelab.strategy.portfolio.PortfolioStrategy` from an instance, a
+        class or a name (looked up under ``[strategies] paths``), with ``params``."""
+        from tradelab.research.portfolio import portfolio_strategy
+
+        paths = [p for p in (self.settings.path(q) for q in self.settings.strategies.paths) if p.exists()]
+        return portfolio_strategy(strategy, params, paths)
+
     def portfolio_engine(self, strategy: Any, *, universe: Any = None, params: dict[str, Any] | None = None,
                          source: str | None = None, start: Any = None, end: Any = None,
                          bars: dict[str, pd.DataFrame] | None = None, speed: str | float = "max",
@@ -201,11 +209,9 @@ class App:
         from tradelab.engine.portfolio_loop import PortfolioEngine, TimestampBatches
         from tradelab.engine.rebalancer import Rebalancer
         from tradelab.feeds.replay import ReplayFeed
-        from tradelab.research.portfolio import portfolio_strategy
         from tradelab.strategy.portfolio import require_symbols
 
-        paths = [p for p in (self.settings.path(q) for q in self.settings.strategies.paths) if p.exists()]
-        strat = portfolio_strategy(strategy, params, paths)
+        strat = self.portfolio_strategy(strategy, params)
         source = source or "sample"
         if feed is not None:
             if bars is not None:
@@ -340,13 +346,7 @@ class App:
         from tradelab.app.services import build_api
 
         run_store = store if store is not None else self.store
-
-        def drift(run_id: int) -> dict[str, Any]:
-            from tradelab.drift_run import run_drift
-
-            return run_drift(self, run_id, store=run_store).to_dict()
-
-        options.setdefault("drift", drift)  # this app's bars and strategies
+        options.setdefault("drift", drift_reports(self.settings, run_store, app=self))
         return build_api(self.settings, run_store, self.strategies, jobs=jobs, dev=dev, **options)
 
     def dashboard_services(self, *, store: Store | None = None, jobs: Any = None, dev: bool = False,
@@ -364,13 +364,15 @@ class App:
         return runner_jobs(self.settings, store if store is not None else self.store)
 
 
-def drift_reports(settings: Settings, store: Store) -> Callable[[int], dict[str, Any]]:
+def drift_reports(settings: Settings, store: Store, app: App | None = None
+                  ) -> Callable[[int], dict[str, Any]]:
     """A run id → :func:`tradelab.drift_run.run_drift`'s report as a dict, on ``store``.
 
-    The :class:`~tradelab.app.root.App` it needs (bars, strategies, convention) is built
-    on the first report, not at start-up: the API starts without loading research.
+    The :class:`~tradelab.app.root.App` it needs (bars, strategies, convention) is
+    ``app``, or one built on the first report, not at start-up: the API starts without
+    loading research.
     """
-    built: list[Any] = []
+    built: list[Any] = [] if app is None else [app]
     lock = threading.Lock()
 
     def drift(run_id: int) -> dict[str, Any]:
